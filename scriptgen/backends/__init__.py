@@ -1,0 +1,49 @@
+"""Generation backends: one Protocol, a plain dict registry, chosen by a URI.
+
+``reference`` (default) renders the vetted reference code; LLM backends (``hf:``,
+``openai:``, ``replay:``) register here as they land and also implement ``repair``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from ..errors import UserError
+from ..plan import Plan
+
+
+class Backend(Protocol):
+    """Writes the code files of a plan."""
+
+    name: str  # the backend, for the lock and the commit trailers
+    model: str  # the model behind it ("" for reference)
+    decoding: Mapping[str, Any]  # decoding parameters, recorded in the lock
+    accepts_requirements: bool  # honours the spec's free-text requirements
+
+    def generate(self, plan: Plan) -> dict[str, str]:
+        """Return {project-relative path: text} for the manifest's code files."""
+        ...
+
+
+def _reference(arg: str, **options: Any) -> Backend:
+    from .reference import ReferenceBackend
+
+    if arg:
+        raise UserError(f"the reference backend takes no argument (got 'reference:{arg}')")
+    return ReferenceBackend()
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {"reference": _reference}
+
+
+def get_backend(uri: str | None, **options: Any) -> Backend:
+    """``reference``, or ``scheme:argument`` for a registered scheme."""
+    uri = uri or "reference"
+    scheme, _, arg = uri.partition(":")
+    factory = BACKENDS.get(scheme)
+    if factory is None:
+        raise UserError(
+            f"unknown backend {scheme!r} in --llm {uri!r}; available: {', '.join(sorted(BACKENDS))}"
+        )
+    return factory(arg, **options)

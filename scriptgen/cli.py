@@ -1,0 +1,163 @@
+"""The command line: parse arguments, call one library function, map the result to an exit code.
+
+Exit codes: 0 done; 1 failed (validation, a stale project); 2 bad input. Every expected
+error is one line on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from .errors import ScriptgenError
+from .validate import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
+
+_state = {"debug": False}
+
+timeout_option = click.option(
+    "--timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT, show_default=True,
+    help="Seconds the validation sandbox may run.",
+)  # fmt: skip
+memory_option = click.option(
+    "--memory-limit", default=DEFAULT_MEMORY_LIMIT, show_default=True,
+    help="Address-space limit of the validation sandbox (e.g. 8G, 4096M).",
+)  # fmt: skip
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="scriptgen")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def cli(debug: bool) -> None:
+    """Turn a task spec into a runnable, tested fine-tuning project."""
+    _state["debug"] = debug
+
+
+@cli.command()
+@click.argument("task")
+@click.option("--model", "-m", help="Model alias, hub id or local checkpoint folder.")
+@click.option("--name", help="Project folder name (default: <task>-<model alias>).")
+@click.option("--spec", "spec_file", type=click.Path(path_type=Path, dir_okay=False), help="Spec YAML file.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a spec key, e.g. training.epochs=1.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("generated"), show_default=True, help="Folder the project is written under.")
+@click.option("--llm", metavar="URI", help="Backend: reference (default, offline), hf:MODEL, openai:URL, replay:FILE.")
+@click.option("--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server.")
+@click.option("--max-repairs", type=click.IntRange(0, 20), default=3, show_default=True, help="Repair rounds for LLM backends.")
+@click.option("--no-validate", is_flag=True, help="Skip the contract tests (static checks still run).")
+@click.option("--no-commit", is_flag=True, help="Write the project but do not commit it.")
+@timeout_option
+@memory_option
+def new(
+    task: str, model: str | None, name: str | None, spec_file: Path | None, sets: tuple[str, ...],
+    out: Path, llm: str | None, llm_model: str | None, max_repairs: int, no_validate: bool,
+    no_commit: bool, timeout: float, memory_limit: str,
+) -> int:  # fmt: skip
+    """Generate a project for TASK, prove it on a tiny twin, write and commit it."""
+    from .backends import get_backend
+    from .pipeline import generate
+    from .plan import make_plan
+    from .progress import Progress
+    from .spec import build_spec
+    from .validate import parse_size
+
+    parse_size(memory_limit)
+    raw, model_base = build_spec(task, spec_file=spec_file, model=model, name=name, sets=sets)
+    plan = make_plan(raw, model_base, out)
+    backend = get_backend(llm, llm_model=llm_model, max_repairs=max_repairs)
+    result = generate(
+        plan, backend=backend, validate=not no_validate, commit=not no_commit,
+        timeout=timeout, memory_limit=memory_limit, progress=Progress(),
+    )  # fmt: skip
+    click.echo(str(result.target))
+    return 0
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--task", help="The task of a hand-written project (read from .scriptgen/ otherwise).")
+@timeout_option
+@memory_option
+def validate(directory: Path, task: str | None, timeout: float, memory_limit: str) -> int:
+    """Check and validate an existing project, generated or hand-written."""
+    from .pipeline import validate_existing
+    from .progress import Progress
+    from .validate import parse_size
+
+    parse_size(memory_limit)
+    findings, report = validate_existing(
+        directory, task=task, timeout=timeout, memory_limit=memory_limit, progress=Progress()
+    )
+    if findings:
+        for finding in findings:
+            click.echo(f"{directory}/{finding}", err=True)
+        click.echo(f"static check failed: {len(findings)} finding(s)", err=True)
+        return 1
+    assert report is not None
+    for step in report.steps:
+        click.echo(f"{step.outcome:7} {step.name} ({step.seconds:.1f}s)")
+    if not report.passed:
+        click.echo(report.describe().replace("\n  ", f"\n  {directory}/"), err=True)
+        return 1
+    click.echo(f"validation {report.summary()}")
+    return 0
+
+
+@cli.command()
+def tasks() -> int:
+    """List tasks, their files and contracts, and the known model aliases."""
+    from .plan import available_tasks, get_manifest
+    from .registry import aliases
+
+    for name in available_tasks():
+        manifest = get_manifest(name)
+        click.echo(f"{name}: {manifest.title}")
+        click.echo(f"  model types: {', '.join(manifest.model_types)}")
+        click.echo(f"  methods: {', '.join(manifest.methods)}")
+        for f in manifest.files:
+            click.echo(f"  {f.kind:8} {f.path}")
+            if f.defines:
+                click.echo(f"             defines: {', '.join(f.defines)}")
+            if f.flags:
+                click.echo(f"             flags: {' '.join(f.flags)}")
+    click.echo("models:")
+    for alias, entry in aliases().items():
+        click.echo(f"  {alias:18} {entry['hub_id']} ({entry['model_type']})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; every error is mapped to an exit code here and only here."""
+    try:
+        rv = cli.main(args=argv, prog_name="scriptgen", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except click.UsageError as exc:
+        hint = f"scriptgen {exc.ctx.command_path.partition(' ')[2]} --help".replace("  ", " ") if exc.ctx else "scriptgen --help"
+        click.echo(f"scriptgen: error: {exc.format_message()} (see `{hint.strip()}`)", err=True)
+        return exc.exit_code
+    except click.ClickException as exc:
+        click.echo(f"scriptgen: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except ScriptgenError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        lines = str(exc).splitlines() or [type(exc).__name__]
+        click.echo(f"scriptgen: error: {lines[0]}", err=True)
+        for line in lines[1:]:
+            click.echo(line, err=True)
+        return exc.exit_code
+    except Exception as exc:  # a bug of ours: still no traceback unless asked
+        if _state["debug"]:
+            raise
+        click.echo(f"scriptgen: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
+        return 1
+    return int(rv or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The pipeline: Plan -> Generate -> Check -> Format -> Validate -> Write -> Lock -> Commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .backends import Backend, get_backend
+from .check import Finding, check_project
+from .errors import UserError, ValidationFailed
+from .fmt import format_files
+from .lock import LOCK_FILE, SPEC_FILE, VALIDATION_FILE, Lock, sha256_text
+from .plan import Plan
+from .progress import QUIET, Progress
+from .render import render
+from .spec import dump_spec
+from .validate import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, ValidationReport, require_ml_stack, run_contract_tests
+from .vcs import CommitResult, commit_message, commit_paths, find_repo, in_precommit
+from .write import keep_candidate, write_new
+
+JUDGE_PREFIX = "tests/"  # scaffold files under tests/ are the judge: always rendered afresh
+
+
+@dataclass
+class Result:
+    target: Path
+    files: dict[str, str]
+    validation: ValidationReport | None = None
+    commit: CommitResult | None = None
+    notices: list[str] = field(default_factory=list)
+
+
+def render_scaffold(plan: Plan, only_judge: bool = False) -> dict[str, str]:
+    context = plan.context()
+    return {
+        f.path: render(f"{plan.manifest.name}/{f.template}", context)
+        for f in plan.manifest.scaffold_files
+        if not only_judge or f.path.startswith(JUDGE_PREFIX)
+    }
+
+
+def check_and_format(files: Mapping[str, str], plan: Plan) -> tuple[dict[str, str], list[Finding]]:
+    findings = check_project(files, plan.manifest)
+    if findings:
+        return dict(files), findings
+    return format_files(files)
+
+
+def generate(
+    plan: Plan,
+    *,
+    backend: Backend | None = None,
+    validate: bool = True,
+    commit: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    progress: Progress = QUIET,
+) -> Result:
+    """Generate, prove and write a new project at ``plan.target``; commit it if asked."""
+    backend = backend or get_backend(None)
+    if plan.spec.requirements and not backend.accepts_requirements:
+        raise UserError(
+            f"the spec has free-text requirements, which the {backend.name} backend cannot "
+            "honour; use an LLM backend (--llm) or remove them"
+        )
+    if plan.target.exists():
+        raise UserError(
+            f"{plan.target} already exists; regenerate it with `scriptgen regen {plan.target}` "
+            "or choose another --name"
+        )
+    if validate:
+        require_ml_stack()
+
+    with progress.stage(f"planned {plan.manifest.name} for {plan.model.name_or_path} ({plan.model.model_type})"):
+        scaffold = render_scaffold(plan)
+    with progress.stage(f"generated {len(plan.manifest.code_files)} code files ({backend.name})"):
+        code = backend.generate(plan)
+    files = {**scaffold, **code}
+    with progress.stage("checked and formatted"):
+        files, findings = check_and_format(files, plan)
+    if findings:
+        _fail(plan, files, "static check failed:\n" + "\n".join(f"  {f}" for f in findings), None)
+
+    report = None
+    if validate:
+        with progress.stage("validated on a tiny twin (contract tests)"):
+            report = run_contract_tests(files, timeout=timeout, memory_limit=memory_limit)
+        if not report.passed:
+            _fail(plan, files, report.describe(), report)
+        for step in report.steps:
+            progress.note(f"    [dim]{step.outcome:7} {step.name} ({step.seconds:.1f}s)[/]")
+
+    written = {**files, **_meta_files(plan, backend, files, report)}
+    with progress.stage(f"wrote {plan.target}"):
+        write_new(plan.target, written)
+    result = Result(target=plan.target, files=written, validation=report)
+    if commit:
+        _commit(plan, backend, report, result, verb="new")
+    for notice in result.notices:
+        progress.note(notice)
+    return result
+
+
+def _fail(plan: Plan, files: Mapping[str, str], why: str, report: ValidationReport | None) -> None:
+    kept = dict(files)
+    if report is not None:
+        kept[VALIDATION_FILE] = json.dumps(report.to_dict(), indent=2) + "\n"
+    folder = keep_candidate(plan.spec.name, kept)
+    raise ValidationFailed(f"{why}\nnothing was written to {plan.target}; the candidate is kept in {folder}")
+
+
+def _meta_files(
+    plan: Plan, backend: Backend, files: Mapping[str, str], report: ValidationReport | None
+) -> dict[str, str]:
+    validation: dict[str, Any] = (
+        {"passed": report.passed, "tests": len(report.steps)} if report else {"skipped": True}
+    )
+    lock = Lock(
+        task=plan.manifest.name,
+        name=plan.spec.name,
+        spec_hash=plan.spec_hash,
+        model=plan.model.name_or_path if not plan.model.is_local else plan.canonical_spec["model"],
+        model_type=plan.model.model_type,
+        backend=backend.name,
+        llm_model=backend.model,
+        decoding=dict(backend.decoding),
+        templates=plan.template_hashes(),
+        files={path: sha256_text(text) for path, text in sorted(files.items())},
+        validation=validation,
+    )
+    meta = {SPEC_FILE: dump_spec(plan.canonical_spec), LOCK_FILE: lock.to_json()}
+    if report is not None:
+        meta[VALIDATION_FILE] = json.dumps(report.to_dict(), indent=2) + "\n"
+    return meta
+
+
+def _commit(plan: Plan, backend: Backend, report: ValidationReport | None, result: Result, verb: str) -> None:
+    repo = find_repo(plan.target)
+    if repo is None:
+        result.notices.append(f"{plan.target.parent} is not in a git repository: not committing")
+        return
+    if in_precommit():
+        result.notices.append("inside a pre-commit run: written, not committed")
+        return
+    model = plan.model.name_or_path if not plan.model.is_local else plan.spec.model
+    trailers = {
+        "Scriptgen-Task": plan.manifest.name,
+        "Scriptgen-Model": model,
+        "Scriptgen-Backend": backend.name + (f" ({backend.model})" if backend.model else ""),
+        "Scriptgen-Spec-Hash": plan.spec_hash,
+        "Scriptgen-Validation": report.summary() if report else "skipped (--no-validate)",
+    }
+    alias = plan.model.alias or Path(plan.model.name_or_path).name
+    message = commit_message(verb, plan.spec.name, plan.manifest.name, alias, trailers)
+    result.commit = commit_paths(repo, [plan.target], message)
+    if result.commit is None:
+        result.notices.append("nothing changed: no commit")
+    else:
+        result.notices.append(f"committed {result.commit.sha[:10]}: {message.splitlines()[0]}")
+
+
+# Files of an existing project that travel into the validation sandbox.
+_TEXT_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".jsonl", ".csv", ".txt", ".md", ".cfg", ".toml", ".ini"}
+_SKIP_DIRS = {".scriptgen", ".git", "__pycache__", "outputs", ".pytest_cache", ".venv", "venv"}
+_MAX_FILE_BYTES = 5 * 2**20
+
+
+def read_project(project: Path) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for path in sorted(project.rglob("*")):
+        rel = path.relative_to(project)
+        if not path.is_file() or set(rel.parts[:-1]) & _SKIP_DIRS or path.suffix not in _TEXT_SUFFIXES:
+            continue
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            continue
+        try:
+            files[rel.as_posix()] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+    return files
+
+
+def plan_for_existing(project: Path, task: str | None) -> Plan:
+    """The plan behind an existing project: its ``.scriptgen/spec.yaml``, or, for a
+    hand-written project, the task's defaults with the model its config.yaml names."""
+    from .plan import make_plan
+    from .spec import absolutize_paths, read_spec_file
+
+    if not project.is_dir():
+        raise UserError(f"no such project folder: {project}")
+    spec_path = project / SPEC_FILE
+    if spec_path.is_file():
+        raw = read_spec_file(spec_path)
+        if task is not None and raw.get("task") != task:
+            raise UserError(f"{project} is a {raw.get('task')} project, not {task}")
+        absolutize_paths(raw, spec_path.parent)
+        return make_plan(raw, spec_path.parent, project.parent, target=project)
+    if task is None:
+        raise UserError(f"{project} has no {SPEC_FILE}; pass --task to validate a hand-written project")
+    model = "bert-base"
+    config = project / "config.yaml"
+    if config.is_file():
+        import yaml
+
+        try:
+            model = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("model_name_or_path") or model
+        except yaml.YAMLError:
+            pass
+    safe_name = "".join(c if c.isalnum() or c in "._-" else "-" for c in project.name).lstrip("._-") or "project"
+    try:
+        return make_plan({"task": task, "model": model, "name": safe_name}, project, project.parent, target=project)
+    except UserError:
+        return make_plan({"task": task, "model": "bert-base", "name": safe_name}, project, project.parent, target=project)
+
+
+def validate_existing(
+    project: Path,
+    *,
+    task: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    progress: Progress = QUIET,
+) -> tuple[list[Finding], ValidationReport | None]:
+    """Check and validate a project on disk with the task's own judge; writes nothing."""
+    plan = plan_for_existing(project, task)
+    require_ml_stack()
+    files = read_project(project)
+    files.update(render_scaffold(plan, only_judge=True))
+    with progress.stage("checked"):
+        findings = check_project(files, plan.manifest)
+    if findings:
+        return findings, None
+    with progress.stage("validated on a tiny twin (contract tests)"):
+        report = run_contract_tests(files, timeout=timeout, memory_limit=memory_limit)
+    return [], report

@@ -1,0 +1,34 @@
+"""Progress on stderr: which stage runs, how long each took."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+
+
+class Progress:
+    """Prints one line per finished stage; a spinner while a stage runs on a terminal."""
+
+    def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self.quiet = quiet
+
+    @contextmanager
+    def stage(self, text: str) -> Iterator[None]:
+        if self.quiet:
+            yield
+            return
+        start = time.perf_counter()
+        with self.console.status(f"{text}…"):
+            yield
+        self.console.print(f"[green]✓[/] {text} [dim]({time.perf_counter() - start:.1f}s)[/]")
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text)
+
+
+QUIET = Progress(quiet=True)

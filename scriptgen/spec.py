@@ -1,0 +1,220 @@
+"""The task spec: typed, validated, with a canonical form and a hash.
+
+Paths inside a spec file are relative to that file's folder; paths given on the command line
+are relative to the working directory. In memory they are absolute; on disk (the project's
+``.scriptgen/spec.yaml``) they are written relative to that file again, so a project can move.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import UserError
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+DATA_FORMATS = ("csv", "json", "hf")
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSpec(_Strict):
+    format: Literal["csv", "json", "hf"] | None = None
+    train: str | None = None
+    validation: str | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+    labels: list[str] | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            if len(v) < 2:
+                raise ValueError("needs at least two labels")
+            if len(set(v)) != len(v):
+                raise ValueError("labels must be distinct")
+        return v
+
+
+class TrainingSpec(_Strict):
+    method: Literal["full", "freeze", "lora"] = "full"
+    epochs: float = Field(3, gt=0, le=1000)
+    batch_size: int = Field(16, ge=1, le=4096)
+    learning_rate: float = Field(2.0e-5, gt=0, lt=1)
+    max_length: int = Field(256, ge=8, le=32768)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+
+
+class Spec(_Strict):
+    task: str
+    name: str
+    model: str
+    data: DataSpec = DataSpec()
+    training: TrainingSpec = TrainingSpec()
+    requirements: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not SAFE_NAME.match(v) or v in {".", ".."}:
+            raise ValueError(
+                "must be a safe folder name: letters, digits, '.', '_', '-', "
+                "starting with a letter or digit"
+            )
+        return v
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "spec"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"invalid spec: {where}: {msg} (got {err.get('input')!r})"
+
+
+def _set_dotted(raw: dict[str, Any], assignment: str) -> None:
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set expects KEY=VALUE, got {assignment!r}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {key}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def read_spec_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"spec file not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read spec file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise UserError(f"{path}{where}: malformed YAML: {problem}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a spec is a YAML mapping, got {type(raw).__name__}")
+    return raw
+
+
+def absolutize_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make local data paths absolute against ``base`` (the folder they were written from)."""
+    data = raw.get("data")
+    if not isinstance(data, dict) or data.get("format") == "hf":
+        return
+    for key in ("train", "validation"):
+        value = data.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            data[key] = str((base / value).resolve())
+
+
+def build_spec(
+    task: str,
+    *,
+    spec_file: Path | None = None,
+    model: str | None = None,
+    name: str | None = None,
+    sets: tuple[str, ...] | list[str] = (),
+    cwd: Path | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Merge a spec file and flags into one raw mapping; returns it and the model's base dir.
+
+    Nothing is resolved against the registry or the task here (see ``plan.make_plan``).
+    """
+    cwd = cwd or Path.cwd()
+    raw: dict[str, Any] = {}
+    model_base = cwd
+    if spec_file is not None:
+        raw = read_spec_file(spec_file)
+        absolutize_paths(raw, spec_file.resolve().parent)
+        model_base = spec_file.resolve().parent
+        if raw.get("task") not in (None, task):
+            raise UserError(f"{spec_file} is a spec for task {raw['task']!r}, not {task!r}")
+    raw["task"] = task
+    set_data: dict[str, Any] = {}
+    for assignment in sets:
+        _set_dotted(set_data, assignment)
+    if "task" in set_data and set_data["task"] != task:
+        raise UserError("--set task=... cannot change the task; give it as TASK")
+    absolutize_paths(set_data, cwd)
+    if "model" in set_data:
+        model_base = cwd
+    _merge(raw, set_data)
+    if model is not None:
+        raw["model"], model_base = model, cwd
+    if name is not None:
+        raw["name"] = name
+    return raw, model_base
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def parse_spec(raw: dict[str, Any]) -> Spec:
+    if not raw.get("model"):
+        raise UserError("no model given: pass --model (an alias, hub id or local folder)")
+    try:
+        return Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_format_validation_error(exc)) from None
+
+
+def infer_format(path: str) -> str:
+    fmt = _EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UserError(
+            f"cannot tell the data format of {path!r} from its extension; "
+            "set data.format to csv or json"
+        )
+    return fmt
+
+
+def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
+    """The spec as written to ``.scriptgen/spec.yaml``: defaults filled, paths relative."""
+    out = spec.model_dump(mode="json")
+    if spec.data.format != "hf":
+        for key in ("train", "validation"):
+            value = out["data"][key]
+            if value and os.path.isabs(value):
+                out["data"][key] = Path(os.path.relpath(value, relative_to)).as_posix()
+    if os.path.isabs(spec.model):
+        out["model"] = Path(os.path.relpath(spec.model, relative_to)).as_posix()
+    return out
+
+
+def spec_hash(canonical_spec: dict[str, Any]) -> str:
+    blob = json.dumps(canonical_spec, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def dump_spec(canonical_spec: dict[str, Any]) -> str:
+    return yaml.safe_dump(canonical_spec, sort_keys=False, default_flow_style=False)

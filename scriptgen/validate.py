@@ -1,0 +1,245 @@
+"""Validate: run a candidate project's contract tests in a sandboxed subprocess.
+
+The candidate is copied to a fresh temporary folder and its contract tests run there under
+a time limit, an address-space limit, a scrubbed environment (offline, no tokens or keys, a
+throwaway HOME) and, where the OS allows it (``unshare -rn``), without a network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .errors import MissingDependency, UserError
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_MEMORY_LIMIT = "8G"
+ML_STACK = ("torch", "transformers", "datasets", "accelerate", "yaml", "pytest")
+# Environment variables a validation run may inherit; everything else is dropped.
+_KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
+_EXC_LINE = re.compile(r"^(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Exit|Interrupt)|AssertionError)\b:?(?P<msg>.*)$")
+
+
+@dataclass
+class Step:
+    name: str
+    outcome: str  # passed | failed | error | skipped
+    seconds: float
+    message: str = ""
+
+
+@dataclass
+class ValidationReport:
+    passed: bool
+    seconds: float
+    steps: list[Step] = field(default_factory=list)
+    diagnostics: list[str] = field(default_factory=list)
+    returncode: int | None = None
+    output_tail: str = ""
+    command: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        ran = [s for s in self.steps if s.outcome != "skipped"]
+        word = "passed" if self.passed else "failed"
+        return f"{word} ({len(ran)} contract tests, {self.seconds:.1f}s)"
+
+    def describe(self) -> str:
+        """A few lines for the terminal: the cause first, with file:line."""
+        if self.passed:
+            return self.summary()
+        lines = [f"validation {self.summary()}"]
+        lines += [f"  {d}" for d in self.diagnostics[:5]]
+        if not self.diagnostics:
+            lines.append(f"  command: {' '.join(self.command)} (exit {self.returncode})")
+            lines += [f"  | {ln}" for ln in self.output_tail.splitlines()[-15:]]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_size(text: str) -> int:
+    """'8G', '512M', '1.5g', '1048576' -> bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[iI]?[bB]?\s*", text)
+    if not match:
+        raise UserError(f"--memory-limit: cannot read size {text!r} (try 8G or 4096M)")
+    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+def missing_ml_stack() -> list[str]:
+    return [name for name in ML_STACK if importlib.util.find_spec(name) is None]
+
+
+def require_ml_stack() -> None:
+    missing = missing_ml_stack()
+    if missing:
+        raise MissingDependency(
+            f"validation needs the ML stack ({', '.join(missing)} missing): on a CPU machine "
+            "`pip install torch==2.13.0` first, then `pip install 'scriptgen[ml,test]'` "
+            "(or pass --no-validate)"
+        )
+
+
+@lru_cache(maxsize=1)
+def _network_isolation() -> list[str]:
+    """The prefix that runs a command without a network, or [] where the OS forbids it."""
+    unshare = shutil.which("unshare")
+    if unshare is None or sys.platform != "linux":
+        return []
+    try:
+        ok = subprocess.run([unshare, "-rn", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return [unshare, "-rn"] if ok else []
+
+
+def sandbox_env(workdir: Path) -> dict[str, str]:
+    env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
+    for sub in ("home", "tmp", "hf"):
+        (workdir / sub).mkdir(exist_ok=True)
+    env.update(
+        HOME=str(workdir / "home"),
+        TMPDIR=str(workdir / "tmp"),
+        HF_HOME=str(workdir / "hf"),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        DO_NOT_TRACK="1",
+        TOKENIZERS_PARALLELISM="false",
+        CUDA_VISIBLE_DEVICES="",  # the tiny twin trains on the CPU, the same everywhere
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONHASHSEED="0",
+        PYTHONNOUSERSITE="1",
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+        WANDB_DISABLED="true",
+        WANDB_MODE="disabled",
+    )
+    return env
+
+
+def write_tree(root: Path, files: Mapping[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def run_contract_tests(
+    files: Mapping[str, str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    python: str = sys.executable,
+) -> ValidationReport:
+    """Write ``files`` (the whole candidate, judge included) to a temp folder and run its tests."""
+    require_ml_stack()
+    limit = parse_size(memory_limit)
+    with tempfile.TemporaryDirectory(prefix="scriptgen-validate-") as tmp:
+        workdir = Path(tmp)
+        project = workdir / "project"
+        write_tree(project, files)
+        report_xml = workdir / "report.xml"
+        command = [
+            *_network_isolation(),
+            python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=native",
+            "-o", "addopts=", "--junitxml", str(report_xml), "tests",
+        ]  # fmt: skip
+
+        def limits() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            command,
+            cwd=project,
+            env=sandbox_env(workdir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so a timeout kills the whole tree
+            preexec_fn=limits,
+        )
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            timed_out = True
+        seconds = time.perf_counter() - start
+        output = out.decode("utf-8", "replace").replace(str(project) + os.sep, "")
+        steps = _read_junit(report_xml, str(project) + os.sep)
+    shown = ["pytest", "tests"] if not timed_out else ["pytest", "tests", f"(timeout {timeout:g}s)"]
+    report = ValidationReport(
+        passed=proc.returncode == 0 and any(s.outcome == "passed" for s in steps),
+        seconds=seconds,
+        steps=steps,
+        returncode=proc.returncode,
+        output_tail="\n".join(output.splitlines()[-60:]),
+        command=shown,
+    )
+    if timed_out:
+        report.diagnostics.append(
+            f"validation timed out after {timeout:g}s (raise it with --timeout); last output: "
+            + (output.strip().splitlines() or [""])[-1][:200]
+        )
+    elif proc.returncode == 0 and not report.passed:
+        report.diagnostics.append("no contract test ran")
+    report.diagnostics += [d for s in steps if s.outcome in ("failed", "error") for d in [diagnose(s)]]
+    if not report.passed and not report.diagnostics and proc.returncode is not None and proc.returncode < 0:
+        report.diagnostics.append(f"the test process was killed by signal {-proc.returncode} "
+                                  f"(memory limit {memory_limit}?)")
+    return report
+
+
+def _read_junit(path: Path, prefix: str) -> list[Step]:
+    if not path.is_file():
+        return []
+    steps = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            node = case.find(tag)
+            if node is not None:
+                outcome = "failed" if tag == "failure" else tag
+                message = (node.text or node.get("message") or "").replace(prefix, "")
+                break
+        name = case.get("name") or case.get("classname") or "?"
+        steps.append(Step(name, outcome, float(case.get("time") or 0), message))
+    return steps
+
+
+def diagnose(step: Step) -> str:
+    """'train.py:12: ImportError: ...' from a native traceback: the deepest frame in the
+    project's own code (not its tests) that raised, else the deepest test frame."""
+    lines = step.message.splitlines()
+    frames = [(m.group("file"), int(m.group("line"))) for ln in lines if (m := _FRAME.match(ln))]
+    project = [f for f in frames if not os.path.isabs(f[0]) and not f[0].startswith("tests/")]
+    tests = [f for f in frames if f[0].startswith("tests/")]
+    exc = next((ln.strip() for ln in reversed(lines) if _EXC_LINE.match(ln.strip())), "")
+    if not exc:
+        exc = next((ln.strip() for ln in reversed(lines) if ln.strip()), "failed")
+    where = project[-1] if project else (tests[-1] if tests else None)
+    # SyntaxErrors name the file and line in the exception itself, below the frames.
+    syntax = re.search(r'File "([^"/][^"]*)", line (\d+)\n(?:.*\n){0,3}\s*(\w*Error: .*)', step.message)
+    if syntax and not syntax.group(1).startswith("tests/"):
+        return f"{syntax.group(1)}:{syntax.group(2)}: {syntax.group(3)} (in {step.name})"
+    loc = f"{where[0]}:{where[1]}: " if where else ""
+    return f"{loc}{exc[:500]} (in {step.name})"

@@ -1,0 +1,106 @@
+"""The validation sandbox, with small real pytest projects (no ML imports: fast)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scriptgen.errors import UserError
+from scriptgen.validate import Step, diagnose, parse_size, run_contract_tests, sandbox_env
+
+PASSING = {"tests/test_ok.py": "def test_ok():\n    assert 1 + 1 == 2\n"}
+
+
+def test_parse_size() -> None:
+    assert parse_size("8G") == 8 * 2**30
+    assert parse_size("512m") == 512 * 2**20
+    assert parse_size("1.5GiB") == int(1.5 * 2**30)
+    assert parse_size("4096") == 4096
+    with pytest.raises(UserError, match="cannot read size"):
+        parse_size("lots")
+
+
+def test_passing_project_reports_each_step() -> None:
+    report = run_contract_tests(PASSING, timeout=60)
+    assert report.passed, report.output_tail
+    assert [(s.name, s.outcome) for s in report.steps] == [("test_ok", "passed")]
+    assert report.summary().startswith("passed (1 contract tests")
+
+
+def test_environment_is_scrubbed_and_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    monkeypatch.setenv("SCRIPTGEN_API_KEY", "secret")
+    probe = {
+        "tests/test_env.py": (
+            "import os\n"
+            "def test_env():\n"
+            "    leaked = [k for k in os.environ if 'KEY' in k or 'TOKEN' in k]\n"
+            "    assert leaked == []\n"
+            "    assert os.environ['HF_HUB_OFFLINE'] == '1'\n"
+            "    assert os.environ['HOME'] != os.path.expanduser('~root')\n"
+        )
+    }
+    report = run_contract_tests(probe, timeout=60)
+    assert report.passed, report.output_tail
+    env = sandbox_env(__import__("pathlib").Path(__import__("tempfile").mkdtemp()))
+    assert "OPENAI_API_KEY" not in env and "HF_TOKEN" not in env
+
+
+def test_network_is_cut_where_the_os_allows() -> None:
+    from scriptgen.validate import _network_isolation
+
+    if not _network_isolation():
+        pytest.skip("unshare -rn is not allowed on this machine")
+    probe = {
+        "tests/test_net.py": (
+            "import socket, pytest\n"
+            "def test_no_network():\n"
+            "    with pytest.raises(OSError):\n"
+            "        socket.create_connection(('1.1.1.1', 80), timeout=2)\n"
+        )
+    }
+    report = run_contract_tests(probe, timeout=60)
+    assert report.passed, report.output_tail
+
+
+def test_timeout_kills_the_run_and_says_so() -> None:
+    slow = {"tests/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"}
+    report = run_contract_tests(slow, timeout=3)
+    assert not report.passed
+    assert report.seconds < 30
+    assert "timed out after 3s" in report.diagnostics[0]
+
+
+def test_memory_limit_is_enforced() -> None:
+    hog = {"tests/test_hog.py": "def test_hog():\n    b = bytearray(600 * 2**20)\n    assert b\n"}
+    report = run_contract_tests(hog, timeout=60, memory_limit="300M")
+    assert not report.passed
+    assert "MemoryError" in report.output_tail
+
+
+def test_failure_points_at_the_project_file_and_line() -> None:
+    project = {
+        "train.py": "import json\n\ndef main():\n    return json.loadz('{}')\n",
+        "tests/conftest.py": "import sys, os\nsys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))\n",
+        "tests/test_train.py": "import train\n\ndef test_train():\n    train.main()\n",
+    }
+    report = run_contract_tests(project, timeout=60)
+    assert not report.passed
+    assert report.diagnostics == [
+        "train.py:4: AttributeError: module 'json' has no attribute 'loadz' (in test_train)"
+    ]
+
+
+def test_diagnose_syntax_error_raised_at_import() -> None:
+    message = (
+        'Traceback (most recent call last):\n'
+        '  File "tests/test_contract.py", line 5, in test_train\n'
+        '    import train\n'
+        '  File "train.py", line 7\n'
+        '    return x\n'
+        '    ^^^^^^^^\n'
+        'IndentationError: unexpected indent\n'
+    )
+    assert diagnose(Step("test_train", "failed", 0.1, message)) == (
+        "train.py:7: IndentationError: unexpected indent (in test_train)"
+    )
