@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import (
-    ExpressionContext,
-    ExpressionContextProvider,
-    ImportAssignment,
-    MetadataWrapper,
-    ParentNodeProvider,
-    PositionProvider,
-    ScopeProvider,
-)
+from libcst import metadata as meta
 
 from .manifest import Manifest
 
@@ -45,13 +37,14 @@ class Finding:
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Deduplicated; by path, then position (a finding without one first)."""
     return sorted(
         set(findings), key=lambda f: (f.path, f.line or 0, f.col or 0, f.message)
     )
 
 
 def safe_relpath(path: str) -> str:
-    """Return ``path`` if it names a file inside the project; raise ValueError saying why not."""
+    """``path`` if it names a file inside the project; else ValueError saying why."""
     if not path:
         raise ValueError("empty path")
     if any(ord(c) < 32 for c in path):
@@ -78,71 +71,58 @@ class _Import:
     line: int
     col: int
     level: int  # 0: absolute
-    module: str | None  # dotted; None for `from . import x`
-    names: (
-        list[tuple[str, int, int]] | None
-    )  # from-import names with positions; None: `import X`
+    module: str | None  # dotted; None in `from . import x`
+    names: list[tuple[str, int, int]] | None  # (name, line, col); None: `import X`
     star: bool = False
 
 
 @dataclass
 class _AttrUse:
     level: int
-    module: str | None
-    name: str | None  # set when bound by `from module import name`
-    chain: tuple[str, ...]
+    module: str | None  # what the name is bound to, perhaps not a module
+    chain: tuple[str, ...]  # `data.load.x` bound to data: ("load", "x")
     line: int
     col: int
 
 
-@dataclass
-class _Module:
-    names: set[str]
-    imports: list[_Import] = field(default_factory=list)
-    attr_uses: list[_AttrUse] = field(default_factory=list)
-    flags: set[str] = field(default_factory=set)
+def _dotted(node: cst.CSTNode | None) -> str | None:
+    return cst.helpers.get_full_name_for_node(node) if node else None
 
 
-class _Collector(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (PositionProvider,)
+class _Module(cst.CSTVisitor):
+    """What one file defines, imports and accepts on its command line."""
+
+    METADATA_DEPENDENCIES = (meta.PositionProvider,)
 
     def __init__(self) -> None:
+        self.names: set[str] = set()  # top level
         self.imports: list[_Import] = []
         self.flags: set[str] = set()
+        self.attr_uses: list[_AttrUse] = []
 
     def _pos(self, node: cst.CSTNode) -> tuple[int, int]:
-        start = self.get_metadata(PositionProvider, node).start
+        start = self.get_metadata(meta.PositionProvider, node).start
         return start.line, start.column + 1
 
     def visit_Import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            self.imports.append(
-                _Import(*self._pos(alias), 0, alias.evaluated_name, None)
-            )
+        for a in node.names:
+            self.imports.append(_Import(*self._pos(a), 0, a.evaluated_name, None))
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        module = (
-            cst.helpers.get_full_name_for_node(node.module) if node.module else None
-        )
-        level = len(node.relative)
-        if isinstance(node.names, cst.ImportStar):
-            self.imports.append(_Import(*self._pos(node), level, module, [], star=True))
-        else:
-            names = [(a.evaluated_name, *self._pos(a)) for a in node.names]
-            self.imports.append(_Import(*self._pos(node), level, module, names))
+        aliases = node.names if isinstance(node.names, Sequence) else ()
+        names = [(a.evaluated_name, *self._pos(a)) for a in aliases]
+        star = isinstance(node.names, cst.ImportStar)
+        level, module = len(node.relative), _dotted(node.module)
+        self.imports.append(_Import(*self._pos(node), level, module, names, star))
 
     def visit_Call(self, node: cst.Call) -> None:
+        # Any receiver: parser, argument groups, subparsers, mutually exclusive groups.
         func = node.func
-        name = (
-            func.attr.value
-            if isinstance(func, cst.Attribute)
-            else getattr(func, "value", None)
-        )
-        if name != "add_argument":
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "add_argument"):
             return
         for arg in node.args:
             if arg.keyword is None and not arg.star:
-                value = getattr(arg.value, "evaluated_value", None)
+                value = getattr(arg.value, "evaluated_value", None)  # None: f-string
                 if isinstance(value, str) and value.startswith("-"):
                     self.flags.add(value)
 
@@ -153,79 +133,65 @@ def _syntax_finding(path: str, src: str) -> Finding | None:
             warnings.simplefilter("ignore")  # SyntaxWarnings are not ours to report
             compile(src, path, "exec", dont_inherit=True)
     except SyntaxError as exc:  # IndentationError and TabError included
-        return Finding(
-            path, exc.lineno, exc.offset or None, f"{type(exc).__name__}: {exc.msg}"
-        )
-    except (
-        ValueError,
-        RecursionError,
-        MemoryError,
-    ) as exc:  # null bytes, absurd nesting
+        msg = f"{type(exc).__name__}: {exc.msg}"
+        return Finding(path, exc.lineno, exc.offset or None, msg)
+    except (ValueError, RecursionError, MemoryError) as exc:  # absurd nesting
         return Finding(path, None, None, f"{type(exc).__name__}: {exc}")
     return None
 
 
-def _bound_target(
-    assignment: ImportAssignment,
-) -> tuple[int, str | None, str | None] | None:
-    """(level, module, name) that an import binding refers to."""
-    node = assignment.node
+def _bound_to(assignment: meta.BaseAssignment) -> tuple[int, str | None] | None:
+    """(level, dotted name) that an import binds ``assignment.name`` to."""
+    node, name = getattr(assignment, "node", None), assignment.name
     if isinstance(node, cst.Import):
-        for alias in node.names:
-            dotted, asname = alias.evaluated_name, alias.evaluated_alias
-            if asname == assignment.name or (
-                asname is None and (dotted + ".").startswith(assignment.name + ".")
-            ):
-                return 0, dotted if asname else assignment.name, None
-    elif isinstance(node, cst.ImportFrom) and not isinstance(
-        node.names, cst.ImportStar
-    ):
-        module = (
-            cst.helpers.get_full_name_for_node(node.module) if node.module else None
-        )
         for a in node.names:
-            if (a.evaluated_alias or a.evaluated_name) == assignment.name:
-                return len(node.relative), module, a.evaluated_name
+            if a.evaluated_alias == name:
+                return 0, a.evaluated_name
+            dotted = f"{a.evaluated_name}."
+            if a.evaluated_alias is None and dotted.startswith(f"{name}."):
+                return 0, name  # `import a.b` binds both `a` and `a.b`
+    elif isinstance(node, cst.ImportFrom) and isinstance(node.names, Sequence):
+        for a in node.names:
+            if (a.evaluated_alias or a.evaluated_name) == name:
+                module = _dotted(node.module)
+                full = f"{module}.{a.evaluated_name}" if module else a.evaluated_name
+                return len(node.relative), full  # a submodule, or else not followed
     return None
 
 
 def _analyse(src: str) -> _Module:
-    wrapper = MetadataWrapper(cst.parse_module(src))
-    collector = _Collector()
-    wrapper.visit(collector)
-    scopes = wrapper.resolve(ScopeProvider)
-    parents = wrapper.resolve(ParentNodeProvider)
-    contexts = wrapper.resolve(ExpressionContextProvider)
-    positions = wrapper.resolve(PositionProvider)
-    module = _Module(names=set(), imports=collector.imports, flags=collector.flags)
+    wrapper = meta.MetadataWrapper(cst.parse_module(src))
+    module = _Module()
+    wrapper.visit(module)
+    scopes = wrapper.resolve(meta.ScopeProvider)
+    parents = wrapper.resolve(meta.ParentNodeProvider)
+    contexts = wrapper.resolve(meta.ExpressionContextProvider)
+    positions = wrapper.resolve(meta.PositionProvider)
     global_scope = scopes[wrapper.module]
     assert global_scope is not None
     for assignment in global_scope.assignments:
-        parent = parents.get(getattr(assignment, "node", None))
+        node = getattr(assignment, "node", None)
+        parent = parents.get(node) if isinstance(node, cst.CSTNode) else None
         bare = isinstance(parent, cst.AnnAssign) and parent.value is None
         if "." not in assignment.name and not bare:  # `x: int` alone binds nothing
             module.names.add(assignment.name)
+    # Scope analysis, not name matching: a parameter called `data` is not `import data`.
     for scope in {s for s in scopes.values() if s is not None}:
         for assignment in scope.assignments:
-            target = (
-                _bound_target(assignment)
-                if isinstance(assignment, ImportAssignment)
-                else None
-            )
-            if target is None:
+            if (target := _bound_to(assignment)) is None:
                 continue
             for access in assignment.references:
                 if len(access.referents) != 1:  # rebound somewhere: cannot tell which
                     continue
                 chain: list[str] = []
                 expr: cst.CSTNode = access.node
-                while (
-                    isinstance(parent := parents.get(expr), cst.Attribute)
-                    and parent.value is expr
-                ):
-                    chain.append(parent.attr.value)
-                    expr = parent
-                if chain and contexts.get(expr) == ExpressionContext.LOAD:
+                # `data.load.x`: walk up while the access is the object, not the attr.
+                while isinstance(up := parents.get(expr), cst.Attribute):
+                    if up.value is not expr:
+                        break
+                    chain.append(up.attr.value)
+                    expr = up
+                if chain and contexts.get(expr) == meta.ExpressionContext.LOAD:
                     start = positions[expr].start
                     use = _AttrUse(*target, tuple(chain), start.line, start.column + 1)
                     module.attr_uses.append(use)
@@ -233,7 +199,7 @@ def _analyse(src: str) -> _Module:
 
 
 class _Project:
-    """Module resolution within the candidate project, the way Python would from its root."""
+    """Resolves modules within the candidate project as Python would from its root."""
 
     def __init__(self, paths: Iterable[str], modules: Mapping[str, _Module]) -> None:
         self.py = {p for p in paths if p.endswith(".py")}
@@ -244,10 +210,7 @@ class _Project:
     def find(self, dotted: str) -> str | None:
         """Path of a module, ``dir/`` for a namespace package, None when absent."""
         base = dotted.replace(".", "/")
-        for candidate in (
-            f"{base}/__init__.py",
-            f"{base}.py",
-        ):  # a package wins, as in Python
+        for candidate in (f"{base}/__init__.py", f"{base}.py"):  # package first
             if candidate in self.py:
                 return candidate
         return f"{base}/" if any(p.startswith(f"{base}/") for p in self.py) else None
@@ -255,104 +218,83 @@ class _Project:
     def owns(self, dotted: str) -> bool:
         return self.find(dotted.split(".")[0]) is not None
 
-    def absolute(self, path: str, level: int, module: str | None) -> str | None:
+    def missing(self, dotted: str) -> str | None:
+        """The first prefix of ``dotted`` that is not a module of the project."""
+        parts = dotted.split(".")
+        prefixes = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        return next((p for p in prefixes if self.find(p) is None), None)
+
+    @staticmethod
+    def absolute(path: str, level: int, module: str | None) -> str | None:
         if level == 0:
             return module
-        package = path[:-3].split("/")[:-1]
+        package = path.split("/")[:-1]
         if level > len(package):
             return None
-        return ".".join(
-            package[: len(package) - level + 1] + ([module] if module else [])
-        )
+        base = package[: len(package) - level + 1]
+        return ".".join(base + [module] if module else base)
 
     def names(self, path: str) -> set[str]:
+        """Top-level names of a module, star imports from the project followed."""
         if path not in self._names:
-            self._names[path] = set()  # guards star-import cycles
+            self._names[path] = set()  # breaks star-import cycles
             mod = self.modules.get(path)
             found = set(mod.names) if mod else set()
-            opened = mod is None and not path.endswith("/")  # unparsed: assume anything
+            opened = mod is None and not path.endswith("/")  # unparsable: anything
             for imp in mod.imports if mod else ():
-                target = (
-                    self.absolute(path, imp.level, imp.module) if imp.star else None
-                )
+                if not imp.star:
+                    continue
+                target = self.absolute(path, imp.level, imp.module)
                 where = self.find(target) if target and self.owns(target) else None
-                if where:
-                    found |= self.names(where)
-                    opened = opened or self._open.get(where, False)
-                elif imp.star:
-                    opened = True  # star from outside the project: names unknowable
+                if where is None:  # a star from outside: the names are unknowable
+                    opened = True
+                    continue
+                found |= self.names(where)
+                opened = opened or self._open.get(where, False)
             self._names[path] = found
             self._open[path] = opened or "__getattr__" in found  # PEP 562
         return self._names[path]
 
-    def has(self, path: str, dotted: str, name: str) -> bool:
-        if name.startswith("__") and name.endswith("__"):
+    def has(self, dotted: str, name: str) -> bool:
+        where = self.find(dotted)
+        if where is None or name.startswith("__") and name.endswith("__"):
             return True
-        names = self.names(path)
-        return (
-            name in names
-            or self._open[path]
-            or self.find(f"{dotted}.{name}") is not None
-        )
-
-    def missing_module(self, dotted: str) -> str | None:
-        """The first prefix of ``dotted`` that does not resolve, if any."""
-        parts = dotted.split(".")
-        for i in range(1, len(parts) + 1):
-            prefix = ".".join(parts[:i])
-            if self.find(prefix) is None:
-                return prefix
-        return None
+        if name in self.names(where) or self._open[where]:
+            return True
+        return self.find(f"{dotted}.{name}") is not None
 
 
 def _import_findings(project: _Project, path: str, imp: _Import) -> list[Finding]:
+    at = (path, imp.line, imp.col)
     target = project.absolute(path, imp.level, imp.module)
     if target is None:
-        why = (
-            "beyond top-level package"
-            if "/" in path
-            else "with no known parent package"
-        )
-        return [Finding(path, imp.line, imp.col, f"attempted relative import {why}")]
+        why = "beyond top-level package" if "/" in path else "with no parent package"
+        return [Finding(*at, f"attempted relative import {why}")]
     if imp.level == 0 and not project.owns(target):
         return []
-    if missing := project.missing_module(target):
-        return [
-            Finding(
-                path, imp.line, imp.col, f"No module named '{missing}' in the project"
-            )
-        ]
+    if missing := project.missing(target):
+        return [Finding(*at, f"No module named '{missing}' in the project")]
     if imp.star:
-        msg = f"'from {target} import *' hides what is used; import names explicitly"
-        return [Finding(path, imp.line, imp.col, msg)]
-    where = project.find(target)
-    assert where is not None
-    out = []
-    for name, line, col in imp.names or ():
-        if not project.has(where, target, name):
-            msg = f"cannot import name '{name}' from '{target}' ({where})"
-            out.append(Finding(path, line, col, msg))
-    return out
+        return [Finding(*at, f"'from {target} import *': import the names used")]
+    source = f"'{target}' ({project.find(target)})"
+    return [
+        Finding(path, line, col, f"cannot import name '{name}' from {source}")
+        for name, line, col in imp.names or ()
+        if not project.has(target, name)
+    ]
 
 
 def _attr_findings(project: _Project, path: str, use: _AttrUse) -> list[Finding]:
     dotted = project.absolute(path, use.level, use.module)
-    if dotted is None or not project.owns(dotted) or project.missing_module(dotted):
-        return []  # not ours, or the import itself is already reported
-    if use.name is not None:
-        where = project.find(dotted)
-        assert where is not None
-        if use.name in project.names(where) or not project.find(f"{dotted}.{use.name}"):
-            return []  # bound a name, not a submodule: nothing to follow
-        dotted = f"{dotted}.{use.name}"
+    if dotted is None or not project.owns(dotted) or project.missing(dotted):
+        return []  # not ours, not a module, or the import is reported already
     for attr in use.chain:
-        where = project.find(dotted)
-        assert where is not None
-        if not project.has(where, dotted, attr):
+        if not project.has(dotted, attr):
+            where = project.find(dotted)
             msg = f"module '{dotted}' ({where}) has no attribute '{attr}'"
             return [Finding(path, use.line, use.col, msg)]
-        if attr in project.names(where) or not project.find(f"{dotted}.{attr}"):
-            return []
+        if project.missing(f"{dotted}.{attr}"):
+            return []  # a name, not a submodule: its attributes are not ours to know
         dotted = f"{dotted}.{attr}"
     return []
 
@@ -364,34 +306,23 @@ def _contract_findings(
     for contract in manifest.files:
         path = contract.path
         if path not in files:
-            out.append(
-                Finding(
-                    path, None, None, "missing: the task's manifest requires this file"
-                )
-            )
-            continue
-        mod = modules.get(path)
-        if mod is None:  # unparsable (already reported) or not Python
+            out.append(Finding(path, None, None, "missing: the task needs this file"))
+        if (mod := modules.get(path)) is None:  # absent, unparsable, or not Python
             continue
         for name in contract.defines:
             if name not in mod.names:
-                out.append(
-                    Finding(
-                        path, None, None, f"{path} must define '{name}' at top level"
-                    )
-                )
+                msg = f"{path} must define '{name}' at top level"
+                out.append(Finding(path, None, None, msg))
         for flag in contract.flags:
             flag = flag if flag.startswith("-") else f"--{flag}"
             if flag not in mod.flags:
-                msg = (
-                    f"{path} must accept {flag} (no add_argument({flag!r}, ...) found)"
-                )
+                msg = f"{path} must accept {flag}: no add_argument({flag!r}, ...)"
                 out.append(Finding(path, None, None, msg))
     return out
 
 
 def check_project(files: Mapping[str, str], manifest: Manifest) -> list[Finding]:
-    """Every finding for the candidate project ``files`` (path -> text), sorted; [] if clean."""
+    """Every finding for the candidate project ``files`` (path -> text); [] if clean."""
     findings: list[Finding] = []
     safe: dict[str, str] = {}
     for path, text in files.items():
@@ -404,7 +335,7 @@ def check_project(files: Mapping[str, str], manifest: Manifest) -> list[Finding]
         if not path.endswith(".py"):
             continue
         if problem := _syntax_finding(path, text):
-            findings.append(problem)
+            findings.append(problem)  # later checks of this file would only be noise
             continue
         try:
             modules[path] = _analyse(text)

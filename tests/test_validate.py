@@ -34,7 +34,7 @@ def test_environment_is_scrubbed_and_offline(monkeypatch: pytest.MonkeyPatch) ->
         "tests/test_env.py": (
             "import os\n"
             "def test_env():\n"
-            "    leaked = [k for k in os.environ if 'KEY' in k or 'TOKEN' in k]\n"
+            "    leaked = [k for k in os.environ if k.endswith(('_KEY', '_TOKEN'))]\n"
             "    assert leaked == []\n"
             "    assert os.environ['HF_HUB_OFFLINE'] == '1'\n"
             "    assert os.environ['HOME'] != os.path.expanduser('~root')\n"

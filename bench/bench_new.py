@@ -1,0 +1,63 @@
+"""Benchmark `scriptgen new textclf --model bert-base` against a floor measured in the same run.
+
+The floor (bench/floor_twin.py) imports torch, transformers and datasets and trains a tiny BERT
+twin for 2 steps. scriptgen's run does everything a user's run does: plan, render, check,
+format, validate (the contract tests build the twin, train 2 steps and predict in a sandboxed
+subprocess), write and commit into a fresh git repository. Runs alternate so that machine
+noise hits both alike; the bar is median(scriptgen) / median(floor) <= 2.
+
+    python bench/bench_new.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    floor, scriptgen = [], []
+    env_note = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    timed([sys.executable, str(HERE / "floor_twin.py")], HERE)  # warm the file cache once
+    for _ in range(args.rounds):
+        floor.append(timed([sys.executable, str(HERE / "floor_twin.py")], HERE))
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+            scriptgen.append(timed([sys.executable, "-m", "scriptgen", "new", "textclf", "--model", "bert-base"], work))
+    result = {
+        "floor_s": [round(s, 2) for s in floor],
+        "scriptgen_new_s": [round(s, 2) for s in scriptgen],
+        "floor_median_s": round(statistics.median(floor), 2),
+        "scriptgen_median_s": round(statistics.median(scriptgen), 2),
+        "ratio": round(statistics.median(scriptgen) / statistics.median(floor), 2),
+        "bar": 2.0,
+        **env_note,
+    }
+    print(json.dumps(result, indent=2))
+    sys.exit(0 if result["ratio"] <= result["bar"] else 1)
+
+
+if __name__ == "__main__":
+    main()
