@@ -321,6 +321,20 @@ def _contract_findings(
     return out
 
 
+def quick_check(files: Mapping[str, str]) -> list[Finding]:
+    """Paths and syntax only: cheap, and what must hold before a file is written anywhere."""
+    findings: list[Finding] = []
+    for path, text in files.items():
+        try:
+            safe_relpath(path)
+        except ValueError as exc:
+            findings.append(Finding(path, None, None, f"unsafe path: {exc}"))
+            continue
+        if path.endswith(".py") and (problem := _syntax_finding(path, text)):
+            findings.append(problem)
+    return sort_findings(findings)
+
+
 def check_project(files: Mapping[str, str], manifest: Manifest) -> list[Finding]:
     """Every finding for the candidate project ``files`` (path -> text); [] if clean."""
     findings: list[Finding] = []

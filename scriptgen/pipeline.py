@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from .backends import Backend, get_backend
-from .check import Finding, check_project
+from .check import Finding, check_project, quick_check
 from .errors import UserError, ValidationFailed
 from .fmt import format_files
 from .lock import LOCK_FILE, SPEC_FILE, VALIDATION_FILE, Lock, sha256_text
@@ -42,11 +45,49 @@ def render_scaffold(plan: Plan, only_judge: bool = False) -> dict[str, str]:
     }
 
 
-def check_and_format(files: Mapping[str, str], plan: Plan) -> tuple[dict[str, str], list[Finding]]:
-    findings = check_project(files, plan.manifest)
+def prove(
+    files: Mapping[str, str],
+    plan: Plan,
+    *,
+    validate: bool,
+    timeout: float,
+    memory_limit: str,
+    progress: Progress,
+) -> tuple[dict[str, str], list[Finding], ValidationReport | None]:
+    """Check, format and validate a candidate; returns the formatted files and what failed.
+
+    Paths and syntax are checked and the code formatted first, so that only safe, parseable
+    files reach the sandbox. The structural check (libcst, CPU-bound) then runs on this core
+    while the contract tests run in their subprocess on another; a finding stops the tests.
+    """
+    with progress.stage("checked paths and syntax, formatted"):
+        findings = quick_check(files)
+        if not findings:
+            files, findings = format_files(files)
     if findings:
-        return dict(files), findings
-    return format_files(files)
+        return dict(files), findings, None
+    if not validate:
+        with progress.stage("checked contracts and imports"):
+            return files, check_project(files, plan.manifest), None
+    with progress.stage("checked contracts and imports, validated on a tiny twin"):
+        findings, report = check_while_validating(files, plan, timeout=timeout, memory_limit=memory_limit)
+    return files, findings, report
+
+
+def check_while_validating(
+    files: Mapping[str, str], plan: Plan, *, timeout: float, memory_limit: str
+) -> tuple[list[Finding], ValidationReport | None]:
+    """The structural check here, the contract tests in their subprocess, at the same time."""
+    cancel = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(
+            run_contract_tests, files, timeout=timeout, memory_limit=memory_limit, cancel=cancel
+        )
+        findings = check_project(files, plan.manifest)
+        if findings:
+            cancel.set()  # the candidate has failed already; stop paying for its tests
+        report = running.result()
+    return findings, (None if findings else report)
 
 
 def generate(
@@ -79,15 +120,12 @@ def generate(
     with progress.stage(f"generated {len(plan.manifest.code_files)} code files ({backend.name})"):
         code = backend.generate(plan)
     files = {**scaffold, **code}
-    with progress.stage("checked and formatted"):
-        files, findings = check_and_format(files, plan)
+    files, findings, report = prove(
+        files, plan, validate=validate, timeout=timeout, memory_limit=memory_limit, progress=progress
+    )
     if findings:
         _fail(plan, files, "static check failed:\n" + "\n".join(f"  {f}" for f in findings), None)
-
-    report = None
-    if validate:
-        with progress.stage("validated on a tiny twin (contract tests)"):
-            report = run_contract_tests(files, timeout=timeout, memory_limit=memory_limit)
+    if report is not None:
         if not report.passed:
             _fail(plan, files, report.describe(), report)
         for step in report.steps:
@@ -229,10 +267,10 @@ def validate_existing(
     require_ml_stack()
     files = read_project(project)
     files.update(render_scaffold(plan, only_judge=True))
-    with progress.stage("checked"):
-        findings = check_project(files, plan.manifest)
+    # The project is validated as it is on disk: not reformatted first.
+    with progress.stage("checked paths and syntax"):
+        findings = quick_check(files)
     if findings:
         return findings, None
-    with progress.stage("validated on a tiny twin (contract tests)"):
-        report = run_contract_tests(files, timeout=timeout, memory_limit=memory_limit)
-    return [], report
+    with progress.stage("checked contracts and imports, validated on a tiny twin"):
+        return check_while_validating(files, plan, timeout=timeout, memory_limit=memory_limit)

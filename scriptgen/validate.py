@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -147,6 +148,7 @@ def run_contract_tests(
     timeout: float = DEFAULT_TIMEOUT,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     python: str = sys.executable,
+    cancel: threading.Event | None = None,
 ) -> ValidationReport:
     """Write ``files`` (the whole candidate, judge included) to a temp folder and run its tests."""
     require_ml_stack()
@@ -176,13 +178,7 @@ def run_contract_tests(
             start_new_session=True,  # so a timeout kills the whole tree
             preexec_fn=limits,
         )
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            timed_out = True
+        out, timed_out = _wait(proc, timeout, cancel)
         seconds = time.perf_counter() - start
         output = out.decode("utf-8", "replace").replace(str(project) + os.sep, "")
         steps = _read_junit(report_xml, str(project) + os.sep)
@@ -207,6 +203,33 @@ def run_contract_tests(
         report.diagnostics.append(f"the test process was killed by signal {-proc.returncode} "
                                   f"(memory limit {memory_limit}?)")
     return report
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event | None
+) -> tuple[bytes, bool]:
+    """Wait for the run; kill its process group on timeout or cancel.
+
+    Returns its output and whether it timed out.
+    """
+    out: list[bytes] = []
+    # Drain stdout on a thread so that a chatty run cannot block on a full pipe.
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else b""))
+    reader.start()
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    while proc.poll() is None:
+        if cancel is not None and cancel.is_set():
+            break
+        if time.monotonic() >= deadline:
+            timed_out = True
+            break
+        time.sleep(0.05)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    reader.join()
+    proc.wait()
+    return b"".join(out), timed_out
 
 
 def _read_junit(path: Path, prefix: str) -> list[Step]:

@@ -83,7 +83,7 @@ def test_commit_has_only_scriptgen_paths_and_trailers(generated: tuple[Path, str
 
 def test_progress_names_each_stage(generated: tuple[Path, str, str]) -> None:
     _, _, stderr = generated
-    for stage in ("generated 4 code files (reference)", "checked and formatted", "validated on a tiny twin", "committed"):
+    for stage in ("generated 4 code files (reference)", "checked paths and syntax, formatted", "checked contracts and imports, validated on a tiny twin", "committed"):
         assert stage in stderr
 
 

@@ -104,3 +104,14 @@ def test_diagnose_syntax_error_raised_at_import() -> None:
     assert diagnose(Step("test_train", "failed", 0.1, message)) == (
         "train.py:7: IndentationError: unexpected indent (in test_train)"
     )
+
+
+def test_cancel_stops_a_running_validation() -> None:
+    import threading
+
+    slow = {"tests/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"}
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    report = run_contract_tests(slow, timeout=120, cancel=cancel)
+    assert not report.passed
+    assert report.seconds < 30
