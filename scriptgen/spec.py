@@ -113,6 +113,9 @@ def read_spec_file(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "malformed YAML"
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start:  # where the broken construct began, often the real culprit
+            problem += f" ({context} at line {start.line + 1})"
         raise UserError(f"{path}{where}: malformed YAML: {problem}") from None
     if raw is None:
         return {}

@@ -18,7 +18,7 @@ from .conftest import build_file_tree, git, run_scriptgen, tree
         (["new", "textclf", "--model", "bert-base", "--name", "has space"], "name: must be a safe folder name"),
         (["new", "textclf", "--model", "bert-base", "--set", "training.batch_size=0"], "training.batch_size"),
         (["new", "textclf", "--model", "bert-base", "--set", "training.epochs=many"], "training.epochs"),
-        (["new", "textclf", "--model", "bert-base", "--spec", "bad.yaml"], "bad.yaml:2:"),
+        (["new", "textclf", "--model", "bert-base", "--spec", "bad.yaml"], "bad.yaml:3:1: malformed YAML: expected ',' or '}', but got '<stream end>' (while parsing a flow mapping at line 2)"),
         (["new", "textclf", "--model", "bert-base", "--spec", "missing.yaml"], "spec file not found"),
         (["new", "textclf", "--model", "bert-base", "--set", "requirements=[use focal loss]"], "free-text requirements"),
         (["new", "textclf", "--model", "bert-base", "--llm", "gpt4all:x"], "unknown backend 'gpt4all'"),

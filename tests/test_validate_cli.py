@@ -38,7 +38,7 @@ def test_generated_project_validates(project: Path) -> None:
 
 
 def test_import_missing_from_installed_transformers(project: Path) -> None:
-    line = break_file(project, "train.py", "import transformers\n", "import transformers\nfrom transformers import AdamW\n") + 1
+    line = break_file(project, "train.py", "import yaml\n", "import yaml\nfrom transformers import AdamW\n") + 1
     result = run_scriptgen("validate", str(project), cwd=project.parent)
     assert result.returncode == 1
     assert f"train.py:{line}: ImportError: cannot import name 'AdamW' from 'transformers'" in result.stderr
