@@ -119,6 +119,13 @@ def make_plan(raw: dict[str, Any], model_base: Path, out: Path, target: Path | N
             f"training.method {spec.training.method!r} is not supported by the {manifest.name} "
             f"templates yet; supported: {', '.join(manifest.methods)}"
         )
+    if spec.data.format == "hf" and spec.data.validation and spec.data.train:
+        train_id, val_id = (v.partition(":")[0] for v in (spec.data.train, spec.data.validation))
+        if train_id != val_id:
+            raise UserError(
+                f"data.validation: a hub dataset's validation split must come from the same "
+                f"dataset as data.train ({train_id}), got {val_id}"
+            )
     if spec.data.format != "hf":
         for key in ("train", "validation"):
             value = getattr(spec.data, key)

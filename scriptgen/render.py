@@ -23,7 +23,9 @@ def templates_root() -> Path:
 
 
 def _to_yaml(value: Any) -> str:
-    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False).rstrip("\n")
+    text = yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
+    # A bare scalar is dumped as a document with an explicit end ("abc\n...\n").
+    return text.removesuffix("...\n").rstrip("\n")
 
 
 def _to_py(value: Any) -> str:

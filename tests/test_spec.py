@@ -114,3 +114,18 @@ def test_example_spec_parses() -> None:
     spec = parse_spec({**raw, "name": raw.get("name", "x")})
     assert spec.data.format == "csv"
     assert spec_hash(canonical(spec, Path("/x"))).startswith("sha256:")
+
+
+def test_hub_validation_split_must_come_from_the_train_dataset(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="same dataset as data.train"):
+        plan_for(tmp_path, model="bert-base", sets=["data.format=hf", "data.train=a/b:train", "data.validation=c/d:test"])
+    plan = plan_for(tmp_path, model="bert-base", sets=["data.format=hf", "data.train=a/b", "data.validation=a/b:test"])
+    assert plan.context()["data"]["validation"] == "a/b:test"
+
+
+def test_yaml_filter_renders_scalars_without_document_end() -> None:
+    from scriptgen.render import _to_yaml
+
+    assert _to_yaml("abc") == "abc"
+    assert _to_yaml(None) == "null"
+    assert _to_yaml({"a": [1, 2]}) == "a:\n- 1\n- 2"
