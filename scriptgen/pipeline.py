@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,11 +206,15 @@ _SKIP_DIRS = {".scriptgen", ".git", "__pycache__", "outputs", ".pytest_cache", "
 _MAX_FILE_BYTES = 5 * 2**20
 
 
-def read_project(project: Path) -> dict[str, str]:
+def read_project(project: Path, always: Iterable[str] = ()) -> dict[str, str]:
+    """The project's text files (and every path in ``always`` that exists), as {path: text}."""
     files: dict[str, str] = {}
+    wanted = set(always)
     for path in sorted(project.rglob("*")):
         rel = path.relative_to(project)
-        if not path.is_file() or set(rel.parts[:-1]) & _SKIP_DIRS or path.suffix not in _TEXT_SUFFIXES:
+        if not path.is_file() or set(rel.parts[:-1]) & _SKIP_DIRS:
+            continue
+        if path.suffix not in _TEXT_SUFFIXES and rel.as_posix() not in wanted:
             continue
         if path.stat().st_size > _MAX_FILE_BYTES:
             continue
@@ -265,8 +269,11 @@ def validate_existing(
     """Check and validate a project on disk with the task's own judge; writes nothing."""
     plan = plan_for_existing(project, task)
     require_ml_stack()
-    files = read_project(project)
-    files.update(render_scaffold(plan, only_judge=True))
+    files = read_project(project, always=(f.path for f in plan.manifest.files))
+    # The judge always comes from scriptgen's templates; other scaffold a hand-written
+    # project lacks (README, .gitignore, ...) too, since only the code is under test.
+    scaffold = render_scaffold(plan)
+    files.update({p: t for p, t in scaffold.items() if p.startswith(JUDGE_PREFIX) or p not in files})
     # The project is validated as it is on disk: not reformatted first.
     with progress.stage("checked paths and syntax"):
         findings = quick_check(files)

@@ -13,7 +13,7 @@ class Progress:
     """Prints one line per finished stage; a spinner while a stage runs on a terminal."""
 
     def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
-        self.console = console or Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self.quiet = quiet
 
     @contextmanager

@@ -32,7 +32,9 @@ DEFAULT_MEMORY_LIMIT = "8G"
 ML_STACK = ("torch", "transformers", "datasets", "accelerate", "yaml", "pytest")
 # Environment variables a validation run may inherit; everything else is dropped.
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
-_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
+# Native frames ('File "train.py", line 3') and pytest's short form for collection errors
+# ('train.py:3: in <module>').
+_FRAME = re.compile(r'^\s*(?:File "(?P<file>[^"]+)", line (?P<line>\d+)|(?P<sfile>[^\s:]+\.py):(?P<sline>\d+): in )')
 _EXC_LINE = re.compile(r"^(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Exit|Interrupt)|AssertionError)\b:?(?P<msg>.*)$")
 
 
@@ -252,8 +254,12 @@ def _read_junit(path: Path, prefix: str) -> list[Step]:
 def diagnose(step: Step) -> str:
     """'train.py:12: ImportError: ...' from a native traceback: the deepest frame in the
     project's own code (not its tests) that raised, else the deepest test frame."""
-    lines = step.message.splitlines()
-    frames = [(m.group("file"), int(m.group("line"))) for ln in lines if (m := _FRAME.match(ln))]
+    lines = [ln[1:].strip() if ln.startswith("E ") else ln for ln in step.message.splitlines()]
+    frames = [
+        (m.group("file") or m.group("sfile"), int(m.group("line") or m.group("sline")))
+        for ln in lines
+        if (m := _FRAME.match(ln))
+    ]
     project = [f for f in frames if not os.path.isabs(f[0]) and not f[0].startswith("tests/")]
     tests = [f for f in frames if f[0].startswith("tests/")]
     exc = next((ln.strip() for ln in reversed(lines) if _EXC_LINE.match(ln.strip())), "")

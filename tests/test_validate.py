@@ -115,3 +115,21 @@ def test_cancel_stops_a_running_validation() -> None:
     report = run_contract_tests(slow, timeout=120, cancel=cancel)
     assert not report.passed
     assert report.seconds < 30
+
+
+def test_diagnose_collection_error_in_pytest_short_form() -> None:
+    message = (
+        "ImportError while importing test module 'tests/test_contract.py'.\n"
+        "Traceback:\n"
+        "/usr/lib/python3.11/importlib/__init__.py:126: in import_module\n"
+        "    return _bootstrap._gcd_import(name[level:], package, level)\n"
+        "tests/test_contract.py:29: in <module>\n"
+        "    import train\n"
+        "train.py:23: in <module>\n"
+        "    from transformers import AdamW\n"
+        "E   ImportError: cannot import name 'AdamW' from 'transformers' (/x/transformers/__init__.py)\n"
+    )
+    assert diagnose(Step("tests.test_contract", "error", 0.0, message)) == (
+        "train.py:23: ImportError: cannot import name 'AdamW' from 'transformers' "
+        "(/x/transformers/__init__.py) (in tests.test_contract)"
+    )
