@@ -94,7 +94,7 @@ def require_ml_stack() -> None:
     if missing:
         raise MissingDependency(
             f"validation needs the ML stack ({', '.join(missing)} missing): on a CPU machine "
-            "`pip install torch==2.13.0` first, then `pip install 'scriptgen[ml,test]'` "
+            "`pip install torch==2.13.0` first, then `pip install 'scriptgen[ml]'` "
             "(or pass --no-validate)"
         )
 
