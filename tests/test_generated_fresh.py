@@ -1,0 +1,31 @@
+"""This repo's own generated/ projects are exactly what scriptgen makes from their spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scriptgen.backends import get_backend
+from scriptgen.fmt import format_files
+from scriptgen.lock import Lock
+from scriptgen.pipeline import plan_for_existing, render_scaffold
+
+GENERATED = Path(__file__).resolve().parent.parent / "generated"
+PROJECTS = sorted(p.parent.parent for p in GENERATED.glob("*/.scriptgen/lock.json"))
+
+
+def test_there_is_a_generated_project() -> None:
+    assert [p.name for p in PROJECTS] == ["textclf-bert-base"]
+
+
+@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
+def test_generated_project_is_fresh(project: Path) -> None:
+    plan = plan_for_existing(project, None)
+    lock = Lock.read(project)
+    assert lock.spec_hash == plan.spec_hash, "spec changed: regenerate"
+    assert lock.templates == plan.template_hashes(), "templates changed: regenerate this project"
+    files, findings = format_files({**render_scaffold(plan), **get_backend(lock.backend).generate(plan)})
+    assert findings == []
+    for rel, text in files.items():
+        assert (project / rel).read_text(encoding="utf-8") == text, f"{rel} differs from a fresh generation"
