@@ -29,7 +29,9 @@ def timed(cmd: list[str], cwd: Path) -> float:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+        sys.exit(
+            f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}"
+        )
     return seconds
 
 
@@ -39,13 +41,28 @@ def main() -> None:
     args = parser.parse_args()
     floor, scriptgen = [], []
     env_note = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
-    timed([sys.executable, str(HERE / "floor_twin.py")], HERE)  # warm the file cache once
+    timed(
+        [sys.executable, str(HERE / "floor_twin.py")], HERE
+    )  # warm the file cache once
     for _ in range(args.rounds):
         floor.append(timed([sys.executable, str(HERE / "floor_twin.py")], HERE))
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             subprocess.run(["git", "init", "-q"], cwd=work, check=True)
-            scriptgen.append(timed([sys.executable, "-m", "scriptgen", "new", "textclf", "--model", "bert-base"], work))
+            scriptgen.append(
+                timed(
+                    [
+                        sys.executable,
+                        "-m",
+                        "scriptgen",
+                        "new",
+                        "textclf",
+                        "--model",
+                        "bert-base",
+                    ],
+                    work,
+                )
+            )
     result = {
         "floor_s": [round(s, 2) for s in floor],
         "scriptgen_new_s": [round(s, 2) for s in scriptgen],

@@ -39,14 +39,49 @@ def cli(debug: bool) -> None:
 @click.argument("task")
 @click.option("--model", "-m", help="Model alias, hub id or local checkpoint folder.")
 @click.option("--name", help="Project folder name (default: <task>-<model alias>).")
-@click.option("--spec", "spec_file", type=click.Path(path_type=Path, dir_okay=False), help="Spec YAML file.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a spec key, e.g. training.epochs=1.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("generated"), show_default=True, help="Folder the project is written under.")
-@click.option("--llm", metavar="URI", help="Backend: reference (default, offline), hf:MODEL, openai:URL, replay:FILE.")
-@click.option("--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server.")
-@click.option("--max-repairs", type=click.IntRange(0, 20), default=3, show_default=True, help="Repair rounds for LLM backends.")
-@click.option("--no-validate", is_flag=True, help="Skip the contract tests (static checks still run).")
-@click.option("--no-commit", is_flag=True, help="Write the project but do not commit it.")
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Spec YAML file.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a spec key, e.g. training.epochs=1.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("generated"),
+    show_default=True,
+    help="Folder the project is written under.",
+)
+@click.option(
+    "--llm",
+    metavar="URI",
+    help="Backend: reference (default, offline), hf:MODEL, openai:URL, replay:FILE.",
+)
+@click.option(
+    "--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server."
+)
+@click.option(
+    "--max-repairs",
+    type=click.IntRange(0, 20),
+    default=3,
+    show_default=True,
+    help="Repair rounds for LLM backends.",
+)
+@click.option(
+    "--no-validate",
+    is_flag=True,
+    help="Skip the contract tests (static checks still run).",
+)
+@click.option(
+    "--no-commit", is_flag=True, help="Write the project but do not commit it."
+)
 @timeout_option
 @memory_option
 def new(
@@ -63,7 +98,9 @@ def new(
     from .validate import parse_size
 
     parse_size(memory_limit)
-    raw, model_base = build_spec(task, spec_file=spec_file, model=model, name=name, sets=sets)
+    raw, model_base = build_spec(
+        task, spec_file=spec_file, model=model, name=name, sets=sets
+    )
     plan = make_plan(raw, model_base, out)
     backend = get_backend(llm, llm_model=llm_model, max_repairs=max_repairs)
     result = generate(
@@ -76,10 +113,15 @@ def new(
 
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--task", help="The task of a hand-written project (read from .scriptgen/ otherwise).")
+@click.option(
+    "--task",
+    help="The task of a hand-written project (read from .scriptgen/ otherwise).",
+)
 @timeout_option
 @memory_option
-def validate(directory: Path, task: str | None, timeout: float, memory_limit: str) -> int:
+def validate(
+    directory: Path, task: str | None, timeout: float, memory_limit: str
+) -> int:
     """Check and validate an existing project, generated or hand-written."""
     from .pipeline import validate_existing
     from .progress import Progress
@@ -87,7 +129,11 @@ def validate(directory: Path, task: str | None, timeout: float, memory_limit: st
 
     parse_size(memory_limit)
     findings, report = validate_existing(
-        directory, task=task, timeout=timeout, memory_limit=memory_limit, progress=Progress()
+        directory,
+        task=task,
+        timeout=timeout,
+        memory_limit=memory_limit,
+        progress=Progress(),
     )
     if findings:
         for finding in findings:
@@ -134,8 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
     except click.UsageError as exc:
-        hint = f"scriptgen {exc.ctx.command_path.partition(' ')[2]} --help".replace("  ", " ") if exc.ctx else "scriptgen --help"
-        click.echo(f"scriptgen: error: {exc.format_message()} (see `{hint.strip()}`)", err=True)
+        hint = (
+            f"scriptgen {exc.ctx.command_path.partition(' ')[2]} --help".replace(
+                "  ", " "
+            )
+            if exc.ctx
+            else "scriptgen --help"
+        )
+        click.echo(
+            f"scriptgen: error: {exc.format_message()} (see `{hint.strip()}`)", err=True
+        )
         return exc.exit_code
     except click.ClickException as exc:
         click.echo(f"scriptgen: error: {exc.format_message()}", err=True)
@@ -154,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still no traceback unless asked
         if _state["debug"]:
             raise
-        click.echo(f"scriptgen: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
+        click.echo(
+            f"scriptgen: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            err=True,
+        )
         return 1
     return int(rv or 0)
 

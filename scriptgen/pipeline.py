@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from .backends import Backend, get_backend
 from .check import Finding, check_project, quick_check
@@ -20,11 +19,19 @@ from .plan import Plan
 from .progress import QUIET, Progress
 from .render import render
 from .spec import dump_spec
-from .validate import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, ValidationReport, require_ml_stack, run_contract_tests
+from .validate import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_TIMEOUT,
+    ValidationReport,
+    require_ml_stack,
+    run_contract_tests,
+)
 from .vcs import CommitResult, commit_message, commit_paths, find_repo, in_precommit
 from .write import keep_candidate, write_new
 
-JUDGE_PREFIX = "tests/"  # scaffold files under tests/ are the judge: always rendered afresh
+JUDGE_PREFIX = (
+    "tests/"  # scaffold files under tests/ are the judge: always rendered afresh
+)
 
 
 @dataclass
@@ -68,10 +75,12 @@ def prove(
         return dict(files), findings, None
     if not validate:
         with progress.stage("checked contracts and imports"):
-            return files, check_project(files, plan.manifest), None
+            return dict(files), check_project(files, plan.manifest), None
     with progress.stage("checked contracts and imports, validated on a tiny twin"):
-        findings, report = check_while_validating(files, plan, timeout=timeout, memory_limit=memory_limit)
-    return files, findings, report
+        findings, report = check_while_validating(
+            files, plan, timeout=timeout, memory_limit=memory_limit
+        )
+    return dict(files), findings, report
 
 
 def check_while_validating(
@@ -81,7 +90,11 @@ def check_while_validating(
     cancel = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as pool:
         running = pool.submit(
-            run_contract_tests, files, timeout=timeout, memory_limit=memory_limit, cancel=cancel
+            run_contract_tests,
+            files,
+            timeout=timeout,
+            memory_limit=memory_limit,
+            cancel=cancel,
         )
         findings = check_project(files, plan.manifest)
         if findings:
@@ -115,21 +128,37 @@ def generate(
     if validate:
         require_ml_stack()
 
-    with progress.stage(f"planned {plan.manifest.name} for {plan.model.name_or_path} ({plan.model.model_type})"):
+    with progress.stage(
+        f"planned {plan.manifest.name} for {plan.model.name_or_path} ({plan.model.model_type})"
+    ):
         scaffold = render_scaffold(plan)
-    with progress.stage(f"generated {len(plan.manifest.code_files)} code files ({backend.name})"):
+    with progress.stage(
+        f"generated {len(plan.manifest.code_files)} code files ({backend.name})"
+    ):
         code = backend.generate(plan)
     files = {**scaffold, **code}
     files, findings, report = prove(
-        files, plan, validate=validate, timeout=timeout, memory_limit=memory_limit, progress=progress
+        files,
+        plan,
+        validate=validate,
+        timeout=timeout,
+        memory_limit=memory_limit,
+        progress=progress,
     )
     if findings:
-        _fail(plan, files, "static check failed:\n" + "\n".join(f"  {f}" for f in findings), None)
+        _fail(
+            plan,
+            files,
+            "static check failed:\n" + "\n".join(f"  {f}" for f in findings),
+            None,
+        )
     if report is not None:
         if not report.passed:
             _fail(plan, files, report.describe(), report)
         for step in report.steps:
-            progress.note(f"    [dim]{step.outcome:7} {step.name} ({step.seconds:.1f}s)[/]")
+            progress.note(
+                f"    [dim]{step.outcome:7} {step.name} ({step.seconds:.1f}s)[/]"
+            )
 
     written = {**files, **_meta_files(plan, backend, files, report)}
     with progress.stage(f"wrote {plan.target}"):
@@ -142,25 +171,38 @@ def generate(
     return result
 
 
-def _fail(plan: Plan, files: Mapping[str, str], why: str, report: ValidationReport | None) -> None:
+def _fail(
+    plan: Plan, files: Mapping[str, str], why: str, report: ValidationReport | None
+) -> None:
     kept = dict(files)
     if report is not None:
         kept[VALIDATION_FILE] = json.dumps(report.to_dict(), indent=2) + "\n"
     folder = keep_candidate(plan.spec.name, kept)
-    raise ValidationFailed(f"{why}\nnothing was written to {plan.target}; the candidate is kept in {folder}")
+    raise ValidationFailed(
+        f"{why}\nnothing was written to {plan.target}; the candidate is kept in {folder}"
+    )
 
 
 def _meta_files(
-    plan: Plan, backend: Backend, files: Mapping[str, str], report: ValidationReport | None
+    plan: Plan,
+    backend: Backend,
+    files: Mapping[str, str],
+    report: ValidationReport | None,
 ) -> dict[str, str]:
     validation: dict[str, Any] = (
-        {"passed": report.passed, "tests": len(report.steps)} if report else {"skipped": True}
+        {"passed": report.passed, "tests": len(report.steps)}
+        if report
+        else {"skipped": True}
     )
     lock = Lock(
         task=plan.manifest.name,
         name=plan.spec.name,
         spec_hash=plan.spec_hash,
-        model=plan.model.name_or_path if not plan.model.is_local else plan.canonical_spec["model"],
+        model=(
+            plan.model.name_or_path
+            if not plan.model.is_local
+            else plan.canonical_spec["model"]
+        ),
         model_type=plan.model.model_type,
         backend=backend.name,
         llm_model=backend.model,
@@ -175,10 +217,18 @@ def _meta_files(
     return meta
 
 
-def _commit(plan: Plan, backend: Backend, report: ValidationReport | None, result: Result, verb: str) -> None:
+def _commit(
+    plan: Plan,
+    backend: Backend,
+    report: ValidationReport | None,
+    result: Result,
+    verb: str,
+) -> None:
     repo = find_repo(plan.target)
     if repo is None:
-        result.notices.append(f"{plan.target.parent} is not in a git repository: not committing")
+        result.notices.append(
+            f"{plan.target.parent} is not in a git repository: not committing"
+        )
         return
     if in_precommit():
         result.notices.append("inside a pre-commit run: written, not committed")
@@ -187,9 +237,12 @@ def _commit(plan: Plan, backend: Backend, report: ValidationReport | None, resul
     trailers = {
         "Scriptgen-Task": plan.manifest.name,
         "Scriptgen-Model": model,
-        "Scriptgen-Backend": backend.name + (f" ({backend.model})" if backend.model else ""),
+        "Scriptgen-Backend": backend.name
+        + (f" ({backend.model})" if backend.model else ""),
         "Scriptgen-Spec-Hash": plan.spec_hash,
-        "Scriptgen-Validation": report.summary() if report else "skipped (--no-validate)",
+        "Scriptgen-Validation": (
+            report.summary() if report else "skipped (--no-validate)"
+        ),
     }
     alias = plan.model.alias or Path(plan.model.name_or_path).name
     message = commit_message(verb, plan.spec.name, plan.manifest.name, alias, trailers)
@@ -197,12 +250,34 @@ def _commit(plan: Plan, backend: Backend, report: ValidationReport | None, resul
     if result.commit is None:
         result.notices.append("nothing changed: no commit")
     else:
-        result.notices.append(f"committed {result.commit.sha[:10]}: {message.splitlines()[0]}")
+        result.notices.append(
+            f"committed {result.commit.sha[:10]}: {message.splitlines()[0]}"
+        )
 
 
 # Files of an existing project that travel into the validation sandbox.
-_TEXT_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".jsonl", ".csv", ".txt", ".md", ".cfg", ".toml", ".ini"}
-_SKIP_DIRS = {".scriptgen", ".git", "__pycache__", "outputs", ".pytest_cache", ".venv", "venv"}
+_TEXT_SUFFIXES = {
+    ".py",
+    ".yaml",
+    ".yml",
+    ".json",
+    ".jsonl",
+    ".csv",
+    ".txt",
+    ".md",
+    ".cfg",
+    ".toml",
+    ".ini",
+}
+_SKIP_DIRS = {
+    ".scriptgen",
+    ".git",
+    "__pycache__",
+    "outputs",
+    ".pytest_cache",
+    ".venv",
+    "venv",
+}
 _MAX_FILE_BYTES = 5 * 2**20
 
 
@@ -241,21 +316,40 @@ def plan_for_existing(project: Path, task: str | None) -> Plan:
         absolutize_paths(raw, spec_path.parent)
         return make_plan(raw, spec_path.parent, project.parent, target=project)
     if task is None:
-        raise UserError(f"{project} has no {SPEC_FILE}; pass --task to validate a hand-written project")
+        raise UserError(
+            f"{project} has no {SPEC_FILE}; pass --task to validate a hand-written project"
+        )
     model = "bert-base"
     config = project / "config.yaml"
     if config.is_file():
         import yaml
 
         try:
-            model = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("model_name_or_path") or model
+            model = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get(
+                "model_name_or_path"
+            ) or model
         except yaml.YAMLError:
             pass
-    safe_name = "".join(c if c.isalnum() or c in "._-" else "-" for c in project.name).lstrip("._-") or "project"
+    safe_name = (
+        "".join(c if c.isalnum() or c in "._-" else "-" for c in project.name).lstrip(
+            "._-"
+        )
+        or "project"
+    )
     try:
-        return make_plan({"task": task, "model": model, "name": safe_name}, project, project.parent, target=project)
+        return make_plan(
+            {"task": task, "model": model, "name": safe_name},
+            project,
+            project.parent,
+            target=project,
+        )
     except UserError:
-        return make_plan({"task": task, "model": "bert-base", "name": safe_name}, project, project.parent, target=project)
+        return make_plan(
+            {"task": task, "model": "bert-base", "name": safe_name},
+            project,
+            project.parent,
+            target=project,
+        )
 
 
 def validate_existing(
@@ -273,11 +367,19 @@ def validate_existing(
     # The judge always comes from scriptgen's templates; other scaffold a hand-written
     # project lacks (README, .gitignore, ...) too, since only the code is under test.
     scaffold = render_scaffold(plan)
-    files.update({p: t for p, t in scaffold.items() if p.startswith(JUDGE_PREFIX) or p not in files})
+    files.update(
+        {
+            p: t
+            for p, t in scaffold.items()
+            if p.startswith(JUDGE_PREFIX) or p not in files
+        }
+    )
     # The project is validated as it is on disk: not reformatted first.
     with progress.stage("checked paths and syntax"):
         findings = quick_check(files)
     if findings:
         return findings, None
     with progress.stage("checked contracts and imports, validated on a tiny twin"):
-        return check_while_validating(files, plan, timeout=timeout, memory_limit=memory_limit)
+        return check_while_validating(
+            files, plan, timeout=timeout, memory_limit=memory_limit
+        )

@@ -20,7 +20,11 @@ from .spec import Spec, canonical, infer_format, parse_spec, spec_hash
 
 def available_tasks() -> list[str]:
     root = templates_root()
-    return sorted(p.parent.name for p in root.glob("*/manifest.yaml") if not p.parent.name.startswith("_"))
+    return sorted(
+        p.parent.name
+        for p in root.glob("*/manifest.yaml")
+        if not p.parent.name.startswith("_")
+    )
 
 
 def get_manifest(task: str) -> Manifest:
@@ -56,8 +60,13 @@ class Plan:
     def template_hashes(self) -> dict[str, str]:
         """Hashes of every template the task depends on (its folder and the shared parts)."""
         root = templates_root()
-        hashes = {f"{self.manifest.name}/{k}": v for k, v in hash_tree(root / self.manifest.name).items()}
-        hashes.update({f"_common/{k}": v for k, v in hash_tree(root / "_common").items()})
+        hashes = {
+            f"{self.manifest.name}/{k}": v
+            for k, v in hash_tree(root / self.manifest.name).items()
+        }
+        hashes.update(
+            {f"_common/{k}": v for k, v in hash_tree(root / "_common").items()}
+        )
         return hashes
 
     def context(self) -> dict[str, Any]:
@@ -85,7 +94,10 @@ class Plan:
             },
             "data": data,
             "training": self.spec.training.model_dump(mode="json"),
-            "twin": {"model_type": self.model.model_type, **families()[self.model.model_type]},
+            "twin": {
+                "model_type": self.model.model_type,
+                **families()[self.model.model_type],
+            },
             "spec": self.canonical_spec,
             "scriptgen_version": __version__,
         }
@@ -95,13 +107,19 @@ def _rel(path: str, start: Path) -> str:
     return Path(os.path.relpath(path, start)).as_posix()
 
 
-def make_plan(raw: dict[str, Any], model_base: Path, out: Path, target: Path | None = None) -> Plan:
+def make_plan(
+    raw: dict[str, Any], model_base: Path, out: Path, target: Path | None = None
+) -> Plan:
     """Validate the raw spec against the task and the registry; fill the task's defaults."""
     manifest = get_manifest(raw["task"])
     if not raw.get("model"):
-        raise UserError("no model given: pass --model (an alias, hub id or local folder)")
+        raise UserError(
+            "no model given: pass --model (an alias, hub id or local folder)"
+        )
     if not isinstance(raw["model"], str):
-        raise UserError(f"invalid spec: model: expected a string (got {raw['model']!r})")
+        raise UserError(
+            f"invalid spec: model: expected a string (got {raw['model']!r})"
+        )
     model = resolve_model(raw["model"], model_base)
     raw = dict(raw)
     if model.is_local:
@@ -120,7 +138,9 @@ def make_plan(raw: dict[str, Any], model_base: Path, out: Path, target: Path | N
             f"templates yet; supported: {', '.join(manifest.methods)}"
         )
     if spec.data.format == "hf" and spec.data.validation and spec.data.train:
-        train_id, val_id = (v.partition(":")[0] for v in (spec.data.train, spec.data.validation))
+        train_id, val_id = (
+            v.partition(":")[0] for v in (spec.data.train, spec.data.validation)
+        )
         if train_id != val_id:
             raise UserError(
                 f"data.validation: a hub dataset's validation split must come from the same "

@@ -24,7 +24,9 @@ class Progress:
         start = time.perf_counter()
         with self.console.status(f"{text}…"):
             yield
-        self.console.print(f"[green]✓[/] {text} [dim]({time.perf_counter() - start:.1f}s)[/]")
+        self.console.print(
+            f"[green]✓[/] {text} [dim]({time.perf_counter() - start:.1f}s)[/]"
+        )
 
     def note(self, text: str) -> None:
         if not self.quiet:

@@ -43,7 +43,9 @@ def resolve_model(value: str, base_dir: Path) -> ResolvedModel:
         return ResolvedModel(value, entry["hub_id"], entry["model_type"], alias=value)
     for alias, entry in known.items():
         if entry["hub_id"].lower() == value.lower():
-            return ResolvedModel(value, entry["hub_id"], entry["model_type"], alias=alias)
+            return ResolvedModel(
+                value, entry["hub_id"], entry["model_type"], alias=alias
+            )
     folder = (base_dir / value).expanduser()
     if folder.is_dir():
         config = folder / "config.json"

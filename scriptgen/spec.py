@@ -49,11 +49,11 @@ class DataSpec(_Strict):
 
 class TrainingSpec(_Strict):
     method: Literal["full", "freeze", "lora"] = "full"
-    epochs: float = Field(3, gt=0, le=1000)
-    batch_size: int = Field(16, ge=1, le=4096)
-    learning_rate: float = Field(2.0e-5, gt=0, lt=1)
-    max_length: int = Field(256, ge=8, le=32768)
-    seed: int = Field(42, ge=0, le=2**32 - 1)
+    epochs: float = Field(default=3, gt=0, le=1000)
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    learning_rate: float = Field(default=2.0e-5, gt=0, lt=1)
+    max_length: int = Field(default=256, ge=8, le=32768)
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)
 
 
 class Spec(_Strict):
@@ -113,8 +113,12 @@ def read_spec_file(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "malformed YAML"
-        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and start:  # where the broken construct began, often the real culprit
+        context, start = getattr(exc, "context", None), getattr(
+            exc, "context_mark", None
+        )
+        if (
+            context and start
+        ):  # where the broken construct began, often the real culprit
             problem += f" ({context} at line {start.line + 1})"
         raise UserError(f"{path}{where}: malformed YAML: {problem}") from None
     if raw is None:
@@ -156,7 +160,9 @@ def build_spec(
         absolutize_paths(raw, spec_file.resolve().parent)
         model_base = spec_file.resolve().parent
         if raw.get("task") not in (None, task):
-            raise UserError(f"{spec_file} is a spec for task {raw['task']!r}, not {task!r}")
+            raise UserError(
+                f"{spec_file} is a spec for task {raw['task']!r}, not {task!r}"
+            )
     raw["task"] = task
     set_data: dict[str, Any] = {}
     for assignment in sets:
@@ -184,7 +190,9 @@ def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
 
 def parse_spec(raw: dict[str, Any]) -> Spec:
     if not raw.get("model"):
-        raise UserError("no model given: pass --model (an alias, hub id or local folder)")
+        raise UserError(
+            "no model given: pass --model (an alias, hub id or local folder)"
+        )
     try:
         return Spec.model_validate(raw)
     except ValidationError as exc:

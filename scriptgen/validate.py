@@ -34,8 +34,12 @@ ML_STACK = ("torch", "transformers", "datasets", "accelerate", "yaml", "pytest")
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 # Native frames ('File "train.py", line 3') and pytest's short form for collection errors
 # ('train.py:3: in <module>').
-_FRAME = re.compile(r'^\s*(?:File "(?P<file>[^"]+)", line (?P<line>\d+)|(?P<sfile>[^\s:]+\.py):(?P<sline>\d+): in )')
-_EXC_LINE = re.compile(r"^(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Exit|Interrupt)|AssertionError)\b:?(?P<msg>.*)$")
+_FRAME = re.compile(
+    r'^\s*(?:File "(?P<file>[^"]+)", line (?P<line>\d+)|(?P<sfile>[^\s:]+\.py):(?P<sline>\d+): in )'
+)
+_EXC_LINE = re.compile(
+    r"^(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Exit|Interrupt)|AssertionError)\b:?(?P<msg>.*)$"
+)
 
 
 @dataclass
@@ -68,7 +72,9 @@ class ValidationReport:
         lines = [f"validation {self.summary()}"]
         lines += [f"  {d}" for d in self.diagnostics[:5]]
         if not self.diagnostics:
-            lines.append(f"  command: {' '.join(self.command)} (exit {self.returncode})")
+            lines.append(
+                f"  command: {' '.join(self.command)} (exit {self.returncode})"
+            )
             lines += [f"  | {ln}" for ln in self.output_tail.splitlines()[-15:]]
         return "\n".join(lines)
 
@@ -81,7 +87,9 @@ def parse_size(text: str) -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[iI]?[bB]?\s*", text)
     if not match:
         raise UserError(f"--memory-limit: cannot read size {text!r} (try 8G or 4096M)")
-    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2).lower()]
+    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[
+        match.group(2).lower()
+    ]
     return int(float(match.group(1)) * scale)
 
 
@@ -106,7 +114,12 @@ def _network_isolation() -> list[str]:
     if unshare is None or sys.platform != "linux":
         return []
     try:
-        ok = subprocess.run([unshare, "-rn", "true"], capture_output=True, timeout=10).returncode == 0
+        ok = (
+            subprocess.run(
+                [unshare, "-rn", "true"], capture_output=True, timeout=10
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         ok = False
     return [unshare, "-rn"] if ok else []
@@ -184,7 +197,11 @@ def run_contract_tests(
         seconds = time.perf_counter() - start
         output = out.decode("utf-8", "replace").replace(str(project) + os.sep, "")
         steps = _read_junit(report_xml, str(project) + os.sep)
-    shown = ["pytest", "tests"] if not timed_out else ["pytest", "tests", f"(timeout {timeout:g}s)"]
+    shown = (
+        ["pytest", "tests"]
+        if not timed_out
+        else ["pytest", "tests", f"(timeout {timeout:g}s)"]
+    )
     report = ValidationReport(
         passed=proc.returncode == 0 and any(s.outcome == "passed" for s in steps),
         seconds=seconds,
@@ -200,10 +217,19 @@ def run_contract_tests(
         )
     elif proc.returncode == 0 and not report.passed:
         report.diagnostics.append("no contract test ran")
-    report.diagnostics += [d for s in steps if s.outcome in ("failed", "error") for d in [diagnose(s)]]
-    if not report.passed and not report.diagnostics and proc.returncode is not None and proc.returncode < 0:
-        report.diagnostics.append(f"the test process was killed by signal {-proc.returncode} "
-                                  f"(memory limit {memory_limit}?)")
+    report.diagnostics += [
+        d for s in steps if s.outcome in ("failed", "error") for d in [diagnose(s)]
+    ]
+    if (
+        not report.passed
+        and not report.diagnostics
+        and proc.returncode is not None
+        and proc.returncode < 0
+    ):
+        report.diagnostics.append(
+            f"the test process was killed by signal {-proc.returncode} "
+            f"(memory limit {memory_limit}?)"
+        )
     return report
 
 
@@ -216,7 +242,9 @@ def _wait(
     """
     out: list[bytes] = []
     # Drain stdout on a thread so that a chatty run cannot block on a full pipe.
-    reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else b""))
+    reader = threading.Thread(
+        target=lambda: out.append(proc.stdout.read() if proc.stdout else b"")
+    )
     reader.start()
     deadline = time.monotonic() + timeout
     timed_out = False
@@ -254,21 +282,32 @@ def _read_junit(path: Path, prefix: str) -> list[Step]:
 def diagnose(step: Step) -> str:
     """'train.py:12: ImportError: ...' from a native traceback: the deepest frame in the
     project's own code (not its tests) that raised, else the deepest test frame."""
-    lines = [ln[1:].strip() if ln.startswith("E ") else ln for ln in step.message.splitlines()]
+    lines = [
+        ln[1:].strip() if ln.startswith("E ") else ln
+        for ln in step.message.splitlines()
+    ]
     frames = [
         (m.group("file") or m.group("sfile"), int(m.group("line") or m.group("sline")))
         for ln in lines
         if (m := _FRAME.match(ln))
     ]
-    project = [f for f in frames if not os.path.isabs(f[0]) and not f[0].startswith("tests/")]
+    project = [
+        f for f in frames if not os.path.isabs(f[0]) and not f[0].startswith("tests/")
+    ]
     tests = [f for f in frames if f[0].startswith("tests/")]
-    exc = next((ln.strip() for ln in reversed(lines) if _EXC_LINE.match(ln.strip())), "")
+    exc = next(
+        (ln.strip() for ln in reversed(lines) if _EXC_LINE.match(ln.strip())), ""
+    )
     if not exc:
         exc = next((ln.strip() for ln in reversed(lines) if ln.strip()), "failed")
     where = project[-1] if project else (tests[-1] if tests else None)
     # SyntaxErrors name the file and line in the exception itself, below the frames.
-    syntax = re.search(r'File "([^"/][^"]*)", line (\d+)\n(?:.*\n){0,3}\s*(\w*Error: .*)', step.message)
+    syntax = re.search(
+        r'File "([^"/][^"]*)", line (\d+)\n(?:.*\n){0,3}\s*(\w*Error: .*)', step.message
+    )
     if syntax and not syntax.group(1).startswith("tests/"):
-        return f"{syntax.group(1)}:{syntax.group(2)}: {syntax.group(3)} (in {step.name})"
+        return (
+            f"{syntax.group(1)}:{syntax.group(2)}: {syntax.group(3)} (in {step.name})"
+        )
     loc = f"{where[0]}:{where[1]}: " if where else ""
     return f"{loc}{exc[:500]} (in {step.name})"

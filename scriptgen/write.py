@@ -19,7 +19,11 @@ def write_new(target: Path, files: Mapping[str, str]) -> None:
             "or choose another --name"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".scriptgen-tmp", dir=target.parent))
+    staging = Path(
+        tempfile.mkdtemp(
+            prefix=f".{target.name}.", suffix=".scriptgen-tmp", dir=target.parent
+        )
+    )
     try:
         for rel, text in files.items():
             path = staging / rel

@@ -21,11 +21,15 @@ def build_file_tree(root: Path, files: Mapping[str, str]) -> None:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def git_identity(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Isolate every test from the user's git config (pre-commit's tox.ini habit)."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
@@ -52,7 +56,9 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def run_scriptgen(*args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run_scriptgen(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     """The real console script in a subprocess: real exit codes, real stderr."""
     return subprocess.run(
         [sys.executable, "-m", "scriptgen.cli", *args],
@@ -66,4 +72,6 @@ def run_scriptgen(*args: str, cwd: Path, env: Mapping[str, str] | None = None, t
 
 def tree(root: Path) -> list[str]:
     """Every path below root, for 'nothing was written' assertions."""
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if ".git" not in p.parts)
+    return sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if ".git" not in p.parts
+    )

@@ -24,8 +24,14 @@ def test_generated_project_is_fresh(project: Path) -> None:
     plan = plan_for_existing(project, None)
     lock = Lock.read(project)
     assert lock.spec_hash == plan.spec_hash, "spec changed: regenerate"
-    assert lock.templates == plan.template_hashes(), "templates changed: regenerate this project"
-    files, findings = format_files({**render_scaffold(plan), **get_backend(lock.backend).generate(plan)})
+    assert (
+        lock.templates == plan.template_hashes()
+    ), "templates changed: regenerate this project"
+    files, findings = format_files(
+        {**render_scaffold(plan), **get_backend(lock.backend).generate(plan)}
+    )
     assert findings == []
     for rel, text in files.items():
-        assert (project / rel).read_text(encoding="utf-8") == text, f"{rel} differs from a fresh generation"
+        assert (project / rel).read_text(
+            encoding="utf-8"
+        ) == text, f"{rel} differs from a fresh generation"

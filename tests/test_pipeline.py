@@ -63,10 +63,14 @@ def test_project_layout(generated: tuple[Path, str, str]) -> None:
     assert len(report["steps"]) >= 3
 
 
-def test_commit_has_only_scriptgen_paths_and_trailers(generated: tuple[Path, str, str]) -> None:
+def test_commit_has_only_scriptgen_paths_and_trailers(
+    generated: tuple[Path, str, str],
+) -> None:
     root, staged_before, _ = generated
     committed = git(root, "show", "--name-only", "--format=", "HEAD").split()
-    assert committed and all(p.startswith("generated/textclf-bert-base/") for p in committed)
+    assert committed and all(
+        p.startswith("generated/textclf-bert-base/") for p in committed
+    )
     message = git(root, "log", "-1", "--format=%B")
     assert message.startswith("scriptgen: new textclf-bert-base (textclf, bert-base)\n")
     trailers = git(root, "log", "-1", "--format=%(trailers:only,unfold)")
@@ -83,11 +87,18 @@ def test_commit_has_only_scriptgen_paths_and_trailers(generated: tuple[Path, str
 
 def test_progress_names_each_stage(generated: tuple[Path, str, str]) -> None:
     _, _, stderr = generated
-    for stage in ("generated 4 code files (reference)", "checked paths and syntax, formatted", "checked contracts and imports, validated on a tiny twin", "committed"):
+    for stage in (
+        "generated 4 code files (reference)",
+        "checked paths and syntax, formatted",
+        "checked contracts and imports, validated on a tiny twin",
+        "committed",
+    ):
         assert stage in stderr
 
 
-def test_generated_contract_tests_pass_standalone(generated: tuple[Path, str, str]) -> None:
+def test_generated_contract_tests_pass_standalone(
+    generated: tuple[Path, str, str],
+) -> None:
     """The project's own tests/ run with plain pytest, offline, without scriptgen."""
     import os
     import subprocess
@@ -101,16 +112,28 @@ def test_generated_contract_tests_pass_standalone(generated: tuple[Path, str, st
 
 
 def test_outside_a_repo_writes_and_says_so(tmp_path: Path) -> None:
-    result = run_scriptgen("new", "textclf", "--model", "distilbert", "--no-validate", cwd=tmp_path)
+    result = run_scriptgen(
+        "new", "textclf", "--model", "distilbert", "--no-validate", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "not in a git repository: not committing" in result.stderr
     assert (tmp_path / "generated/textclf-distilbert/train.py").is_file()
-    assert not (tmp_path / "generated/textclf-distilbert/.scriptgen/validation.json").exists()
+    assert not (
+        tmp_path / "generated/textclf-distilbert/.scriptgen/validation.json"
+    ).exists()
 
 
 def test_no_commit_flag(repo: Path) -> None:
     head = git(repo, "rev-parse", "HEAD")
-    result = run_scriptgen("new", "textclf", "--model", "roberta-base", "--no-validate", "--no-commit", cwd=repo)
+    result = run_scriptgen(
+        "new",
+        "textclf",
+        "--model",
+        "roberta-base",
+        "--no-validate",
+        "--no-commit",
+        cwd=repo,
+    )
     assert result.returncode == 0, result.stderr
     assert git(repo, "rev-parse", "HEAD") == head
     assert (repo / "generated/textclf-roberta-base/train.py").is_file()

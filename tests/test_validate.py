@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from scriptgen.errors import UserError
-from scriptgen.validate import Step, diagnose, parse_size, run_contract_tests, sandbox_env
+from scriptgen.validate import (
+    Step,
+    diagnose,
+    parse_size,
+    run_contract_tests,
+    sandbox_env,
+)
 
 PASSING = {"tests/test_ok.py": "def test_ok():\n    assert 1 + 1 == 2\n"}
 
@@ -72,7 +78,9 @@ def test_timeout_kills_the_run_and_says_so() -> None:
 
 
 def test_memory_limit_is_enforced() -> None:
-    hog = {"tests/test_hog.py": "def test_hog():\n    b = bytearray(600 * 2**20)\n    assert b\n"}
+    hog = {
+        "tests/test_hog.py": "def test_hog():\n    b = bytearray(600 * 2**20)\n    assert b\n"
+    }
     report = run_contract_tests(hog, timeout=60, memory_limit="300M")
     assert not report.passed
     assert "MemoryError" in report.output_tail
@@ -93,13 +101,13 @@ def test_failure_points_at_the_project_file_and_line() -> None:
 
 def test_diagnose_syntax_error_raised_at_import() -> None:
     message = (
-        'Traceback (most recent call last):\n'
+        "Traceback (most recent call last):\n"
         '  File "tests/test_contract.py", line 5, in test_train\n'
-        '    import train\n'
+        "    import train\n"
         '  File "train.py", line 7\n'
-        '    return x\n'
-        '    ^^^^^^^^\n'
-        'IndentationError: unexpected indent\n'
+        "    return x\n"
+        "    ^^^^^^^^\n"
+        "IndentationError: unexpected indent\n"
     )
     assert diagnose(Step("test_train", "failed", 0.1, message)) == (
         "train.py:7: IndentationError: unexpected indent (in test_train)"

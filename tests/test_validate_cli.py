@@ -38,10 +38,21 @@ def test_generated_project_validates(project: Path) -> None:
 
 
 def test_import_missing_from_installed_transformers(project: Path) -> None:
-    line = break_file(project, "train.py", "import yaml\n", "import yaml\nfrom transformers import AdamW\n") + 1
+    line = (
+        break_file(
+            project,
+            "train.py",
+            "import yaml\n",
+            "import yaml\nfrom transformers import AdamW\n",
+        )
+        + 1
+    )
     result = run_scriptgen("validate", str(project), cwd=project.parent)
     assert result.returncode == 1
-    assert f"train.py:{line}: ImportError: cannot import name 'AdamW' from 'transformers'" in result.stderr
+    assert (
+        f"train.py:{line}: ImportError: cannot import name 'AdamW' from 'transformers'"
+        in result.stderr
+    )
 
 
 def test_removed_keyword(project: Path) -> None:
@@ -56,7 +67,10 @@ def test_method_that_does_not_exist(project: Path) -> None:
     line = break_file(project, "train.py", "trainer.train(", "trainer.fit(")
     result = run_scriptgen("validate", str(project), cwd=project.parent)
     assert result.returncode == 1
-    assert f"train.py:{line}: AttributeError: 'Trainer' object has no attribute 'fit'" in result.stderr
+    assert (
+        f"train.py:{line}: AttributeError: 'Trainer' object has no attribute 'fit'"
+        in result.stderr
+    )
 
 
 def test_indentation_error_is_static(project: Path) -> None:
@@ -73,5 +87,7 @@ def test_hand_written_project_needs_a_task(project: Path) -> None:
     result = run_scriptgen("validate", str(project), cwd=project.parent)
     assert result.returncode == 2
     assert "pass --task" in result.stderr
-    result = run_scriptgen("validate", str(project), "--task", "textclf", cwd=project.parent)
+    result = run_scriptgen(
+        "validate", str(project), "--task", "textclf", cwd=project.parent
+    )
     assert result.returncode == 0, result.stderr

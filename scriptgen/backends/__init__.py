@@ -30,7 +30,9 @@ def _reference(arg: str, **options: Any) -> Backend:
     from .reference import ReferenceBackend
 
     if arg:
-        raise UserError(f"the reference backend takes no argument (got 'reference:{arg}')")
+        raise UserError(
+            f"the reference backend takes no argument (got 'reference:{arg}')"
+        )
     return ReferenceBackend()
 
 

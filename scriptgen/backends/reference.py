@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..plan import Plan
@@ -11,7 +12,7 @@ from ..render import render
 class ReferenceBackend:
     name = "reference"
     model = ""
-    decoding: dict[str, Any] = {}
+    decoding: Mapping[str, Any] = {}
     accepts_requirements = False
 
     def generate(self, plan: Plan) -> dict[str, str]:
