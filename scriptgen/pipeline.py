@@ -198,11 +198,7 @@ def _meta_files(
         task=plan.manifest.name,
         name=plan.spec.name,
         spec_hash=plan.spec_hash,
-        model=(
-            plan.model.name_or_path
-            if not plan.model.is_local
-            else plan.canonical_spec["model"]
-        ),
+        model=plan.model_label,
         model_type=plan.model.model_type,
         backend=backend.name,
         llm_model=backend.model,
@@ -233,10 +229,9 @@ def _commit(
     if in_precommit():
         result.notices.append("inside a pre-commit run: written, not committed")
         return
-    model = plan.model.name_or_path if not plan.model.is_local else plan.spec.model
     trailers = {
         "Scriptgen-Task": plan.manifest.name,
-        "Scriptgen-Model": model,
+        "Scriptgen-Model": plan.model_label,
         "Scriptgen-Backend": backend.name
         + (f" ({backend.model})" if backend.model else ""),
         "Scriptgen-Spec-Hash": plan.spec_hash,

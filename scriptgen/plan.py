@@ -54,6 +54,17 @@ class Plan:
         return canonical(self.spec, self.target / ".scriptgen")
 
     @property
+    def model_label(self) -> str:
+        """The model for the lock and the commit: the hub id, or a local checkpoint's path
+        relative to the project's .scriptgen/ folder (as in spec.yaml; never absolute).
+        """
+        return (
+            str(self.canonical_spec["model"])
+            if self.model.is_local
+            else self.model.name_or_path
+        )
+
+    @property
     def spec_hash(self) -> str:
         return spec_hash(self.canonical_spec)
 

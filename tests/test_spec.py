@@ -40,6 +40,9 @@ def test_local_checkpoint_folder_is_a_model(tmp_path: Path) -> None:
     assert plan.spec.name == "textclf-ckpt"
     # Written relative to the project's .scriptgen/ folder, so the project can move.
     assert plan.canonical_spec["model"] == "../../../ckpt"
+    assert (
+        plan.model_label == "../../../ckpt"
+    )  # lock and commit trailer: never absolute
     assert plan.context()["model"]["name_or_path"] == "../../ckpt"
 
 
