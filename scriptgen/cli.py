@@ -151,6 +151,47 @@ def validate(
 
 
 @cli.command()
+@click.argument("task")
+@click.option("--model", "-m", help="Model alias, hub id or local checkpoint folder.")
+@click.option("--name", help="Project folder name.")
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Spec YAML file.",
+)
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a spec key."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+def prompt(
+    task: str,
+    model: str | None,
+    name: str | None,
+    spec_file: Path | None,
+    sets: tuple[str, ...],
+    as_json: bool,
+) -> int:
+    """Print the messages an LLM backend would send for TASK; calls nothing."""
+    import json
+
+    from .plan import make_plan
+    from .prompts import generation_messages
+    from .spec import build_spec
+
+    raw, model_base = build_spec(
+        task, spec_file=spec_file, model=model, name=name, sets=sets
+    )
+    messages = generation_messages(make_plan(raw, model_base, Path("generated")))
+    if as_json:
+        click.echo(json.dumps(messages, indent=2))
+    else:
+        for message in messages:
+            click.echo(f"=== {message['role']} ===\n{message['content']}")
+    return 0
+
+
+@cli.command()
 def tasks() -> int:
     """List tasks, their files and contracts, and the known model aliases."""
     from .plan import available_tasks, get_manifest

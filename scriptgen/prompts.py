@@ -1,0 +1,76 @@
+"""The messages an LLM backend sends: system, task and repair parts, rendered from templates.
+
+Nothing here imports torch or transformers: installed versions come from package metadata.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+
+from .parse import file_block
+from .plan import Plan
+from .render import render
+
+PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers")
+# Scaffold the code must fit, shown to the model; the rest (README, .gitignore, ...) is noise.
+_SHOWN_SCAFFOLD = (
+    "config.yaml",
+    "requirements.txt",
+    "tests/conftest.py",
+    "tests/test_contract.py",
+)
+
+
+def installed_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _context(plan: Plan) -> dict[str, Any]:
+    # Imported here: pipeline imports backends, which import this module.
+    from .backends.reference import ReferenceBackend
+    from .pipeline import render_scaffold
+
+    scaffold = render_scaffold(plan)
+    code_files = plan.manifest.code_files
+    return {
+        **plan.context(),
+        "code_files": code_files,
+        "versions": installed_versions(),
+        "format_example": file_block(code_files[0].path, "...the whole file...\n"),
+        "scaffold": {p: scaffold[p] for p in _SHOWN_SCAFFOLD if p in scaffold},
+        "reference": ReferenceBackend().generate(plan),
+        "requirements": plan.spec.requirements,
+        "text_block": file_block,
+    }
+
+
+def generation_messages(plan: Plan) -> list[dict[str, str]]:
+    """The one request that asks for all of the project's code files."""
+    context = _context(plan)
+    return [
+        {"role": "system", "content": render("_common/prompts/system.md.j2", context)},
+        {"role": "user", "content": render("_common/prompts/task.md.j2", context)},
+    ]
+
+
+def repair_message(
+    plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
+) -> dict[str, str]:
+    """One more user turn: what failed and the failing files, nothing else."""
+    context = {
+        **plan.context(),
+        "stage": stage,
+        "diagnostics": diagnostics.strip(),
+        "failing": dict(failing),
+        "text_block": file_block,
+    }
+    return {"role": "user", "content": render("_common/prompts/repair.md.j2", context)}

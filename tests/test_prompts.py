@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from scriptgen.backends.reference import ReferenceBackend
+from scriptgen.parse import parse_reply
+from scriptgen.plan import make_plan
+from scriptgen.prompts import generation_messages, installed_versions, repair_message
+from scriptgen.spec import build_spec
+
+
+def plan_for(tmp_path: Path, *sets: str):
+    raw, base = build_spec("textclf", model="bert-base", sets=list(sets), cwd=tmp_path)
+    return make_plan(raw, base, tmp_path / "generated")
+
+
+def test_generation_prompt_carries_versions_contract_and_exemplar(
+    tmp_path: Path,
+) -> None:
+    plan = plan_for(tmp_path)
+    system, user = generation_messages(plan)
+    assert (system["role"], user["role"]) == ("system", "user")
+    assert f"- transformers {installed_versions()['transformers']}" in system["content"]
+    assert "no `transformers.AdamW`" in system["content"]
+    assert "`data.py`, `model.py`, `train.py`, `predict.py`" in system["content"]
+    assert "Must define at module top level: `parse_args`, `main`." in user["content"]
+    assert "--model_name_or_path" in user["content"]
+    assert (
+        "### tests/test_contract.py" in user["content"]
+    )  # the judge is shown, as fixed
+    # The exemplar parses back, byte for byte, as the reference implementation.
+    code = {f.path for f in plan.manifest.code_files}
+    parsed = parse_reply(user["content"], code)
+    assert parsed.files == ReferenceBackend().generate(plan)
+
+
+def test_requirements_reach_the_prompt(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, "requirements=[use a linear warmup of 10% of the steps]")
+    assert (
+        "- use a linear warmup of 10% of the steps"
+        in generation_messages(plan)[1]["content"]
+    )
+    assert "None beyond the contract" not in generation_messages(plan)[1]["content"]
+
+
+def test_repair_message_has_only_what_failed(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path)
+    msg = repair_message(
+        plan,
+        stage="validation",
+        diagnostics="train.py:3: ImportError: cannot import name 'AdamW' from 'transformers'",
+        failing={"train.py": "from transformers import AdamW\n"},
+    )
+    assert msg["role"] == "user"
+    assert "train.py:3: ImportError" in msg["content"]
+    assert parse_reply(msg["content"], {"train.py"}).files == {
+        "train.py": "from transformers import AdamW\n"
+    }
+    assert "### data.py" not in msg["content"]
+
+
+def test_prompt_command_prints_messages_without_heavy_imports(tmp_path: Path) -> None:
+    code = (
+        "import sys; from scriptgen.cli import main; rc = main(['prompt', 'textclf', '--model', 'roberta-base']); "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules; sys.exit(rc)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("=== system ===\n")
+    assert "=== user ===\n# Task: Text classification (textclf)" in proc.stdout
+    assert "model_type `roberta`" in proc.stdout
+    assert not (tmp_path / "generated").exists()
