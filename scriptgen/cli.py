@@ -62,7 +62,7 @@ def cli(debug: bool) -> None:
 @click.option(
     "--llm",
     metavar="URI",
-    help="Backend: reference (default, offline), hf:MODEL, openai:URL, replay:FILE.",
+    help="Backend: reference (default, offline), openai:URL (an OpenAI-compatible server), replay:TRANSCRIPT.jsonl.",
 )
 @click.option(
     "--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server."
@@ -102,10 +102,10 @@ def new(
         task, spec_file=spec_file, model=model, name=name, sets=sets
     )
     plan = make_plan(raw, model_base, out)
-    backend = get_backend(llm, llm_model=llm_model, max_repairs=max_repairs)
+    backend = get_backend(llm, llm_model=llm_model)
     result = generate(
         plan, backend=backend, validate=not no_validate, commit=not no_commit,
-        timeout=timeout, memory_limit=memory_limit, progress=Progress(),
+        timeout=timeout, memory_limit=memory_limit, max_repairs=max_repairs, progress=Progress(),
     )  # fmt: skip
     click.echo(str(result.target))
     return 0

@@ -8,13 +8,20 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .backends import Backend, get_backend
 from .check import Finding, check_project, quick_check
 from .errors import UserError, ValidationFailed
 from .fmt import format_files
-from .lock import LOCK_FILE, SPEC_FILE, VALIDATION_FILE, Lock, sha256_text
+from .lock import (
+    LOCK_FILE,
+    SPEC_FILE,
+    TRANSCRIPT_FILE,
+    VALIDATION_FILE,
+    Lock,
+    sha256_text,
+)
 from .plan import Plan
 from .progress import QUIET, Progress
 from .render import render
@@ -111,6 +118,7 @@ def generate(
     commit: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    max_repairs: int = 3,
     progress: Progress = QUIET,
 ) -> Result:
     """Generate, prove and write a new project at ``plan.target``; commit it if asked."""
@@ -136,25 +144,36 @@ def generate(
         f"generated {len(plan.manifest.code_files)} code files ({backend.name})"
     ):
         code = backend.generate(plan)
-    files = {**scaffold, **code}
-    files, findings, report = prove(
-        files,
-        plan,
-        validate=validate,
-        timeout=timeout,
-        memory_limit=memory_limit,
-        progress=progress,
-    )
-    if findings:
-        _fail(
+    repair = getattr(backend, "repair", None)  # LLM backends only
+    for round_ in range(max_repairs + 1):
+        files, findings, report = prove(
+            {**scaffold, **code},
             plan,
-            files,
-            "static check failed:\n" + "\n".join(f"  {f}" for f in findings),
-            None,
+            validate=validate,
+            timeout=timeout,
+            memory_limit=memory_limit,
+            progress=progress,
         )
+        code = {path: files[path] for path in code}  # as formatted
+        if not findings and (report is None or report.passed):
+            break
+        stage = "the static check" if findings else "validation"
+        why = _failure_text(findings, report, getattr(backend, "problems", []))
+        if repair is None or round_ == max_repairs:
+            rounds = (
+                f" after {max_repairs} repair round(s)" if repair is not None else ""
+            )
+            _fail(plan, files, f"{why}\n{stage} failed{rounds}", report, backend)
+        progress.note(
+            f"[yellow]✗[/] {stage} failed; repair round {round_ + 1} of {max_repairs}"
+        )
+        named = {p: t for p, t in code.items() if p in why}
+        with progress.stage(f"asked {backend.name} for a repair"):
+            code = {
+                **code,
+                **repair(plan, stage=stage, diagnostics=why, failing=named or code),
+            }
     if report is not None:
-        if not report.passed:
-            _fail(plan, files, report.describe(), report)
         for step in report.steps:
             progress.note(
                 f"    [dim]{step.outcome:7} {step.name} ({step.seconds:.1f}s)[/]"
@@ -171,10 +190,29 @@ def generate(
     return result
 
 
+def _failure_text(
+    findings: list[Finding], report: ValidationReport | None, problems: list[str]
+) -> str:
+    """What failed, for the user and for a repair prompt: causes first, with file:line."""
+    if findings:
+        text = "static check failed:\n" + "\n".join(f"  {f}" for f in findings)
+    else:
+        text = report.describe() if report else "failed"
+    if problems:  # why the reply's files were missing or refused
+        text += "\nreply problems:\n" + "\n".join(f"  {p}" for p in problems)
+    return text
+
+
 def _fail(
-    plan: Plan, files: Mapping[str, str], why: str, report: ValidationReport | None
-) -> None:
+    plan: Plan,
+    files: Mapping[str, str],
+    why: str,
+    report: ValidationReport | None,
+    backend: Backend | None = None,
+) -> NoReturn:
     kept = dict(files)
+    if backend is not None and hasattr(backend, "transcript_jsonl"):
+        kept[TRANSCRIPT_FILE] = backend.transcript_jsonl()
     if report is not None:
         kept[VALIDATION_FILE] = json.dumps(report.to_dict(), indent=2) + "\n"
     folder = keep_candidate(plan.spec.name, kept)
@@ -208,6 +246,8 @@ def _meta_files(
         validation=validation,
     )
     meta = {SPEC_FILE: dump_spec(plan.canonical_spec), LOCK_FILE: lock.to_json()}
+    if hasattr(backend, "transcript_jsonl"):
+        meta[TRANSCRIPT_FILE] = backend.transcript_jsonl()
     if report is not None:
         meta[VALIDATION_FILE] = json.dumps(report.to_dict(), indent=2) + "\n"
     return meta

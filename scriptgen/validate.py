@@ -34,6 +34,7 @@ ML_STACK = ("torch", "transformers", "datasets", "accelerate", "yaml", "pytest")
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 # Native frames ('File "train.py", line 3') and pytest's short form for collection errors
 # ('train.py:3: in <module>').
+_TIMING = re.compile(r" in \d+(?:\.\d+)?s\b")
 _FRAME = re.compile(
     r'^\s*(?:File "(?P<file>[^"]+)", line (?P<line>\d+)|(?P<sfile>[^\s:]+\.py):(?P<sline>\d+): in )'
 )
@@ -66,16 +67,22 @@ class ValidationReport:
         return f"{word} ({len(ran)} contract tests, {self.seconds:.1f}s)"
 
     def describe(self) -> str:
-        """A few lines for the terminal: the cause first, with file:line."""
+        """A few lines for the terminal and for repair prompts: the cause first, with
+        file:line. Deterministic (no timings), so a repeated request is the same request.
+        """
         if self.passed:
             return self.summary()
-        lines = [f"validation {self.summary()}"]
+        failed = [s for s in self.steps if s.outcome in ("failed", "error")]
+        lines = [
+            f"validation failed ({len(failed)} of {len(self.steps)} contract tests)"
+        ]
         lines += [f"  {d}" for d in self.diagnostics[:5]]
         if not self.diagnostics:
             lines.append(
                 f"  command: {' '.join(self.command)} (exit {self.returncode})"
             )
-            lines += [f"  | {ln}" for ln in self.output_tail.splitlines()[-15:]]
+            tail = self.output_tail.splitlines()[-15:]
+            lines += [f"  | {_TIMING.sub('', ln)}" for ln in tail]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

@@ -179,9 +179,8 @@ def _chunk(ctx: _Context, delta: dict[str, Any], finish: str | None) -> dict[str
 
 def _model(ctx: _Context) -> str:
     body = ctx.request.body
-    if isinstance(body, dict) and isinstance(body.get("model"), str):
-        return body["model"]
-    return ctx.default_model
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else ctx.default_model
 
 
 def _send_reply(

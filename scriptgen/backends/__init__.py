@@ -36,7 +36,37 @@ def _reference(arg: str, **options: Any) -> Backend:
     return ReferenceBackend()
 
 
-BACKENDS: dict[str, Callable[..., Backend]] = {"reference": _reference}
+def _replay(arg: str, **options: Any) -> Backend:
+    from pathlib import Path
+
+    from .llm import LLMBackend, replay_chat
+
+    if not arg:
+        raise UserError(
+            "replay needs a transcript: --llm replay:path/to/transcript.jsonl"
+        )
+    if not Path(arg).is_file():
+        raise UserError(f"replay: no such transcript: {arg}")
+    return LLMBackend(name="replay", chat=replay_chat(Path(arg)))
+
+
+def _openai(arg: str, *, llm_model: str | None = None, **options: Any) -> Backend:
+    from .llm import LLMBackend, openai_chat
+
+    if not arg.startswith(("http://", "https://")):
+        raise UserError(
+            f"openai needs a base URL: --llm openai:http://HOST:PORT/v1 (got {arg!r})"
+        )
+    return LLMBackend(
+        name="openai", chat=openai_chat(arg, llm_model), model=llm_model or ""
+    )
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "reference": _reference,
+    "openai": _openai,
+    "replay": _replay,
+}
 
 
 def get_backend(uri: str | None, **options: Any) -> Backend:

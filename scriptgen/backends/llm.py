@@ -1,0 +1,140 @@
+"""LLM backends: one request for all code files, one more per repair round, every exchange
+recorded for the project's transcript."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ScriptgenError
+from ..parse import parse_reply
+from ..plan import Plan
+from ..prompts import generation_messages, repair_message
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+# A chat function: messages and decoding parameters in, one reply out.
+Chat = Callable[[Messages, Mapping[str, Any]], Reply]
+
+
+@dataclass
+class LLMBackend:
+    """Adapts a chat function to the Backend protocol; keeps the conversation for repairs."""
+
+    name: str
+    chat: Chat
+    model: str = ""
+    decoding: Mapping[str, Any] = field(
+        default_factory=lambda: {"temperature": 0.0, "seed": 0}
+    )
+    accepts_requirements: bool = True
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # of the last reply's parse
+    _conversation: Messages = field(default_factory=list)
+
+    def generate(self, plan: Plan) -> dict[str, str]:
+        self._conversation = generation_messages(plan)
+        return self._ask(plan, "generate")
+
+    def repair(
+        self, plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
+    ) -> dict[str, str]:
+        self._conversation = [
+            *self._conversation,
+            repair_message(plan, stage=stage, diagnostics=diagnostics, failing=failing),
+        ]
+        return self._ask(plan, "repair")
+
+    def _ask(self, plan: Plan, kind: str) -> dict[str, str]:
+        start = time.perf_counter()
+        reply = self.chat(self._conversation, self.decoding)
+        self.model = reply.model or self.model
+        self.transcript.append(
+            {
+                "kind": kind,
+                "backend": self.name,
+                "model": self.model,
+                "parameters": dict(self.decoding),
+                "messages": self._conversation,
+                "reply": reply.text,
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+        )
+        self._conversation = [
+            *self._conversation,
+            {"role": "assistant", "content": reply.text},
+        ]
+        parsed = parse_reply(reply.text, {f.path for f in plan.manifest.code_files})
+        self.problems = parsed.problems
+        return parsed.files
+
+    def transcript_jsonl(self) -> str:
+        return "".join(
+            json.dumps(entry, sort_keys=True) + "\n" for entry in self.transcript
+        )
+
+
+def replay_chat(path: Path) -> Chat:
+    """Serve recorded replies, matched by the request's messages: no network at all."""
+    try:
+        entries = [
+            json.loads(line)
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+    except (OSError, ValueError) as exc:
+        raise ScriptgenError(f"replay: cannot read transcript {path}: {exc}") from None
+    recorded = {json.dumps(e["messages"], sort_keys=True): e for e in entries}
+
+    def chat(messages: Messages, decoding: Mapping[str, Any]) -> Reply:
+        entry = recorded.get(json.dumps(messages, sort_keys=True))
+        if entry is None:
+            raise ScriptgenError(
+                f"replay: {path} has no recorded reply for this request "
+                "(the spec, templates or an earlier reply differ from the recording)"
+            )
+        return Reply(
+            entry["reply"],
+            entry.get("model", ""),
+            entry.get("prompt_tokens"),
+            entry.get("completion_tokens"),
+        )
+
+    return chat
+
+
+def openai_chat(base_url: str, model: str | None) -> Chat:
+    """A chat function over an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama)."""
+    from .openai_client import OpenAIClient
+
+    # A whole reply (four files) from a slow local model can take minutes: the per-attempt
+    # deadline is generous; connection failures still fail within seconds.
+    client = OpenAIClient(base_url, model=model, timeout=600.0)
+
+    def chat(messages: Messages, decoding: Mapping[str, Any]) -> Reply:
+        result = client.chat(
+            messages,
+            temperature=float(decoding.get("temperature", 0.0)),
+            seed=decoding.get("seed"),
+            max_tokens=decoding.get("max_tokens"),
+        )
+        return Reply(
+            result.text, result.model, result.prompt_tokens, result.completion_tokens
+        )
+
+    return chat
