@@ -192,6 +192,20 @@ def prompt(
 
 
 @cli.command()
+@click.option("--llm", metavar="URI", help="Also check this backend (e.g. openai:URL).")
+@click.option(
+    "--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server."
+)
+def doctor(llm: str | None, llm_model: str | None) -> int:
+    """Versions, GPUs, the sandbox, whether the backend answers, what to install."""
+    from .doctor import report
+
+    for label, value in report(llm, llm_model):
+        click.echo(f"{label + ':':18} {value}")
+    return 0
+
+
+@cli.command()
 def tasks() -> int:
     """List tasks, their files and contracts, and the known model aliases."""
     from .plan import available_tasks, get_manifest

@@ -115,7 +115,7 @@ def require_ml_stack() -> None:
 
 
 @lru_cache(maxsize=1)
-def _network_isolation() -> list[str]:
+def network_isolation() -> list[str]:
     """The prefix that runs a command without a network, or [] where the OS forbids it."""
     unshare = shutil.which("unshare")
     if unshare is None or sys.platform != "linux":
@@ -181,7 +181,7 @@ def run_contract_tests(
         write_tree(project, files)
         report_xml = workdir / "report.xml"
         command = [
-            *_network_isolation(),
+            *network_isolation(),
             python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=native",
             "-o", "addopts=", "--junitxml", str(report_xml), "tests",
         ]  # fmt: skip

@@ -53,9 +53,9 @@ def test_environment_is_scrubbed_and_offline(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_network_is_cut_where_the_os_allows() -> None:
-    from scriptgen.validate import _network_isolation
+    from scriptgen.validate import network_isolation
 
-    if not _network_isolation():
+    if not network_isolation():
         pytest.skip("unshare -rn is not allowed on this machine")
     probe = {
         "tests/test_net.py": (

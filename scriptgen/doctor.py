@@ -1,0 +1,87 @@
+"""`scriptgen doctor`: what is installed, what the machine has, whether the backend answers."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from collections.abc import Callable
+from importlib import metadata
+
+from . import __version__
+from .errors import ScriptgenError
+from .prompts import PACKAGES
+from .validate import missing_ml_stack, network_isolation
+
+INSTALL_HINT = (
+    "pip install torch==2.13.0 (CPU machines, first; GPU machines: torch's CUDA build), "
+    "then pip install 'scriptgen[ml]'"
+)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _gpus() -> str:
+    if _version("torch") == "not installed":
+        return "unknown (torch not installed)"
+    import torch  # only here: doctor is allowed to be slow
+
+    if not torch.cuda.is_available():
+        return "none (CPU only)"
+    names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return f"{len(names)}: " + ", ".join(names)
+
+
+def _backend_check(uri: str | None, llm_model: str | None) -> str:
+    from .backends import get_backend
+
+    uri = uri or "reference"
+    try:
+        backend = get_backend(uri, llm_model=llm_model)
+        if uri.startswith("openai:"):
+            from .backends.openai_client import OpenAIClient
+
+            with OpenAIClient(
+                uri.partition(":")[2], model=llm_model, retries=0
+            ) as client:
+                models = client.list_models()
+            return f"answers; models: {', '.join(models[:5]) or 'none listed'}"
+        return f"ok ({backend.name})"
+    except ScriptgenError as exc:
+        return f"NOT usable: {str(exc).splitlines()[0]}"
+
+
+def report(
+    llm: str | None = None, llm_model: str | None = None
+) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = [
+        ("scriptgen", __version__),
+        ("python", platform.python_version()),
+    ]
+    rows += [(name, _version(name)) for name in (*PACKAGES, "peft", "pytest")]
+    checks: list[tuple[str, Callable[[], str]]] = [
+        ("CUDA devices", _gpus),
+        ("git", lambda: shutil.which("git") or "not found: commits are skipped"),
+        (
+            "sandbox network",
+            lambda: (
+                "cut (unshare -rn)"
+                if network_isolation()
+                else "not cut (unshare -rn not allowed)"
+            ),
+        ),
+        (f"backend {llm or 'reference'}", lambda: _backend_check(llm, llm_model)),
+    ]
+    rows += [(label, check()) for label, check in checks]
+    missing = missing_ml_stack()
+    rows.append(
+        (
+            "to install",
+            INSTALL_HINT if missing else "nothing: ready to generate and validate",
+        )
+    )
+    return rows

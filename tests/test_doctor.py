@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from .conftest import run_scriptgen
+from .openai_server import ScriptedServer
+
+
+def test_doctor_reports_versions_and_a_reachable_server(tmp_path: Path) -> None:
+    with ScriptedServer(models=["coder-x", "coder-y"]) as server:
+        url = server.url
+        result = run_scriptgen("doctor", "--llm", f"openai:{url}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = dict(line.split(":", 1) for line in result.stdout.splitlines())
+    assert rows["transformers"].strip()[0].isdigit()
+    assert rows["CUDA devices"].strip()
+    assert (
+        rows[f"backend openai:{url}"].strip()
+        == "answers; models: coder-x, coder-y"
+    )
+    assert rows["to install"].strip() == "nothing: ready to generate and validate"
+
+
+def test_doctor_says_when_the_backend_is_not_usable(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_scriptgen(
+        "doctor", "--llm", f"openai:http://127.0.0.1:{port}/v1", cwd=tmp_path
+    )
+    assert result.returncode == 0
+    assert "NOT usable: openai backend: cannot reach" in result.stdout
+    result = run_scriptgen("doctor", "--llm", "telepathy:x", cwd=tmp_path)
+    assert "NOT usable: unknown backend 'telepathy'" in result.stdout
