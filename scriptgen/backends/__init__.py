@@ -62,8 +62,18 @@ def _openai(arg: str, *, llm_model: str | None = None, **options: Any) -> Backen
     )
 
 
+def _hf(arg: str, **options: Any) -> Backend:
+    from .hf_chat import hf_chat
+    from .llm import LLMBackend
+
+    if not arg:
+        raise UserError("hf needs a model: --llm hf:<hub id, folder or .gguf>")
+    return LLMBackend(name="hf", chat=hf_chat(arg), model=arg)
+
+
 BACKENDS: dict[str, Callable[..., Backend]] = {
     "reference": _reference,
+    "hf": _hf,
     "openai": _openai,
     "replay": _replay,
 }

@@ -1,0 +1,164 @@
+"""The ``hf:`` backend's chat function: a causal LM run in-process with transformers.
+
+torch and transformers are imported on first use, and the model is loaded on the first
+request, so that building the backend (and ``--help``) stays instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingDependency, ScriptgenError
+from .llm import Messages, Reply
+
+DEFAULT_MAX_NEW_TOKENS = 4096
+
+
+class HFChat:
+    """A ``Chat`` (call it with messages and decoding) plus ``generate_batch``."""
+
+    def __init__(self, model_ref: str, **options: Any) -> None:
+        self.model_ref = model_ref
+        self.options = options
+        self._model: Any = None
+        self._tokenizer: Any = None
+
+    def __call__(self, messages: Messages, decoding: Mapping[str, Any]) -> Reply:
+        return self.generate_batch([messages], decoding)[0]
+
+    def generate_batch(
+        self, conversations: Sequence[Messages], decoding: Mapping[str, Any]
+    ) -> list[Reply]:
+        """One reply per conversation; independent prompts share one ``generate``."""
+        import torch
+
+        model, tokenizer = self.load()
+        # Left padding: every prompt ends where generation starts.
+        tokenizer.padding_side = "left"
+        inputs = tokenizer.apply_chat_template(
+            list(conversations),
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+            padding=True,
+        ).to(model.device)
+        prompt_len = inputs["input_ids"].shape[1]
+        with torch.inference_mode():
+            output = model.generate(**inputs, **self._generate_kwargs(decoding))
+        eos = _eos_ids(model, tokenizer)
+        replies = []
+        for row, mask in zip(output, inputs["attention_mask"]):
+            generated = row[prompt_len:].tolist()
+            n = _completion_length(generated, eos)
+            replies.append(
+                Reply(
+                    tokenizer.decode(generated[:n], skip_special_tokens=True),
+                    model=self.model_ref,
+                    prompt_tokens=int(mask.sum()),
+                    completion_tokens=n,
+                )
+            )
+        return replies
+
+    def load(self) -> tuple[Any, Any]:
+        """The model and tokenizer, loaded once."""
+        if self._model is None:
+            self._model, self._tokenizer = _load(self.model_ref)
+        return self._model, self._tokenizer
+
+    def _generate_kwargs(self, decoding: Mapping[str, Any]) -> dict[str, Any]:
+        import torch
+
+        max_new = decoding.get("max_new_tokens") or decoding.get("max_tokens")
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": int(max_new or DEFAULT_MAX_NEW_TOKENS),
+            "pad_token_id": self._tokenizer.pad_token_id,
+        }
+        temperature = float(decoding.get("temperature") or 0.0)
+        if temperature > 0:
+            if decoding.get("seed") is not None:
+                torch.manual_seed(int(decoding["seed"]))
+            kwargs.update(do_sample=True, temperature=temperature)
+        else:
+            # Greedy; unset the sampling knobs a checkpoint's generation_config may carry.
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+
+def hf_chat(model_ref: str, **options: Any) -> HFChat:
+    """A chat function over a hub id, a local folder or a ``.gguf`` file."""
+    return HFChat(model_ref, **options)
+
+
+def _load(model_ref: str) -> tuple[Any, Any]:
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:
+        raise MissingDependency(
+            f"the hf backend needs torch and transformers ({exc.name} is missing): "
+            "pip install 'scriptgen[ml]'"
+        ) from None
+
+    source, extra = model_ref, {}
+    if model_ref.endswith(".gguf"):
+        path = Path(model_ref)
+        if not path.is_file():
+            raise ScriptgenError(f"hf: no such GGUF file: {model_ref}")
+        source, extra = str(path.parent), {"gguf_file": path.name}
+    if torch.cuda.is_available():
+        placement: dict[str, Any] = {"dtype": torch.bfloat16, "device_map": "auto"}
+    else:
+        placement = {"dtype": torch.float32}
+    tokenizer = _from_pretrained(AutoTokenizer, model_ref, source, extra)
+    # Checked before the (slow) model load: a base model cannot hold a conversation.
+    if not getattr(tokenizer, "chat_template", None):
+        raise ScriptgenError(
+            f"hf: the tokenizer of {model_ref} has no chat template; use an instruct/chat model"
+        )
+    model = _from_pretrained(
+        AutoModelForCausalLM, model_ref, source, {**extra, **placement}
+    )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    return model, tokenizer
+
+
+def _from_pretrained(
+    cls: Any, model_ref: str, source: str, kwargs: Mapping[str, Any]
+) -> Any:
+    try:
+        return cls.from_pretrained(source, **kwargs)
+    except ImportError as exc:  # e.g. the gguf package for a .gguf file
+        raise MissingDependency(
+            f"hf: loading {model_ref} needs {exc.name or 'a missing package'}: "
+            f"{_first_line(exc)}"
+        ) from None
+    except (OSError, ValueError) as exc:  # no such folder, hub offline, bad config
+        raise ScriptgenError(
+            f"hf: cannot load model {model_ref}: {_first_line(exc)}"
+        ) from None
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids = model.generation_config.eos_token_id
+    eos = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        eos.add(tokenizer.eos_token_id)
+    return eos
+
+
+def _completion_length(generated: list[int], eos: set[int]) -> int:
+    """Tokens up to and including the first end-of-sequence (what follows is padding)."""
+    for i, token in enumerate(generated):
+        if token in eos:
+            return i + 1
+    return len(generated)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

