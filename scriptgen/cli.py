@@ -70,9 +70,8 @@ def cli(debug: bool) -> None:
 @click.option(
     "--max-repairs",
     type=click.IntRange(0, 20),
-    default=3,
-    show_default=True,
-    help="Repair rounds for LLM backends.",
+    default=None,
+    help="Repair rounds for LLM backends  [default: 3, or scriptgen.toml's [llm]].",
 )
 @click.option(
     "--no-validate",
@@ -86,11 +85,12 @@ def cli(debug: bool) -> None:
 @memory_option
 def new(
     task: str, model: str | None, name: str | None, spec_file: Path | None, sets: tuple[str, ...],
-    out: Path, llm: str | None, llm_model: str | None, max_repairs: int, no_validate: bool,
+    out: Path, llm: str | None, llm_model: str | None, max_repairs: int | None, no_validate: bool,
     no_commit: bool, timeout: float, memory_limit: str,
 ) -> int:  # fmt: skip
     """Generate a project for TASK, prove it on a tiny twin, write and commit it."""
     from .backends import get_backend
+    from .config import llm_settings
     from .pipeline import generate
     from .plan import make_plan
     from .progress import Progress
@@ -102,6 +102,11 @@ def new(
         task, spec_file=spec_file, model=model, name=name, sets=sets
     )
     plan = make_plan(raw, model_base, out)
+    settings = llm_settings(Path.cwd())
+    if llm is None and settings.uri:
+        llm, llm_model = settings.uri, llm_model or settings.model
+    if max_repairs is None:
+        max_repairs = settings.max_repairs if settings.max_repairs is not None else 3
     backend = get_backend(llm, llm_model=llm_model)
     result = generate(
         plan, backend=backend, validate=not no_validate, commit=not no_commit,
