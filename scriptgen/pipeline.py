@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,7 +142,8 @@ def generate(
         scaffold = render_scaffold(plan)
     with progress.stage(
         f"generated {len(plan.manifest.code_files)} code files ({backend.name})"
-    ):
+    ) as update:
+        _count_tokens(backend, update)
         code = backend.generate(plan)
     repair = getattr(backend, "repair", None)  # LLM backends only
     for round_ in range(max_repairs + 1):
@@ -168,7 +169,8 @@ def generate(
             f"[yellow]✗[/] {stage} failed; repair round {round_ + 1} of {max_repairs}"
         )
         named = {p: t for p, t in code.items() if p in why}
-        with progress.stage(f"asked {backend.name} for a repair"):
+        with progress.stage(f"asked {backend.name} for a repair") as update:
+            _count_tokens(backend, update)
             code = {
                 **code,
                 **repair(plan, stage=stage, diagnostics=why, failing=named or code),
@@ -188,6 +190,20 @@ def generate(
     for notice in result.notices:
         progress.note(notice)
     return result
+
+
+def _count_tokens(backend: Backend, update: Callable[[str], None]) -> None:
+    """Streamed token counts drive the progress line (LLM backends only)."""
+    if not hasattr(backend, "on_token"):
+        return
+    count = 0
+
+    def on_token(n: int) -> None:
+        nonlocal count
+        count += n
+        update(f"{count} tokens")
+
+    backend.on_token = on_token
 
 
 def _failure_text(

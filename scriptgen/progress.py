@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -17,13 +17,14 @@ class Progress:
         self.quiet = quiet
 
     @contextmanager
-    def stage(self, text: str) -> Iterator[None]:
+    def stage(self, text: str) -> Iterator[Callable[[str], None]]:
+        """Yields ``update(detail)``, which shows a live detail (e.g. tokens streamed)."""
         if self.quiet:
-            yield
+            yield lambda detail: None
             return
         start = time.perf_counter()
-        with self.console.status(f"{text}…"):
-            yield
+        with self.console.status(f"{text}…") as status:
+            yield lambda detail: status.update(f"{text}… {detail}")
         self.console.print(
             f"[green]✓[/] {text} [dim]({time.perf_counter() - start:.1f}s)[/]"
         )

@@ -178,3 +178,11 @@ def test_real_gguf_model_writes_code() -> None:
     assert backend.model == str(path) == reply.model
     assert "def " in reply.text
     assert reply.completion_tokens == 32 and reply.prompt_tokens
+
+
+def test_streamed_tokens_are_counted_for_progress(tiny_model: str) -> None:
+    seen: list[int] = []
+    reply = hf_chat(tiny_model)(
+        ask("count me"), {"max_new_tokens": 12}, on_token=seen.append
+    )
+    assert sum(seen) == reply.completion_tokens > 0

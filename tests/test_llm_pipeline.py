@@ -171,3 +171,18 @@ def test_server_errors_end_cleanly(repo: Path, behaviour: str) -> None:
         "scriptgen: error: openai backend"
     ), result.stderr
     assert not (repo / "generated").exists()
+
+
+def test_openai_stream_chunks_drive_the_token_count() -> None:
+    from scriptgen.backends.llm import openai_chat
+
+    seen: list[int] = []
+    with ScriptedServer() as server:
+        server.reply("def f():\n    return 42\n")
+        reply = openai_chat(server.url, None)(
+            [{"role": "user", "content": "hi"}],
+            {"temperature": 0.0},
+            on_token=seen.append,
+        )
+    assert reply.text == "def f():\n    return 42\n"
+    assert len(seen) > 3 and set(seen) == {1}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependency, ScriptgenError
-from .llm import Messages, Reply
+from .llm import Messages, OnToken, Reply
 
 DEFAULT_MAX_NEW_TOKENS = 4096
 
@@ -25,11 +25,21 @@ class HFChat:
         self._model: Any = None
         self._tokenizer: Any = None
 
-    def __call__(self, messages: Messages, decoding: Mapping[str, Any]) -> Reply:
-        return self.generate_batch([messages], decoding)[0]
+    def __call__(
+        self,
+        messages: Messages,
+        decoding: Mapping[str, Any],
+        *,
+        on_token: OnToken | None = None,
+    ) -> Reply:
+        return self.generate_batch([messages], decoding, on_token=on_token)[0]
 
     def generate_batch(
-        self, conversations: Sequence[Messages], decoding: Mapping[str, Any]
+        self,
+        conversations: Sequence[Messages],
+        decoding: Mapping[str, Any],
+        *,
+        on_token: OnToken | None = None,
     ) -> list[Reply]:
         """One reply per conversation; independent prompts share one ``generate``."""
         import torch
@@ -46,7 +56,10 @@ class HFChat:
         ).to(model.device)
         prompt_len = inputs["input_ids"].shape[1]
         with torch.inference_mode():
-            output = model.generate(**inputs, **self._generate_kwargs(decoding))
+            streamer = _TokenCounter(on_token) if on_token else None
+            output = model.generate(
+                **inputs, **self._generate_kwargs(decoding), streamer=streamer
+            )
         eos = _eos_ids(model, tokenizer)
         replies = []
         for row, mask in zip(output, inputs["attention_mask"]):
@@ -162,3 +175,20 @@ def _completion_length(generated: list[int], eos: set[int]) -> int:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _TokenCounter:
+    """A transformers streamer (``put``/``end``) that only counts: drives the progress."""
+
+    def __init__(self, on_token: OnToken) -> None:
+        self.on_token = on_token
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate() first puts the prompt itself
+            self.prompt_seen = True
+            return
+        self.on_token(1)
+
+    def end(self) -> None:
+        pass

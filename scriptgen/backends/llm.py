@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ScriptgenError
 from ..parse import parse_reply
@@ -26,8 +26,19 @@ class Reply:
     completion_tokens: int | None = None
 
 
-# A chat function: messages and decoding parameters in, one reply out.
-Chat = Callable[[Messages, Mapping[str, Any]], Reply]
+OnToken = Callable[[int], None]  # called with the number of tokens just generated
+
+
+class Chat(Protocol):
+    """A chat function: messages and decoding parameters in, one reply out."""
+
+    def __call__(
+        self,
+        messages: Messages,
+        decoding: Mapping[str, Any],
+        *,
+        on_token: OnToken | None = None,
+    ) -> Reply: ...
 
 
 @dataclass
@@ -42,6 +53,7 @@ class LLMBackend:
     )
     accepts_requirements: bool = True
     transcript: list[dict[str, Any]] = field(default_factory=list)
+    on_token: OnToken | None = None  # set by whoever shows progress
     problems: list[str] = field(default_factory=list)  # of the last reply's parse
     _conversation: Messages = field(default_factory=list)
 
@@ -60,7 +72,7 @@ class LLMBackend:
 
     def _ask(self, plan: Plan, kind: str) -> dict[str, str]:
         start = time.perf_counter()
-        reply = self.chat(self._conversation, self.decoding)
+        reply = self.chat(self._conversation, self.decoding, on_token=self.on_token)
         self.model = reply.model or self.model
         self.transcript.append(
             {
@@ -101,7 +113,12 @@ def replay_chat(path: Path) -> Chat:
         raise ScriptgenError(f"replay: cannot read transcript {path}: {exc}") from None
     recorded = {json.dumps(e["messages"], sort_keys=True): e for e in entries}
 
-    def chat(messages: Messages, decoding: Mapping[str, Any]) -> Reply:
+    def chat(
+        messages: Messages,
+        decoding: Mapping[str, Any],
+        *,
+        on_token: OnToken | None = None,
+    ) -> Reply:
         entry = recorded.get(json.dumps(messages, sort_keys=True))
         if entry is None:
             raise ScriptgenError(
@@ -126,12 +143,19 @@ def openai_chat(base_url: str, model: str | None) -> Chat:
     # deadline is generous; connection failures still fail within seconds.
     client = OpenAIClient(base_url, model=model, timeout=600.0)
 
-    def chat(messages: Messages, decoding: Mapping[str, Any]) -> Reply:
+    def chat(
+        messages: Messages,
+        decoding: Mapping[str, Any],
+        *,
+        on_token: OnToken | None = None,
+    ) -> Reply:
+        # Servers stream about one token per chunk (vLLM, llama.cpp, Ollama): count chunks.
         result = client.chat(
             messages,
             temperature=float(decoding.get("temperature", 0.0)),
             seed=decoding.get("seed"),
             max_tokens=decoding.get("max_tokens"),
+            on_token=(lambda _text: on_token(1)) if on_token else None,
         )
         return Reply(
             result.text, result.model, result.prompt_tokens, result.completion_tokens
