@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import ScriptgenError
+
+if TYPE_CHECKING:
+    from .plan import Plan
+
 from .validate import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
 
 _state = {"debug": False}
@@ -27,6 +33,36 @@ memory_option = click.option(
 )  # fmt: skip
 
 
+def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """TASK and the options that make a spec, shared by `new` and `prompt`."""
+    options = [
+        click.argument("task"),
+        click.option("--model", "-m", help="Model alias, hub id or local checkpoint folder."),
+        click.option("--name", help="Project folder name (default: <task>-<model alias>)."),
+        click.option(
+            "--spec", "spec_file", type=click.Path(path_type=Path, dir_okay=False), help="Spec YAML file."
+        ),
+        click.option(
+            "--set", "sets", multiple=True, metavar="KEY=VALUE",
+            help="Override a spec key, e.g. training.epochs=1.",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _plan(task: str, model: str | None, name: str | None, spec_file: Path | None,
+          sets: tuple[str, ...], out: Path) -> Plan:  # fmt: skip
+    from .plan import make_plan
+    from .spec import build_spec
+
+    raw, model_base = build_spec(
+        task, spec_file=spec_file, model=model, name=name, sets=sets
+    )
+    return make_plan(raw, model_base, out)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="scriptgen")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -36,22 +72,7 @@ def cli(debug: bool) -> None:
 
 
 @cli.command()
-@click.argument("task")
-@click.option("--model", "-m", help="Model alias, hub id or local checkpoint folder.")
-@click.option("--name", help="Project folder name (default: <task>-<model alias>).")
-@click.option(
-    "--spec",
-    "spec_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Spec YAML file.",
-)
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a spec key, e.g. training.epochs=1.",
-)
+@spec_options
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
@@ -92,16 +113,11 @@ def new(
     from .backends import get_backend
     from .config import llm_settings
     from .pipeline import generate
-    from .plan import make_plan
     from .progress import Progress
-    from .spec import build_spec
     from .validate import parse_size
 
     parse_size(memory_limit)
-    raw, model_base = build_spec(
-        task, spec_file=spec_file, model=model, name=name, sets=sets
-    )
-    plan = make_plan(raw, model_base, out)
+    plan = _plan(task, model, name, spec_file, sets, out)
     settings = llm_settings(Path.cwd())
     if llm is None and settings.uri:
         llm, llm_model = settings.uri, llm_model or settings.model
@@ -156,18 +172,7 @@ def validate(
 
 
 @cli.command()
-@click.argument("task")
-@click.option("--model", "-m", help="Model alias, hub id or local checkpoint folder.")
-@click.option("--name", help="Project folder name.")
-@click.option(
-    "--spec",
-    "spec_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Spec YAML file.",
-)
-@click.option(
-    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a spec key."
-)
+@spec_options
 @click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
 def prompt(
     task: str,
@@ -180,14 +185,11 @@ def prompt(
     """Print the messages an LLM backend would send for TASK; calls nothing."""
     import json
 
-    from .plan import make_plan
     from .prompts import generation_messages
-    from .spec import build_spec
 
-    raw, model_base = build_spec(
-        task, spec_file=spec_file, model=model, name=name, sets=sets
+    messages = generation_messages(
+        _plan(task, model, name, spec_file, sets, Path("generated"))
     )
-    messages = generation_messages(make_plan(raw, model_base, Path("generated")))
     if as_json:
         click.echo(json.dumps(messages, indent=2))
     else:
