@@ -387,20 +387,17 @@ def plan_for_existing(project: Path, task: str | None) -> Plan:
         )
         or "project"
     )
+
+    def plan(model_value: str) -> Plan:
+        raw = {"task": task, "model": model_value, "name": safe_name}
+        return make_plan(raw, project, project.parent, target=project)
+
     try:
-        return make_plan(
-            {"task": task, "model": model, "name": safe_name},
-            project,
-            project.parent,
-            target=project,
-        )
+        return plan(model)
     except UserError:
-        return make_plan(
-            {"task": task, "model": "bert-base", "name": safe_name},
-            project,
-            project.parent,
-            target=project,
-        )
+        # A config.yaml model that does not resolve offline (an unlisted hub id, a moved
+        # folder) must not stop the judging: the twin's family falls back to BERT.
+        return plan("bert-base")
 
 
 def validate_existing(

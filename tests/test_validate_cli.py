@@ -56,7 +56,7 @@ def test_import_missing_from_installed_transformers(project: Path) -> None:
 
 
 def test_removed_keyword(project: Path) -> None:
-    line = break_file(project, "train.py", "eval_strategy=", "evaluation_strategy=")
+    break_file(project, "train.py", "eval_strategy=", "evaluation_strategy=")
     result = run_scriptgen("validate", str(project), cwd=project.parent)
     assert result.returncode == 1
     assert "unexpected keyword argument 'evaluation_strategy'" in result.stderr

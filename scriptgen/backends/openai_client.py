@@ -82,7 +82,9 @@ class OpenAIClient:
         try:
             parsed = httpx.URL(self.base_url)
         except (httpx.InvalidURL, TypeError) as exc:
-            raise BackendError(f"openai backend: bad base URL {base_url!r} ({exc})")
+            raise BackendError(
+                f"openai backend: bad base URL {base_url!r} ({exc})"
+            ) from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise BackendError(
                 f"openai backend: bad base URL {base_url!r}; "
