@@ -19,7 +19,10 @@ from .errors import ScriptgenError
 if TYPE_CHECKING:
     from .plan import Plan
 
-from .validate import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
+from .config import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from .validate import Sandbox
 
 _state = {"debug": False}
 
@@ -31,6 +34,23 @@ memory_option = click.option(
     "--memory-limit", default=DEFAULT_MEMORY_LIMIT, show_default=True,
     help="Address-space limit of the validation sandbox (e.g. 8G, 4096M).",
 )  # fmt: skip
+python_option = click.option(
+    "--python", "python", metavar="PATH",
+    help="Interpreter with the ML stack that runs the contract tests  "
+    "[default: this one, or scriptgen.toml's [validate] python].",
+)  # fmt: skip
+
+
+def sandbox_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--timeout, --memory-limit and --python, shared by new, validate and regen."""
+    return timeout_option(memory_option(python_option(command)))
+
+
+def _sandbox(timeout: float, memory_limit: str, python: str | None) -> Sandbox:
+    from .config import validation_python
+    from .validate import Sandbox
+
+    return Sandbox(timeout, memory_limit, validation_python(Path.cwd(), python))
 
 
 def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -102,34 +122,126 @@ def cli(debug: bool) -> None:
 @click.option(
     "--no-commit", is_flag=True, help="Write the project but do not commit it."
 )
-@timeout_option
-@memory_option
+@sandbox_options
 def new(
     task: str, model: str | None, name: str | None, spec_file: Path | None, sets: tuple[str, ...],
     out: Path, llm: str | None, llm_model: str | None, max_repairs: int | None, no_validate: bool,
-    no_commit: bool, timeout: float, memory_limit: str,
+    no_commit: bool, timeout: float, memory_limit: str, python: str | None,
 ) -> int:  # fmt: skip
     """Generate a project for TASK, prove it on a tiny twin, write and commit it."""
     from .backends import get_backend
     from .config import llm_settings
     from .pipeline import generate
     from .progress import Progress
-    from .validate import parse_size
 
-    parse_size(memory_limit)
+    sandbox = _sandbox(timeout, memory_limit, python)
     plan = _plan(task, model, name, spec_file, sets, out)
     settings = llm_settings(Path.cwd())
     if llm is None and settings.uri:
         llm, llm_model = settings.uri, llm_model or settings.model
-    if max_repairs is None:
-        max_repairs = settings.max_repairs if settings.max_repairs is not None else 3
     backend = get_backend(llm, llm_model=llm_model)
     result = generate(
         plan, backend=backend, validate=not no_validate, commit=not no_commit,
-        timeout=timeout, memory_limit=memory_limit, max_repairs=max_repairs, progress=Progress(),
+        sandbox=sandbox, max_repairs=_max_repairs(max_repairs, settings), progress=Progress(),
     )  # fmt: skip
     click.echo(str(result.target))
     return 0
+
+
+def _max_repairs(flag: int | None, settings: Any) -> int:
+    if flag is not None:
+        return flag
+    return settings.max_repairs if settings.max_repairs is not None else 3
+
+
+@cli.command()
+@click.argument("directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--check", is_flag=True, help="Only report stale projects (exit 1 if any); write nothing.")
+@click.option("--force", is_flag=True, help="Regenerate fresh projects too.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Projects regenerated at the same time.")
+@click.option("--llm", metavar="URI",
+              help="Regenerate with this backend instead of the one each project's lock names.")
+@click.option("--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server.")
+@click.option("--max-repairs", type=click.IntRange(0, 20), default=None,
+              help="Repair rounds for LLM backends  [default: 3, or scriptgen.toml's [llm]].")
+@click.option("--no-validate", is_flag=True, help="Skip the contract tests (static checks still run).")
+@click.option("--no-commit", is_flag=True, help="Write the projects but do not commit them.")
+@sandbox_options
+def regen(
+    directories: tuple[Path, ...], check: bool, force: bool, jobs: int, llm: str | None,
+    llm_model: str | None, max_repairs: int | None, no_validate: bool, no_commit: bool,
+    timeout: float, memory_limit: str, python: str | None,
+) -> int:  # fmt: skip
+    """Regenerate stale projects (default: those under generated/); --check only reports.
+
+    A project is stale when its .scriptgen/spec.yaml, the templates its task uses, or its
+    backend, model or decoding changed since its lock was written. Files you edited are
+    merged three-way with the new generation; a conflict leaves markers and exits 1.
+    Inside a pre-commit run nothing is committed, and writing any file exits 1.
+    """
+    from .config import llm_settings
+    from .regen import Options, check_all
+    from .stale import DEFAULT_ROOT, find_projects
+
+    if check and (force or no_validate or no_commit or llm_model or max_repairs is not None):
+        raise click.UsageError("--check only reports; it takes no regeneration options")
+    projects = find_projects(list(directories))
+    if not projects:
+        click.echo(f"no scriptgen projects under {DEFAULT_ROOT}/")
+        return 0
+    options = Options(llm=llm, llm_model=llm_model, settings=llm_settings(Path.cwd()),
+                      force=force, validate=not no_validate, commit=not no_commit)  # fmt: skip
+    statuses = check_all(projects, options)
+    if check:
+        stale = [s for s in statuses if not s.fresh]
+        for st in stale:
+            why = [*st.reasons, *(f"unresolved conflict markers in {c}" for c in st.conflicts)]
+            click.echo(f"{_shown(st.project)}: stale: {'; '.join(why)}")
+        if stale:
+            click.echo(f"{len(stale)} of {len(projects)} project(s) stale: run `scriptgen regen`")
+            return 1
+        click.echo(f"{len(projects)} project(s) fresh")
+        return 0
+    return _regen(statuses, options, jobs, max_repairs, timeout, memory_limit, python)
+
+
+def _regen(statuses: list[Any], options: Any, jobs: int, max_repairs: int | None,
+           timeout: float, memory_limit: str, python: str | None) -> int:  # fmt: skip
+    """The writing half of `regen`; only here is anything heavy imported."""
+    import dataclasses
+
+    from .progress import Progress
+    from .regen import describe, prepare, regen_all
+    from .vcs import in_precommit
+
+    todo = [s.project for s in statuses if options.force or not s.fresh]
+    if not todo:
+        click.echo(f"{len(statuses)} project(s) fresh")
+        return 0
+    options = dataclasses.replace(options, max_repairs=_max_repairs(max_repairs, options.settings))
+    sandbox = _sandbox(timeout, memory_limit, python)
+    prepare(todo, options, sandbox)  # bad input stops the run before anything is written
+    outcomes = regen_all(todo, options, sandbox=sandbox, jobs=jobs, progress=Progress(),
+                         report=lambda o: click.echo(describe(o, _shown(o.project))))  # fmt: skip
+    for outcome in outcomes:
+        for notice in outcome.notices:
+            click.echo(f"  {notice}", err=True)
+    if any(o.state in ("failed", "conflict") for o in outcomes):
+        return 1
+    if in_precommit() and any(o.written for o in outcomes):
+        click.echo("scriptgen regenerated files (not committed): review them, `git add` them "
+                   "and commit again", err=True)  # fmt: skip
+        return 1
+    return 0
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 @cli.command()
@@ -138,22 +250,18 @@ def new(
     "--task",
     help="The task of a hand-written project (read from .scriptgen/ otherwise).",
 )
-@timeout_option
-@memory_option
+@sandbox_options
 def validate(
-    directory: Path, task: str | None, timeout: float, memory_limit: str
+    directory: Path, task: str | None, timeout: float, memory_limit: str, python: str | None
 ) -> int:
     """Check and validate an existing project, generated or hand-written."""
-    from .pipeline import validate_existing
     from .progress import Progress
-    from .validate import parse_size
+    from .project import validate_existing
 
-    parse_size(memory_limit)
     findings, report = validate_existing(
         directory,
         task=task,
-        timeout=timeout,
-        memory_limit=memory_limit,
+        sandbox=_sandbox(timeout, memory_limit, python),
         progress=Progress(),
     )
     if findings:

@@ -6,14 +6,21 @@ root), so that a team's backend need not be repeated on every command:
     model = "Qwen/Qwen2.5-Coder-7B-Instruct"
     max_repairs = 3
 
-Command-line flags win over the file.
+    [validate]
+    python = ".venv/bin/python"   # the interpreter that runs the contract tests
+
+Command-line flags win over the file. Nothing here imports more than the standard library:
+the staleness check reads this file too.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import UserError
 
@@ -23,6 +30,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 CONFIG_NAME = "scriptgen.toml"
+# The validation sandbox's limits (`--timeout`, `--memory-limit`).
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_MEMORY_LIMIT = "8G"
 
 
 @dataclass(frozen=True)
@@ -41,20 +51,33 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def llm_settings(start: Path) -> LLMSettings:
+def _read(start: Path) -> tuple[Path | None, dict[str, Any]]:
     path = find_config(start)
     if path is None:
-        return LLMSettings()
+        return None, {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return path, tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"{path}: cannot read: {exc}") from None
-    llm = data.get("llm", {})
-    unknown = sorted(set(llm) - {"uri", "model", "max_repairs"})
-    if not isinstance(llm, dict) or unknown:
+
+
+def _section(path: Path, data: dict[str, Any], name: str, keys: set[str]) -> dict[str, Any]:
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise UserError(f"{path}: [{name}] must be a table")
+    unknown = sorted(set(section) - keys)
+    if unknown:
         raise UserError(
-            f"{path}: [llm] takes uri, model and max_repairs (unknown: {', '.join(unknown)})"
+            f"{path}: [{name}] takes {', '.join(sorted(keys))} (unknown: {', '.join(unknown)})"
         )
+    return section
+
+
+def llm_settings(start: Path) -> LLMSettings:
+    path, data = _read(start)
+    if path is None:
+        return LLMSettings()
+    llm = _section(path, data, "llm", {"uri", "model", "max_repairs"})
     repairs = llm.get("max_repairs")
     if repairs is not None and (not isinstance(repairs, int) or not 0 <= repairs <= 20):
         raise UserError(f"{path}: [llm] max_repairs must be an integer from 0 to 20")
@@ -62,3 +85,33 @@ def llm_settings(start: Path) -> LLMSettings:
         if key in llm and not isinstance(llm[key], str):
             raise UserError(f"{path}: [llm] {key} must be a string")
     return LLMSettings(llm.get("uri"), llm.get("model"), repairs, path)
+
+
+def validation_python(start: Path, flag: str | None = None) -> str:
+    """The interpreter that runs contract tests: ``--python``, else ``[validate] python``
+    (relative to scriptgen.toml's folder), else this one.
+
+    A light environment (a pre-commit hook's) can so validate with the ML stack of another.
+    """
+    if flag:
+        return _interpreter(flag, Path.cwd(), "--python")
+    path, data = _read(start)
+    if path is None:
+        return sys.executable
+    value = _section(path, data, "validate", {"python"}).get("python")
+    if value is None:
+        return sys.executable
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{path}: [validate] python must be a path to an interpreter")
+    return _interpreter(value, path.parent, f"{path}: [validate] python")
+
+
+def _interpreter(value: str, base: Path, where: str) -> str:
+    candidate = Path(value).expanduser()
+    if not candidate.is_absolute():
+        if len(candidate.parts) == 1 and shutil.which(value):
+            return str(shutil.which(value))  # a bare name on PATH, e.g. python3.11
+        candidate = base / candidate
+    if not candidate.is_file() or not os.access(candidate, os.X_OK):
+        raise UserError(f"{where}: no such interpreter: {value}")
+    return str(candidate)

@@ -1,28 +1,85 @@
-"""The project's ``.scriptgen/`` folder: resolved spec, lock, validation report.
+"""The project's ``.scriptgen/`` folder: resolved spec, lock, validation report, the base
+copies of what scriptgen last wrote, and the LLM transcript.
 
-Staleness is decided from these files alone, without importing torch or transformers.
+Staleness is decided from these files alone: this module imports nothing heavier than the
+standard library, so ``regen --check`` never pays for torch, transformers or even pydantic.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .errors import UserError
 
 META_DIR = ".scriptgen"
 SPEC_FILE = f"{META_DIR}/spec.yaml"
 LOCK_FILE = f"{META_DIR}/lock.json"
 VALIDATION_FILE = f"{META_DIR}/validation.json"
 TRANSCRIPT_FILE = f"{META_DIR}/transcript.jsonl"
+# What scriptgen last wrote for each file, so that a user's edit can be merged three-way
+# (and the last generation recovered by hand: it is a plain copy).
+BASE_DIR = f"{META_DIR}/base"
+# Keeps the base copies out of diffs and out of review (they repeat the project's files).
+ATTRIBUTES_FILE = f"{META_DIR}/.gitattributes"
+ATTRIBUTES = "base/** -diff linguist-generated=true\n"
+
+# Backends that write code without prompts; every other backend's projects also depend on
+# the shared prompt templates.
+OFFLINE_BACKENDS = frozenset({"reference"})
+PROMPTS_DIR = "_common/prompts"
+# Greedy decoding, the default of every LLM backend; recorded in the lock.
+LLM_DECODING: Mapping[str, Any] = {"temperature": 0.0, "seed": 0}
+
+
+def default_decoding(backend: str) -> dict[str, Any]:
+    return {} if backend in OFFLINE_BACKENDS else dict(LLM_DECODING)
 
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def spec_hash(canonical_spec: Mapping[str, Any]) -> str:
+    # default=str: a hand-edited spec.yaml may hold a YAML date; it must hash, not crash.
+    blob = json.dumps(canonical_spec, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def templates_root() -> Path:
+    """The templates folder: packaged beside the code in a wheel, at the repo root in a checkout."""
+    packaged = Path(__file__).parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def hash_tree(folder: Path) -> dict[str, str]:
+    """sha256 of every file below ``folder``, keyed by POSIX path relative to it."""
+    out: dict[str, str] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            rel = path.relative_to(folder).as_posix()
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def template_hashes(task: str, backend: str) -> dict[str, str]:
+    """Hashes of the templates a project of ``task`` made by ``backend`` depends on: the
+    task's folder and the shared parts, the prompts only for backends that use them."""
+    root = templates_root()
+    hashes = {f"{task}/{k}": v for k, v in hash_tree(root / task).items()}
+    for rel, digest in hash_tree(root / "_common").items():
+        key = f"_common/{rel}"
+        if backend not in OFFLINE_BACKENDS or not key.startswith(PROMPTS_DIR + "/"):
+            hashes[key] = digest
+    return hashes
 
 
 @dataclass(frozen=True)
@@ -36,8 +93,9 @@ class Lock:
     llm_model: str
     decoding: Mapping[str, Any]
     templates: Mapping[str, str]
-    files: Mapping[str, str]
+    files: Mapping[str, str]  # path -> sha256 of what scriptgen wrote (before any merge)
     validation: Mapping[str, Any]
+    spec: Mapping[str, Any] = field(default_factory=dict)  # canonical, to name changes
     scriptgen: str = __version__
 
     def to_json(self) -> str:
@@ -45,5 +103,26 @@ class Lock:
 
     @classmethod
     def read(cls, project: Path) -> Lock:
-        data = json.loads((project / LOCK_FILE).read_text(encoding="utf-8"))
-        return cls(**data)
+        path = project / LOCK_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(
+                f"{project} is not a scriptgen project (no {LOCK_FILE})"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: cannot read the lock: {exc}") from None
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        }
+        if not isinstance(data, dict) or not required <= set(data):
+            missing = sorted(required - set(data)) if isinstance(data, dict) else []
+            raise UserError(
+                f"{path}: not a scriptgen lock (missing: {', '.join(missing) or 'all'})"
+            )
+        # Keys a newer scriptgen added are ignored, not fatal.
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,30 +15,31 @@ from .check import Finding, check_project, quick_check
 from .errors import UserError, ValidationFailed
 from .fmt import format_files
 from .lock import (
+    ATTRIBUTES,
+    ATTRIBUTES_FILE,
+    BASE_DIR,
     LOCK_FILE,
     SPEC_FILE,
     TRANSCRIPT_FILE,
     VALIDATION_FILE,
     Lock,
     sha256_text,
+    template_hashes,
 )
 from .plan import Plan
 from .progress import QUIET, Progress
 from .render import render
 from .spec import dump_spec
-from .validate import (
-    DEFAULT_MEMORY_LIMIT,
-    DEFAULT_TIMEOUT,
-    ValidationReport,
-    require_ml_stack,
-    run_contract_tests,
-)
+from .validate import Sandbox, ValidationReport, require_ml_stack, run_contract_tests
 from .vcs import CommitResult, commit_message, commit_paths, find_repo, in_precommit
 from .write import keep_candidate, write_new
 
 JUDGE_PREFIX = (
     "tests/"  # scaffold files under tests/ are the judge: always rendered afresh
 )
+# Commits of projects regenerated in parallel (`regen --jobs`) go one at a time: each
+# moves HEAD, and git refuses a move from a HEAD that changed meanwhile.
+_COMMITTING = threading.Lock()
 
 
 @dataclass
@@ -64,8 +65,7 @@ def prove(
     plan: Plan,
     *,
     validate: bool,
-    timeout: float,
-    memory_limit: str,
+    sandbox: Sandbox,
     progress: Progress,
 ) -> tuple[dict[str, str], list[Finding], ValidationReport | None]:
     """Check, format and validate a candidate; returns the formatted files and what failed.
@@ -84,14 +84,12 @@ def prove(
         with progress.stage("checked contracts and imports"):
             return dict(files), check_project(files, plan.manifest), None
     with progress.stage("checked contracts and imports, validated on a tiny twin"):
-        findings, report = check_while_validating(
-            files, plan, timeout=timeout, memory_limit=memory_limit
-        )
+        findings, report = check_while_validating(files, plan, sandbox)
     return dict(files), findings, report
 
 
 def check_while_validating(
-    files: Mapping[str, str], plan: Plan, *, timeout: float, memory_limit: str
+    files: Mapping[str, str], plan: Plan, sandbox: Sandbox
 ) -> tuple[list[Finding], ValidationReport | None]:
     """The structural check here, the contract tests in their subprocess, at the same time."""
     cancel = threading.Event()
@@ -99,8 +97,9 @@ def check_while_validating(
         running = pool.submit(
             run_contract_tests,
             files,
-            timeout=timeout,
-            memory_limit=memory_limit,
+            timeout=sandbox.timeout,
+            memory_limit=sandbox.memory_limit,
+            python=sandbox.python,
             cancel=cancel,
         )
         findings = check_project(files, plan.manifest)
@@ -116,25 +115,55 @@ def generate(
     backend: Backend | None = None,
     validate: bool = True,
     commit: bool = True,
-    timeout: float = DEFAULT_TIMEOUT,
-    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    sandbox: Sandbox = Sandbox(),
     max_repairs: int = 3,
     progress: Progress = QUIET,
 ) -> Result:
     """Generate, prove and write a new project at ``plan.target``; commit it if asked."""
     backend = backend or get_backend(None)
-    if plan.spec.requirements and not backend.accepts_requirements:
-        raise UserError(
-            f"the spec has free-text requirements, which the {backend.name} backend cannot "
-            "honour; use an LLM backend (--llm) or remove them"
-        )
     if plan.target.exists():
         raise UserError(
             f"{plan.target} already exists; regenerate it with `scriptgen regen {plan.target}` "
             "or choose another --name"
         )
+    files, report = produce(
+        plan,
+        backend,
+        validate=validate,
+        sandbox=sandbox,
+        max_repairs=max_repairs,
+        progress=progress,
+    )
+    written = {**files, **meta_files(plan, backend, files, report)}
+    with progress.stage(f"wrote {plan.target}"):
+        write_new(plan.target, written)
+    result = Result(target=plan.target, files=written, validation=report)
+    if commit:
+        commit_project(plan, backend, report, result, verb="new", paths=[plan.target])
+    for notice in result.notices:
+        progress.note(notice)
+    return result
+
+
+def produce(
+    plan: Plan,
+    backend: Backend,
+    *,
+    validate: bool = True,
+    sandbox: Sandbox = Sandbox(),
+    max_repairs: int = 3,
+    progress: Progress = QUIET,
+) -> tuple[dict[str, str], ValidationReport | None]:
+    """The project's files, generated, checked, formatted and validated (repaired by an LLM
+    backend when they fail). Raises ValidationFailed, keeping the candidate, when they
+    still fail; writes nothing to the target."""
+    if plan.spec.requirements and not backend.accepts_requirements:
+        raise UserError(
+            f"the spec has free-text requirements, which the {backend.name} backend cannot "
+            "honour; use an LLM backend (--llm) or remove them"
+        )
     if validate:
-        require_ml_stack()
+        require_ml_stack(sandbox.python)
 
     with progress.stage(
         f"planned {plan.manifest.name} for {plan.model.name_or_path} ({plan.model.model_type})"
@@ -151,15 +180,14 @@ def generate(
             {**scaffold, **code},
             plan,
             validate=validate,
-            timeout=timeout,
-            memory_limit=memory_limit,
+            sandbox=sandbox,
             progress=progress,
         )
         code = {path: files[path] for path in code}  # as formatted
         if not findings and (report is None or report.passed):
             break
         stage = "the static check" if findings else "validation"
-        why = _failure_text(findings, report, getattr(backend, "problems", []))
+        why = failure_text(findings, report, getattr(backend, "problems", []))
         if repair is None or round_ == max_repairs:
             rounds = (
                 f" after {max_repairs} repair round(s)" if repair is not None else ""
@@ -180,16 +208,7 @@ def generate(
             progress.note(
                 f"    [dim]{step.outcome:7} {step.name} ({step.seconds:.1f}s)[/]"
             )
-
-    written = {**files, **_meta_files(plan, backend, files, report)}
-    with progress.stage(f"wrote {plan.target}"):
-        write_new(plan.target, written)
-    result = Result(target=plan.target, files=written, validation=report)
-    if commit:
-        _commit(plan, backend, report, result, verb="new")
-    for notice in result.notices:
-        progress.note(notice)
-    return result
+    return files, report
 
 
 def _count_tokens(backend: Backend, update: Callable[[str], None]) -> None:
@@ -206,7 +225,7 @@ def _count_tokens(backend: Backend, update: Callable[[str], None]) -> None:
     backend.on_token = on_token
 
 
-def _failure_text(
+def failure_text(
     findings: list[Finding], report: ValidationReport | None, problems: list[str]
 ) -> str:
     """What failed, for the user and for a repair prompt: causes first, with file:line."""
@@ -237,12 +256,14 @@ def _fail(
     )
 
 
-def _meta_files(
+def meta_files(
     plan: Plan,
     backend: Backend,
     files: Mapping[str, str],
     report: ValidationReport | None,
 ) -> dict[str, str]:
+    """``.scriptgen/``: the resolved spec, the lock, a base copy of every file, the
+    transcript and the validation report."""
     validation: dict[str, Any] = (
         {"passed": report.passed, "tests": len(report.steps)}
         if report
@@ -257,11 +278,17 @@ def _meta_files(
         backend=backend.name,
         llm_model=backend.model,
         decoding=dict(backend.decoding),
-        templates=plan.template_hashes(),
+        templates=template_hashes(plan.manifest.name, backend.name),
         files={path: sha256_text(text) for path, text in sorted(files.items())},
         validation=validation,
+        spec=plan.canonical_spec,
     )
-    meta = {SPEC_FILE: dump_spec(plan.canonical_spec), LOCK_FILE: lock.to_json()}
+    meta = {
+        SPEC_FILE: dump_spec(plan.canonical_spec),
+        LOCK_FILE: lock.to_json(),
+        ATTRIBUTES_FILE: ATTRIBUTES,
+        **{f"{BASE_DIR}/{path}": text for path, text in files.items()},
+    }
     if hasattr(backend, "transcript_jsonl"):
         meta[TRANSCRIPT_FILE] = backend.transcript_jsonl()
     if report is not None:
@@ -269,13 +296,17 @@ def _meta_files(
     return meta
 
 
-def _commit(
+def commit_project(
     plan: Plan,
     backend: Backend,
     report: ValidationReport | None,
     result: Result,
+    *,
     verb: str,
+    paths: list[Path],
 ) -> None:
+    """Commit ``paths`` (what scriptgen wrote) with the provenance trailers; never inside
+    a commit hook, and only with a note outside a git repository."""
     repo = find_repo(plan.target)
     if repo is None:
         result.notices.append(
@@ -297,137 +328,11 @@ def _commit(
     }
     alias = plan.model.alias or Path(plan.model.name_or_path).name
     message = commit_message(verb, plan.spec.name, plan.manifest.name, alias, trailers)
-    result.commit = commit_paths(repo, [plan.target], message)
+    with _COMMITTING:
+        result.commit = commit_paths(repo, paths, message)
     if result.commit is None:
         result.notices.append("nothing changed: no commit")
     else:
         result.notices.append(
             f"committed {result.commit.sha[:10]}: {message.splitlines()[0]}"
-        )
-
-
-# Files of an existing project that travel into the validation sandbox.
-_TEXT_SUFFIXES = {
-    ".py",
-    ".yaml",
-    ".yml",
-    ".json",
-    ".jsonl",
-    ".csv",
-    ".txt",
-    ".md",
-    ".cfg",
-    ".toml",
-    ".ini",
-}
-_SKIP_DIRS = {
-    ".scriptgen",
-    ".git",
-    "__pycache__",
-    "outputs",
-    ".pytest_cache",
-    ".venv",
-    "venv",
-}
-_MAX_FILE_BYTES = 5 * 2**20
-
-
-def read_project(project: Path, always: Iterable[str] = ()) -> dict[str, str]:
-    """The project's text files (and every path in ``always`` that exists), as {path: text}."""
-    files: dict[str, str] = {}
-    wanted = set(always)
-    for path in sorted(project.rglob("*")):
-        rel = path.relative_to(project)
-        if not path.is_file() or set(rel.parts[:-1]) & _SKIP_DIRS:
-            continue
-        if path.suffix not in _TEXT_SUFFIXES and rel.as_posix() not in wanted:
-            continue
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            continue
-        try:
-            files[rel.as_posix()] = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
-    return files
-
-
-def plan_for_existing(project: Path, task: str | None) -> Plan:
-    """The plan behind an existing project: its ``.scriptgen/spec.yaml``, or, for a
-    hand-written project, the task's defaults with the model its config.yaml names."""
-    from .plan import make_plan
-    from .spec import absolutize_paths, read_spec_file
-
-    if not project.is_dir():
-        raise UserError(f"no such project folder: {project}")
-    spec_path = project / SPEC_FILE
-    if spec_path.is_file():
-        raw = read_spec_file(spec_path)
-        if task is not None and raw.get("task") != task:
-            raise UserError(f"{project} is a {raw.get('task')} project, not {task}")
-        absolutize_paths(raw, spec_path.parent)
-        return make_plan(raw, spec_path.parent, project.parent, target=project)
-    if task is None:
-        raise UserError(
-            f"{project} has no {SPEC_FILE}; pass --task to validate a hand-written project"
-        )
-    model = "bert-base"
-    config = project / "config.yaml"
-    if config.is_file():
-        import yaml
-
-        try:
-            model = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get(
-                "model_name_or_path"
-            ) or model
-        except yaml.YAMLError:
-            pass
-    safe_name = (
-        "".join(c if c.isalnum() or c in "._-" else "-" for c in project.name).lstrip(
-            "._-"
-        )
-        or "project"
-    )
-
-    def plan(model_value: str) -> Plan:
-        raw = {"task": task, "model": model_value, "name": safe_name}
-        return make_plan(raw, project, project.parent, target=project)
-
-    try:
-        return plan(model)
-    except UserError:
-        # A config.yaml model that does not resolve offline (an unlisted hub id, a moved
-        # folder) must not stop the judging: the twin's family falls back to BERT.
-        return plan("bert-base")
-
-
-def validate_existing(
-    project: Path,
-    *,
-    task: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    memory_limit: str = DEFAULT_MEMORY_LIMIT,
-    progress: Progress = QUIET,
-) -> tuple[list[Finding], ValidationReport | None]:
-    """Check and validate a project on disk with the task's own judge; writes nothing."""
-    plan = plan_for_existing(project, task)
-    require_ml_stack()
-    files = read_project(project, always=(f.path for f in plan.manifest.files))
-    # The judge always comes from scriptgen's templates; other scaffold a hand-written
-    # project lacks (README, .gitignore, ...) too, since only the code is under test.
-    scaffold = render_scaffold(plan)
-    files.update(
-        {
-            p: t
-            for p, t in scaffold.items()
-            if p.startswith(JUDGE_PREFIX) or p not in files
-        }
-    )
-    # The project is validated as it is on disk: not reformatted first.
-    with progress.stage("checked paths and syntax"):
-        findings = quick_check(files)
-    if findings:
-        return findings, None
-    with progress.stage("checked contracts and imports, validated on a tiny twin"):
-        return check_while_validating(
-            files, plan, timeout=timeout, memory_limit=memory_limit
         )

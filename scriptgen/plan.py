@@ -14,8 +14,8 @@ from . import __version__
 from .errors import UserError
 from .manifest import Manifest, load_manifest
 from .registry import ResolvedModel, resolve_model
-from .render import hash_tree, templates_root
-from .spec import Spec, canonical, infer_format, parse_spec, spec_hash
+from .lock import spec_hash, templates_root
+from .spec import Spec, canonical, infer_format, parse_spec
 
 
 def available_tasks() -> list[str]:
@@ -67,18 +67,6 @@ class Plan:
     @property
     def spec_hash(self) -> str:
         return spec_hash(self.canonical_spec)
-
-    def template_hashes(self) -> dict[str, str]:
-        """Hashes of every template the task depends on (its folder and the shared parts)."""
-        root = templates_root()
-        hashes = {
-            f"{self.manifest.name}/{k}": v
-            for k, v in hash_tree(root / self.manifest.name).items()
-        }
-        hashes.update(
-            {f"_common/{k}": v for k, v in hash_tree(root / "_common").items()}
-        )
-        return hashes
 
     def context(self) -> dict[str, Any]:
         """The template context; paths are as seen from the project folder."""

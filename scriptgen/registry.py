@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .errors import UserError
-from .render import templates_root
+from .lock import templates_root
 
 
 @dataclass(frozen=True)

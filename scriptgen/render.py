@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import ScriptgenError
+from .lock import templates_root
 
-
-def templates_root() -> Path:
-    """The templates folder: packaged beside the code in a wheel, at the repo root in a checkout."""
-    packaged = Path(__file__).parent / "templates"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 
 def _to_yaml(value: Any) -> str:
@@ -35,6 +28,10 @@ def _to_py(value: Any) -> str:
 
 @lru_cache(maxsize=None)
 def environment(root: Path | None = None) -> SandboxedEnvironment:
+    # jinja2 is imported here: the staleness check must not pay for it.
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
     env = SandboxedEnvironment(
         loader=FileSystemLoader(str(root or templates_root())),
         undefined=StrictUndefined,
@@ -50,18 +47,11 @@ def environment(root: Path | None = None) -> SandboxedEnvironment:
 
 def render(template: str, context: dict[str, Any], root: Path | None = None) -> str:
     """Render ``template`` (a path relative to the templates root, POSIX separators)."""
+    from jinja2 import TemplateError
+
     try:
         return environment(root).get_template(template).render(**context)
     except TemplateError as exc:
         # A template bug is ours, not the user's: report it with the template's name.
         raise ScriptgenError(f"template {template} failed to render: {exc}") from exc
 
-
-def hash_tree(folder: Path) -> dict[str, str]:
-    """sha256 of every file below ``folder``, keyed by POSIX path relative to it."""
-    out: dict[str, str] = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            rel = path.relative_to(folder).as_posix()
-            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out

@@ -7,8 +7,6 @@ are relative to the working directory. In memory they are absolute; on disk (the
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from pathlib import Path
@@ -220,11 +218,6 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
     if os.path.isabs(spec.model):
         out["model"] = Path(os.path.relpath(spec.model, relative_to)).as_posix()
     return out
-
-
-def spec_hash(canonical_spec: dict[str, Any]) -> str:
-    blob = json.dumps(canonical_spec, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
 def dump_spec(canonical_spec: dict[str, Any]) -> str:

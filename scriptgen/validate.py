@@ -25,10 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .config import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
 from .errors import MissingDependency, UserError
 
-DEFAULT_TIMEOUT = 600.0
-DEFAULT_MEMORY_LIMIT = "8G"
 ML_STACK = ("torch", "transformers", "datasets", "accelerate", "yaml", "pytest")
 # Environment variables a validation run may inherit; everything else is dropped.
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
@@ -41,6 +40,18 @@ _FRAME = re.compile(
 _EXC_LINE = re.compile(
     r"^(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Exit|Interrupt)|AssertionError)\b:?(?P<msg>.*)$"
 )
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Where and under which limits contract tests run."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
+    python: str = sys.executable  # an interpreter with the ML stack
+
+    def __post_init__(self) -> None:
+        parse_size(self.memory_limit)  # a bad size is bad input, before any work
 
 
 @dataclass
@@ -100,17 +111,37 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * scale)
 
 
-def missing_ml_stack() -> list[str]:
-    return [name for name in ML_STACK if importlib.util.find_spec(name) is None]
+def missing_ml_stack(python: str = sys.executable) -> list[str]:
+    """The ML stack's modules that ``python`` cannot import (looked up, not imported)."""
+    if python == sys.executable:
+        return [name for name in ML_STACK if importlib.util.find_spec(name) is None]
+    probe = (
+        "import importlib.util, sys\n"
+        "print(' '.join(n for n in sys.argv[1:] if importlib.util.find_spec(n) is None))"
+    )
+    try:
+        proc = subprocess.run(
+            [python, "-c", probe, *ML_STACK], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserError(f"cannot run the validation interpreter {python}: {exc}") from None
+    if proc.returncode != 0:
+        raise UserError(
+            f"cannot run the validation interpreter {python} (exit {proc.returncode}): "
+            + (proc.stderr.strip().splitlines() or [""])[-1]
+        )
+    return proc.stdout.split()
 
 
-def require_ml_stack() -> None:
-    missing = missing_ml_stack()
+def require_ml_stack(python: str = sys.executable) -> None:
+    missing = missing_ml_stack(python)
     if missing:
+        where = "" if python == sys.executable else f" in {python}"
         raise MissingDependency(
-            f"validation needs the ML stack ({', '.join(missing)} missing): on a CPU machine "
-            "`pip install torch==2.13.0` first, then `pip install 'scriptgen[ml]'` "
-            "(or pass --no-validate)"
+            f"validation needs the ML stack ({', '.join(missing)} missing{where}): on a CPU "
+            "machine `pip install torch==2.13.0` first, then `pip install 'scriptgen[ml]'` "
+            "(or pass --no-validate, or point --python / scriptgen.toml's [validate] python "
+            "at an interpreter that has it)"
         )
 
 
@@ -173,7 +204,7 @@ def run_contract_tests(
     cancel: threading.Event | None = None,
 ) -> ValidationReport:
     """Write ``files`` (the whole candidate, judge included) to a temp folder and run its tests."""
-    require_ml_stack()
+    require_ml_stack(python)
     limit = parse_size(memory_limit)
     with tempfile.TemporaryDirectory(prefix="scriptgen-validate-") as tmp:
         workdir = Path(tmp)

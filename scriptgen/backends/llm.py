@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ScriptgenError
+from ..lock import LLM_DECODING
 from ..parse import parse_reply
 from ..plan import Plan
 from ..prompts import generation_messages, repair_message
@@ -24,6 +25,7 @@ class Reply:
     model: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    seconds: float | None = None  # set for a recorded reply: the time it took then
 
 
 OnToken = Callable[[int], None]  # called with the number of tokens just generated
@@ -48,9 +50,7 @@ class LLMBackend:
     name: str
     chat: Chat
     model: str = ""
-    decoding: Mapping[str, Any] = field(
-        default_factory=lambda: {"temperature": 0.0, "seed": 0}
-    )
+    decoding: Mapping[str, Any] = field(default_factory=lambda: dict(LLM_DECODING))
     accepts_requirements: bool = True
     transcript: list[dict[str, Any]] = field(default_factory=list)
     on_token: OnToken | None = None  # set by whoever shows progress
@@ -84,7 +84,11 @@ class LLMBackend:
                 "reply": reply.text,
                 "prompt_tokens": reply.prompt_tokens,
                 "completion_tokens": reply.completion_tokens,
-                "seconds": round(time.perf_counter() - start, 3),
+                "seconds": (
+                    reply.seconds
+                    if reply.seconds is not None
+                    else round(time.perf_counter() - start, 3)
+                ),
             }
         )
         self._conversation = [
@@ -103,14 +107,31 @@ class LLMBackend:
 
 def replay_chat(path: Path) -> Chat:
     """Serve recorded replies, matched by the request's messages: no network at all."""
+    return recorded_chat(
+        path,
+        None,
+        missing=ScriptgenError(
+            f"replay: {path} has no recorded reply for this request "
+            "(the spec, templates or an earlier reply differ from the recording)"
+        ),
+    )
+
+
+def recorded_chat(
+    path: Path, live: Chat | None, *, missing: ScriptgenError | None = None
+) -> Chat:
+    """Answer a request whose messages match a recorded one from the transcript at
+    ``path``; send any other to ``live``, or raise ``missing`` when there is none."""
     try:
         entries = [
             json.loads(line)
             for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()
         ]
+    except FileNotFoundError:
+        entries = []
     except (OSError, ValueError) as exc:
-        raise ScriptgenError(f"replay: cannot read transcript {path}: {exc}") from None
+        raise ScriptgenError(f"cannot read transcript {path}: {exc}") from None
     recorded = {json.dumps(e["messages"], sort_keys=True): e for e in entries}
 
     def chat(
@@ -120,17 +141,17 @@ def replay_chat(path: Path) -> Chat:
         on_token: OnToken | None = None,
     ) -> Reply:
         entry = recorded.get(json.dumps(messages, sort_keys=True))
-        if entry is None:
-            raise ScriptgenError(
-                f"replay: {path} has no recorded reply for this request "
-                "(the spec, templates or an earlier reply differ from the recording)"
+        if entry is not None:
+            return Reply(
+                entry["reply"],
+                entry.get("model", ""),
+                entry.get("prompt_tokens"),
+                entry.get("completion_tokens"),
+                entry.get("seconds"),
             )
-        return Reply(
-            entry["reply"],
-            entry.get("model", ""),
-            entry.get("prompt_tokens"),
-            entry.get("completion_tokens"),
-        )
+        if live is None:
+            raise missing or ScriptgenError(f"{path} has no recorded reply for this request")
+        return live(messages, decoding, on_token=on_token)
 
     return chat
 

@@ -1,0 +1,305 @@
+"""Regenerate existing projects when their spec, the templates or the backend changed.
+
+Per project, holding it (``write.exclusive``): decide staleness from the lock; run the whole
+pipeline (generate, check, format, validate, with an LLM's requests answered from the
+project's transcript where they are unchanged); merge the new generation into the user's
+edits; prove the merged result when it holds any; write every change at once; commit.
+A failure anywhere leaves the project as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from .config import LLMSettings
+from .errors import ScriptgenError, UserError, ValidationFailed
+from .lock import (
+    BASE_DIR,
+    OFFLINE_BACKENDS,
+    SPEC_FILE,
+    TRANSCRIPT_FILE,
+    VALIDATION_FILE,
+    Lock,
+    spec_hash,
+)
+from .stale import Status, Wanted, read_raw_spec, status, wanted_for
+from .write import exclusive
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .merge import Merge
+    from .plan import Plan
+    from .progress import Progress
+    from .validate import Sandbox, ValidationReport
+    from .vcs import CommitResult
+
+State = Literal["fresh", "unchanged", "regenerated", "conflict", "failed"]
+
+
+@dataclass
+class Outcome:
+    project: Path
+    state: State
+    reasons: list[str] = field(default_factory=list)  # why it was stale
+    written: list[str] = field(default_factory=list)  # paths written or deleted
+    merged: list[str] = field(default_factory=list)  # files that kept the user's edits
+    conflicts: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+    commit: CommitResult | None = None
+    notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to regenerate; the same for every project of one run."""
+
+    llm: str | None = None  # --llm: switch backend
+    llm_model: str | None = None
+    settings: LLMSettings = LLMSettings()  # scriptgen.toml's [llm]
+    force: bool = False
+    validate: bool = True
+    commit: bool = True
+    max_repairs: int = 3
+
+
+def check_all(projects: list[Path], options: Options) -> list[Status]:
+    """Staleness of each project, from its ``.scriptgen/`` alone; writes nothing."""
+    out = []
+    for project in projects:
+        lock = Lock.read(project)
+        wanted = wanted_for(lock, options.llm, options.llm_model, options.settings)
+        out.append(status(project, wanted))
+    return out
+
+
+def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
+    """Raise on bad input (an invalid spec, an unknown model, no ML stack) before any
+    project is written."""
+    from .project import plan_for_existing
+    from .validate import require_ml_stack
+
+    for project in projects:
+        plan_for_existing(project, None)
+    if options.validate:
+        require_ml_stack(sandbox.python)
+
+
+def regen_all(
+    projects: list[Path],
+    options: Options,
+    *,
+    sandbox: Sandbox,
+    jobs: int = 1,
+    progress: Progress,
+    report: Callable[[Outcome], None] = lambda outcome: None,
+) -> list[Outcome]:
+    """Regenerate each stale project (every one with ``force``), ``jobs`` at a time."""
+    from .progress import QUIET
+
+    def one(project: Path) -> Outcome:
+        outcome = regenerate(
+            project,
+            options,
+            sandbox=sandbox,
+            progress=progress if jobs == 1 else QUIET,
+        )
+        report(outcome)
+        return outcome
+
+    if jobs == 1:
+        return [one(p) for p in projects]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, projects))
+
+
+def regenerate(
+    project: Path, options: Options, *, sandbox: Sandbox, progress: Progress
+) -> Outcome:
+    """Regenerate one project if it is stale (or forced); see the module's docstring."""
+    with exclusive(project, on_wait=lambda: progress.note(
+            f"waiting for another scriptgen run on {project}")):  # fmt: skip
+        lock = Lock.read(project)
+        wanted = wanted_for(lock, options.llm, options.llm_model, options.settings)
+        now = status(project, wanted)
+        if now.conflicts:
+            return Outcome(
+                project,
+                "failed",
+                now.reasons,
+                error="unresolved conflict markers in "
+                + ", ".join(now.conflicts)
+                + ": resolve them, then regenerate",
+            )
+        if now.fresh and not options.force:
+            return Outcome(project, "fresh")
+        try:
+            return _regenerate(project, lock, wanted, now, options, sandbox, progress)
+        except ValidationFailed as exc:
+            return Outcome(project, "failed", now.reasons, error=str(exc))
+
+
+def _regenerate(
+    project: Path,
+    lock: Lock,
+    wanted: Wanted,
+    now: Status,
+    options: Options,
+    sandbox: Sandbox,
+    progress: Progress,
+) -> Outcome:
+    from .merge import reconcile
+    from .pipeline import Result, commit_project, meta_files, produce
+    from .project import plan_for_existing
+    from .vcs import in_precommit
+    from .write import write_update
+
+    plan = plan_for_existing(project, None)
+    # The transcript answers only what the same backend, model and decoding were asked.
+    same_backend = not any(r.startswith(("backend:", "llm model:", "decoding:"))
+                           for r in now.reasons)  # fmt: skip
+    backend = _backend(project, lock, wanted, use_transcript=same_backend)
+    files, report = produce(
+        plan,
+        backend,
+        validate=options.validate,
+        sandbox=sandbox,
+        max_repairs=options.max_repairs,
+        progress=progress,
+    )
+    merge = reconcile(project, lock.files, files)
+    if merge.edited and not merge.conflicts and options.validate:
+        _prove_merged(project, plan, merge, files, sandbox, progress)
+
+    meta = meta_files(plan, backend, files, report)
+    meta[SPEC_FILE] = _spec_text(project, plan, meta[SPEC_FILE])
+    changes: dict[str, str | None] = {**merge.final, **meta}
+    # Base copies of files scriptgen no longer makes go with them.
+    changes.update({f"{BASE_DIR}/{p}": None for p in lock.files if p not in files})
+    changes = {rel: text for rel, text in changes.items()
+               if _differs(project / rel, text)}  # fmt: skip
+    outcome = Outcome(
+        project,
+        "conflict" if merge.conflicts else "regenerated",
+        now.reasons or ["--force"],
+        merged=merge.merged,
+        conflicts=merge.conflicts,
+    )
+    if set(changes) <= {VALIDATION_FILE}:
+        outcome.state = "unchanged"  # the same files again: nothing to write or commit
+        return outcome
+    write_update(project, changes)
+    outcome.written = sorted(changes)
+    if options.commit and not merge.conflicts:
+        result = Result(target=project, files=files, validation=report)
+        commit_project(plan, backend, report, result, verb="regen",
+                       paths=[project / rel for rel in changes])  # fmt: skip
+        outcome.commit, outcome.notices = result.commit, result.notices
+    elif merge.conflicts and not in_precommit():
+        outcome.notices.append("not committed: resolve the conflicts first")
+    return outcome
+
+
+def _backend(project: Path, lock: Lock, wanted: Wanted, *, use_transcript: bool) -> Backend:
+    from .backends import get_backend
+    from .backends.llm import LLMBackend, recorded_chat
+
+    if wanted.backend in OFFLINE_BACKENDS:
+        return get_backend(wanted.backend)
+    live = get_backend(wanted.uri, llm_model=wanted.llm_model) if wanted.uri else None
+    if not use_transcript:
+        if live is None:
+            raise UserError(_needs_backend(project, lock))
+        return live
+    assert live is None or isinstance(live, LLMBackend)
+    chat = recorded_chat(
+        project / TRANSCRIPT_FILE,
+        live.chat if live is not None else None,
+        missing=UserError(_needs_backend(project, lock)),
+    )
+    return LLMBackend(
+        name=wanted.backend,
+        chat=chat,
+        model=(live.model if live is not None else "") or lock.llm_model,
+    )
+
+
+def _needs_backend(project: Path, lock: Lock) -> str:
+    return (
+        f"{project} was generated by the {lock.backend} backend and regenerating it asks "
+        "new questions: pass --llm URI, or set [llm] uri in scriptgen.toml"
+    )
+
+
+def _prove_merged(
+    project: Path,
+    plan: Plan,
+    merge: Merge,
+    files: dict[str, str],
+    sandbox: Sandbox,
+    progress: Progress,
+) -> None:
+    """The merged project, as it will be on disk, must pass the new judge too."""
+    from .pipeline import failure_text
+    from .project import read_project, validate_as_is
+    from .write import keep_candidate
+
+    on_disk = read_project(project, always=(f.path for f in plan.manifest.files))
+    after = {**on_disk, **{p: t for p, t in merge.final.items() if t is not None}}
+    for rel, text in merge.final.items():
+        if text is None:
+            after.pop(rel, None)
+    scaffold = {f.path: files[f.path] for f in plan.manifest.scaffold_files}
+    progress.note(f"    merged your edits in {', '.join(merge.merged + merge.kept) or '-'}")
+    findings, report = validate_as_is(after, plan, scaffold, sandbox, progress)
+    if findings or (report is not None and not report.passed):
+        why = failure_text(findings, report, [])
+        folder = keep_candidate(plan.spec.name, after)
+        edited = merge.merged + merge.kept + merge.deleted
+        raise ValidationFailed(
+            f"{why}\nthe new generation passes, but not with your edits in "
+            f"{', '.join(edited)}; nothing was written to {project}; "
+            f"the merged candidate is kept in {folder}"
+        )
+
+
+def _spec_text(project: Path, plan: Plan, canonical_text: str) -> str:
+    """Keep the user's spec.yaml (and its comments) when it says exactly the canonical spec;
+    otherwise write the canonical form, so that the next check finds it fresh."""
+    try:
+        mine = (project / SPEC_FILE).read_text(encoding="utf-8")
+        if spec_hash(read_raw_spec(project)) == plan.spec_hash:
+            return mine
+    except (OSError, ScriptgenError):
+        pass
+    return canonical_text
+
+
+def _differs(path: Path, text: str | None) -> bool:
+    if text is None:
+        return path.exists()
+    try:
+        return path.read_text(encoding="utf-8") != text
+    except (OSError, UnicodeDecodeError):
+        return True
+
+
+def describe(outcome: Outcome, shown: str) -> str:
+    """One line for the terminal."""
+    why = "; ".join(outcome.reasons)
+    if outcome.state == "fresh":
+        return f"{shown}: fresh"
+    if outcome.state == "failed":
+        return f"{shown}: failed ({why}): {outcome.error}" if why else f"{shown}: failed: {outcome.error}"
+    if outcome.state == "unchanged":
+        return f"{shown}: regenerated ({why}): the same files, nothing written"
+    line = f"{shown}: regenerated ({why}): {len(outcome.written)} file(s) written"
+    if outcome.merged:
+        line += f"; your edits kept in {', '.join(outcome.merged)}"
+    if outcome.conflicts:
+        line += "; CONFLICT in " + "; ".join(f"{p} ({w})" for p, w in outcome.conflicts.items())
+    return line
+
