@@ -203,10 +203,14 @@ def regen(
             return 1
         click.echo(f"{len(projects)} project(s) fresh")
         return 0
-    return _regen(statuses, options, jobs, max_repairs, timeout, memory_limit, python)
+    todo = [s.project for s in statuses if force or not s.fresh]
+    if not todo:
+        click.echo(f"{len(statuses)} project(s) fresh")
+        return 0
+    return _regen(todo, options, jobs, max_repairs, timeout, memory_limit, python)
 
 
-def _regen(statuses: list[Any], options: Any, jobs: int, max_repairs: int | None,
+def _regen(todo: list[Path], options: Any, jobs: int, max_repairs: int | None,
            timeout: float, memory_limit: str, python: str | None) -> int:  # fmt: skip
     """The writing half of `regen`; only here is anything heavy imported."""
     import dataclasses
@@ -214,11 +218,6 @@ def _regen(statuses: list[Any], options: Any, jobs: int, max_repairs: int | None
     from .progress import Progress
     from .regen import describe, prepare, regen_all
     from .vcs import in_precommit
-
-    todo = [s.project for s in statuses if options.force or not s.fresh]
-    if not todo:
-        click.echo(f"{len(statuses)} project(s) fresh")
-        return 0
     options = dataclasses.replace(options, max_repairs=_max_repairs(max_repairs, options.settings))
     sandbox = _sandbox(timeout, memory_limit, python)
     prepare(todo, options, sandbox)  # bad input stops the run before anything is written

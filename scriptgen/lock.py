@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,11 @@ def spec_hash(canonical_spec: Mapping[str, Any]) -> str:
 
 
 def templates_root() -> Path:
-    """The templates folder: packaged beside the code in a wheel, at the repo root in a checkout."""
+    """The templates folder: ``$SCRIPTGEN_TEMPLATES`` (a team's own), else packaged beside
+    the code in a wheel, else at the repo root in a checkout."""
+    override = os.environ.get("SCRIPTGEN_TEMPLATES")
+    if override:
+        return Path(override).expanduser().resolve()
     packaged = Path(__file__).parent / "templates"
     if packaged.is_dir():
         return packaged

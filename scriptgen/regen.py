@@ -46,8 +46,7 @@ class Outcome:
     state: State
     reasons: list[str] = field(default_factory=list)  # why it was stale
     written: list[str] = field(default_factory=list)  # paths written or deleted
-    merged: list[str] = field(default_factory=list)  # files that kept the user's edits
-    conflicts: dict[str, str] = field(default_factory=dict)
+    merge: Merge | None = None  # how the user's edits met the new generation
     error: str = ""
     commit: CommitResult | None = None
     notices: list[str] = field(default_factory=list)
@@ -174,8 +173,13 @@ def _regenerate(
     if merge.edited and not merge.conflicts and options.validate:
         _prove_merged(project, plan, merge, files, sandbox, progress)
 
-    meta = meta_files(plan, backend, files, report)
-    meta[SPEC_FILE] = _spec_text(project, plan, meta[SPEC_FILE])
+    written = meta_files(plan, backend, files, report)
+    meta: dict[str, str | None] = {
+        **written,
+        SPEC_FILE: _spec_text(project, plan, written[SPEC_FILE]),
+    }
+    if report is None:
+        meta[VALIDATION_FILE] = None  # it described an earlier version
     changes: dict[str, str | None] = {**merge.final, **meta}
     # Base copies of files scriptgen no longer makes go with them.
     changes.update({f"{BASE_DIR}/{p}": None for p in lock.files if p not in files})
@@ -185,8 +189,7 @@ def _regenerate(
         project,
         "conflict" if merge.conflicts else "regenerated",
         now.reasons or ["--force"],
-        merged=merge.merged,
-        conflicts=merge.conflicts,
+        merge=merge,
     )
     if set(changes) <= {VALIDATION_FILE}:
         outcome.state = "unchanged"  # the same files again: nothing to write or commit
@@ -195,8 +198,10 @@ def _regenerate(
     outcome.written = sorted(changes)
     if options.commit and not merge.conflicts:
         result = Result(target=project, files=files, validation=report)
+        # The spec goes with it even when scriptgen kept the user's text: it is the input.
+        paths = sorted({*changes, SPEC_FILE})
         commit_project(plan, backend, report, result, verb="regen",
-                       paths=[project / rel for rel in changes])  # fmt: skip
+                       paths=[project / rel for rel in paths])  # fmt: skip
         outcome.commit, outcome.notices = result.commit, result.notices
     elif merge.conflicts and not in_precommit():
         outcome.notices.append("not committed: resolve the conflicts first")
@@ -297,9 +302,15 @@ def describe(outcome: Outcome, shown: str) -> str:
     if outcome.state == "unchanged":
         return f"{shown}: regenerated ({why}): the same files, nothing written"
     line = f"{shown}: regenerated ({why}): {len(outcome.written)} file(s) written"
-    if outcome.merged:
-        line += f"; your edits kept in {', '.join(outcome.merged)}"
-    if outcome.conflicts:
-        line += "; CONFLICT in " + "; ".join(f"{p} ({w})" for p, w in outcome.conflicts.items())
+    merge = outcome.merge
+    if merge is not None:
+        if merge.merged:
+            line += f"; your edits merged into {', '.join(merge.merged)}"
+        if merge.kept:
+            line += f"; your edits kept in {', '.join(merge.kept)}"
+        if merge.deleted:
+            line += f"; kept deleted: {', '.join(merge.deleted)}"
+        for rel, what in merge.conflicts.items():
+            line += f"\n  CONFLICT {shown}/{rel}: {what}"
     return line
 

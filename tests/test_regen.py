@@ -1,0 +1,306 @@
+"""`scriptgen regen` end to end: real git repositories, the real CLI, real validation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scriptgen.lock import BASE_DIR, LOCK_FILE, SPEC_FILE
+from scriptgen.write import exclusive
+
+from .conftest import build_file_tree, git, run_scriptgen
+
+pytestmark = pytest.mark.slow
+
+NAME = "textclf-bert-base"
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "A U Thor", "GIT_AUTHOR_EMAIL": "a@example.com",
+    "GIT_COMMITTER_NAME": "A U Thor", "GIT_COMMITTER_EMAIL": "a@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repo holding one validated, committed `scriptgen new textclf --model bert-base`."""
+    root = tmp_path_factory.mktemp("regen") / "repo"
+    root.mkdir()
+    env = {**os.environ, **IDENTITY}
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=env)
+    build_file_tree(root, {"README.md": "# models\n"})
+    subprocess.run(["git", "add", "."], cwd=root, check=True, env=env)
+    subprocess.run(["git", "commit", "-q", "-m", "initial"], cwd=root, check=True, env=env)
+    result = run_scriptgen("new", "textclf", "--model", "bert-base", cwd=root, env=IDENTITY)
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+@pytest.fixture
+def repo(pristine: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(pristine, root, symlinks=True)
+    return root
+
+
+def project_of(repo: Path) -> Path:
+    return repo / "generated" / NAME
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def set_learning_rate(repo: Path, value: str) -> None:
+    spec = project_of(repo) / SPEC_FILE
+    text = spec.read_text()
+    old = next(ln for ln in text.splitlines() if "learning_rate:" in ln)
+    spec.write_text(text.replace(old, f"  learning_rate: {value}"))
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}  # fmt: skip
+
+
+def head(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def config(repo: Path) -> dict[str, object]:
+    return yaml.safe_load((project_of(repo) / "config.yaml").read_text())
+
+
+def test_a_spec_edit_regenerates_keeps_a_comment_validates_and_commits(repo: Path) -> None:
+    project = project_of(repo)
+    comment = "# our team: keep the Trainer defaults here (see the wiki)\n"
+    edit(project / "train.py", "def main(", comment + "def main(")
+    build_file_tree(repo, {"notes.txt": "draft\n"})
+    git(repo, "add", "notes.txt")  # the user's own staged work
+    staged = git(repo, "diff", "--cached", "--name-status")
+    set_learning_rate(repo, "3.0e-05")
+
+    result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        f"generated/{NAME}: regenerated (spec changed: training.learning_rate: 2e-05 -> 3e-05)"
+    ), result.stdout
+    assert "your edits kept in train.py" in result.stdout
+    assert config(repo)["learning_rate"] == 3e-05
+    assert comment in (project / "train.py").read_text()
+    assert "merged your edits in train.py" in result.stderr  # proven with the edit in it
+
+    # committed: the regeneration and its spec, not the user's edit nor their staged work
+    committed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert f"generated/{NAME}/config.yaml" in committed
+    assert f"generated/{NAME}/{SPEC_FILE}" in committed
+    assert f"generated/{NAME}/train.py" not in committed and "notes.txt" not in committed
+    message = git(repo, "log", "-1", "--format=%B")
+    assert message.startswith(f"scriptgen: regen {NAME} (textclf, bert-base)\n")
+    assert "Scriptgen-Validation: passed (" in message
+    assert git(repo, "diff", "--cached", "--name-status") == staged
+    assert git(repo, "status", "--porcelain", "--", f"generated/{NAME}") == (
+        f" M generated/{NAME}/train.py\n"
+    )
+
+    again = run_scriptgen("regen", "--check", cwd=repo)
+    assert (again.returncode, again.stdout) == (0, "1 project(s) fresh\n")
+    valid = run_scriptgen("validate", f"generated/{NAME}", cwd=repo)
+    assert valid.returncode == 0 and "validation passed" in valid.stdout, valid.stderr
+
+
+def test_a_template_change_merges_into_an_edited_file(repo: Path, tmp_path: Path) -> None:
+    """A real three-way merge: the reference code changes while the user changed it too."""
+    from .conftest import REPO
+
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", templates)
+    edit(templates / "textclf/reference/train.py.j2", "def main(", "# Entry point.\ndef main(")
+    project = project_of(repo)
+    edit(project / "train.py", "import yaml\n", "import yaml  # config.yaml is YAML\n")
+    env = {**IDENTITY, "SCRIPTGEN_TEMPLATES": str(templates)}
+
+    check = run_scriptgen("regen", "--check", cwd=repo, env=env)
+    assert check.returncode == 1
+    assert "templates changed: textclf/reference/train.py.j2" in check.stdout
+    result = run_scriptgen("regen", cwd=repo, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "your edits merged into train.py" in result.stdout
+    text = (project / "train.py").read_text()
+    assert "import yaml  # config.yaml is YAML\n" in text and "# Entry point.\ndef main(" in text
+    # the merge is what scriptgen wrote now: in the commit, and the base is the new generation
+    assert f"generated/{NAME}/train.py" in git(repo, "show", "--name-only", "--format=", "HEAD")
+    base = (project / BASE_DIR / "train.py").read_text()
+    assert "# Entry point." in base and "# config.yaml is YAML" not in base
+
+
+def test_a_conflict_writes_markers_reports_and_exits_1(repo: Path) -> None:
+    project = project_of(repo)
+    before = head(repo)
+    edit(project / "config.yaml", "learning_rate: 2.0e-05", "learning_rate: 1.0e-04")
+    set_learning_rate(repo, "3.0e-05")
+
+    result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
+    assert result.returncode == 1
+    assert f"CONFLICT generated/{NAME}/config.yaml: your edits and the new generation" in result.stdout
+    text = (project / "config.yaml").read_text()
+    assert "<<<<<<< yours\nlearning_rate: 1.0e-04\n=======\nlearning_rate: 3.0e-05\n>>>>>>> new generation\n" in text
+    assert head(repo) == before  # nothing committed with markers in it
+
+    check = run_scriptgen("regen", "--check", cwd=repo)
+    assert check.returncode == 1 and "unresolved conflict markers in config.yaml" in check.stdout
+    blocked = run_scriptgen("regen", cwd=repo, env=IDENTITY)
+    assert blocked.returncode == 1 and "resolve them" in blocked.stdout
+
+    (project / "config.yaml").write_text(text.replace(
+        "<<<<<<< yours\nlearning_rate: 1.0e-04\n=======\nlearning_rate: 3.0e-05\n>>>>>>> new generation\n",
+        "learning_rate: 1.0e-04\n"))  # fmt: skip
+    assert run_scriptgen("regen", "--check", cwd=repo).returncode == 0
+
+
+def test_a_failed_regeneration_leaves_the_project_as_it_was(repo: Path) -> None:
+    project = project_of(repo)
+    edit(project / "train.py", "def main(", "import not_a_module_anywhere\n\n\ndef main(")
+    set_learning_rate(repo, "3.0e-05")
+    before, commit = snapshot(repo), head(repo)
+
+    result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
+    assert result.returncode == 1
+    assert "not_a_module_anywhere" in result.stdout
+    assert "the new generation passes, but not with your edits in train.py" in result.stdout
+    assert "nothing was written" in result.stdout and "Traceback" not in result.stderr
+    assert snapshot(repo) == before and head(repo) == commit
+    assert run_scriptgen("regen", "--check", cwd=repo).returncode == 1  # still stale
+
+
+def test_a_deleted_file_stays_deleted_until_the_generation_changes_it(repo: Path) -> None:
+    project = project_of(repo)
+    (project / "README.md").unlink()
+    set_learning_rate(repo, "3.0e-05")
+    result = run_scriptgen("regen", "--no-validate", cwd=repo, env=IDENTITY)
+    assert result.returncode == 0, result.stderr
+    assert "kept deleted: README.md" in result.stdout
+    assert not (project / "README.md").exists()
+
+    spec = project / SPEC_FILE
+    spec.write_text(spec.read_text().replace("- neg\n  - pos\n", "- negative\n  - positive\n"))
+    result = run_scriptgen("regen", "--no-validate", cwd=repo, env=IDENTITY)
+    assert result.returncode == 1
+    assert "README.md: you deleted it and the new generation changes it" in result.stdout
+    assert "2 labels (negative, positive)" in (project / "README.md").read_text()
+
+
+def test_inside_a_commit_hook_it_writes_exits_1_and_never_touches_git(repo: Path) -> None:
+    set_learning_rate(repo, "3.0e-05")
+    index = (repo / ".git" / "index").read_bytes()
+    before = head(repo)
+    env = {**IDENTITY, "PRE_COMMIT": "1"}
+    first = run_scriptgen("regen", cwd=repo, env=env)
+    assert first.returncode == 1, first.stderr
+    assert "not committed" in first.stderr
+    assert config(repo)["learning_rate"] == 3e-05
+    assert head(repo) == before and (repo / ".git" / "index").read_bytes() == index
+    second = run_scriptgen("regen", cwd=repo, env=env)
+    assert (second.returncode, second.stdout) == (0, "1 project(s) fresh\n")
+
+
+def test_force_on_a_fresh_project_writes_nothing(repo: Path) -> None:
+    before, commit = snapshot(repo), head(repo)
+    result = run_scriptgen("regen", "--force", cwd=repo, env=IDENTITY)
+    assert result.returncode == 0, result.stderr
+    assert "the same files, nothing written" in result.stdout
+    assert snapshot(repo) == before and head(repo) == commit
+
+
+def test_jobs_regenerate_several_projects(repo: Path) -> None:
+    other = repo / "generated" / "other"
+    shutil.copytree(project_of(repo), other)
+    edit(other / SPEC_FILE, f"name: {NAME}", "name: other")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "a second project")
+    set_learning_rate(repo, "3.0e-05")
+    edit(other / SPEC_FILE, "seed: 42", "seed: 7")
+    result = run_scriptgen("regen", "--jobs", "2", "--no-validate", cwd=repo, env=IDENTITY)
+    assert result.returncode == 0, result.stderr
+    lines = sorted(result.stdout.splitlines())
+    assert len(lines) == 2
+    assert lines[0].startswith("generated/other: regenerated (spec changed: "
+                               "name: 'textclf-bert-base' -> 'other', training.seed: 42 -> 7)")
+    assert lines[1].startswith(f"generated/{NAME}: regenerated (spec changed: "
+                               "training.learning_rate: 2e-05 -> 3e-05)")  # fmt: skip
+    subjects = git(repo, "log", "-2", "--format=%s").splitlines()
+    assert sorted(subjects) == sorted([
+        f"scriptgen: regen {NAME} (textclf, bert-base)",
+        "scriptgen: regen other (textclf, bert-base)",
+    ])  # fmt: skip
+    assert yaml.safe_load((other / "config.yaml").read_text())["seed"] == 7
+
+
+@pytest.mark.parametrize(
+    "spec_text, message",
+    [
+        ("task: [textclf\n", "malformed YAML"),
+        (None, "training.learning_rate: Input should be less than 1"),
+        ("task: textclf\nname: x\nmodel: no-such-model\n", "unknown model 'no-such-model'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(
+    repo: Path, spec_text: str | None, message: str
+) -> None:
+    if spec_text is None:
+        set_learning_rate(repo, "5")
+    else:
+        (project_of(repo) / SPEC_FILE).write_text(spec_text)
+    before, commit = snapshot(repo), head(repo)
+    result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+    assert snapshot(repo) == before and head(repo) == commit
+
+
+def test_a_second_run_waits_for_the_first(repo: Path) -> None:
+    set_learning_rate(repo, "3.0e-05")
+    released = threading.Event()
+    holding = threading.Event()
+
+    def hold() -> None:
+        with exclusive(project_of(repo)):
+            holding.set()
+            released.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(10)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scriptgen.cli", "regen", "--no-validate"],
+        cwd=repo, env={**os.environ, **IDENTITY}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3)
+    assert proc.poll() is None  # waiting, and nothing written meanwhile
+    assert config(repo)["learning_rate"] == 2e-05
+    released.set()
+    holder.join()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "waiting for another scriptgen run" in err
+    assert config(repo)["learning_rate"] == 3e-05
+
+
+def test_the_lock_records_the_spec_for_naming_changes(repo: Path) -> None:
+    import json
+
+    lock = json.loads((project_of(repo) / LOCK_FILE).read_text())
+    assert lock["spec"]["training"]["learning_rate"] == 2e-05
+    assert (project_of(repo) / BASE_DIR / "train.py").read_text() == (
+        project_of(repo) / "train.py"
+    ).read_text()

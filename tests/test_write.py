@@ -1,0 +1,100 @@
+"""Writing into an existing project: all or nothing; one run at a time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import scriptgen.write as write
+from scriptgen.errors import ScriptgenError
+from scriptgen.write import exclusive, write_update
+
+from .conftest import build_file_tree, tree
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_write_update_writes_deletes_and_leaves_the_rest(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    build_file_tree(project, {"a.py": "a\n", "tests/old.py": "o\n", "mine.txt": "m\n"})
+    os.chmod(project / "a.py", 0o755)
+    write_update(project, {"a.py": "A\n", "tests/old.py": None, "new/b.py": "b\n"})
+    assert snapshot(project) == {"a.py": b"A\n", "new/b.py": b"b\n", "mine.txt": b"m\n"}
+    assert os.stat(project / "a.py").st_mode & 0o777 == 0o755  # the mode survives
+    assert not (project / "tests").exists()  # emptied by the deletion
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".scriptgen-tmp")]
+
+
+def test_a_failure_midway_puts_every_file_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "p"
+    build_file_tree(project, {"a.py": "a\n", "b.py": "b\n", "c.py": "c\n"})
+    before, names = snapshot(project), tree(tmp_path)
+    real_rename, calls = os.rename, []
+
+    def failing_rename(src: object, dst: object) -> None:
+        calls.append(dst)
+        if len(calls) == 5:  # after a.py and b.py are swapped, while c.py is aside
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(write.os, "rename", failing_rename)
+    with pytest.raises(OSError, match="No space"):
+        write_update(project, {"a.py": "A\n", "b.py": None, "c.py": "C\n", "d/e.py": "e\n"})
+    assert snapshot(project) == before
+    assert tree(tmp_path) == names  # no staging folder, no new folder left behind
+
+
+def test_a_second_run_waits_for_the_first(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    waited = []
+    with exclusive(project):
+        with pytest.raises(ScriptgenError, match="held by another scriptgen run"):
+            with exclusive(project, wait=0.3, on_wait=lambda: waited.append(True)):
+                pass
+    assert waited == [True]
+    order = []
+
+    def second() -> None:
+        with exclusive(project, wait=30):
+            order.append("second")
+
+    with exclusive(project):
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)
+        order.append("first done")
+    thread.join(10)
+    assert order == ["first done", "second"]
+
+
+def test_the_lock_holds_across_processes_and_dies_with_its_holder(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from scriptgen.write import exclusive\n"
+         "with exclusive(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
+         str(project)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(ScriptgenError, match="held by another"):
+            with exclusive(project, wait=0.3):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with exclusive(project, wait=5):  # the kernel released it with the process
+        pass
