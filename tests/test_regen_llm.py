@@ -1,0 +1,119 @@
+"""`scriptgen regen` of a project an LLM wrote: unchanged requests are answered from the
+project's transcript; only new ones reach the server (a real one on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scriptgen.lock import LOCK_FILE, SPEC_FILE, TRANSCRIPT_FILE
+
+from .conftest import build_file_tree, run_scriptgen
+from .openai_server import ScriptedServer
+from .test_llm_pipeline import as_reply, reference_files
+from .test_regen import IDENTITY, NAME, head, project_of, set_learning_rate, snapshot
+
+pytestmark = pytest.mark.slow
+MODEL = "qwen2.5-coder-7b"
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repo holding a project that the scripted "LLM" wrote (validated and committed)."""
+    root = tmp_path_factory.mktemp("regen-llm") / "repo"
+    root.mkdir()
+    env = {**os.environ, **IDENTITY}
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=env)
+    build_file_tree(root, {"README.md": "# models\n"})
+    subprocess.run(["git", "add", "."], cwd=root, check=True, env=env)
+    subprocess.run(["git", "commit", "-q", "-m", "initial"], cwd=root, check=True, env=env)
+    with ScriptedServer(models=[MODEL]) as server:
+        server.reply(as_reply(reference_files(root)))
+        result = run_scriptgen("new", "textclf", "--model", "bert-base",
+                               "--llm", f"openai:{server.url}", cwd=root, env=IDENTITY)  # fmt: skip
+        assert len(server.chat_requests) == 1
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+@pytest.fixture
+def repo(pristine: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(pristine, root, symlinks=True)
+    return root
+
+
+def use_server(repo: Path, server: ScriptedServer) -> None:
+    """The team's scriptgen.toml names the server; the lock names only the backend kind."""
+    build_file_tree(repo, {"scriptgen.toml": f'[llm]\nuri = "openai:{server.url}"\n'})
+
+
+def transcript(repo: Path) -> list[dict[str, object]]:
+    lines = (project_of(repo) / TRANSCRIPT_FILE).read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_force_with_no_server_at_all_answers_from_the_transcript(repo: Path) -> None:
+    before, commit = snapshot(repo), head(repo)
+    result = run_scriptgen("regen", "--force", cwd=repo, env=IDENTITY)
+    assert result.returncode == 0, result.stderr
+    assert "the same files, nothing written" in result.stdout
+    assert snapshot(repo) == before and head(repo) == commit
+
+
+def test_force_with_a_live_server_sends_no_request(repo: Path) -> None:
+    with ScriptedServer(models=[MODEL]) as server:
+        server.reply("this reply must never be asked for")
+        use_server(repo, server)
+        before = snapshot(repo)
+        result = run_scriptgen("regen", "--force", cwd=repo, env=IDENTITY)
+        assert server.requests == []  # not even GET /models
+    assert result.returncode == 0, result.stderr
+    assert "the same files, nothing written" in result.stdout
+    assert snapshot(repo) == before
+
+
+def test_a_spec_change_sends_the_new_request_only(repo: Path, tmp_path: Path) -> None:
+    with ScriptedServer(models=[MODEL]) as server:
+        server.reply(as_reply(reference_files(tmp_path)))
+        use_server(repo, server)
+        set_learning_rate(repo, "3.0e-05")
+        result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
+        chats = server.chat_requests
+    assert result.returncode == 0, result.stderr
+    assert len(chats) == 1
+    assert "learning_rate: 3.0e-05" in chats[0].body["messages"][-1]["content"]
+    assert yaml.safe_load((project_of(repo) / "config.yaml").read_text())["learning_rate"] == 3e-05
+    assert [e["kind"] for e in transcript(repo)] == ["generate"]
+    lock = json.loads((project_of(repo) / LOCK_FILE).read_text())
+    assert (lock["backend"], lock["llm_model"]) == ("openai", MODEL)
+
+
+def test_a_spec_change_without_a_server_is_bad_input(repo: Path) -> None:
+    set_learning_rate(repo, "3.0e-05")
+    before = snapshot(repo)
+    result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("scriptgen: error: ") and "pass --llm URI" in lines[-1]
+    assert snapshot(repo) == before
+
+
+def test_a_model_change_is_stale_and_asks_the_new_model(repo: Path, tmp_path: Path) -> None:
+    with ScriptedServer(models=["coder-14b"]) as server:
+        server.reply(as_reply(reference_files(tmp_path)))
+        build_file_tree(repo, {"scriptgen.toml": f'[llm]\nuri = "openai:{server.url}"\nmodel = "coder-14b"\n'})
+        check = run_scriptgen("regen", "--check", cwd=repo)
+        assert check.returncode == 1 and f"llm model: {MODEL} -> coder-14b" in check.stdout
+        result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
+        chats = server.chat_requests
+    assert result.returncode == 0, result.stderr
+    assert len(chats) == 1 and chats[0].body["model"] == "coder-14b"  # not the old replies
+    assert json.loads((project_of(repo) / LOCK_FILE).read_text())["llm_model"] == "coder-14b"
+    assert (project_of(repo) / SPEC_FILE).is_file()
