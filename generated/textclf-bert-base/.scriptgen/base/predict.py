@@ -1,0 +1,110 @@
+"""Predict labels with a fine-tuned model.
+
+    python predict.py --text "A wonderful film." --text "Dull and far too long."
+    python predict.py --input_file reviews.csv --output_file predictions.jsonl
+
+Prints (or writes) one JSON line per text: {"text": ..., "label": ..., "score": ...}.
+Uses the model that train.py saved (output_dir in config.yaml) unless --model_dir says
+otherwise. An input file is CSV or JSON Lines with a text column, or plain text with one
+text per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import torch
+import yaml
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+
+def read_config() -> dict:
+    path = PROJECT_DIR / "config.yaml"
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    config = read_config()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_dir", help="default: output_dir in config.yaml")
+    parser.add_argument("--text", action="append", help="a text to classify (repeat)")
+    parser.add_argument("--input_file", help="CSV, JSON Lines or one text per line")
+    parser.add_argument("--output_file", help="write JSON lines here, not to stdout")
+    parser.add_argument("--text_column", default=config.get("text_column", "text"))
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument(
+        "--max_length", type=int, default=int(config.get("max_length", 256))
+    )
+    args = parser.parse_args(argv)
+    if not args.text and not args.input_file:
+        parser.error("nothing to predict: give --text or --input_file")
+    if args.model_dir is None:
+        # Relative to this folder, as train.py reads it.
+        args.model_dir = str(PROJECT_DIR / config.get("output_dir", "outputs"))
+        if not Path(args.model_dir).is_dir():
+            parser.error(f"no model in {args.model_dir}: run train.py first")
+    return args
+
+
+def read_texts(path: str, text_column: str = "text") -> list[str]:
+    suffix = Path(path).suffix.lower()
+    with open(path, encoding="utf-8", newline="") as f:
+        if suffix == ".csv":
+            return [row[text_column] for row in csv.DictReader(f)]
+        if suffix in (".json", ".jsonl"):
+            return [json.loads(line)[text_column] for line in f if line.strip()]
+        return [line.rstrip("\n") for line in f if line.strip()]
+
+
+@torch.no_grad()
+def predict(
+    texts: list[str], model_dir: str, batch_size: int = 32, max_length: int = 256
+) -> list[dict]:
+    """One {"text", "label", "score"} dict per text; score is the label's probability."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    max_length = min(max_length, tokenizer.model_max_length)
+
+    predictions = []
+    for start in range(0, len(texts), batch_size):
+        batch = texts[start : start + batch_size]
+        inputs = tokenizer(
+            batch,
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        ).to(device)
+        probs = model(**inputs).logits.float().softmax(dim=-1)
+        scores, ids = probs.max(dim=-1)
+        for text, label_id, score in zip(batch, ids.tolist(), scores.tolist()):
+            label = model.config.id2label[label_id]
+            predictions.append({"text": text, "label": label, "score": score})
+    return predictions
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    texts = list(args.text or [])
+    if args.input_file:
+        texts += read_texts(args.input_file, args.text_column)
+    predictions = predict(texts, args.model_dir, args.batch_size, args.max_length)
+
+    lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
+    if args.output_file:
+        Path(args.output_file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
