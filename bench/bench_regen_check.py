@@ -1,0 +1,89 @@
+"""Benchmark `scriptgen regen --check` over 10 fresh projects against a floor in the same run.
+
+The floor is `python -c "import click, yaml, jinja2"`: the start-up of a light Python CLI.
+scriptgen's run is the console script a pre-commit hook runs: find the 10 projects under
+generated/, read each lock and spec, hash the templates and every generated file (for
+conflict markers), and report. Runs alternate so that machine noise hits both alike; the bar
+is median(scriptgen) / median(floor) <= 1.5. The script also checks, with Python's own
+import log, that the check never imports torch or transformers.
+
+    python bench/bench_regen_check.py [--rounds 21]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODELS = ["bert-base", "bert-base-cased", "roberta-base", "xlm-roberta-base", "distilbert",
+          "distilroberta", "deberta-v3-small", "modernbert-base", "electra-small", "albert-base"]  # fmt: skip
+HEAVY = ("torch", "transformers", "datasets", "accelerate")
+
+
+def scriptgen_command() -> list[str]:
+    script = Path(sys.executable).with_name("scriptgen")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "scriptgen"]
+
+
+def timed(cmd: list[str], cwd: Path, expect: int = 0) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != expect:
+        sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n"
+                 f"{proc.stdout[-1000:]}{proc.stderr[-2000:]}")  # fmt: skip
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=21)
+    args = parser.parse_args()
+    scriptgen = scriptgen_command()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for model in MODELS:
+            timed([*scriptgen, "new", "textclf", "--model", model, "--no-validate"], work)
+        check = [*scriptgen, "regen", "--check"]
+        out = subprocess.run(check, cwd=work, capture_output=True, text=True)
+        if out.stdout.strip() != f"{len(MODELS)} project(s) fresh":
+            sys.exit(f"expected {len(MODELS)} fresh projects, got: {out.stdout}{out.stderr}")
+        imports = subprocess.run(check, cwd=work, capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})  # fmt: skip
+        modules = {ln.split("|")[-1].strip() for ln in imports.stderr.splitlines() if "|" in ln}
+        heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+        if heavy:
+            sys.exit(f"regen --check imported {', '.join(heavy)}")
+
+        floor_cmd = [sys.executable, "-c", "import click, yaml, jinja2"]
+        timed(floor_cmd, work)  # warm the file cache once
+        timed(check, work)
+        floor, ours = [], []
+        for _ in range(args.rounds):
+            floor.append(timed(floor_cmd, work))
+            ours.append(timed(check, work))
+    result = {
+        "projects": len(MODELS),
+        "floor_median_s": round(statistics.median(floor), 4),
+        "regen_check_median_s": round(statistics.median(ours), 4),
+        "ratio": round(statistics.median(ours) / statistics.median(floor), 2),
+        "bar": 1.5,
+        "modules_imported": len(modules),
+        "torch_or_transformers_imported": bool(heavy),
+        "rounds": args.rounds,
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(result, indent=2))
+    sys.exit(0 if result["ratio"] <= result["bar"] else 1)
+
+
+if __name__ == "__main__":
+    main()
