@@ -50,14 +50,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for model in MODELS:
-            timed([*scriptgen, "new", "textclf", "--model", model, "--no-validate"], work)
+            timed(
+                [*scriptgen, "new", "textclf", "--model", model, "--no-validate"], work
+            )
         check = [*scriptgen, "regen", "--check"]
         out = subprocess.run(check, cwd=work, capture_output=True, text=True)
         if out.stdout.strip() != f"{len(MODELS)} project(s) fresh":
-            sys.exit(f"expected {len(MODELS)} fresh projects, got: {out.stdout}{out.stderr}")
+            sys.exit(
+                f"expected {len(MODELS)} fresh projects, got: {out.stdout}{out.stderr}"
+            )
         imports = subprocess.run(check, cwd=work, capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})  # fmt: skip
-        modules = {ln.split("|")[-1].strip() for ln in imports.stderr.splitlines() if "|" in ln}
+        modules = {
+            ln.split("|")[-1].strip() for ln in imports.stderr.splitlines() if "|" in ln
+        }
         heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
         if heavy:
             sys.exit(f"regen --check imported {', '.join(heavy)}")

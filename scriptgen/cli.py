@@ -155,18 +155,45 @@ def _max_repairs(flag: int | None, settings: Any) -> int:
 
 
 @cli.command()
-@click.argument("directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
-@click.option("--check", is_flag=True, help="Only report stale projects (exit 1 if any); write nothing.")
+@click.argument(
+    "directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False)
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only report stale projects (exit 1 if any); write nothing.",
+)
 @click.option("--force", is_flag=True, help="Regenerate fresh projects too.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Projects regenerated at the same time.")
-@click.option("--llm", metavar="URI",
-              help="Regenerate with this backend instead of the one each project's lock names.")
-@click.option("--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server.")
-@click.option("--max-repairs", type=click.IntRange(0, 20), default=None,
-              help="Repair rounds for LLM backends  [default: 3, or scriptgen.toml's [llm]].")
-@click.option("--no-validate", is_flag=True, help="Skip the contract tests (static checks still run).")
-@click.option("--no-commit", is_flag=True, help="Write the projects but do not commit them.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Projects regenerated at the same time.",
+)
+@click.option(
+    "--llm",
+    metavar="URI",
+    help="Regenerate with this backend instead of the one each project's lock names.",
+)
+@click.option(
+    "--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server."
+)
+@click.option(
+    "--max-repairs",
+    type=click.IntRange(0, 20),
+    default=None,
+    help="Repair rounds for LLM backends  [default: 3, or scriptgen.toml's [llm]].",
+)
+@click.option(
+    "--no-validate",
+    is_flag=True,
+    help="Skip the contract tests (static checks still run).",
+)
+@click.option(
+    "--no-commit", is_flag=True, help="Write the projects but do not commit them."
+)
 @sandbox_options
 def regen(
     directories: tuple[Path, ...], check: bool, force: bool, jobs: int, llm: str | None,
@@ -184,7 +211,9 @@ def regen(
     from .regen import Options, check_all
     from .stale import DEFAULT_ROOT, find_projects
 
-    if check and (force or no_validate or no_commit or llm_model or max_repairs is not None):
+    if check and (
+        force or no_validate or no_commit or llm_model or max_repairs is not None
+    ):
         raise click.UsageError("--check only reports; it takes no regeneration options")
     projects = find_projects(list(directories))
     if not projects:
@@ -196,10 +225,15 @@ def regen(
     if check:
         stale = [s for s in statuses if not s.fresh]
         for st in stale:
-            why = [*st.reasons, *(f"unresolved conflict markers in {c}" for c in st.conflicts)]
+            why = [
+                *st.reasons,
+                *(f"unresolved conflict markers in {c}" for c in st.conflicts),
+            ]
             click.echo(f"{_shown(st.project)}: stale: {'; '.join(why)}")
         if stale:
-            click.echo(f"{len(stale)} of {len(projects)} project(s) stale: run `scriptgen regen`")
+            click.echo(
+                f"{len(stale)} of {len(projects)} project(s) stale: run `scriptgen regen`"
+            )
             return 1
         click.echo(f"{len(projects)} project(s) fresh")
         return 0
@@ -218,9 +252,14 @@ def _regen(todo: list[Path], options: Any, jobs: int, max_repairs: int | None,
     from .progress import Progress
     from .regen import describe, prepare, regen_all
     from .vcs import in_precommit
-    options = dataclasses.replace(options, max_repairs=_max_repairs(max_repairs, options.settings))
+
+    options = dataclasses.replace(
+        options, max_repairs=_max_repairs(max_repairs, options.settings)
+    )
     sandbox = _sandbox(timeout, memory_limit, python)
-    prepare(todo, options, sandbox)  # bad input stops the run before anything is written
+    prepare(
+        todo, options, sandbox
+    )  # bad input stops the run before anything is written
     outcomes = regen_all(todo, options, sandbox=sandbox, jobs=jobs, progress=Progress(),
                          report=lambda o: click.echo(describe(o, _shown(o.project))))  # fmt: skip
     for outcome in outcomes:
@@ -251,7 +290,11 @@ def _shown(path: Path) -> str:
 )
 @sandbox_options
 def validate(
-    directory: Path, task: str | None, timeout: float, memory_limit: str, python: str | None
+    directory: Path,
+    task: str | None,
+    timeout: float,
+    memory_limit: str,
+    python: str | None,
 ) -> int:
     """Check and validate an existing project, generated or hand-written."""
     from .progress import Progress

@@ -61,7 +61,9 @@ def _read(start: Path) -> tuple[Path | None, dict[str, Any]]:
         raise UserError(f"{path}: cannot read: {exc}") from None
 
 
-def _section(path: Path, data: dict[str, Any], name: str, keys: set[str]) -> dict[str, Any]:
+def _section(
+    path: Path, data: dict[str, Any], name: str, keys: set[str]
+) -> dict[str, Any]:
     section = data.get(name, {})
     if not isinstance(section, dict):
         raise UserError(f"{path}: [{name}] must be a table")

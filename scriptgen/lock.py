@@ -49,7 +49,9 @@ def sha256_text(text: str) -> str:
 
 def spec_hash(canonical_spec: Mapping[str, Any]) -> str:
     # default=str: a hand-edited spec.yaml may hold a YAML date; it must hash, not crash.
-    blob = json.dumps(canonical_spec, sort_keys=True, separators=(",", ":"), default=str)
+    blob = json.dumps(
+        canonical_spec, sort_keys=True, separators=(",", ":"), default=str
+    )
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -98,7 +100,9 @@ class Lock:
     llm_model: str
     decoding: Mapping[str, Any]
     templates: Mapping[str, str]
-    files: Mapping[str, str]  # path -> sha256 of what scriptgen wrote (before any merge)
+    files: Mapping[
+        str, str
+    ]  # path -> sha256 of what scriptgen wrote (before any merge)
     validation: Mapping[str, Any]
     spec: Mapping[str, Any] = field(default_factory=dict)  # canonical, to name changes
     scriptgen: str = __version__

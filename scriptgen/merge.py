@@ -22,7 +22,9 @@ LABELS = ("yours", "last generation", "new generation")
 
 @dataclass
 class Merge:
-    final: dict[str, str | None] = field(default_factory=dict)  # None: absent afterwards
+    final: dict[str, str | None] = field(
+        default_factory=dict
+    )  # None: absent afterwards
     merged: list[str] = field(default_factory=list)  # clean merges that kept an edit
     kept: list[str] = field(default_factory=list)  # edits the new generation leaves be
     deleted: list[str] = field(default_factory=list)  # the user's deletions, kept
@@ -34,9 +36,7 @@ class Merge:
         return bool(self.merged or self.kept or self.deleted or self.conflicts)
 
 
-def reconcile(
-    project: Path, last: Mapping[str, str], new: Mapping[str, str]
-) -> Merge:
+def reconcile(project: Path, last: Mapping[str, str], new: Mapping[str, str]) -> Merge:
     """What each file becomes; ``last`` maps paths to the hashes of what scriptgen wrote
     before, ``new`` to the texts it makes now. Reads the project, writes nothing."""
     result = Merge()
@@ -60,7 +60,9 @@ def reconcile(
             result.final[rel] = theirs  # unedited: the new generation, or gone with it
             continue
         if theirs is None:
-            result.final[rel] = ours  # scriptgen no longer makes it: it is the user's now
+            result.final[rel] = (
+                ours  # scriptgen no longer makes it: it is the user's now
+            )
             result.kept.append(rel)
             continue
         if ours == theirs:
@@ -86,7 +88,8 @@ def reconcile(
 
 def base_text(project: Path, rel: str, digest: str | None) -> str | None:
     """What scriptgen last wrote at ``rel``: the kept copy, else (projects generated
-    before copies were kept) the committed version, whichever matches the lock's hash."""
+    before copies were kept) the committed version, whichever matches the lock's hash.
+    """
     if digest is None:
         return None
     kept = _read(project / BASE_DIR / rel)

@@ -12,9 +12,9 @@ import yaml
 
 from . import __version__
 from .errors import UserError
+from .lock import spec_hash, templates_root
 from .manifest import Manifest, load_manifest
 from .registry import ResolvedModel, resolve_model
-from .lock import spec_hash, templates_root
 from .spec import Spec, canonical, infer_format, parse_spec
 
 

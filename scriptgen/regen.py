@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .merge import Merge
     from .plan import Plan
     from .progress import Progress
-    from .validate import Sandbox, ValidationReport
+    from .validate import Sandbox
     from .vcs import CommitResult
 
 State = Literal["fresh", "unchanged", "regenerated", "conflict", "failed"]
@@ -208,7 +208,9 @@ def _regenerate(
     return outcome
 
 
-def _backend(project: Path, lock: Lock, wanted: Wanted, *, use_transcript: bool) -> Backend:
+def _backend(
+    project: Path, lock: Lock, wanted: Wanted, *, use_transcript: bool
+) -> Backend:
     from .backends import get_backend
     from .backends.llm import LLMBackend, recorded_chat
 
@@ -258,7 +260,9 @@ def _prove_merged(
         if text is None:
             after.pop(rel, None)
     scaffold = {f.path: files[f.path] for f in plan.manifest.scaffold_files}
-    progress.note(f"    merged your edits in {', '.join(merge.merged + merge.kept) or '-'}")
+    progress.note(
+        f"    merged your edits in {', '.join(merge.merged + merge.kept) or '-'}"
+    )
     findings, report = validate_as_is(after, plan, scaffold, sandbox, progress)
     if findings or (report is not None and not report.passed):
         why = failure_text(findings, report, [])
@@ -298,7 +302,11 @@ def describe(outcome: Outcome, shown: str) -> str:
     if outcome.state == "fresh":
         return f"{shown}: fresh"
     if outcome.state == "failed":
-        return f"{shown}: failed ({why}): {outcome.error}" if why else f"{shown}: failed: {outcome.error}"
+        return (
+            f"{shown}: failed ({why}): {outcome.error}"
+            if why
+            else f"{shown}: failed: {outcome.error}"
+        )
     if outcome.state == "unchanged":
         return f"{shown}: regenerated ({why}): the same files, nothing written"
     line = f"{shown}: regenerated ({why}): {len(outcome.written)} file(s) written"
@@ -313,4 +321,3 @@ def describe(outcome: Outcome, shown: str) -> str:
         for rel, what in merge.conflicts.items():
             line += f"\n  CONFLICT {shown}/{rel}: {what}"
     return line
-

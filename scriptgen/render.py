@@ -54,4 +54,3 @@ def render(template: str, context: dict[str, Any], root: Path | None = None) -> 
     except TemplateError as exc:
         # A template bug is ours, not the user's: report it with the template's name.
         raise ScriptgenError(f"template {template} failed to render: {exc}") from exc
-

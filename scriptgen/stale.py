@@ -25,8 +25,8 @@ from .lock import (
     default_decoding,
     sha256_text,
     spec_hash,
-    templates_root,
     template_hashes,
+    templates_root,
 )
 
 DEFAULT_ROOT = Path("generated")
@@ -40,7 +40,9 @@ class Wanted:
     """What a regeneration would use: the backend, and how to reach it."""
 
     backend: str
-    uri: str | None = None  # for an LLM backend: where to send new requests (None: nowhere)
+    uri: str | None = (
+        None  # for an LLM backend: where to send new requests (None: nowhere)
+    )
     llm_model: str | None = None  # None: not pinned, so not compared
 
 
@@ -200,4 +202,6 @@ def _walk(root: Path) -> Iterator[Path]:
             yield Path(folder)
             dirs[:] = []  # a project's own folders hold no projects
             continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
+        )

@@ -124,7 +124,9 @@ def missing_ml_stack(python: str = sys.executable) -> list[str]:
             [python, "-c", probe, *ML_STACK], capture_output=True, text=True, timeout=60
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UserError(f"cannot run the validation interpreter {python}: {exc}") from None
+        raise UserError(
+            f"cannot run the validation interpreter {python}: {exc}"
+        ) from None
     if proc.returncode != 0:
         raise UserError(
             f"cannot run the validation interpreter {python} (exit {proc.returncode}): "

@@ -69,7 +69,9 @@ def write_update(project: Path, files: Mapping[str, str | None]) -> None:
     Files of the project not named in ``files`` are never touched.
     """
     staging = Path(
-        tempfile.mkdtemp(prefix=f".{project.name}.", suffix=".scriptgen-tmp", dir=project.parent)
+        tempfile.mkdtemp(
+            prefix=f".{project.name}.", suffix=".scriptgen-tmp", dir=project.parent
+        )
     )
     new, old = staging / "new", staging / "old"
     done: list[tuple[Path, Path | None]] = []  # (target, where its old version went)
@@ -104,7 +106,10 @@ def write_update(project: Path, files: Mapping[str, str | None]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     shutil.rmtree(staging, ignore_errors=True)
-    for target, _ in done:  # folders a deletion emptied (a removed tests/ file's folder)
+    for (
+        target,
+        _,
+    ) in done:  # folders a deletion emptied (a removed tests/ file's folder)
         if not target.exists():
             _prune_empty(target.parent, project)
 

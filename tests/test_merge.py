@@ -13,7 +13,9 @@ BASE = "import os\n\n\ndef main():\n    lr = 2e-5\n    return lr\n"
 THEIRS = "import os\n\n\ndef main():\n    lr = 3e-5\n    return lr\n"
 
 
-def project_with(tmp_path: Path, files: dict[str, str], base: dict[str, str]) -> tuple[Path, dict[str, str]]:
+def project_with(
+    tmp_path: Path, files: dict[str, str], base: dict[str, str]
+) -> tuple[Path, dict[str, str]]:
     """A project whose files are ``files`` and whose last generation was ``base``."""
     project = tmp_path / "p"
     build_file_tree(project, files)
@@ -42,12 +44,17 @@ def test_the_same_lines_changed_on_both_sides_conflict(tmp_path: Path) -> None:
     merge = reconcile(project, last, {"train.py": THEIRS})
     text = merge.final["train.py"]
     assert text is not None
-    assert "<<<<<<< yours\n    lr = 1e-4\n=======\n    lr = 3e-5\n>>>>>>> new generation\n" in text
+    assert (
+        "<<<<<<< yours\n    lr = 1e-4\n=======\n    lr = 3e-5\n>>>>>>> new generation\n"
+        in text
+    )
     assert list(merge.conflicts) == ["train.py"]
     assert "same lines" in merge.conflicts["train.py"]
 
 
-def test_an_edit_to_a_file_the_generation_did_not_change_is_kept(tmp_path: Path) -> None:
+def test_an_edit_to_a_file_the_generation_did_not_change_is_kept(
+    tmp_path: Path,
+) -> None:
     ours = BASE + "# mine\n"
     project, last = project_with(tmp_path, {"train.py": ours, "data.py": "x = 1\n"},
                                  {"train.py": BASE, "data.py": "x = 1\n"})  # fmt: skip
@@ -56,8 +63,12 @@ def test_an_edit_to_a_file_the_generation_did_not_change_is_kept(tmp_path: Path)
     assert merge.kept == ["train.py"] and merge.edited
 
 
-def test_a_deleted_file_stays_deleted_unless_the_generation_changes_it(tmp_path: Path) -> None:
-    project, last = project_with(tmp_path, {}, {"README.md": "old\n", "notes.md": "n\n"})
+def test_a_deleted_file_stays_deleted_unless_the_generation_changes_it(
+    tmp_path: Path,
+) -> None:
+    project, last = project_with(
+        tmp_path, {}, {"README.md": "old\n", "notes.md": "n\n"}
+    )
     merge = reconcile(project, last, {"README.md": "new\n", "notes.md": "n\n"})
     assert merge.final == {"README.md": "new\n", "notes.md": None}
     assert merge.deleted == ["notes.md"]
@@ -75,14 +86,20 @@ def test_files_the_generation_drops_go_unless_edited(tmp_path: Path) -> None:
 def test_a_file_the_user_made_that_the_generation_now_writes(tmp_path: Path) -> None:
     project, _ = project_with(tmp_path, {"utils.py": "a = 1\nb = 2\n"}, {})
     merge = reconcile(project, {}, {"utils.py": "a = 1\nb = 3\n"})
-    assert merge.conflicts == {"utils.py": "no copy of the last generation to merge against"}
-    assert "<<<<<<< yours\nb = 2\n=======\nb = 3\n>>>>>>> new generation" in str(merge.final["utils.py"])
+    assert merge.conflicts == {
+        "utils.py": "no copy of the last generation to merge against"
+    }
+    assert "<<<<<<< yours\nb = 2\n=======\nb = 3\n>>>>>>> new generation" in str(
+        merge.final["utils.py"]
+    )
 
 
 def test_a_damaged_base_copy_is_not_trusted(tmp_path: Path) -> None:
     ours = "# my note\n" + BASE
     project, last = project_with(tmp_path, {"train.py": ours}, {"train.py": BASE})
-    (project / BASE_DIR / "train.py").write_text(BASE.replace("import os", "import sys"))
+    (project / BASE_DIR / "train.py").write_text(
+        BASE.replace("import os", "import sys")
+    )
     assert base_text(project, "train.py", last["train.py"]) is None
     merge = reconcile(project, last, {"train.py": THEIRS})
     assert list(merge.conflicts) == ["train.py"]  # never a silent guess
@@ -97,10 +114,14 @@ def test_without_a_base_copy_the_committed_version_serves(tmp_path: Path) -> Non
     git(project.parent, "commit", "-q", "-m", "generated")
     (project / "train.py").write_text("# my note\n" + BASE)
     merge = reconcile(project, {"train.py": sha256_text(BASE)}, {"train.py": THEIRS})
-    assert merge.final["train.py"] == "# my note\n" + THEIRS and merge.merged == ["train.py"]
+    assert merge.final["train.py"] == "# my note\n" + THEIRS and merge.merged == [
+        "train.py"
+    ]
 
 
 def test_merge_file_reports_conflicts() -> None:
     assert merge_file("a\nb\n", "a\n", "a\n") == ("a\nb\n", False)
     text, conflicted = merge_file("x\n", "a\n", "y\n")
-    assert conflicted and text.startswith("<<<<<<< yours\nx\n=======\ny\n>>>>>>> new generation")
+    assert conflicted and text.startswith(
+        "<<<<<<< yours\nx\n=======\ny\n>>>>>>> new generation"
+    )

@@ -48,7 +48,10 @@ def try_repo(root: Path, hook: str, tmp_path: Path) -> subprocess.CompletedProce
 
 
 def test_hooks_file_names_both_hooks() -> None:
-    hooks = {h["id"]: h for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    hooks = {
+        h["id"]: h
+        for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    }
     assert hooks["scriptgen-check"]["entry"] == "scriptgen regen --check"
     assert hooks["scriptgen-regen"]["entry"] == "scriptgen regen"
     for hook in hooks.values():
@@ -56,13 +59,17 @@ def test_hooks_file_names_both_hooks() -> None:
         assert hook["always_run"] is True and "additional_dependencies" not in hook
 
 
-def test_check_hook_passes_fresh_and_fails_on_a_spec_edit(user_repo: Path, tmp_path: Path) -> None:
+def test_check_hook_passes_fresh_and_fails_on_a_spec_edit(
+    user_repo: Path, tmp_path: Path
+) -> None:
     fresh = try_repo(user_repo, "scriptgen-check", tmp_path)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     assert "scriptgen projects are fresh" in fresh.stdout and "Passed" in fresh.stdout
 
     spec = user_repo / "generated" / NAME / ".scriptgen/spec.yaml"
-    spec.write_text(spec.read_text().replace("learning_rate: 2.0e-05", "learning_rate: 3.0e-05"))
+    spec.write_text(
+        spec.read_text().replace("learning_rate: 2.0e-05", "learning_rate: 3.0e-05")
+    )
     stale = try_repo(user_repo, "scriptgen-check", tmp_path)
     assert stale.returncode == 1
     assert "Failed" in stale.stdout
@@ -70,10 +77,14 @@ def test_check_hook_passes_fresh_and_fails_on_a_spec_edit(user_repo: Path, tmp_p
             in stale.stdout)  # fmt: skip
 
 
-def test_regen_hook_rewrites_and_fails_once_then_passes(user_repo: Path, tmp_path: Path) -> None:
+def test_regen_hook_rewrites_and_fails_once_then_passes(
+    user_repo: Path, tmp_path: Path
+) -> None:
     project = user_repo / "generated" / NAME
     spec = project / ".scriptgen/spec.yaml"
-    spec.write_text(spec.read_text().replace("learning_rate: 2.0e-05", "learning_rate: 3.0e-05"))
+    spec.write_text(
+        spec.read_text().replace("learning_rate: 2.0e-05", "learning_rate: 3.0e-05")
+    )
     head = git(user_repo, "rev-parse", "HEAD")
     index = (user_repo / ".git" / "index").read_bytes()
 

@@ -37,8 +37,12 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=env)
     build_file_tree(root, {"README.md": "# models\n"})
     subprocess.run(["git", "add", "."], cwd=root, check=True, env=env)
-    subprocess.run(["git", "commit", "-q", "-m", "initial"], cwd=root, check=True, env=env)
-    result = run_scriptgen("new", "textclf", "--model", "bert-base", cwd=root, env=IDENTITY)
+    subprocess.run(
+        ["git", "commit", "-q", "-m", "initial"], cwd=root, check=True, env=env
+    )
+    result = run_scriptgen(
+        "new", "textclf", "--model", "bert-base", cwd=root, env=IDENTITY
+    )
     assert result.returncode == 0, result.stderr
     return root
 
@@ -80,7 +84,9 @@ def config(repo: Path) -> dict[str, object]:
     return yaml.safe_load((project_of(repo) / "config.yaml").read_text())
 
 
-def test_a_spec_edit_regenerates_keeps_a_comment_validates_and_commits(repo: Path) -> None:
+def test_a_spec_edit_regenerates_keeps_a_comment_validates_and_commits(
+    repo: Path,
+) -> None:
     project = project_of(repo)
     comment = "# our team: keep the Trainer defaults here (see the wiki)\n"
     edit(project / "train.py", "def main(", comment + "def main(")
@@ -97,13 +103,17 @@ def test_a_spec_edit_regenerates_keeps_a_comment_validates_and_commits(repo: Pat
     assert "your edits kept in train.py" in result.stdout
     assert config(repo)["learning_rate"] == 3e-05
     assert comment in (project / "train.py").read_text()
-    assert "merged your edits in train.py" in result.stderr  # proven with the edit in it
+    assert (
+        "merged your edits in train.py" in result.stderr
+    )  # proven with the edit in it
 
     # committed: the regeneration and its spec, not the user's edit nor their staged work
     committed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
     assert f"generated/{NAME}/config.yaml" in committed
     assert f"generated/{NAME}/{SPEC_FILE}" in committed
-    assert f"generated/{NAME}/train.py" not in committed and "notes.txt" not in committed
+    assert (
+        f"generated/{NAME}/train.py" not in committed and "notes.txt" not in committed
+    )
     message = git(repo, "log", "-1", "--format=%B")
     assert message.startswith(f"scriptgen: regen {NAME} (textclf, bert-base)\n")
     assert "Scriptgen-Validation: passed (" in message
@@ -118,13 +128,19 @@ def test_a_spec_edit_regenerates_keeps_a_comment_validates_and_commits(repo: Pat
     assert valid.returncode == 0 and "validation passed" in valid.stdout, valid.stderr
 
 
-def test_a_template_change_merges_into_an_edited_file(repo: Path, tmp_path: Path) -> None:
+def test_a_template_change_merges_into_an_edited_file(
+    repo: Path, tmp_path: Path
+) -> None:
     """A real three-way merge: the reference code changes while the user changed it too."""
     from .conftest import REPO
 
     templates = tmp_path / "templates"
     shutil.copytree(REPO / "templates", templates)
-    edit(templates / "textclf/reference/train.py.j2", "def main(", "# Entry point.\ndef main(")
+    edit(
+        templates / "textclf/reference/train.py.j2",
+        "def main(",
+        "# Entry point.\ndef main(",
+    )
     project = project_of(repo)
     edit(project / "train.py", "import yaml\n", "import yaml  # config.yaml is YAML\n")
     env = {**IDENTITY, "SCRIPTGEN_TEMPLATES": str(templates)}
@@ -136,9 +152,14 @@ def test_a_template_change_merges_into_an_edited_file(repo: Path, tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "your edits merged into train.py" in result.stdout
     text = (project / "train.py").read_text()
-    assert "import yaml  # config.yaml is YAML\n" in text and "# Entry point.\ndef main(" in text
+    assert (
+        "import yaml  # config.yaml is YAML\n" in text
+        and "# Entry point.\ndef main(" in text
+    )
     # the merge is what scriptgen wrote now: in the commit, and the base is the new generation
-    assert f"generated/{NAME}/train.py" in git(repo, "show", "--name-only", "--format=", "HEAD")
+    assert f"generated/{NAME}/train.py" in git(
+        repo, "show", "--name-only", "--format=", "HEAD"
+    )
     base = (project / BASE_DIR / "train.py").read_text()
     assert "# Entry point." in base and "# config.yaml is YAML" not in base
 
@@ -151,13 +172,22 @@ def test_a_conflict_writes_markers_reports_and_exits_1(repo: Path) -> None:
 
     result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
     assert result.returncode == 1
-    assert f"CONFLICT generated/{NAME}/config.yaml: your edits and the new generation" in result.stdout
+    assert (
+        f"CONFLICT generated/{NAME}/config.yaml: your edits and the new generation"
+        in result.stdout
+    )
     text = (project / "config.yaml").read_text()
-    assert "<<<<<<< yours\nlearning_rate: 1.0e-04\n=======\nlearning_rate: 3.0e-05\n>>>>>>> new generation\n" in text
+    assert (
+        "<<<<<<< yours\nlearning_rate: 1.0e-04\n=======\nlearning_rate: 3.0e-05\n>>>>>>> new generation\n"
+        in text
+    )
     assert head(repo) == before  # nothing committed with markers in it
 
     check = run_scriptgen("regen", "--check", cwd=repo)
-    assert check.returncode == 1 and "unresolved conflict markers in config.yaml" in check.stdout
+    assert (
+        check.returncode == 1
+        and "unresolved conflict markers in config.yaml" in check.stdout
+    )
     blocked = run_scriptgen("regen", cwd=repo, env=IDENTITY)
     assert blocked.returncode == 1 and "resolve them" in blocked.stdout
 
@@ -169,20 +199,27 @@ def test_a_conflict_writes_markers_reports_and_exits_1(repo: Path) -> None:
 
 def test_a_failed_regeneration_leaves_the_project_as_it_was(repo: Path) -> None:
     project = project_of(repo)
-    edit(project / "train.py", "def main(", "import not_a_module_anywhere\n\n\ndef main(")
+    edit(
+        project / "train.py", "def main(", "import not_a_module_anywhere\n\n\ndef main("
+    )
     set_learning_rate(repo, "3.0e-05")
     before, commit = snapshot(repo), head(repo)
 
     result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
     assert result.returncode == 1
     assert "not_a_module_anywhere" in result.stdout
-    assert "the new generation passes, but not with your edits in train.py" in result.stdout
+    assert (
+        "the new generation passes, but not with your edits in train.py"
+        in result.stdout
+    )
     assert "nothing was written" in result.stdout and "Traceback" not in result.stderr
     assert snapshot(repo) == before and head(repo) == commit
     assert run_scriptgen("regen", "--check", cwd=repo).returncode == 1  # still stale
 
 
-def test_a_deleted_file_stays_deleted_until_the_generation_changes_it(repo: Path) -> None:
+def test_a_deleted_file_stays_deleted_until_the_generation_changes_it(
+    repo: Path,
+) -> None:
     project = project_of(repo)
     (project / "README.md").unlink()
     set_learning_rate(repo, "3.0e-05")
@@ -192,14 +229,20 @@ def test_a_deleted_file_stays_deleted_until_the_generation_changes_it(repo: Path
     assert not (project / "README.md").exists()
 
     spec = project / SPEC_FILE
-    spec.write_text(spec.read_text().replace("- neg\n  - pos\n", "- negative\n  - positive\n"))
+    spec.write_text(
+        spec.read_text().replace("- neg\n  - pos\n", "- negative\n  - positive\n")
+    )
     result = run_scriptgen("regen", "--no-validate", cwd=repo, env=IDENTITY)
     assert result.returncode == 1
-    assert "README.md: you deleted it and the new generation changes it" in result.stdout
+    assert (
+        "README.md: you deleted it and the new generation changes it" in result.stdout
+    )
     assert "2 labels (negative, positive)" in (project / "README.md").read_text()
 
 
-def test_inside_a_commit_hook_it_writes_exits_1_and_never_touches_git(repo: Path) -> None:
+def test_inside_a_commit_hook_it_writes_exits_1_and_never_touches_git(
+    repo: Path,
+) -> None:
     set_learning_rate(repo, "3.0e-05")
     index = (repo / ".git" / "index").read_bytes()
     before = head(repo)
@@ -229,12 +272,16 @@ def test_jobs_regenerate_several_projects(repo: Path) -> None:
     git(repo, "commit", "-q", "-m", "a second project")
     set_learning_rate(repo, "3.0e-05")
     edit(other / SPEC_FILE, "seed: 42", "seed: 7")
-    result = run_scriptgen("regen", "--jobs", "2", "--no-validate", cwd=repo, env=IDENTITY)
+    result = run_scriptgen(
+        "regen", "--jobs", "2", "--no-validate", cwd=repo, env=IDENTITY
+    )
     assert result.returncode == 0, result.stderr
     lines = sorted(result.stdout.splitlines())
     assert len(lines) == 2
-    assert lines[0].startswith("generated/other: regenerated (spec changed: "
-                               "name: 'textclf-bert-base' -> 'other', training.seed: 42 -> 7)")
+    assert lines[0].startswith(
+        "generated/other: regenerated (spec changed: "
+        "name: 'textclf-bert-base' -> 'other', training.seed: 42 -> 7)"
+    )
     assert lines[1].startswith(f"generated/{NAME}: regenerated (spec changed: "
                                "training.learning_rate: 2e-05 -> 3e-05)")  # fmt: skip
     subjects = git(repo, "log", "-2", "--format=%s").splitlines()
@@ -250,7 +297,10 @@ def test_jobs_regenerate_several_projects(repo: Path) -> None:
     [
         ("task: [textclf\n", "malformed YAML"),
         (None, "training.learning_rate: Input should be less than 1"),
-        ("task: textclf\nname: x\nmodel: no-such-model\n", "unknown model 'no-such-model'"),
+        (
+            "task: textclf\nname: x\nmodel: no-such-model\n",
+            "unknown model 'no-such-model'",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(
@@ -263,7 +313,9 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     before, commit = snapshot(repo), head(repo)
     result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
     assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+    assert (
+        len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+    ), result.stderr
     assert snapshot(repo) == before and head(repo) == commit
 
 

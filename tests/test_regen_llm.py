@@ -17,7 +17,7 @@ from scriptgen.lock import LOCK_FILE, SPEC_FILE, TRANSCRIPT_FILE
 from .conftest import build_file_tree, run_scriptgen
 from .openai_server import ScriptedServer
 from .test_llm_pipeline import as_reply, reference_files
-from .test_regen import IDENTITY, NAME, head, project_of, set_learning_rate, snapshot
+from .test_regen import IDENTITY, head, project_of, set_learning_rate, snapshot
 
 pytestmark = pytest.mark.slow
 MODEL = "qwen2.5-coder-7b"
@@ -32,7 +32,9 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=env)
     build_file_tree(root, {"README.md": "# models\n"})
     subprocess.run(["git", "add", "."], cwd=root, check=True, env=env)
-    subprocess.run(["git", "commit", "-q", "-m", "initial"], cwd=root, check=True, env=env)
+    subprocess.run(
+        ["git", "commit", "-q", "-m", "initial"], cwd=root, check=True, env=env
+    )
     with ScriptedServer(models=[MODEL]) as server:
         server.reply(as_reply(reference_files(root)))
         result = run_scriptgen("new", "textclf", "--model", "bert-base",
@@ -89,7 +91,10 @@ def test_a_spec_change_sends_the_new_request_only(repo: Path, tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert len(chats) == 1
     assert "learning_rate: 3.0e-05" in chats[0].body["messages"][-1]["content"]
-    assert yaml.safe_load((project_of(repo) / "config.yaml").read_text())["learning_rate"] == 3e-05
+    assert (
+        yaml.safe_load((project_of(repo) / "config.yaml").read_text())["learning_rate"]
+        == 3e-05
+    )
     assert [e["kind"] for e in transcript(repo)] == ["generate"]
     lock = json.loads((project_of(repo) / LOCK_FILE).read_text())
     assert (lock["backend"], lock["llm_model"]) == ("openai", MODEL)
@@ -105,15 +110,29 @@ def test_a_spec_change_without_a_server_is_bad_input(repo: Path) -> None:
     assert snapshot(repo) == before
 
 
-def test_a_model_change_is_stale_and_asks_the_new_model(repo: Path, tmp_path: Path) -> None:
+def test_a_model_change_is_stale_and_asks_the_new_model(
+    repo: Path, tmp_path: Path
+) -> None:
     with ScriptedServer(models=["coder-14b"]) as server:
         server.reply(as_reply(reference_files(tmp_path)))
-        build_file_tree(repo, {"scriptgen.toml": f'[llm]\nuri = "openai:{server.url}"\nmodel = "coder-14b"\n'})
+        build_file_tree(
+            repo,
+            {
+                "scriptgen.toml": f'[llm]\nuri = "openai:{server.url}"\nmodel = "coder-14b"\n'
+            },
+        )
         check = run_scriptgen("regen", "--check", cwd=repo)
-        assert check.returncode == 1 and f"llm model: {MODEL} -> coder-14b" in check.stdout
+        assert (
+            check.returncode == 1 and f"llm model: {MODEL} -> coder-14b" in check.stdout
+        )
         result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
         chats = server.chat_requests
     assert result.returncode == 0, result.stderr
-    assert len(chats) == 1 and chats[0].body["model"] == "coder-14b"  # not the old replies
-    assert json.loads((project_of(repo) / LOCK_FILE).read_text())["llm_model"] == "coder-14b"
+    assert (
+        len(chats) == 1 and chats[0].body["model"] == "coder-14b"
+    )  # not the old replies
+    assert (
+        json.loads((project_of(repo) / LOCK_FILE).read_text())["llm_model"]
+        == "coder-14b"
+    )
     assert (project_of(repo) / SPEC_FILE).is_file()

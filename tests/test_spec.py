@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from scriptgen.errors import UserError
-from scriptgen.plan import make_plan
 from scriptgen.lock import spec_hash
+from scriptgen.plan import make_plan
 from scriptgen.spec import build_spec, canonical, parse_spec
 
 from .conftest import EXAMPLES, build_file_tree

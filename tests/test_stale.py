@@ -13,7 +13,13 @@ import pytest
 from scriptgen.config import LLMSettings
 from scriptgen.errors import UserError
 from scriptgen.lock import LOCK_FILE, SPEC_FILE, Lock
-from scriptgen.stale import Wanted, find_projects, has_conflict_markers, status, wanted_for
+from scriptgen.stale import (
+    Wanted,
+    find_projects,
+    has_conflict_markers,
+    status,
+    wanted_for,
+)
 
 from .conftest import REPO, build_file_tree, run_scriptgen
 
@@ -60,7 +66,9 @@ def test_a_spec_edit_is_named_key_by_key(project: Path) -> None:
 def test_comments_and_key_order_in_the_spec_are_not_changes(project: Path) -> None:
     text = (project / SPEC_FILE).read_text()
     lines = text.splitlines()
-    (project / SPEC_FILE).write_text("# my spec\n" + "\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
+    (project / SPEC_FILE).write_text(
+        "# my spec\n" + "\n".join([lines[1], lines[0], *lines[2:]]) + "\n"
+    )
     assert status(project).fresh
 
 
@@ -79,7 +87,9 @@ def test_a_template_change_is_stale(
     assert status(project).fresh
     with (templates / "textclf/reference/train.py.j2").open("a") as f:
         f.write("# changed\n")
-    assert status(project).reasons == ["templates changed: textclf/reference/train.py.j2"]
+    assert status(project).reasons == [
+        "templates changed: textclf/reference/train.py.j2"
+    ]
 
 
 def test_prompt_templates_matter_only_to_llm_projects(
@@ -91,30 +101,36 @@ def test_prompt_templates_matter_only_to_llm_projects(
     llm_project = project.parent / "by-an-llm"
     shutil.copytree(project, llm_project)
     lock = json.loads((llm_project / LOCK_FILE).read_text())
-    lock.update(backend="openai", llm_model="coder", decoding={"temperature": 0.0, "seed": 0})
+    lock.update(
+        backend="openai", llm_model="coder", decoding={"temperature": 0.0, "seed": 0}
+    )
     lock["templates"] = _prompt_hashes()
     (llm_project / LOCK_FILE).write_text(json.dumps(lock))
     assert status(llm_project).fresh
     with (templates / "_common/prompts/system.md.j2").open("a") as f:
         f.write("Be brief.\n")
     assert status(project).fresh  # a reference project never saw a prompt
-    assert status(llm_project).reasons == ["templates changed: _common/prompts/system.md.j2"]
+    assert status(llm_project).reasons == [
+        "templates changed: _common/prompts/system.md.j2"
+    ]
 
 
 def test_backend_model_and_decoding_changes(project: Path) -> None:
     lock = Lock.read(project)
-    assert status(project, Wanted("openai", "openai:http://h/v1", None)).reasons[-1] == (
-        "backend: reference -> openai"
-    )
+    assert status(project, Wanted("openai", "openai:http://h/v1", None)).reasons[
+        -1
+    ] == ("backend: reference -> openai")
     data = json.loads((project / LOCK_FILE).read_text())
-    data.update(backend="openai", llm_model="coder-7b", decoding={"temperature": 0.0, "seed": 0})
+    data.update(
+        backend="openai", llm_model="coder-7b", decoding={"temperature": 0.0, "seed": 0}
+    )
     data["templates"] = {**lock.templates, **_prompt_hashes()}
     (project / LOCK_FILE).write_text(json.dumps(data))
     assert status(project, Wanted("openai", "openai:http://h/v1", None)).fresh
     assert status(project, Wanted("openai", "openai:http://h/v1", "coder-7b")).fresh
-    assert status(project, Wanted("openai", "openai:http://h/v1", "coder-14b")).reasons == [
-        "llm model: coder-7b -> coder-14b"
-    ]
+    assert status(
+        project, Wanted("openai", "openai:http://h/v1", "coder-14b")
+    ).reasons == ["llm model: coder-7b -> coder-14b"]
     data["decoding"] = {"temperature": 0.7}
     (project / LOCK_FILE).write_text(json.dumps(data))
     assert status(project, Wanted("openai")).reasons == [
@@ -135,14 +151,20 @@ def test_wanted_keeps_the_locks_backend_unless_told() -> None:
     assert wanted_for(lock, None, None, toml) == Wanted("openai", toml.uri, "coder-14b")
     # scriptgen.toml naming another kind of backend does not switch this project
     assert wanted_for(lock, None, None, LLMSettings("hf:/models/x")) == Wanted("openai")
-    assert wanted_for(lock, "hf:/models/x", None, toml) == Wanted("hf", "hf:/models/x", "/models/x")
+    assert wanted_for(lock, "hf:/models/x", None, toml) == Wanted(
+        "hf", "hf:/models/x", "/models/x"
+    )
     assert wanted_for(lock, "reference", None, toml) == Wanted("reference", "reference")
     reference = Lock("textclf", "p", "h", "m", "bert", "reference", "", {}, {}, {}, {})
     assert wanted_for(reference, None, None, toml) == Wanted("reference")
 
 
 def test_conflict_markers_in_an_edited_file(project: Path) -> None:
-    edit(project / "config.yaml", "seed: 42", "<<<<<<< yours\nseed: 1\n=======\nseed: 42\n>>>>>>> new generation")
+    edit(
+        project / "config.yaml",
+        "seed: 42",
+        "<<<<<<< yours\nseed: 1\n=======\nseed: 42\n>>>>>>> new generation",
+    )
     st = status(project)
     assert st.conflicts == ["config.yaml"] and not st.fresh and st.reasons == []
     assert not has_conflict_markers("a = '<<<<<<< not at the start'\n")
@@ -151,7 +173,10 @@ def test_conflict_markers_in_an_edited_file(project: Path) -> None:
 def test_find_projects(project: Path, tmp_path: Path) -> None:
     nested = tmp_path / "generated" / "team" / "other"
     shutil.copytree(project, nested)
-    build_file_tree(tmp_path / "generated", {".hidden/x/.scriptgen/lock.json": "{}", "notes.txt": "x"})
+    build_file_tree(
+        tmp_path / "generated",
+        {".hidden/x/.scriptgen/lock.json": "{}", "notes.txt": "x"},
+    )
     assert find_projects([tmp_path / "generated"]) == [nested, project]
     assert find_projects([project]) == [project]
     assert find_projects([project, tmp_path / "generated"]) == [nested, project]
@@ -186,13 +211,24 @@ def test_check_cli_exit_codes_and_messages(project: Path) -> None:
     ]
     for args in (["--check", "generated/nope"], ["--check", "--force"]):
         bad = run_scriptgen("regen", *args, cwd=root)
-        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
-    empty = run_scriptgen("regen", "--check", cwd=root / "generated" / "textclf-bert-base" / "tests")
-    assert (empty.returncode, empty.stdout) == (0, "no scriptgen projects under generated/\n")
+        assert (
+            bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+        ), bad.stderr
+    empty = run_scriptgen(
+        "regen", "--check", cwd=root / "generated" / "textclf-bert-base" / "tests"
+    )
+    assert (empty.returncode, empty.stdout) == (
+        0,
+        "no scriptgen projects under generated/\n",
+    )
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_check_writes_nothing(project: Path) -> None:

@@ -19,7 +19,11 @@ from .conftest import build_file_tree, tree
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_write_update_writes_deletes_and_leaves_the_rest(tmp_path: Path) -> None:
@@ -49,7 +53,9 @@ def test_a_failure_midway_puts_every_file_back(
 
     monkeypatch.setattr(write.os, "rename", failing_rename)
     with pytest.raises(OSError, match="No space"):
-        write_update(project, {"a.py": "A\n", "b.py": None, "c.py": "C\n", "d/e.py": "e\n"})
+        write_update(
+            project, {"a.py": "A\n", "b.py": None, "c.py": "C\n", "d/e.py": "e\n"}
+        )
     assert snapshot(project) == before
     assert tree(tmp_path) == names  # no staging folder, no new folder left behind
 
@@ -78,7 +84,9 @@ def test_a_second_run_waits_for_the_first(tmp_path: Path) -> None:
     assert order == ["first done", "second"]
 
 
-def test_the_lock_holds_across_processes_and_dies_with_its_holder(tmp_path: Path) -> None:
+def test_the_lock_holds_across_processes_and_dies_with_its_holder(
+    tmp_path: Path,
+) -> None:
     project = tmp_path / "p"
     project.mkdir()
     holder = subprocess.Popen(

@@ -150,7 +150,9 @@ def recorded_chat(
                 entry.get("seconds"),
             )
         if live is None:
-            raise missing or ScriptgenError(f"{path} has no recorded reply for this request")
+            raise missing or ScriptgenError(
+                f"{path} has no recorded reply for this request"
+            )
         return live(messages, decoding, on_token=on_token)
 
     return chat
