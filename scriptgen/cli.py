@@ -46,6 +46,30 @@ def sandbox_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return timeout_option(memory_option(python_option(command)))
 
 
+def generation_options(
+    llm_help: str,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The backend, repair, validation, commit and sandbox options of `new` and `regen`."""
+    options = [
+        click.option("--llm", metavar="URI", help=llm_help),
+        click.option("--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server."),
+        click.option(
+            "--max-repairs", type=click.IntRange(0, 20), default=None,
+            help="Repair rounds for LLM backends  [default: 3, or scriptgen.toml's [llm]].",
+        ),
+        click.option("--no-validate", is_flag=True, help="Skip the contract tests (static checks still run)."),
+        click.option("--no-commit", is_flag=True, help="Write, but do not commit."),
+    ]  # fmt: skip
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = sandbox_options(command)  # listed last in --help
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def _sandbox(timeout: float, memory_limit: str, python: str | None) -> Sandbox:
     from .config import validation_python
     from .validate import Sandbox
@@ -100,29 +124,10 @@ def cli(debug: bool) -> None:
     show_default=True,
     help="Folder the project is written under.",
 )
-@click.option(
-    "--llm",
-    metavar="URI",
-    help="Backend: reference (default, offline), openai:URL (an OpenAI-compatible server), replay:TRANSCRIPT.jsonl.",
+@generation_options(
+    "Backend: reference (default, offline), hf:MODEL (transformers), openai:URL "
+    "(an OpenAI-compatible server), replay:TRANSCRIPT.jsonl."
 )
-@click.option(
-    "--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server."
-)
-@click.option(
-    "--max-repairs",
-    type=click.IntRange(0, 20),
-    default=None,
-    help="Repair rounds for LLM backends  [default: 3, or scriptgen.toml's [llm]].",
-)
-@click.option(
-    "--no-validate",
-    is_flag=True,
-    help="Skip the contract tests (static checks still run).",
-)
-@click.option(
-    "--no-commit", is_flag=True, help="Write the project but do not commit it."
-)
-@sandbox_options
 def new(
     task: str, model: str | None, name: str | None, spec_file: Path | None, sets: tuple[str, ...],
     out: Path, llm: str | None, llm_model: str | None, max_repairs: int | None, no_validate: bool,
@@ -172,29 +177,9 @@ def _max_repairs(flag: int | None, settings: Any) -> int:
     show_default=True,
     help="Projects regenerated at the same time.",
 )
-@click.option(
-    "--llm",
-    metavar="URI",
-    help="Regenerate with this backend instead of the one each project's lock names.",
+@generation_options(
+    "Regenerate with this backend instead of the one each project's lock names."
 )
-@click.option(
-    "--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server."
-)
-@click.option(
-    "--max-repairs",
-    type=click.IntRange(0, 20),
-    default=None,
-    help="Repair rounds for LLM backends  [default: 3, or scriptgen.toml's [llm]].",
-)
-@click.option(
-    "--no-validate",
-    is_flag=True,
-    help="Skip the contract tests (static checks still run).",
-)
-@click.option(
-    "--no-commit", is_flag=True, help="Write the projects but do not commit them."
-)
-@sandbox_options
 def regen(
     directories: tuple[Path, ...], check: bool, force: bool, jobs: int, llm: str | None,
     llm_model: str | None, max_repairs: int | None, no_validate: bool, no_commit: bool,

@@ -158,9 +158,7 @@ def _regenerate(
 
     plan = plan_for_existing(project, None)
     # The transcript answers only what the same backend, model and decoding were asked.
-    same_backend = not any(r.startswith(("backend:", "llm model:", "decoding:"))
-                           for r in now.reasons)  # fmt: skip
-    backend = _backend(project, lock, wanted, use_transcript=same_backend)
+    backend = _backend(project, lock, wanted, use_transcript=not now.backend_changed)
     files, report = produce(
         plan,
         backend,

@@ -74,6 +74,8 @@ class Status:
     lock: Lock
     reasons: list[str] = field(default_factory=list)  # why it is stale; empty: fresh
     conflicts: list[str] = field(default_factory=list)  # files with conflict markers
+    # The backend, its model or its decoding differ: the transcript's answers do not hold.
+    backend_changed: bool = False
 
     @property
     def fresh(self) -> bool:
@@ -99,15 +101,16 @@ def status(project: Path, wanted: Wanted | None = None) -> Status:
     if changed:
         more = f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
         result.reasons.append(f"templates changed: {', '.join(changed[:3])}{more}")
+    backend = []
     if wanted.backend != lock.backend:
-        result.reasons.append(f"backend: {lock.backend} -> {wanted.backend}")
+        backend.append(f"backend: {lock.backend} -> {wanted.backend}")
     elif wanted.llm_model is not None and wanted.llm_model != lock.llm_model:
-        result.reasons.append(
-            f"llm model: {lock.llm_model or '?'} -> {wanted.llm_model}"
-        )
+        backend.append(f"llm model: {lock.llm_model or '?'} -> {wanted.llm_model}")
     decoding = default_decoding(wanted.backend)
     if wanted.backend == lock.backend and decoding != dict(lock.decoding):
-        result.reasons.append(f"decoding: {dict(lock.decoding)} -> {decoding}")
+        backend.append(f"decoding: {dict(lock.decoding)} -> {decoding}")
+    result.reasons += backend
+    result.backend_changed = bool(backend)
     result.conflicts = conflicted_files(project, lock.files)
     return result
 

@@ -20,10 +20,11 @@ def build_file_tree(root: Path, files: Mapping[str, str]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def git(cwd: Path, *args: str) -> str:
+def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
     return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+        env={**os.environ, **env} if env is not None else None,
+    ).stdout  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -44,16 +45,24 @@ def git_identity(
     monkeypatch.delenv("PRE_COMMIT", raising=False)
 
 
+def init_repo(
+    root: Path,
+    files: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """A real git repository at ``root`` with one commit of ``files`` (a README by default)."""
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q", "-b", "main", env=env)
+    build_file_tree(root, files or {"README.md": "# models\n"})
+    git(root, "add", ".", env=env)
+    git(root, "commit", "-q", "-m", "initial", env=env)
+    return root
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A real git repository with one commit."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    build_file_tree(root, {"README.md": "# models\n"})
-    git(root, "add", "README.md")
-    git(root, "commit", "-q", "-m", "initial")
-    return root
+    return init_repo(tmp_path / "repo")
 
 
 def run_scriptgen(
@@ -68,6 +77,15 @@ def run_scriptgen(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file below root (.git aside) and its bytes, for 'nothing changed' assertions."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
 
 
 def tree(root: Path) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO, build_file_tree, git, run_scriptgen
+from .conftest import REPO, git, init_repo, run_scriptgen
 
 pytestmark = pytest.mark.slow
 NAME = "textclf-bert-base"
@@ -26,13 +26,9 @@ NAME = "textclf-bert-base"
 @pytest.fixture
 def user_repo(tmp_path: Path) -> Path:
     """A user's repo with one generated, committed project and the light hook wiring."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    build_file_tree(root, {"README.md": "# models\n",
-                           "scriptgen.toml": f'[validate]\npython = "{sys.executable}"\n'})  # fmt: skip
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "initial")
+    root = init_repo(tmp_path / "repo", {
+        "README.md": "# models\n", "scriptgen.toml": f'[validate]\npython = "{sys.executable}"\n',
+    })  # fmt: skip
     result = run_scriptgen("new", "textclf", "--model", "bert-base", cwd=root)
     assert result.returncode == 0, result.stderr
     return root

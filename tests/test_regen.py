@@ -16,7 +16,7 @@ import yaml
 from scriptgen.lock import BASE_DIR, LOCK_FILE, SPEC_FILE
 from scriptgen.write import exclusive
 
-from .conftest import build_file_tree, git, run_scriptgen
+from .conftest import build_file_tree, git, init_repo, run_scriptgen, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -31,15 +31,7 @@ IDENTITY = {
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repo holding one validated, committed `scriptgen new textclf --model bert-base`."""
-    root = tmp_path_factory.mktemp("regen") / "repo"
-    root.mkdir()
-    env = {**os.environ, **IDENTITY}
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=env)
-    build_file_tree(root, {"README.md": "# models\n"})
-    subprocess.run(["git", "add", "."], cwd=root, check=True, env=env)
-    subprocess.run(
-        ["git", "commit", "-q", "-m", "initial"], cwd=root, check=True, env=env
-    )
+    root = init_repo(tmp_path_factory.mktemp("regen") / "repo", env=IDENTITY)
     result = run_scriptgen(
         "new", "textclf", "--model", "bert-base", cwd=root, env=IDENTITY
     )
@@ -69,11 +61,6 @@ def set_learning_rate(repo: Path, value: str) -> None:
     text = spec.read_text()
     old = next(ln for ln in text.splitlines() if "learning_rate:" in ln)
     spec.write_text(text.replace(old, f"  learning_rate: {value}"))
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}  # fmt: skip
 
 
 def head(repo: Path) -> str:

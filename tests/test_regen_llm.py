@@ -4,9 +4,7 @@ project's transcript; only new ones reach the server (a real one on 127.0.0.1)."
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,10 +12,10 @@ import yaml
 
 from scriptgen.lock import LOCK_FILE, SPEC_FILE, TRANSCRIPT_FILE
 
-from .conftest import build_file_tree, run_scriptgen
+from .conftest import build_file_tree, init_repo, run_scriptgen, snapshot
 from .openai_server import ScriptedServer
 from .test_llm_pipeline import as_reply, reference_files
-from .test_regen import IDENTITY, head, project_of, set_learning_rate, snapshot
+from .test_regen import IDENTITY, head, project_of, set_learning_rate
 
 pytestmark = pytest.mark.slow
 MODEL = "qwen2.5-coder-7b"
@@ -26,15 +24,7 @@ MODEL = "qwen2.5-coder-7b"
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repo holding a project that the scripted "LLM" wrote (validated and committed)."""
-    root = tmp_path_factory.mktemp("regen-llm") / "repo"
-    root.mkdir()
-    env = {**os.environ, **IDENTITY}
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True, env=env)
-    build_file_tree(root, {"README.md": "# models\n"})
-    subprocess.run(["git", "add", "."], cwd=root, check=True, env=env)
-    subprocess.run(
-        ["git", "commit", "-q", "-m", "initial"], cwd=root, check=True, env=env
-    )
+    root = init_repo(tmp_path_factory.mktemp("regen-llm") / "repo", env=IDENTITY)
     with ScriptedServer(models=[MODEL]) as server:
         server.reply(as_reply(reference_files(root)))
         result = run_scriptgen("new", "textclf", "--model", "bert-base",

@@ -21,7 +21,7 @@ from scriptgen.stale import (
     wanted_for,
 )
 
-from .conftest import REPO, build_file_tree, run_scriptgen
+from .conftest import REPO, build_file_tree, run_scriptgen, snapshot
 
 
 @pytest.fixture(scope="session")
@@ -78,12 +78,16 @@ def test_edited_generated_files_do_not_make_it_stale(project: Path) -> None:
     assert status(project).fresh
 
 
-def test_a_template_change_is_stale(
-    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    templates = tmp_path / "templates"
-    shutil.copytree(REPO / "templates", templates)
-    monkeypatch.setenv("SCRIPTGEN_TEMPLATES", str(templates))
+@pytest.fixture
+def templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the templates, in use through SCRIPTGEN_TEMPLATES, for a test to change."""
+    folder = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", folder)
+    monkeypatch.setenv("SCRIPTGEN_TEMPLATES", str(folder))
+    return folder
+
+
+def test_a_template_change_is_stale(project: Path, templates: Path) -> None:
     assert status(project).fresh
     with (templates / "textclf/reference/train.py.j2").open("a") as f:
         f.write("# changed\n")
@@ -93,11 +97,8 @@ def test_a_template_change_is_stale(
 
 
 def test_prompt_templates_matter_only_to_llm_projects(
-    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, templates: Path
 ) -> None:
-    templates = tmp_path / "templates"
-    shutil.copytree(REPO / "templates", templates)
-    monkeypatch.setenv("SCRIPTGEN_TEMPLATES", str(templates))
     llm_project = project.parent / "by-an-llm"
     shutil.copytree(project, llm_project)
     lock = json.loads((llm_project / LOCK_FILE).read_text())
@@ -223,19 +224,11 @@ def test_check_cli_exit_codes_and_messages(project: Path) -> None:
     )
 
 
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in root.rglob("*")
-        if p.is_file()
-    }
-
-
 def test_check_writes_nothing(project: Path) -> None:
     edit(project / SPEC_FILE, "seed: 42", "seed: 7")
-    before = tree_bytes(project)
+    before = snapshot(project)
     assert run_scriptgen("regen", "--check", cwd=project.parent.parent).returncode == 1
-    assert tree_bytes(project) == before
+    assert snapshot(project) == before
 
 
 def test_check_path_imports_nothing_heavy(project: Path) -> None:

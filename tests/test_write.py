@@ -15,15 +15,7 @@ import scriptgen.write as write
 from scriptgen.errors import ScriptgenError
 from scriptgen.write import exclusive, write_update
 
-from .conftest import build_file_tree, tree
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in root.rglob("*")
-        if p.is_file()
-    }
+from .conftest import build_file_tree, snapshot, tree
 
 
 def test_write_update_writes_deletes_and_leaves_the_rest(tmp_path: Path) -> None:
