@@ -68,3 +68,66 @@ def test_new_uses_the_configured_backend_and_flags_win(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert len(server.chat_requests) == 2
+
+
+def test_validation_python_from_flag_toml_or_this_one(tmp_path: Path) -> None:
+    import sys
+
+    from scriptgen.config import validation_python
+
+    assert validation_python(tmp_path) == sys.executable
+    build_file_tree(
+        tmp_path,
+        {"scriptgen.toml": '[validate]\npython = "env/bin/python"\n', "a/.keep": ""},
+    )
+    with pytest.raises(
+        UserError, match=r"\[validate\] python: no such interpreter: env/bin/python"
+    ):
+        validation_python(tmp_path / "a")
+    interpreter = tmp_path / "env" / "bin" / "python"
+    interpreter.parent.mkdir(parents=True)
+    interpreter.symlink_to(
+        sys.executable
+    )  # a venv's python is a link: kept, not resolved
+    assert validation_python(tmp_path / "a") == str(interpreter)
+    assert validation_python(tmp_path / "a", sys.executable) == sys.executable
+    with pytest.raises(UserError, match="--python: no such interpreter"):
+        validation_python(tmp_path, str(tmp_path / "nope"))
+    build_file_tree(tmp_path, {"scriptgen.toml": "[validate]\npyhton = 1\n"})
+    with pytest.raises(UserError, match=r"unknown: pyhton"):
+        validation_python(tmp_path)
+
+
+def test_an_interpreter_without_the_ml_stack_is_named(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from scriptgen.errors import MissingDependency
+    from scriptgen.validate import missing_ml_stack, require_ml_stack
+
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
+        check=True,
+    )
+    bare = str(tmp_path / "bare" / "bin" / "python")
+    assert set(missing_ml_stack(bare)) == {
+        "torch",
+        "transformers",
+        "datasets",
+        "accelerate",
+        "yaml",
+        "pytest",
+    }
+    assert missing_ml_stack(sys.executable) == []
+    with pytest.raises(MissingDependency, match=f"missing in {bare}"):
+        require_ml_stack(bare)
+
+
+def test_a_bad_python_flag_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = run_scriptgen(
+        "validate", str(tmp_path), "--python", str(tmp_path / "nope"), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"scriptgen: error: --python: no such interpreter: {tmp_path / 'nope'}"
+    ]
