@@ -27,6 +27,19 @@ TRANSCRIPT_FILE = f"{META_DIR}/transcript.jsonl"
 # What scriptgen last wrote for each file, so that a user's edit can be merged three-way
 # (and the last generation recovered by hand: it is a plain copy).
 BASE_DIR = f"{META_DIR}/base"
+# Files git reads for itself: a base copy under their own name would act (a .gitignore in
+# .scriptgen/base/ would ignore files there), so theirs carries a suffix.
+_GIT_FILES = frozenset({".gitignore", ".gitattributes"})
+
+
+def base_copy(rel: str) -> str:
+    """Where the base copy of the project file ``rel`` is kept."""
+    folder, _, name = rel.rpartition("/")
+    if name in _GIT_FILES:
+        name += ".base"
+    return f"{BASE_DIR}/{folder}/{name}" if folder else f"{BASE_DIR}/{name}"
+
+
 # Keeps the base copies out of diffs and out of review (they repeat the project's files).
 ATTRIBUTES_FILE = f"{META_DIR}/.gitattributes"
 ATTRIBUTES = "base/** -diff linguist-generated=true\n"

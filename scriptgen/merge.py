@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ScriptgenError
-from .lock import BASE_DIR, sha256_text
+from .lock import base_copy, sha256_text
 
 LABELS = ("yours", "last generation", "new generation")
 
@@ -92,7 +92,7 @@ def base_text(project: Path, rel: str, digest: str | None) -> str | None:
     """
     if digest is None:
         return None
-    kept = _read(project / BASE_DIR / rel)
+    kept = _read(project / base_copy(rel))
     if kept is not None and sha256_text(kept) == digest:
         return kept
     path = project / rel

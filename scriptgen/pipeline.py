@@ -17,12 +17,12 @@ from .fmt import format_files
 from .lock import (
     ATTRIBUTES,
     ATTRIBUTES_FILE,
-    BASE_DIR,
     LOCK_FILE,
     SPEC_FILE,
     TRANSCRIPT_FILE,
     VALIDATION_FILE,
     Lock,
+    base_copy,
     sha256_text,
     template_hashes,
 )
@@ -287,7 +287,7 @@ def meta_files(
         SPEC_FILE: dump_spec(plan.canonical_spec),
         LOCK_FILE: lock.to_json(),
         ATTRIBUTES_FILE: ATTRIBUTES,
-        **{f"{BASE_DIR}/{path}": text for path, text in files.items()},
+        **{base_copy(path): text for path, text in files.items()},
     }
     if hasattr(backend, "transcript_jsonl"):
         meta[TRANSCRIPT_FILE] = backend.transcript_jsonl()

@@ -24,6 +24,7 @@ from .lock import (
     TRANSCRIPT_FILE,
     VALIDATION_FILE,
     Lock,
+    base_copy,
     spec_hash,
 )
 from .stale import Status, Wanted, read_raw_spec, status, wanted_for
@@ -179,8 +180,12 @@ def _regenerate(
     if report is None:
         meta[VALIDATION_FILE] = None  # it described an earlier version
     changes: dict[str, str | None] = {**merge.final, **meta}
-    # Base copies of files scriptgen no longer makes go with them.
-    changes.update({f"{BASE_DIR}/{p}": None for p in lock.files if p not in files})
+    # Base copies of files scriptgen no longer makes (or under an older name) go.
+    kept = {base_copy(rel) for rel in files}
+    for path in sorted((project / BASE_DIR).rglob("*")):
+        rel = path.relative_to(project).as_posix()
+        if path.is_file() and rel not in kept:
+            changes[rel] = None
     changes = {rel: text for rel, text in changes.items()
                if _differs(project / rel, text)}  # fmt: skip
     outcome = Outcome(

@@ -8,7 +8,7 @@ import pytest
 
 from scriptgen.backends import get_backend
 from scriptgen.fmt import format_files
-from scriptgen.lock import BASE_DIR, Lock
+from scriptgen.lock import Lock, base_copy
 from scriptgen.pipeline import render_scaffold
 from scriptgen.project import plan_for_existing
 from scriptgen.stale import status
@@ -36,4 +36,4 @@ def test_generated_project_is_fresh(project: Path) -> None:
         assert (project / rel).read_text(
             encoding="utf-8"
         ) == text, f"{rel} differs from a fresh generation"
-        assert (project / BASE_DIR / rel).read_text(encoding="utf-8") == text
+        assert (project / base_copy(rel)).read_text(encoding="utf-8") == text

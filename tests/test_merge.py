@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scriptgen.lock import BASE_DIR, sha256_text
+from scriptgen.lock import BASE_DIR, base_copy, sha256_text
 from scriptgen.merge import base_text, merge_file, reconcile
 
 from .conftest import build_file_tree, git
@@ -19,7 +19,7 @@ def project_with(
     """A project whose files are ``files`` and whose last generation was ``base``."""
     project = tmp_path / "p"
     build_file_tree(project, files)
-    build_file_tree(project, {f"{BASE_DIR}/{rel}": text for rel, text in base.items()})
+    build_file_tree(project, {base_copy(rel): text for rel, text in base.items()})
     return project, {rel: sha256_text(text) for rel, text in base.items()}
 
 
@@ -125,3 +125,10 @@ def test_merge_file_reports_conflicts() -> None:
     assert conflicted and text.startswith(
         "<<<<<<< yours\nx\n=======\ny\n>>>>>>> new generation"
     )
+
+
+def test_base_copies_of_git_files_do_not_act_as_them() -> None:
+    assert base_copy("train.py") == ".scriptgen/base/train.py"
+    assert base_copy("tests/test_contract.py") == ".scriptgen/base/tests/test_contract.py"
+    assert base_copy(".gitignore") == ".scriptgen/base/.gitignore.base"
+    assert base_copy("sub/.gitattributes") == ".scriptgen/base/sub/.gitattributes.base"
