@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 from .config import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
+    from .config import LLMSettings
+    from .regen import Options
     from .validate import Sandbox
 
 _state = {"debug": False}
@@ -153,7 +155,7 @@ def new(
     return 0
 
 
-def _max_repairs(flag: int | None, settings: Any) -> int:
+def _max_repairs(flag: int | None, settings: LLMSettings) -> int:
     if flag is not None:
         return flag
     return settings.max_repairs if settings.max_repairs is not None else 3
@@ -229,7 +231,7 @@ def regen(
     return _regen(todo, options, jobs, max_repairs, timeout, memory_limit, python)
 
 
-def _regen(todo: list[Path], options: Any, jobs: int, max_repairs: int | None,
+def _regen(todo: list[Path], options: Options, jobs: int, max_repairs: int | None,
            timeout: float, memory_limit: str, python: str | None) -> int:  # fmt: skip
     """The writing half of `regen`; only here is anything heavy imported."""
     import dataclasses
@@ -242,9 +244,8 @@ def _regen(todo: list[Path], options: Any, jobs: int, max_repairs: int | None,
         options, max_repairs=_max_repairs(max_repairs, options.settings)
     )
     sandbox = _sandbox(timeout, memory_limit, python)
-    prepare(
-        todo, options, sandbox
-    )  # bad input stops the run before anything is written
+    # Bad input stops the run before any project is written.
+    prepare(todo, options, sandbox)
     outcomes = regen_all(todo, options, sandbox=sandbox, jobs=jobs, progress=Progress(),
                          report=lambda o: click.echo(describe(o, _shown(o.project))))  # fmt: skip
     for outcome in outcomes:

@@ -258,10 +258,8 @@ def _prove_merged(
     from .write import keep_candidate
 
     on_disk = read_project(project, always=(f.path for f in plan.manifest.files))
-    after = {**on_disk, **{p: t for p, t in merge.final.items() if t is not None}}
-    for rel, text in merge.final.items():
-        if text is None:
-            after.pop(rel, None)
+    merged = {**on_disk, **merge.final}
+    after = {rel: text for rel, text in merged.items() if text is not None}
     scaffold = {f.path: files[f.path] for f in plan.manifest.scaffold_files}
     progress.note(
         f"    merged your edits in {', '.join(merge.merged + merge.kept) or '-'}"

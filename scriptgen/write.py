@@ -77,9 +77,9 @@ def write_update(project: Path, files: Mapping[str, str | None]) -> None:
     done: list[tuple[Path, Path | None]] = []  # (target, where its old version went)
     created_dirs: list[Path] = []
     try:
-        for i, (rel, text) in enumerate(files.items()):
+        new.mkdir()
+        for i, text in enumerate(files.values()):
             if text is not None:
-                (new / str(i)).parent.mkdir(parents=True, exist_ok=True)
                 (new / str(i)).write_text(text, encoding="utf-8")
         old.mkdir()
         for i, (rel, text) in enumerate(files.items()):
