@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst import metadata as meta
 
-from .manifest import Manifest
+from .tasks import Manifest
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 

@@ -349,24 +349,34 @@ def doctor(llm: str | None, llm_model: str | None) -> int:
 
 
 @cli.command()
-def tasks() -> int:
-    """List tasks, their files and contracts, and the known model aliases."""
-    from .plan import available_tasks, get_manifest
-    from .registry import aliases
+@click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
+def tasks(as_json: bool) -> int:
+    """List tasks (model families, methods, data keys, files) and the known model aliases."""
+    import json
 
-    for name in available_tasks():
-        manifest = get_manifest(name)
-        click.echo(f"{name}: {manifest.title}")
-        click.echo(f"  model types: {', '.join(manifest.model_types)}")
-        click.echo(f"  methods: {', '.join(manifest.methods)}")
-        for f in manifest.files:
-            click.echo(f"  {f.kind:8} {f.path}")
-            if f.defines:
-                click.echo(f"             defines: {', '.join(f.defines)}")
-            if f.flags:
-                click.echo(f"             flags: {' '.join(f.flags)}")
+    from .catalog import catalog
+
+    found = catalog()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return 0
+    for task in found["tasks"]:
+        click.echo(f"{task['name']}: {task['title']} (metric: {task['metric']})")
+        click.echo(f"  data formats: {', '.join(task['data']['formats'])}")
+        for key, info in task["data"]["keys"].items():
+            default = f" (default: {info['default']})" if info["default"] is not None else ""
+            click.echo(f"  data.{key}: {info['type']}{default}  {info['description']}")
+        click.echo("  families and methods:")
+        for model_type, methods in task["families"].items():
+            click.echo(f"    {model_type:12} {', '.join(methods)}")
+        for f in task["files"]:
+            click.echo(f"  {f['kind']:8} {f['path']}")
+            if f["defines"]:
+                click.echo(f"             defines: {', '.join(f['defines'])}")
+            if f["flags"]:
+                click.echo(f"             flags: {' '.join(f['flags'])}")
     click.echo("models:")
-    for alias, entry in aliases().items():
+    for alias, entry in found["models"].items():
         click.echo(f"  {alias:18} {entry['hub_id']} ({entry['model_type']})")
     return 0
 

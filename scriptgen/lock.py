@@ -11,8 +11,9 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,12 @@ ATTRIBUTES = "base/** -diff linguist-generated=true\n"
 # the shared prompt templates.
 OFFLINE_BACKENDS = frozenset({"reference"})
 PROMPTS_DIR = "_common/prompts"
+# The shared registries; a project's lock hashes only the entries it uses
+# ("_common/models.yaml#bert-base").
+MODELS_FILE = "_common/models.yaml"
+FAMILIES_FILE = "_common/families.yaml"
+ENTRY_SEP = "#"
+MISSING = "missing"
 # Greedy decoding, the default of every LLM backend; recorded in the lock.
 LLM_DECODING: Mapping[str, Any] = {"temperature": 0.0, "seed": 0}
 
@@ -90,16 +97,70 @@ def hash_tree(folder: Path) -> dict[str, str]:
     return out
 
 
-def template_hashes(task: str, backend: str) -> dict[str, str]:
-    """Hashes of the templates a project of ``task`` made by ``backend`` depends on: the
-    task's folder and the shared parts, the prompts only for backends that use them."""
+def _is_prompt(rel: str) -> bool:
+    """Prompt templates: the shared ones and a task's own ``prompts/`` folder."""
+    return rel.startswith(PROMPTS_DIR + "/") or rel.split("/")[1:2] == ["prompts"]
+
+
+def template_hashes(task: str, backend: str, shared: Iterable[str]) -> dict[str, str]:
+    """Hashes of what a project of ``task`` made by ``backend`` depends on: the task's
+    folder, and each ``shared`` key: a file under ``_common/`` that its templates read, or
+    one entry of a shared registry (``_common/models.yaml#bert-base``). Prompt templates
+    count only for backends that send prompts. Nothing else of ``_common/`` counts, so
+    adding a task, an alias or a family leaves existing projects fresh.
+    """
     root = templates_root()
-    hashes = {f"{task}/{k}": v for k, v in hash_tree(root / task).items()}
-    for rel, digest in hash_tree(root / "_common").items():
-        key = f"_common/{rel}"
-        if backend not in OFFLINE_BACKENDS or not key.startswith(PROMPTS_DIR + "/"):
-            hashes[key] = digest
+    llm = backend not in OFFLINE_BACKENDS
+    hashes = {
+        f"{task}/{rel}": digest
+        for rel, digest in hash_tree(root / task).items()
+        if llm or not _is_prompt(f"{task}/{rel}")
+    }
+    keys = {k for k in shared if llm or not _is_prompt(k)}
+    if llm:
+        keys |= {f"{PROMPTS_DIR}/{rel}" for rel in hash_tree(root / PROMPTS_DIR)}
+    for key in sorted(keys):
+        rel, _, entry = key.partition(ENTRY_SEP)
+        hashes[key] = (
+            _entry_hash(root / rel, entry) if entry else _file_hash(root / rel)
+        )
     return hashes
+
+
+def shared_keys(templates: Mapping[str, str]) -> list[str]:
+    """The shared keys of a lock's template hashes (what ``template_hashes`` takes)."""
+    return [k for k in templates if k.startswith("_common/") and not _is_prompt(k)]
+
+
+def _file_hash(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return MISSING
+
+
+@lru_cache(maxsize=None)
+def _registry(path: Path, mtime: float) -> dict[str, Any]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _entry_hash(path: Path, name: str) -> str:
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return MISSING
+    entry = _registry(path, mtime).get(name)
+    if entry is None:
+        return MISSING
+    blob = json.dumps(entry, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

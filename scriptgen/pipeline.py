@@ -28,15 +28,12 @@ from .lock import (
 )
 from .plan import Plan
 from .progress import QUIET, Progress
-from .render import render
+from .render import render_scaffold, shared_templates
 from .spec import dump_spec
 from .validate import Sandbox, ValidationReport, require_ml_stack, run_contract_tests
 from .vcs import CommitResult, commit_message, commit_paths, find_repo, in_precommit
 from .write import keep_candidate, write_new
 
-JUDGE_PREFIX = (
-    "tests/"  # scaffold files under tests/ are the judge: always rendered afresh
-)
 # Commits of projects regenerated in parallel (`regen --jobs`) go one at a time: each
 # moves HEAD, and git refuses a move from a HEAD that changed meanwhile.
 _COMMITTING = threading.Lock()
@@ -49,15 +46,6 @@ class Result:
     validation: ValidationReport | None = None
     commit: CommitResult | None = None
     notices: list[str] = field(default_factory=list)
-
-
-def render_scaffold(plan: Plan, only_judge: bool = False) -> dict[str, str]:
-    context = plan.context()
-    return {
-        f.path: render(f"{plan.manifest.name}/{f.template}", context)
-        for f in plan.manifest.scaffold_files
-        if not only_judge or f.path.startswith(JUDGE_PREFIX)
-    }
 
 
 def prove(
@@ -278,7 +266,11 @@ def meta_files(
         backend=backend.name,
         llm_model=backend.model,
         decoding=dict(backend.decoding),
-        templates=template_hashes(plan.manifest.name, backend.name),
+        templates=template_hashes(
+            plan.manifest.name,
+            backend.name,
+            [*shared_templates(plan.manifest), *plan.registry_keys],
+        ),
         files={path: sha256_text(text) for path, text in sorted(files.items())},
         validation=validation,
         spec=plan.canonical_spec,

@@ -4,40 +4,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import __version__
 from .errors import UserError
-from .lock import spec_hash, templates_root
-from .manifest import Manifest, load_manifest
-from .registry import ResolvedModel, resolve_model
-from .spec import Spec, canonical, infer_format, parse_spec
-
-
-def available_tasks() -> list[str]:
-    root = templates_root()
-    return sorted(
-        p.parent.name
-        for p in root.glob("*/manifest.yaml")
-        if not p.parent.name.startswith("_")
-    )
-
-
-def get_manifest(task: str) -> Manifest:
-    tasks = available_tasks()
-    if task not in tasks:
-        raise UserError(f"unknown task {task!r}; available: {', '.join(tasks)}")
-    return load_manifest(templates_root() / task)
-
-
-@lru_cache(maxsize=1)
-def families() -> dict[str, Any]:
-    path = templates_root() / "_common" / "families.yaml"
-    return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+from .lock import ENTRY_SEP, FAMILIES_FILE, MODELS_FILE, spec_hash
+from .registry import Family, ResolvedModel, family, resolve_model
+from .spec import LOCAL_FORMATS, METHODS, Spec, canonical, infer_format, parse_spec
+from .tasks import Manifest, get_manifest
 
 
 @dataclass
@@ -47,6 +22,7 @@ class Plan:
     manifest: Manifest
     spec: Spec
     model: ResolvedModel
+    family: Family
     target: Path  # the project folder to write: <out>/<name>
 
     @property
@@ -68,22 +44,33 @@ class Plan:
     def spec_hash(self) -> str:
         return spec_hash(self.canonical_spec)
 
+    @property
+    def registry_keys(self) -> list[str]:
+        """The shared registry entries this project reads, for the lock."""
+        keys = [f"{FAMILIES_FILE}{ENTRY_SEP}{self.model.model_type}"]
+        if self.model.alias:
+            keys.append(f"{MODELS_FILE}{ENTRY_SEP}{self.model.alias}")
+        return keys
+
     def context(self) -> dict[str, Any]:
         """The template context; paths are as seen from the project folder."""
-        data = self.spec.data.model_dump(mode="json")
-        if data["format"] != "hf":
+        data = dict(self.spec.data)
+        if data.get("format") in LOCAL_FORMATS:
             for key in ("train", "validation"):
-                if data[key]:
+                if data.get(key):
                     data[key] = _rel(data[key], self.target)
         name_or_path = self.model.name_or_path
         if self.model.is_local:
             name_or_path = _rel(name_or_path, self.target)
+        manifest = self.manifest
         return {
             "project_name": self.spec.name,
             "task": {
-                "name": self.manifest.name,
-                "title": self.manifest.title,
-                "metric": self.manifest.metric,
+                "name": manifest.name,
+                "title": manifest.title,
+                "description": manifest.description,
+                "metric": manifest.metric,
+                "metrics": list(manifest.metrics or (manifest.metric,)),
             },
             "model": {
                 "alias": self.model.alias,
@@ -95,7 +82,7 @@ class Plan:
             "training": self.spec.training.model_dump(mode="json"),
             "twin": {
                 "model_type": self.model.model_type,
-                **families()[self.model.model_type],
+                **self.family.model_dump(mode="json"),
             },
             "spec": self.canonical_spec,
             "scriptgen_version": __version__,
@@ -125,50 +112,81 @@ def make_plan(
         raw["model"] = model.name_or_path
     raw.setdefault("name", f"{manifest.name}-{model.short_name}")
     raw["data"] = _data_with_defaults(raw.get("data"), manifest)
-    spec = parse_spec(raw)
+    spec = parse_spec(raw, manifest)
     if model.model_type not in manifest.model_types:
         raise UserError(
             f"task {manifest.name} does not support model_type {model.model_type!r} "
             f"({raw['model']}) yet; supported: {', '.join(manifest.model_types)}"
         )
-    if spec.training.method not in manifest.methods:
+    fam = family(model.model_type)
+    check_method(spec.training.method, manifest, fam, model.model_type)
+    _check_data(spec.data)
+    target = target.resolve() if target is not None else out.resolve() / spec.name
+    return Plan(manifest=manifest, spec=spec, model=model, family=fam, target=target)
+
+
+def supported_methods(manifest: Manifest, fam: Family) -> list[str]:
+    """The methods the task's templates implement and the family's architecture allows."""
+    return [m for m in manifest.methods if m in fam.methods]
+
+
+def check_method(method: str, manifest: Manifest, fam: Family, model_type: str) -> None:
+    supported = supported_methods(manifest, fam)
+    if method not in supported:
         raise UserError(
-            f"training.method {spec.training.method!r} is not supported by the {manifest.name} "
-            f"templates yet; supported: {', '.join(manifest.methods)}"
+            f"training.method {method!r} is not supported for {manifest.name} with "
+            f"model_type {model_type!r}; supported: {', '.join(supported)}"
         )
-    if spec.data.format == "hf" and spec.data.validation and spec.data.train:
+    if METHODS[method]["cuda"] and not cuda_available():
+        raise UserError(
+            f"training.method {method!r} needs a CUDA GPU (bitsandbytes' 4-bit kernels) "
+            "and none is visible here; use lora on this machine"
+        )
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device; False without torch (imported only when asked)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def _check_data(data: dict[str, Any]) -> None:
+    if data.get("format") == "hf" and data.get("validation") and data.get("train"):
         train_id, val_id = (
-            v.partition(":")[0] for v in (spec.data.train, spec.data.validation)
+            str(data[k]).partition(":")[0] for k in ("train", "validation")
         )
         if train_id != val_id:
             raise UserError(
                 f"data.validation: a hub dataset's validation split must come from the same "
                 f"dataset as data.train ({train_id}), got {val_id}"
             )
-    if spec.data.format != "hf":
+    if data.get("format") in LOCAL_FORMATS:
         for key in ("train", "validation"):
-            value = getattr(spec.data, key)
-            if value and not Path(value).is_file():
-                raise UserError(f"data.{key}: no such file: {value}")
-    target = target.resolve() if target is not None else out.resolve() / spec.name
-    return Plan(manifest=manifest, spec=spec, model=model, target=target)
+            value = data.get(key)
+            if value and not Path(value).exists():
+                raise UserError(f"data.{key}: no such file or folder: {value}")
 
 
 def _data_with_defaults(data: Any, manifest: Manifest) -> dict[str, Any]:
+    """The data block with the task's defaults: its hub dataset when no data is given, and
+    each declared key's default."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise UserError(f"invalid spec: data: expected a mapping (got {data!r})")
     data = dict(data)
-    defaults = manifest.default_data
     if not data.get("train"):
         if data.get("format") not in (None, "hf") or data.get("validation"):
             raise UserError("data.train is required when data files are given")
         # No data given: the task's well-known hub dataset, with its schema and labels.
-        return {**defaults, **{k: v for k, v in data.items() if v is not None}}
-    if not data.get("format"):
-        data["format"] = infer_format(str(data["train"]))
-    for key in ("text_column", "label_column"):
-        if not data.get(key):
-            data[key] = defaults.get(key)
+        given = {k: v for k, v in data.items() if v is not None}
+        data = {**manifest.data.default, **given}
+    elif not data.get("format"):
+        data["format"] = infer_format(str(data["train"]), manifest.data.formats)
+    for name, key in manifest.data.keys.items():
+        if data.get(name) is None and key.default is not None:
+            data[name] = key.default
     return data

@@ -8,7 +8,8 @@ from pathlib import Path
 from .check import Finding, quick_check
 from .errors import UserError
 from .lock import SPEC_FILE
-from .pipeline import JUDGE_PREFIX, check_while_validating, render_scaffold
+from .pipeline import check_while_validating
+from .render import JUDGE_PREFIX, render_scaffold
 from .plan import Plan
 from .progress import QUIET, Progress
 from .validate import Sandbox, ValidationReport, require_ml_stack
@@ -77,17 +78,20 @@ def plan_for_existing(project: Path, task: str | None) -> Plan:
         raise UserError(
             f"{project} has no {SPEC_FILE}; pass --task to validate a hand-written project"
         )
-    model = "bert-base"
+    from .tasks import get_manifest
+
+    default_model = get_manifest(task).default_model
+    model = default_model
     config = project / "config.yaml"
     if config.is_file():
         import yaml
 
         try:
-            model = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get(
-                "model_name_or_path"
-            ) or model
-        except yaml.YAMLError:
-            pass
+            found = yaml.safe_load(config.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            found = None
+        if isinstance(found, dict) and isinstance(found.get("model_name_or_path"), str):
+            model = found["model_name_or_path"]
     safe_name = (
         "".join(c if c.isalnum() or c in "._-" else "-" for c in project.name).lstrip(
             "._-"
@@ -103,8 +107,8 @@ def plan_for_existing(project: Path, task: str | None) -> Plan:
         return plan(model)
     except UserError:
         # A config.yaml model that does not resolve offline (an unlisted hub id, a moved
-        # folder) must not stop the judging: the twin's family falls back to BERT.
-        return plan("bert-base")
+        # folder) must not stop the judging: the twin's family is the task's default's.
+        return plan(default_model)
 
 
 def validate_existing(

@@ -12,7 +12,7 @@ from typing import Any
 
 from .parse import file_block
 from .plan import Plan
-from .render import render
+from .render import render, render_scaffold
 
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers")
 # Scaffold the code must fit, shown to the model; the rest (README, .gitignore, ...) is noise.
@@ -37,7 +37,6 @@ def installed_versions() -> dict[str, str]:
 def _context(plan: Plan) -> dict[str, Any]:
     # Imported here: pipeline imports backends, which import this module.
     from .backends.reference import ReferenceBackend
-    from .pipeline import render_scaffold
 
     scaffold = render_scaffold(plan)
     code_files = plan.manifest.code_files

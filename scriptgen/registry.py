@@ -1,4 +1,9 @@
-"""Model aliases -> hub id and architecture family, offline; local checkpoints via config.json."""
+"""Model aliases -> hub id and architecture family, offline; local checkpoints via config.json.
+
+``templates/_common/models.yaml`` names the aliases; ``templates/_common/families.yaml``
+describes each architecture family (``model_type``): its tiny twin's config, the training
+methods it supports, where its encoder layers are. Both are validated when read.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,39 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import UserError
-from .lock import templates_root
+from .lock import FAMILIES_FILE, MODELS_FILE, templates_root
+from .spec import Method
+from .tasks import describe_error
+from .yamlfile import read_yaml
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelEntry(_Strict):
+    hub_id: str = Field(min_length=1)
+    model_type: str = Field(min_length=1)
+
+
+class Family(_Strict):
+    """One architecture family, as the templates and the judge need it."""
+
+    # AutoConfig.for_model() sizes of the tiny twin the contract tests build.
+    config: dict[str, Any]
+    # The training methods the architecture supports (peft's support for prefix tuning, ...).
+    methods: tuple[Method, ...] = Field(min_length=1)
+    # Dotted path from the base model (``model.base_model``) to its list of layers.
+    layers: str = Field(min_length=1)
+    # LoRA's default target modules for the family.
+    lora_target_modules: tuple[str, ...] | Literal["all-linear"] = "all-linear"
+    # What the family's tokenizer needs installed beyond transformers (sentencepiece, ...).
+    requirements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -29,10 +62,46 @@ class ResolvedModel:
         return self.alias or Path(self.name_or_path).name.lower()
 
 
-@lru_cache(maxsize=1)
-def aliases() -> dict[str, dict[str, str]]:
-    path = templates_root() / "_common" / "models.yaml"
-    return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+def _load(rel: str, entry: type[_Strict]) -> dict[str, Any]:
+    path = templates_root() / rel
+    raw = read_yaml(path, rel)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of names to entries")
+    out = {}
+    for name, value in raw.items():
+        try:
+            out[str(name)] = entry.model_validate(value)
+        except ValidationError as exc:
+            raise UserError(describe_error(path, exc, prefix=(str(name),))) from None
+    return out
+
+
+@lru_cache(maxsize=None)
+def _aliases(root: Path) -> dict[str, ModelEntry]:
+    return _load(MODELS_FILE, ModelEntry)  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=None)
+def _families(root: Path) -> dict[str, Family]:
+    return _load(FAMILIES_FILE, Family)  # type: ignore[return-value]
+
+
+def aliases() -> dict[str, ModelEntry]:
+    return _aliases(templates_root())
+
+
+def families() -> dict[str, Family]:
+    return _families(templates_root())
+
+
+def family(model_type: str) -> Family:
+    known = families()
+    if model_type not in known:
+        raise UserError(
+            f"no tiny twin for model_type {model_type!r} in {FAMILIES_FILE}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    return known[model_type]
 
 
 def resolve_model(value: str, base_dir: Path) -> ResolvedModel:
@@ -40,23 +109,32 @@ def resolve_model(value: str, base_dir: Path) -> ResolvedModel:
     known = aliases()
     if value in known:
         entry = known[value]
-        return ResolvedModel(value, entry["hub_id"], entry["model_type"], alias=value)
+        return ResolvedModel(value, entry.hub_id, entry.model_type, alias=value)
     for alias, entry in known.items():
-        if entry["hub_id"].lower() == value.lower():
-            return ResolvedModel(
-                value, entry["hub_id"], entry["model_type"], alias=alias
-            )
+        if entry.hub_id.lower() == value.lower():
+            return ResolvedModel(value, entry.hub_id, entry.model_type, alias=alias)
     folder = (base_dir / value).expanduser()
     if folder.is_dir():
-        config = folder / "config.json"
-        try:
-            model_type = json.loads(config.read_text(encoding="utf-8"))["model_type"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise UserError(
-                f"model folder {value} has no readable config.json with a model_type ({exc})"
-            ) from exc
-        return ResolvedModel(value, str(folder.resolve()), model_type, is_local=True)
+        return ResolvedModel(
+            value, str(folder.resolve()), _local_model_type(folder, value), is_local=True
+        )
     raise UserError(
         f"unknown model {value!r}: not a known alias or hub id, and no local folder with a "
         f"config.json; known aliases: {', '.join(sorted(known))}"
     )
+
+
+def _local_model_type(folder: Path, value: str) -> str:
+    config = folder / "config.json"
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"model folder {value} has no config.json") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"model folder {value}: config.json is not JSON ({exc})") from None
+    model_type = data.get("model_type") if isinstance(data, dict) else None
+    if not isinstance(model_type, str) or not model_type:
+        raise UserError(
+            f"model folder {value}: config.json is not an object with a model_type"
+        )
+    return model_type

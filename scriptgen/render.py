@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,9 @@ from .lock import templates_root
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
+
+    from .plan import Plan
+    from .tasks import FileContract, Manifest
 
 
 def _to_yaml(value: Any) -> str:
@@ -50,7 +54,56 @@ def render(template: str, context: dict[str, Any], root: Path | None = None) -> 
     from jinja2 import TemplateError
 
     try:
-        return environment(root).get_template(template).render(**context)
+        return environment(root or templates_root()).get_template(template).render(**context)
     except TemplateError as exc:
         # A template bug is ours, not the user's: report it with the template's name.
         raise ScriptgenError(f"template {template} failed to render: {exc}") from exc
+
+
+# Scaffold files under tests/ are the judge: always rendered afresh, never merged.
+JUDGE_PREFIX = "tests/"
+
+
+def render_files(plan: Plan, contracts: Iterable[FileContract]) -> dict[str, str]:
+    """Render the templates of ``contracts`` with the plan's context."""
+    context = plan.context()
+    return {f.path: render(plan.manifest.template(f), context) for f in contracts}
+
+
+def render_scaffold(plan: Plan, only_judge: bool = False) -> dict[str, str]:
+    return render_files(
+        plan,
+        (
+            f
+            for f in plan.manifest.scaffold_files
+            if not only_judge or f.path.startswith(JUDGE_PREFIX)
+        ),
+    )
+
+
+def shared_templates(manifest: Manifest) -> list[str]:
+    """The files under ``_common/`` that the task's templates read: named by the manifest,
+    or included, imported or extended by another template, at any depth."""
+    from jinja2 import meta
+
+    root = templates_root()
+    env = environment(root)
+    todo = [manifest.template(f) for f in manifest.files]
+    todo += [
+        p.relative_to(root).as_posix()
+        for p in (root / manifest.name).rglob("*.j2")
+        if p.is_file()
+    ]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        todo += [
+            ref
+            for ref in meta.find_referenced_templates(env.parse(source))
+            if ref is not None
+        ]
+    return sorted(name for name in seen if name.startswith("_common/"))

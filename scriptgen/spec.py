@@ -16,49 +16,74 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import UserError
+from .tasks import Manifest, data_model
+from .yamlfile import read_yaml
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-DATA_FORMATS = ("csv", "json", "hf")
-_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+# Formats whose train/validation values are local paths (files or folders), not hub ids.
+LOCAL_FORMATS = ("csv", "json", "parquet", "imagefolder", "audiofolder")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class DataSpec(_Strict):
-    format: Literal["csv", "json", "hf"] | None = None
-    train: str | None = None
-    validation: str | None = None
-    text_column: str | None = None
-    label_column: str | None = None
-    labels: list[str] | None = None
+# Training methods: what trains, and what each needs. ``peft``: built with the peft library;
+# ``cuda``: needs a CUDA GPU (bitsandbytes' 4-bit kernels).
+METHODS: dict[str, dict[str, bool]] = {
+    "full": {"peft": False, "cuda": False},
+    "freeze": {"peft": False, "cuda": False},
+    "lora": {"peft": True, "cuda": False},
+    "prefix": {"peft": True, "cuda": False},
+    "prompt": {"peft": True, "cuda": False},
+    "ia3": {"peft": True, "cuda": False},
+    "qlora": {"peft": True, "cuda": True},
+}
+Method = Literal["full", "freeze", "lora", "prefix", "prompt", "ia3", "qlora"]
 
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None:
-            if len(v) < 2:
-                raise ValueError("needs at least two labels")
-            if len(set(v)) != len(v):
-                raise ValueError("labels must be distinct")
-        return v
+
+class LoraSpec(_Strict):
+    """``training.lora``: LoRA's options (also QLoRA's)."""
+
+    r: int = Field(default=8, ge=1, le=1024)
+    alpha: float = Field(default=16, gt=0, le=4096)
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    # None: the family's default target modules ("all-linear" where peft has none).
+    target_modules: list[str] | Literal["all-linear"] | None = None
 
 
 class TrainingSpec(_Strict):
-    method: Literal["full", "freeze", "lora"] = "full"
+    method: Method = "full"
     epochs: float = Field(default=3, gt=0, le=1000)
     batch_size: int = Field(default=16, ge=1, le=4096)
     learning_rate: float = Field(default=2.0e-5, gt=0, lt=1)
     max_length: int = Field(default=256, ge=8, le=32768)
     seed: int = Field(default=42, ge=0, le=2**32 - 1)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    gradient_accumulation_steps: int = Field(default=1, ge=1, le=4096)
+    gradient_checkpointing: bool = False
+    # freeze: the top N encoder layers train with the head (0: the head only).
+    unfreeze_layers: int = Field(default=0, ge=0, le=1000)
+    lora: LoraSpec = LoraSpec()
+    # prefix, prompt: the number of virtual tokens learnt.
+    num_virtual_tokens: int = Field(default=20, ge=1, le=1024)
+
+
+# Options that only mean something for some methods; the canonical spec leaves the others out.
+METHOD_OPTIONS = {
+    "unfreeze_layers": ("freeze",),
+    "lora": ("lora", "qlora"),
+    "num_virtual_tokens": ("prefix", "prompt"),
+}
 
 
 class Spec(_Strict):
     task: str
     name: str
     model: str
-    data: DataSpec = DataSpec()
+    # The task's data block, validated against its manifest (``tasks.data_model``).
+    data: dict[str, Any] = {}
     training: TrainingSpec = TrainingSpec()
     requirements: list[str] = []
 
@@ -73,12 +98,14 @@ class Spec(_Strict):
         return v
 
 
-def _format_validation_error(exc: ValidationError) -> str:
+def _format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "spec"
+    where = prefix + (".".join(str(p) for p in err["loc"]) or "spec")
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "missing"
     return f"invalid spec: {where}: {msg} (got {err.get('input')!r})"
 
 
@@ -101,24 +128,7 @@ def _set_dotted(raw: dict[str, Any], assignment: str) -> None:
 
 
 def read_spec_file(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"spec file not found: {path}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read spec file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "malformed YAML"
-        context, start = getattr(exc, "context", None), getattr(
-            exc, "context_mark", None
-        )
-        if (
-            context and start
-        ):  # where the broken construct began, often the real culprit
-            problem += f" ({context} at line {start.line + 1})"
-        raise UserError(f"{path}{where}: malformed YAML: {problem}") from None
+    raw = read_yaml(path, "spec file")
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -186,23 +196,39 @@ def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
             into[key] = value
 
 
-def parse_spec(raw: dict[str, Any]) -> Spec:
+def parse_spec(raw: dict[str, Any], manifest: Manifest) -> Spec:
+    """Validate ``raw`` (its data block against the task's schema); a UserError says what
+    is wrong in one line."""
     if not raw.get("model"):
         raise UserError(
             "no model given: pass --model (an alias, hub id or local folder)"
         )
+    data = raw.get("data") or {}
+    if not isinstance(data, dict):
+        raise UserError(f"invalid spec: data: expected a mapping (got {data!r})")
     try:
-        return Spec.model_validate(raw)
+        spec = Spec.model_validate({**raw, "data": {}})
     except ValidationError as exc:
         raise UserError(_format_validation_error(exc)) from None
+    try:
+        checked = data_model(manifest).model_validate(data)
+    except ValidationError as exc:
+        allowed = ", ".join(manifest.data.allowed)
+        raise UserError(
+            _format_validation_error(exc, "data.")
+            + f"; {manifest.name}'s data keys: {allowed}"
+        ) from None
+    spec.data = checked.model_dump(mode="json")
+    return spec
 
 
-def infer_format(path: str) -> str:
+def infer_format(path: str, formats: tuple[str, ...]) -> str:
+    """The data format of a local file from its extension, among ``formats``."""
     fmt = _EXTENSIONS.get(Path(path).suffix.lower())
-    if fmt is None:
+    if fmt is None or fmt not in formats:
         raise UserError(
             f"cannot tell the data format of {path!r} from its extension; "
-            "set data.format to csv or json"
+            f"set data.format to one of {', '.join(formats)}"
         )
     return fmt
 
@@ -210,7 +236,10 @@ def infer_format(path: str) -> str:
 def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
     """The spec as written to ``.scriptgen/spec.yaml``: defaults filled, paths relative."""
     out = spec.model_dump(mode="json")
-    if spec.data.format != "hf":
+    for key, methods in METHOD_OPTIONS.items():
+        if spec.training.method not in methods:
+            del out["training"][key]
+    if spec.data.get("format") in LOCAL_FORMATS:
         for key in ("train", "validation"):
             value = out["data"][key]
             if value and os.path.isabs(value):

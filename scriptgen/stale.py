@@ -24,6 +24,7 @@ from .lock import (
     Lock,
     default_decoding,
     sha256_text,
+    shared_keys,
     spec_hash,
     template_hashes,
     templates_root,
@@ -95,7 +96,7 @@ def status(project: Path, wanted: Wanted | None = None) -> Status:
         )
     if not (templates_root() / lock.task / "manifest.yaml").is_file():
         raise UserError(f"{project}: its task {lock.task!r} is not among the templates")
-    now = template_hashes(lock.task, wanted.backend)
+    now = template_hashes(lock.task, wanted.backend, shared_keys(lock.templates))
     changed = sorted(k for k in now.keys() | lock.templates.keys()
                      if now.get(k) != lock.templates.get(k))  # fmt: skip
     if changed:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..plan import Plan
-from ..render import render
+from ..render import render_files
 
 
 class ReferenceBackend:
@@ -16,8 +16,4 @@ class ReferenceBackend:
     accepts_requirements = False
 
     def generate(self, plan: Plan) -> dict[str, str]:
-        context = plan.context()
-        return {
-            f.path: render(f"{plan.manifest.name}/{f.template}", context)
-            for f in plan.manifest.code_files
-        }
+        return render_files(plan, plan.manifest.code_files)

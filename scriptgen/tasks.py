@@ -1,0 +1,205 @@
+"""Tasks are data: ``templates/<task>/manifest.yaml`` says which files a project has, who
+writes them, what they must define, which model families and training methods the task's
+templates implement, and the schema of the spec's ``data`` block.
+
+A manifest is validated when it is read: a wrong or missing key is one line naming the file
+and the key. Nothing here knows any particular task.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import UserError
+from .lock import templates_root
+from .yamlfile import read_yaml
+
+FileKind = Literal["code", "scaffold"]
+KeyType = Literal["string", "integer", "number", "boolean", "strings"]
+# The data formats scriptgen knows how to point at; a task lists the ones it reads.
+DataFormat = Literal["csv", "json", "parquet", "hf", "imagefolder", "audiofolder"]
+# Keys every task's data block has: where the data is and in which format.
+SOURCE_KEYS = ("format", "train", "validation")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileContract(_Strict):
+    """What one file of a generated project must provide."""
+
+    path: str  # relative, POSIX separators
+    kind: FileKind  # "code": written by a backend; "scaffold": always rendered from templates
+    # Relative to the task's folder, or to the templates root when it starts with "_common/".
+    template: str
+    description: str = ""
+    defines: tuple[str, ...] = ()  # top-level names the module must define
+    flags: tuple[str, ...] = ()  # command-line flags the script must accept (argparse)
+
+
+class DataKey(_Strict):
+    """One key of a task's ``data`` block."""
+
+    type: KeyType
+    description: str = ""
+    default: Any = None
+    required: bool = False
+    choices: tuple[Any, ...] | None = None
+    min_items: int | None = None  # "strings" only
+    unique: bool = False  # "strings" only: no repeats
+
+
+class DataSchema(_Strict):
+    formats: tuple[DataFormat, ...]
+    keys: dict[str, DataKey] = {}
+    # Without data options: a well-known hub dataset (train, validation and any key).
+    default: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _no_source_keys(self) -> DataSchema:
+        clash = sorted(set(self.keys) & set(SOURCE_KEYS))
+        if clash:
+            raise ValueError(f"keys: {', '.join(clash)} are every task's, not declared")
+        return self
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        return (*SOURCE_KEYS, *self.keys)
+
+
+class Manifest(_Strict):
+    """One task, loaded from ``templates/<task>/manifest.yaml``."""
+
+    name: str
+    title: str
+    description: str = ""
+    # The key of eval_results.json the judge and the README speak of, and the others written.
+    metric: str
+    metrics: tuple[str, ...] = ()
+    # The model a hand-written project is judged with when its own does not resolve offline.
+    default_model: str
+    model_types: tuple[str, ...] = Field(min_length=1)
+    methods: tuple[str, ...] = Field(min_length=1)
+    data: DataSchema
+    files: tuple[FileContract, ...] = Field(min_length=1)
+    folder: Path = Path()
+
+    @property
+    def code_files(self) -> tuple[FileContract, ...]:
+        return tuple(f for f in self.files if f.kind == "code")
+
+    @property
+    def scaffold_files(self) -> tuple[FileContract, ...]:
+        return tuple(f for f in self.files if f.kind == "scaffold")
+
+    def contract(self, path: str) -> FileContract | None:
+        return next((f for f in self.files if f.path == path), None)
+
+    def template(self, contract: FileContract) -> str:
+        """The template's path relative to the templates root."""
+        if contract.template.startswith("_common/"):
+            return contract.template
+        return f"{self.name}/{contract.template}"
+
+
+def describe_error(
+    source: Path | str, exc: ValidationError, prefix: tuple[str, ...] = ()
+) -> str:
+    """One line: the file, the key path (below ``prefix``) and what is wrong with it."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "missing"
+    return f"{source}: {where}: {msg}"
+
+
+def load_manifest(folder: Path) -> Manifest:
+    path = folder / "manifest.yaml"
+    raw = read_yaml(path, "task manifest")
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a manifest is a YAML mapping")
+    try:
+        manifest = Manifest.model_validate({**raw, "folder": folder})
+    except ValidationError as exc:
+        raise UserError(describe_error(path, exc)) from None
+    if manifest.name != folder.name:
+        raise UserError(
+            f"{path}: name: {manifest.name!r} is not the folder's name {folder.name!r}"
+        )
+    return manifest
+
+
+def available_tasks() -> list[str]:
+    root = templates_root()
+    return sorted(
+        p.parent.name
+        for p in root.glob("*/manifest.yaml")
+        if not p.parent.name.startswith("_")
+    )
+
+
+@lru_cache(maxsize=None)
+def _manifest(folder: Path, mtime: float) -> Manifest:
+    return load_manifest(folder)
+
+
+def get_manifest(task: str) -> Manifest:
+    tasks = available_tasks()
+    if task not in tasks:
+        raise UserError(f"unknown task {task!r}; available: {', '.join(tasks)}")
+    folder = templates_root() / task
+    return _manifest(folder, (folder / "manifest.yaml").stat().st_mtime)
+
+
+_PYTHON_TYPES: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "strings": list[str],
+}
+
+
+def _key_field(key: DataKey) -> tuple[Any, Any]:
+    kind = _PYTHON_TYPES[key.type]
+    if key.choices:
+        kind = Literal[key.choices]  # type: ignore[valid-type]
+    default = ... if key.required else key.default
+    return (kind if key.required else kind | None), Field(
+        default=default, min_length=key.min_items
+    )
+
+
+def data_model(manifest: Manifest) -> type[BaseModel]:
+    """A strict pydantic model of the task's ``data`` block."""
+    from pydantic import create_model, field_validator
+
+    def unique(cls: type, value: Any) -> Any:
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError("values must be distinct")
+        return value
+
+    validators = {}
+    unique_keys = [name for name, key in manifest.data.keys.items() if key.unique]
+    if unique_keys:
+        validators["_unique"] = field_validator(*unique_keys)(classmethod(unique))
+    fields: dict[str, Any] = {
+        "format": (Literal[manifest.data.formats] | None, None),  # type: ignore[valid-type]
+        "train": (str | None, None),
+        "validation": (str | None, None),
+        **{name: _key_field(key) for name, key in manifest.data.keys.items()},
+    }
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        f"{manifest.name}_data",
+        __config__=ConfigDict(extra="forbid"),
+        __validators__=validators,
+        **fields,
+    )
