@@ -71,6 +71,7 @@ class Plan:
                 "description": manifest.description,
                 "metric": manifest.metric,
                 "metrics": list(manifest.metrics or (manifest.metric,)),
+                "vars": dict(manifest.vars),
             },
             "model": {
                 "alias": self.model.alias,

@@ -87,6 +87,9 @@ class Manifest(_Strict):
     methods: tuple[str, ...] = Field(min_length=1)
     data: DataSchema
     files: tuple[FileContract, ...] = Field(min_length=1)
+    # Values the task's templates read as ``task.vars`` (e.g. the Auto class of a shared
+    # model template), so that templates in _common/ can serve several tasks.
+    vars: dict[str, Any] = {}
     folder: Path = Path()
 
     @property
