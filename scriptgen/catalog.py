@@ -21,7 +21,9 @@ def task_entry(name: str) -> dict[str, Any]:
             model_type: supported_methods(manifest, family(model_type))
             for model_type in manifest.model_types
         },
-        "models": [a for a, e in aliases().items() if e.model_type in manifest.model_types],
+        "models": [
+            a for a, e in aliases().items() if e.model_type in manifest.model_types
+        ],
         "data": {
             "formats": list(manifest.data.formats),
             "keys": {

@@ -16,9 +16,6 @@ import click
 
 from .errors import ScriptgenError
 
-if TYPE_CHECKING:
-    from .plan import Plan
-
 from .config import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -98,17 +95,6 @@ def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _plan(task: str, model: str | None, name: str | None, spec_file: Path | None,
-          sets: tuple[str, ...], out: Path) -> Plan:  # fmt: skip
-    from .plan import make_plan
-    from .spec import build_spec
-
-    raw, model_base = build_spec(
-        task, spec_file=spec_file, model=model, name=name, sets=sets
-    )
-    return make_plan(raw, model_base, out)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="scriptgen")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -136,20 +122,18 @@ def new(
     no_commit: bool, timeout: float, memory_limit: str, python: str | None,
 ) -> int:  # fmt: skip
     """Generate a project for TASK, prove it on a tiny twin, write and commit it."""
-    from .backends import get_backend
+    from . import api
     from .config import llm_settings
-    from .pipeline import generate
     from .progress import Progress
 
     sandbox = _sandbox(timeout, memory_limit, python)
-    plan = _plan(task, model, name, spec_file, sets, out)
     settings = llm_settings(Path.cwd())
-    if llm is None and settings.uri:
+    if llm is None and settings.uri:  # flags win over scriptgen.toml
         llm, llm_model = settings.uri, llm_model or settings.model
-    backend = get_backend(llm, llm_model=llm_model)
-    result = generate(
-        plan, backend=backend, validate=not no_validate, commit=not no_commit,
-        sandbox=sandbox, max_repairs=_max_repairs(max_repairs, settings), progress=Progress(),
+    result = api.new(
+        task, model=model, name=name, spec_file=spec_file, sets=sets, out=out, llm=llm,
+        llm_model=llm_model, validate=not no_validate, commit=not no_commit, sandbox=sandbox,
+        max_repairs=_max_repairs(max_repairs, settings), progress=Progress(),
     )  # fmt: skip
     click.echo(str(result.target))
     return 0
@@ -194,8 +178,9 @@ def regen(
     merged three-way with the new generation; a conflict leaves markers and exits 1.
     Inside a pre-commit run nothing is committed, and writing any file exits 1.
     """
+    from . import api
     from .config import llm_settings
-    from .regen import Options, check_all
+    from .regen import Options
     from .stale import DEFAULT_ROOT, find_projects
 
     if check and (
@@ -208,7 +193,7 @@ def regen(
         return 0
     options = Options(llm=llm, llm_model=llm_model, settings=llm_settings(Path.cwd()),
                       force=force, validate=not no_validate, commit=not no_commit)  # fmt: skip
-    statuses = check_all(projects, options)
+    statuses = api.check(projects, options)
     if check:
         stale = [s for s in statuses if not s.fresh]
         for st in stale:
@@ -236,17 +221,16 @@ def _regen(todo: list[Path], options: Options, jobs: int, max_repairs: int | Non
     """The writing half of `regen`; only here is anything heavy imported."""
     import dataclasses
 
+    from . import api
     from .progress import Progress
-    from .regen import describe, prepare, regen_all
+    from .regen import describe
     from .vcs import in_precommit
 
     options = dataclasses.replace(
-        options, max_repairs=_max_repairs(max_repairs, options.settings)
+        options, force=True, max_repairs=_max_repairs(max_repairs, options.settings)
     )
-    sandbox = _sandbox(timeout, memory_limit, python)
-    # Bad input stops the run before any project is written.
-    prepare(todo, options, sandbox)
-    outcomes = regen_all(todo, options, sandbox=sandbox, jobs=jobs, progress=Progress(),
+    outcomes = api.regen(todo, options, sandbox=_sandbox(timeout, memory_limit, python),
+                         jobs=jobs, progress=Progress(),
                          report=lambda o: click.echo(describe(o, _shown(o.project))))  # fmt: skip
     for outcome in outcomes:
         for notice in outcome.notices:
@@ -283,10 +267,10 @@ def validate(
     python: str | None,
 ) -> int:
     """Check and validate an existing project, generated or hand-written."""
+    from . import api
     from .progress import Progress
-    from .project import validate_existing
 
-    findings, report = validate_existing(
+    findings, report = api.validate(
         directory,
         task=task,
         sandbox=_sandbox(timeout, memory_limit, python),
@@ -321,10 +305,11 @@ def prompt(
     """Print the messages an LLM backend would send for TASK; calls nothing."""
     import json
 
+    from . import api
     from .prompts import generation_messages
 
     messages = generation_messages(
-        _plan(task, model, name, spec_file, sets, Path("generated"))
+        api.plan(task, model=model, name=name, spec_file=spec_file, sets=sets)
     )
     if as_json:
         click.echo(json.dumps(messages, indent=2))
@@ -354,9 +339,9 @@ def tasks(as_json: bool) -> int:
     """List tasks (model families, methods, data keys, files) and the known model aliases."""
     import json
 
-    from .catalog import catalog
+    from . import api
 
-    found = catalog()
+    found = api.tasks()
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return 0
@@ -364,7 +349,9 @@ def tasks(as_json: bool) -> int:
         click.echo(f"{task['name']}: {task['title']} (metric: {task['metric']})")
         click.echo(f"  data formats: {', '.join(task['data']['formats'])}")
         for key, info in task["data"]["keys"].items():
-            default = f" (default: {info['default']})" if info["default"] is not None else ""
+            default = (
+                f" (default: {info['default']})" if info["default"] is not None else ""
+            )
             click.echo(f"  data.{key}: {info['type']}{default}  {info['description']}")
         click.echo("  families and methods:")
         for model_type, methods in task["families"].items():

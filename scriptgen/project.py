@@ -8,7 +8,7 @@ from pathlib import Path
 from .check import Finding, quick_check
 from .errors import UserError
 from .lock import SPEC_FILE
-from .pipeline import check_while_validating
+from .repair import check_while_validating
 from .render import JUDGE_PREFIX, render_scaffold
 from .plan import Plan
 from .progress import QUIET, Progress

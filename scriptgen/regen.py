@@ -152,7 +152,9 @@ def _regenerate(
     progress: Progress,
 ) -> Outcome:
     from .merge import reconcile
-    from .pipeline import Result, commit_project, meta_files, produce
+    from .record import meta_files
+    from .repair import produce
+    from .vcs import commit_generation
     from .project import plan_for_existing
     from .vcs import in_precommit
     from .write import write_update
@@ -200,12 +202,12 @@ def _regenerate(
     write_update(project, changes)
     outcome.written = sorted(changes)
     if options.commit and not merge.conflicts:
-        result = Result(target=project, files=files, validation=report)
         # The spec goes with it even when scriptgen kept the user's text: it is the input.
         paths = sorted({*changes, SPEC_FILE})
-        commit_project(plan, backend, report, result, verb="regen",
-                       paths=[project / rel for rel in paths])  # fmt: skip
-        outcome.commit, outcome.notices = result.commit, result.notices
+        outcome.commit = commit_generation(
+            plan, backend, report, verb="regen",
+            paths=[project / rel for rel in paths], notices=outcome.notices,
+        )  # fmt: skip
     elif merge.conflicts and not in_precommit():
         outcome.notices.append("not committed: resolve the conflicts first")
     return outcome
@@ -253,7 +255,7 @@ def _prove_merged(
     progress: Progress,
 ) -> None:
     """The merged project, as it will be on disk, must pass the new judge too."""
-    from .pipeline import failure_text
+    from .repair import failure_text
     from .project import read_project, validate_as_is
     from .write import keep_candidate
 

@@ -116,7 +116,10 @@ def resolve_model(value: str, base_dir: Path) -> ResolvedModel:
     folder = (base_dir / value).expanduser()
     if folder.is_dir():
         return ResolvedModel(
-            value, str(folder.resolve()), _local_model_type(folder, value), is_local=True
+            value,
+            str(folder.resolve()),
+            _local_model_type(folder, value),
+            is_local=True,
         )
     raise UserError(
         f"unknown model {value!r}: not a known alias or hub id, and no local folder with a "
@@ -131,7 +134,9 @@ def _local_model_type(folder: Path, value: str) -> str:
     except FileNotFoundError:
         raise UserError(f"model folder {value} has no config.json") from None
     except (OSError, ValueError) as exc:
-        raise UserError(f"model folder {value}: config.json is not JSON ({exc})") from None
+        raise UserError(
+            f"model folder {value}: config.json is not JSON ({exc})"
+        ) from None
     model_type = data.get("model_type") if isinstance(data, dict) else None
     if not isinstance(model_type, str) or not model_type:
         raise UserError(

@@ -54,7 +54,11 @@ def render(template: str, context: dict[str, Any], root: Path | None = None) -> 
     from jinja2 import TemplateError
 
     try:
-        return environment(root or templates_root()).get_template(template).render(**context)
+        return (
+            environment(root or templates_root())
+            .get_template(template)
+            .render(**context)
+        )
     except TemplateError as exc:
         # A template bug is ours, not the user's: report it with the template's name.
         raise ScriptgenError(f"template {template} failed to render: {exc}") from exc

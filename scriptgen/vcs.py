@@ -11,13 +11,20 @@ from __future__ import annotations
 import os
 import shlex
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import git
 
 from .errors import ScriptgenError
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .plan import Plan
+    from .validate import ValidationReport
 
 # Used when git cannot tell who is committing (see `_identity_env`).
 FALLBACK_NAME = "scriptgen"
@@ -242,3 +249,50 @@ def _git(repo: git.Repo, *args: str, env: Mapping[str, str] | None = None) -> st
             f"stderr: {tail or '(none)'}"
         )
     return stdout.strip()
+
+
+# Commits of projects regenerated in parallel (`regen --jobs`) go one at a time: each
+# moves HEAD, and git refuses a move from a HEAD that changed meanwhile.
+_COMMITTING = threading.Lock()
+
+
+def commit_generation(
+    plan: Plan,
+    backend: Backend,
+    report: ValidationReport | None,
+    *,
+    verb: str,
+    paths: list[Path],
+    notices: list[str],
+) -> CommitResult | None:
+    """Commit ``paths`` (what scriptgen wrote) with the provenance trailers; never inside
+    a commit hook, and only with a note outside a git repository. Says what it did in
+    ``notices``."""
+    repo = find_repo(plan.target)
+    if repo is None:
+        notices.append(
+            f"{plan.target.parent} is not in a git repository: not committing"
+        )
+        return None
+    if in_precommit():
+        notices.append("inside a pre-commit run: written, not committed")
+        return None
+    trailers = {
+        "Scriptgen-Task": plan.manifest.name,
+        "Scriptgen-Model": plan.model_label,
+        "Scriptgen-Backend": backend.name
+        + (f" ({backend.model})" if backend.model else ""),
+        "Scriptgen-Spec-Hash": plan.spec_hash,
+        "Scriptgen-Validation": (
+            report.summary() if report else "skipped (--no-validate)"
+        ),
+    }
+    alias = plan.model.alias or Path(plan.model.name_or_path).name
+    message = commit_message(verb, plan.spec.name, plan.manifest.name, alias, trailers)
+    with _COMMITTING:
+        commit = commit_paths(repo, paths, message)
+    if commit is None:
+        notices.append("nothing changed: no commit")
+    else:
+        notices.append(f"committed {commit.sha[:10]}: {message.splitlines()[0]}")
+    return commit

@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The pure-Python loader: its error messages are clearer than the C one's.
+_Loader = yaml.SafeLoader
 
 
 def read_yaml(path: Path, what: str = "file") -> Any:
@@ -33,6 +34,8 @@ def read_yaml(path: Path, what: str = "file") -> Any:
         context, start = getattr(exc, "context", None), getattr(
             exc, "context_mark", None
         )
-        if context and start:  # where the broken construct began, often the real culprit
+        if (
+            context and start
+        ):  # where the broken construct began, often the real culprit
             problem += f" ({context} at line {start.line + 1})"
         raise UserError(f"{path}{where}: malformed YAML: {problem}") from None

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from scriptgen.check import Finding, check_project, safe_relpath
-from scriptgen.manifest import FileContract, Manifest
+from scriptgen.tasks import FileContract, Manifest
 
 DATA_PY = '''\
 """Loads the rows."""
@@ -62,30 +62,40 @@ def test_main_runs() -> None:
 """
 
 MANIFEST = Manifest(
-    name="textclf",
-    title="Text classification",
+    name="sample",
+    title="A sample task",
     description="",
-    folder=Path("templates/textclf"),
+    metric="eval_accuracy",
+    default_model="bert-base",
+    model_types=("bert",),
+    methods=("full",),
+    data={"formats": ("csv",)},
+    folder=Path("templates/sample"),
     files=(
         FileContract(
-            "data.py",
-            "code",
-            "reference/data.py.j2",
+            path="data.py",
+            kind="code",
+            template="reference/data.py.j2",
             defines=("load_dataset", "LABELS"),
         ),
         FileContract(
-            "model.py", "code", "reference/model.py.j2", defines=("build_model",)
+            path="model.py",
+            kind="code",
+            template="reference/model.py.j2",
+            defines=("build_model",),
         ),
         FileContract(
-            "train.py",
-            "code",
-            "reference/train.py.j2",
+            path="train.py",
+            kind="code",
+            template="reference/train.py.j2",
             defines=("main", "parse_args"),
             flags=("--model_name_or_path", "--train_file", "max_steps"),
         ),
-        FileContract("README.md", "scaffold", "scaffold/README.md.j2"),
+        FileContract(path="README.md", kind="scaffold", template="scaffold/README.md.j2"),
         FileContract(
-            "tests/test_contract.py", "scaffold", "scaffold/test_contract.py.j2"
+            path="tests/test_contract.py",
+            kind="scaffold",
+            template="scaffold/test_contract.py.j2",
         ),
     ),
 )

@@ -9,7 +9,7 @@ import pytest
 from scriptgen.backends import get_backend
 from scriptgen.fmt import format_files
 from scriptgen.lock import Lock, base_copy
-from scriptgen.pipeline import render_scaffold
+from scriptgen.render import render_scaffold
 from scriptgen.project import plan_for_existing
 from scriptgen.stale import status
 

@@ -7,6 +7,7 @@ import pytest
 from scriptgen.errors import UserError
 from scriptgen.lock import spec_hash
 from scriptgen.plan import make_plan
+from scriptgen.tasks import get_manifest
 from scriptgen.spec import build_spec, canonical, parse_spec
 
 from .conftest import EXAMPLES, build_file_tree
@@ -23,9 +24,9 @@ def test_alias_resolves_offline_with_task_defaults(tmp_path: Path) -> None:
     assert plan.model.model_type == "bert"
     assert plan.spec.name == "textclf-bert-base"
     # No data options: the task's well-known hub dataset, with its schema.
-    assert plan.spec.data.format == "hf"
-    assert plan.spec.data.train == "stanfordnlp/imdb:train"
-    assert plan.spec.data.labels == ["neg", "pos"]
+    assert plan.spec.data["format"] == "hf"
+    assert plan.spec.data["train"] == "stanfordnlp/imdb:train"
+    assert plan.spec.data["labels"] == ["neg", "pos"]
     assert plan.target == (tmp_path / "generated" / "textclf-bert-base").resolve()
 
 
@@ -71,7 +72,7 @@ def test_spec_file_paths_are_relative_to_the_spec_and_flags_override(
     plan = make_plan(raw, base, tmp_path / "out")
     assert plan.spec.training.epochs == 1
     assert plan.spec.training.learning_rate == 3.0e-5
-    assert plan.spec.data.format == "csv"
+    assert plan.spec.data["format"] == "csv"
     assert plan.canonical_spec["data"]["train"] == "../../../specs/data/train.csv"
     assert plan.context()["data"]["validation"] == "../../specs/data/valid.csv"
 
@@ -101,8 +102,8 @@ def test_canonical_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
             "training.optimizer: unknown key",
         ),
         (
-            {"model": "bert-base", "sets": ["training.method=lora"]},
-            "training.method 'lora' is not supported",
+            {"model": "bert-base", "sets": ["training.method=dreambooth"]},
+            "training.method: Input should be 'full', 'freeze', 'lora'",
         ),
         (
             {"model": "bert-base", "sets": ["data.train=missing.csv"]},
@@ -139,8 +140,8 @@ def test_spec_for_another_task_is_refused(tmp_path: Path) -> None:
 
 def test_example_spec_parses() -> None:
     raw, base = build_spec("textclf", spec_file=EXAMPLES / "textclf-reviews.yaml")
-    spec = parse_spec({**raw, "name": raw.get("name", "x")})
-    assert spec.data.format == "csv"
+    spec = parse_spec({**raw, "name": raw.get("name", "x")}, get_manifest("textclf"))
+    assert spec.data["format"] == "csv"
     assert spec_hash(canonical(spec, Path("/x"))).startswith("sha256:")
 
 

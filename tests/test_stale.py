@@ -142,7 +142,7 @@ def test_backend_model_and_decoding_changes(project: Path) -> None:
 def _prompt_hashes() -> dict[str, str]:
     from scriptgen.lock import template_hashes
 
-    return template_hashes("textclf", "openai")
+    return template_hashes("textclf", "openai", [])
 
 
 def test_wanted_keeps_the_locks_backend_unless_told() -> None:

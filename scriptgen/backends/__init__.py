@@ -12,17 +12,32 @@ from typing import Any, Protocol
 from ..errors import UserError
 from ..plan import Plan
 
+OnToken = Callable[[int], None]  # called with the number of tokens just generated
+
 
 class Backend(Protocol):
-    """Writes the code files of a plan."""
+    """Writes the code files of a plan; what the pipeline uses of a backend, all of it."""
 
     name: str  # the backend, for the lock and the commit trailers
     model: str  # the model behind it ("" for reference)
     decoding: Mapping[str, Any]  # decoding parameters, recorded in the lock
     accepts_requirements: bool  # honours the spec's free-text requirements
+    can_repair: bool  # takes failures back (`repair`); False: a failure is final
+    problems: list[str]  # why files of the last reply were missing or refused
+    on_token: OnToken | None  # set by whoever shows progress; called as tokens stream
 
     def generate(self, plan: Plan) -> dict[str, str]:
         """Return {project-relative path: text} for the manifest's code files."""
+        ...
+
+    def repair(
+        self, plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Corrected files for what failed (only those it changed); ``can_repair`` only."""
+        ...
+
+    def transcript_jsonl(self) -> str | None:
+        """Every exchange so far, as JSON Lines; None for a backend with no conversation."""
         ...
 
 

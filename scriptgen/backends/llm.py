@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +15,7 @@ from ..lock import LLM_DECODING
 from ..parse import parse_reply
 from ..plan import Plan
 from ..prompts import generation_messages, repair_message
+from . import OnToken
 
 Messages = list[dict[str, str]]
 
@@ -26,9 +27,6 @@ class Reply:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     seconds: float | None = None  # set for a recorded reply: the time it took then
-
-
-OnToken = Callable[[int], None]  # called with the number of tokens just generated
 
 
 class Chat(Protocol):
@@ -52,6 +50,7 @@ class LLMBackend:
     model: str = ""
     decoding: Mapping[str, Any] = field(default_factory=lambda: dict(LLM_DECODING))
     accepts_requirements: bool = True
+    can_repair: bool = True
     transcript: list[dict[str, Any]] = field(default_factory=list)
     on_token: OnToken | None = None  # set by whoever shows progress
     problems: list[str] = field(default_factory=list)  # of the last reply's parse

@@ -1,0 +1,157 @@
+"""The library API: what the command line does, as functions (copier's ``run_copy``).
+
+    import scriptgen
+    result = scriptgen.new("textclf", model="bert-base", sets=["training.epochs=1"])
+    findings, report = scriptgen.validate("generated/textclf-bert-base")
+    outcomes = scriptgen.regen(["generated"])
+
+Policy (which setting wins over which, exit codes, the pre-commit exit rule) is the CLI's;
+these functions take settled values and raise ``ScriptgenError`` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .check import Finding
+    from .pipeline import Result
+    from .progress import Progress
+    from .plan import Plan
+    from .regen import Options, Outcome
+    from .stale import Status
+    from .validate import Sandbox, ValidationReport
+
+
+def plan(
+    task: str,
+    *,
+    model: str | None = None,
+    name: str | None = None,
+    spec_file: Path | str | None = None,
+    sets: Sequence[str] = (),
+    out: Path | str = "generated",
+) -> Plan:
+    """The validated plan for a spec given as a file and/or ``KEY=VALUE`` assignments."""
+    from .plan import make_plan
+    from .spec import build_spec
+
+    raw, model_base = build_spec(
+        task,
+        spec_file=Path(spec_file) if spec_file is not None else None,
+        model=model,
+        name=name,
+        sets=tuple(sets),
+    )
+    return make_plan(raw, model_base, Path(out))
+
+
+def new(
+    task: str,
+    *,
+    model: str | None = None,
+    name: str | None = None,
+    spec_file: Path | str | None = None,
+    sets: Sequence[str] = (),
+    out: Path | str = "generated",
+    llm: str | None = None,
+    llm_model: str | None = None,
+    validate: bool = True,
+    commit: bool = True,
+    sandbox: Sandbox | None = None,
+    max_repairs: int = 3,
+    progress: Progress | None = None,
+) -> Result:
+    """Generate a project, prove it on a tiny twin, write it and commit it."""
+    from .backends import get_backend
+    from .pipeline import generate
+    from .progress import QUIET
+    from .validate import Sandbox
+
+    the_plan = plan(
+        task, model=model, name=name, spec_file=spec_file, sets=sets, out=out
+    )
+    return generate(
+        the_plan,
+        backend=get_backend(llm, llm_model=llm_model),
+        validate=validate,
+        commit=commit,
+        sandbox=sandbox or Sandbox(),
+        max_repairs=max_repairs,
+        progress=progress or QUIET,
+    )
+
+
+def validate(
+    directory: Path | str,
+    *,
+    task: str | None = None,
+    sandbox: Sandbox | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[Finding], ValidationReport | None]:
+    """Check and validate a project on disk with its task's judge; writes nothing."""
+    from .progress import QUIET
+    from .project import validate_existing
+    from .validate import Sandbox
+
+    return validate_existing(
+        Path(directory),
+        task=task,
+        sandbox=sandbox or Sandbox(),
+        progress=progress or QUIET,
+    )
+
+
+def check(
+    directories: Sequence[Path | str] = (), options: Options | None = None
+) -> list[Status]:
+    """Which projects (default: under generated/) are stale, from their locks alone."""
+    from .regen import Options, check_all
+    from .stale import find_projects
+
+    return check_all(
+        find_projects([Path(d) for d in directories]), options or Options()
+    )
+
+
+def regen(
+    directories: Sequence[Path | str] = (),
+    options: Options | None = None,
+    *,
+    sandbox: Sandbox | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    report: Callable[[Outcome], None] = lambda outcome: None,
+) -> list[Outcome]:
+    """Regenerate the stale projects among ``directories`` (all with ``options.force``)."""
+    from .progress import QUIET
+    from .regen import Options, prepare, regen_all
+    from .validate import Sandbox
+
+    options = options or Options()
+    sandbox = sandbox or Sandbox()
+    todo = [
+        s.project for s in check(directories, options) if options.force or not s.fresh
+    ]
+    if not todo:
+        return []
+    prepare(
+        todo, options, sandbox
+    )  # bad input stops the run before anything is written
+    return regen_all(
+        todo,
+        options,
+        sandbox=sandbox,
+        jobs=jobs,
+        progress=progress or QUIET,
+        report=report,
+    )
+
+
+def tasks() -> dict[str, Any]:
+    """The catalog: tasks with their families, methods, data keys and files; the aliases."""
+    from .catalog import catalog
+
+    return catalog()
