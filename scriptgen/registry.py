@@ -62,9 +62,8 @@ class ResolvedModel:
         return self.alias or Path(self.name_or_path).name.lower()
 
 
-def _load(rel: str, entry: type[_Strict]) -> dict[str, Any]:
-    path = templates_root() / rel
-    raw = read_yaml(path, rel)
+def _load(path: Path, entry: type[_Strict]) -> dict[str, Any]:
+    raw = read_yaml(path, path.name)
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of names to entries")
     out = {}
@@ -77,21 +76,25 @@ def _load(rel: str, entry: type[_Strict]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=None)
-def _aliases(root: Path) -> dict[str, ModelEntry]:
-    return _load(MODELS_FILE, ModelEntry)  # type: ignore[return-value]
+def _cached(path: Path, mtime: float, entry: type[_Strict]) -> dict[str, Any]:
+    return _load(path, entry)
 
 
-@lru_cache(maxsize=None)
-def _families(root: Path) -> dict[str, Family]:
-    return _load(FAMILIES_FILE, Family)  # type: ignore[return-value]
+def _registry(rel: str, entry: type[_Strict]) -> dict[str, Any]:
+    path = templates_root() / rel
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = 0.0  # _load says what is wrong
+    return _cached(path, mtime, entry)
 
 
 def aliases() -> dict[str, ModelEntry]:
-    return _aliases(templates_root())
+    return _registry(MODELS_FILE, ModelEntry)
 
 
 def families() -> dict[str, Family]:
-    return _families(templates_root())
+    return _registry(FAMILIES_FILE, Family)
 
 
 def family(model_type: str) -> Family:

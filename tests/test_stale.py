@@ -252,3 +252,43 @@ def test_check_path_imports_nothing_heavy(project: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", probe, "regen", "--check"], cwd=root,
                           capture_output=True, text=True)  # fmt: skip
     assert "HEAVY [] 1" in proc.stderr, proc.stderr
+
+
+def test_the_lock_hashes_only_the_registry_entries_the_project_reads(project: Path) -> None:
+    from scriptgen.render import shared_templates
+    from scriptgen.tasks import get_manifest
+
+    keys = [k for k in Lock.read(project).templates if k.startswith("_common/")]
+    entries = [k for k in keys if "#" in k]
+    assert entries == ["_common/families.yaml#bert", "_common/models.yaml#bert-base"]
+    # Shared template files: exactly those the task's templates name or include.
+    assert sorted(set(keys) - set(entries)) == shared_templates(get_manifest("textclf"))
+
+
+def test_adding_an_alias_a_family_or_a_task_leaves_projects_fresh(
+    project: Path, templates: Path
+) -> None:
+    with (templates / "_common/models.yaml").open("a") as f:
+        f.write("my-bert: {hub_id: my-org/my-bert, model_type: bert}\n")
+    with (templates / "_common/families.yaml").open("a") as f:
+        f.write("\nmegatron-bert:\n  config: {hidden_size: 32}\n  layers: encoder.layer\n"
+                "  methods: [full]\n")  # fmt: skip
+    shutil.copytree(templates / "textclf", templates / "another")
+    assert status(project).fresh
+    result = run_scriptgen("regen", "--check", str(project), cwd=project.parent,
+                           env={"SCRIPTGEN_TEMPLATES": str(templates)})  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_change_to_the_projects_own_entries_is_stale(
+    project: Path, templates: Path
+) -> None:
+    edit(templates / "_common/models.yaml", "distilbert-base-uncased", "distilbert-base-cased")
+    assert status(project).fresh  # another alias's entry
+    edit(templates / "_common/families.yaml", "bert:\n  config:\n    hidden_size: 32",
+         "bert:\n  config:\n    hidden_size: 64")  # fmt: skip
+    assert status(project).reasons == [
+        "templates changed: _common/families.yaml#bert"
+    ]
+    edit(templates / "_common/models.yaml", "google-bert/bert-base-uncased", "google-bert/x")
+    assert "_common/models.yaml#bert-base" in status(project).reasons[0]

@@ -1,0 +1,245 @@
+"""Tasks are data: manifests, the model and family registries, each task's data schema, the
+methods a (task, family) supports, and `scriptgen tasks`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scriptgen.errors import UserError
+from scriptgen.plan import make_plan
+from scriptgen.spec import METHODS, build_spec
+from scriptgen.tasks import available_tasks, get_manifest
+
+from .conftest import REPO, build_file_tree, run_scriptgen, snapshot
+
+
+@pytest.fixture
+def templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the templates, in use through SCRIPTGEN_TEMPLATES, for a test to change."""
+    folder = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", folder)
+    monkeypatch.setenv("SCRIPTGEN_TEMPLATES", str(folder))
+    return folder
+
+
+def plan_for(tmp_path: Path, task: str = "textclf", **kwargs):  # type: ignore[no-untyped-def]
+    raw, base = build_spec(task, cwd=tmp_path, **kwargs)
+    return make_plan(raw, base, tmp_path / "generated")
+
+
+def edit_yaml(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def test_every_manifest_and_registry_entry_is_valid() -> None:
+    from scriptgen.registry import aliases, families
+
+    assert available_tasks()
+    for task in available_tasks():
+        manifest = get_manifest(task)
+        for model_type in manifest.model_types:
+            assert model_type in families(), f"{task}: no twin for {model_type}"
+        assert set(manifest.methods) <= set(METHODS)
+        assert any(e.model_type in manifest.model_types for e in aliases().values())
+
+
+def test_a_data_key_of_another_task_names_this_tasks_keys(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as err:
+        plan_for(tmp_path, model="bert-base", sets=["data.tags_column=ner_tags"])
+    message = str(err.value)
+    assert "invalid spec: data.tags_column: unknown key" in message
+    assert "textclf's data keys: format, train, validation, text_column" in message
+    assert "\n" not in message
+
+
+def test_data_keys_are_typed_by_the_manifest(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"data\.labels: List should have at least 2"):
+        plan_for(tmp_path, model="bert-base", sets=["data.labels=[only]"])
+    with pytest.raises(UserError, match=r"data\.labels: values must be distinct"):
+        plan_for(tmp_path, model="bert-base", sets=["data.labels=[a, a]"])
+    build_file_tree(tmp_path, {"t.csv": "text,label\nhi,a\n"})
+    with pytest.raises(UserError, match=r"data\.format: Input should be 'csv', 'json'"):
+        plan_for(
+            tmp_path, model="bert-base", sets=["data.train=t.csv", "data.format=imagefolder"]
+        )
+
+
+def test_declared_defaults_fill_the_data_block(tmp_path: Path) -> None:
+    build_file_tree(tmp_path, {"t.csv": "text,label\nhi,a\n"})
+    plan = plan_for(tmp_path, model="bert-base", sets=["data.train=t.csv"])
+    keys = get_manifest("textclf").data.keys
+    for name, key in keys.items():
+        assert plan.spec.data[name] == key.default
+    assert plan.spec.data["format"] == "csv"
+
+
+def test_a_task_with_a_key_of_its_own(tmp_path: Path, templates: Path) -> None:
+    """A new task is a folder: its manifest's keys are the spec's, with no Python change."""
+    shutil.copytree(templates / "textclf", templates / "sample")
+
+    def declare(data: dict) -> None:
+        data["name"] = "sample"
+        data["data"]["keys"]["tags_column"] = {"type": "string", "default": "tags"}
+        data["data"]["keys"]["window"] = {"type": "integer", "required": True}
+
+    edit_yaml(templates / "sample/manifest.yaml", declare)
+    with pytest.raises(UserError, match=r"data\.window: missing .*sample's data keys"):
+        plan_for(tmp_path, "sample", model="bert-base")
+    plan = plan_for(tmp_path, "sample", model="bert-base", sets=["data.window=3"])
+    assert plan.spec.data["tags_column"] == "tags"
+    assert plan.spec.data["window"] == 3
+    assert plan.context()["data"]["window"] == 3
+
+
+@pytest.mark.parametrize(
+    ("rel", "change", "expected"),
+    [
+        (
+            "textclf/manifest.yaml",
+            lambda d: d.pop("metric"),
+            "textclf/manifest.yaml: metric: missing",
+        ),
+        (
+            "textclf/manifest.yaml",
+            lambda d: d.update(metrik="eval_accuracy"),
+            "textclf/manifest.yaml: metrik: unknown key",
+        ),
+        (
+            "textclf/manifest.yaml",
+            lambda d: d["data"]["keys"]["text_column"].update(type="text"),
+            "textclf/manifest.yaml: data.keys.text_column.type: Input should be",
+        ),
+        (
+            "textclf/manifest.yaml",
+            lambda d: d["files"][0].update(kind="generated"),
+            "textclf/manifest.yaml: files.0.kind: Input should be 'code' or 'scaffold'",
+        ),
+        (
+            "_common/models.yaml",
+            lambda d: d["bert-base"].pop("hub_id"),
+            "models.yaml: bert-base.hub_id: missing",
+        ),
+        (
+            "_common/families.yaml",
+            lambda d: d["bert"].update(methods=["full", "dreambooth"]),
+            "families.yaml: bert.methods.1: Input should be 'full'",
+        ),
+        (
+            "_common/families.yaml",
+            lambda d: d["bert"].pop("layers"),
+            "families.yaml: bert.layers: missing",
+        ),
+    ],
+)
+def test_a_broken_registry_file_is_one_line_naming_file_and_key(
+    tmp_path: Path, templates: Path, rel: str, change, expected: str  # type: ignore[no-untyped-def]
+) -> None:
+    edit_yaml(templates / rel, change)
+    result = run_scriptgen(
+        "new", "textclf", "--model", "bert-base", "--no-validate", cwd=tmp_path,
+        env={"SCRIPTGEN_TEMPLATES": str(templates)},
+    )  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not (tmp_path / "generated").exists()
+
+
+@pytest.mark.parametrize("junk", [b"\x00\x01\xff\xfe" * 64, b"key: [unclosed\n", b"- a list\n"])
+def test_a_junk_manifest_is_one_line(tmp_path: Path, templates: Path, junk: bytes) -> None:
+    (templates / "textclf/manifest.yaml").write_bytes(junk)
+    result = run_scriptgen(
+        "tasks", cwd=tmp_path, env={"SCRIPTGEN_TEMPLATES": str(templates)}
+    )
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "manifest.yaml" in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_junk_spec_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_bytes(bytes(range(256)) * 8)
+    before = snapshot(tmp_path)
+    result = run_scriptgen("new", "textclf", "--spec", "spec.yaml", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "scriptgen: error: spec.yaml: not a text file (not UTF-8 at byte 128)"
+    )
+    assert snapshot(tmp_path) == before
+
+
+def test_a_method_the_family_lacks_is_refused_naming_the_supported(
+    tmp_path: Path, templates: Path
+) -> None:
+    edit_yaml(templates / "_common/families.yaml", lambda d: d["bert"].update(methods=["full"]))
+    with pytest.raises(UserError) as err:
+        plan_for(tmp_path, model="bert-base", sets=["training.method=freeze"])
+    assert str(err.value) == (
+        "training.method 'freeze' is not supported for textclf with model_type 'bert'; "
+        "supported: full"
+    )
+
+
+def test_qlora_needs_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import scriptgen.plan
+
+    if "qlora" not in get_manifest("textclf").methods:
+        pytest.fail("textclf declares qlora")
+    monkeypatch.setattr(scriptgen.plan, "cuda_available", lambda: False)
+    with pytest.raises(UserError, match="'qlora' needs a CUDA GPU"):
+        plan_for(tmp_path, model="bert-base", sets=["training.method=qlora"])
+
+
+def test_method_options_reach_the_context_and_only_theirs_the_spec(tmp_path: Path) -> None:
+    plan = plan_for(
+        tmp_path,
+        model="bert-base",
+        sets=["training.method=lora", "training.lora.r=4", "training.precision=bf16"],
+    )
+    training = plan.context()["training"]
+    assert training["lora"]["r"] == 4 and training["precision"] == "bf16"
+    saved = plan.canonical_spec["training"]
+    assert saved["lora"]["r"] == 4
+    assert "unfreeze_layers" not in saved and "num_virtual_tokens" not in saved
+    full = plan_for(tmp_path, model="bert-base").canonical_spec["training"]
+    assert "lora" not in full
+
+
+def test_tasks_json_lists_families_methods_and_keys(tmp_path: Path) -> None:
+    result = run_scriptgen("tasks", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    by_name = {t["name"]: t for t in found["tasks"]}
+    assert set(by_name) == set(available_tasks())
+    textclf = by_name["textclf"]
+    assert textclf["metric"] == "eval_accuracy"
+    assert set(textclf["families"]) == set(get_manifest("textclf").model_types)
+    assert all("full" in methods for methods in textclf["families"].values())
+    assert "text_column" in textclf["data"]["keys"]
+    assert found["models"]["bert-base"]["model_type"] == "bert"
+    text = run_scriptgen("tasks", cwd=tmp_path).stdout
+    assert "textclf: Text classification" in text and "data.text_column" in text
+
+
+def test_nothing_under_the_package_names_a_task_column_or_alias() -> None:
+    """The core knows no task: comments aside, no task, column or model alias appears."""
+    import io
+    import tokenize
+
+    names = [*available_tasks(), "text_column", "label_column", "bert-base"]
+    found = []
+    for path in sorted((REPO / "scriptgen").rglob("*.py")):
+        tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+        for tok in tokens:
+            if tok.type == tokenize.STRING and any(n in tok.string for n in names):
+                if not tok.string.startswith(('"""', "'''")):  # docstrings are comments
+                    found.append(f"{path.name}:{tok.start[0]}: {tok.string[:60]}")
+            elif tok.type == tokenize.NAME and tok.string in names:
+                found.append(f"{path.name}:{tok.start[0]}: {tok.string}")
+    assert found == []
