@@ -12,16 +12,12 @@ from typing import Any
 
 from .parse import file_block
 from .plan import Plan
-from .render import render, render_scaffold
+from .render import JUDGE_PREFIX, render, render_scaffold
 
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers")
-# Scaffold the code must fit, shown to the model; the rest (README, .gitignore, ...) is noise.
-_SHOWN_SCAFFOLD = (
-    "config.yaml",
-    "requirements.txt",
-    "tests/conftest.py",
-    "tests/test_contract.py",
-)
+# Scaffold the code must fit, shown to the model: the settings, the requirements and the
+# judge; the rest (README, .gitignore, ...) is noise.
+_SHOWN_SETTINGS = ("config.yaml", "requirements.txt")
 
 
 def installed_versions() -> dict[str, str]:
@@ -45,7 +41,11 @@ def _context(plan: Plan) -> dict[str, Any]:
         "code_files": code_files,
         "versions": installed_versions(),
         "format_example": file_block(code_files[0].path, "...the whole file...\n"),
-        "scaffold": {p: scaffold[p] for p in _SHOWN_SCAFFOLD if p in scaffold},
+        "scaffold": {
+            p: text
+            for p, text in scaffold.items()
+            if p in _SHOWN_SETTINGS or p.startswith(JUDGE_PREFIX)
+        },
         "reference": ReferenceBackend().generate(plan),
         "requirements": plan.spec.requirements,
         "text_block": file_block,
