@@ -19,8 +19,9 @@ $(BIN)/.installed: pyproject.toml
 .PHONY: install test bench bench-hf bench-regen
 install: $(BIN)/.installed
 
+# Two workers: the validations and trainings of the slow tests share the two cores.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_new.py

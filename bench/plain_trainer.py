@@ -54,7 +54,9 @@ model = AutoModelForSequenceClassification.from_pretrained(
 
 
 def accuracy(pred) -> dict:  # type: ignore[no-untyped-def]
-    return {"accuracy": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())}
+    return {
+        "accuracy": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())
+    }
 
 
 trainer = Trainer(

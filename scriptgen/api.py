@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .check import Finding
     from .pipeline import Result
-    from .progress import Progress
     from .plan import Plan
+    from .progress import Progress
     from .regen import Options, Outcome
     from .stale import Status
     from .validate import Sandbox, ValidationReport

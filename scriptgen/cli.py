@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import ScriptgenError
-
 from .config import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
+from .errors import ScriptgenError
 
 if TYPE_CHECKING:
     from .config import LLMSettings

@@ -8,10 +8,10 @@ from pathlib import Path
 from .check import Finding, quick_check
 from .errors import UserError
 from .lock import SPEC_FILE
-from .repair import check_while_validating
-from .render import JUDGE_PREFIX, render_scaffold
 from .plan import Plan
 from .progress import QUIET, Progress
+from .render import JUDGE_PREFIX, render_scaffold
+from .repair import check_while_validating
 from .validate import Sandbox, ValidationReport, require_ml_stack
 
 # Files of an existing project that travel into the validation sandbox.

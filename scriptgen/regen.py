@@ -152,11 +152,10 @@ def _regenerate(
     progress: Progress,
 ) -> Outcome:
     from .merge import reconcile
+    from .project import plan_for_existing
     from .record import meta_files
     from .repair import produce
-    from .vcs import commit_generation
-    from .project import plan_for_existing
-    from .vcs import in_precommit
+    from .vcs import commit_generation, in_precommit
     from .write import write_update
 
     plan = plan_for_existing(project, None)
@@ -255,8 +254,8 @@ def _prove_merged(
     progress: Progress,
 ) -> None:
     """The merged project, as it will be on disk, must pass the new judge too."""
-    from .repair import failure_text
     from .project import read_project, validate_as_is
+    from .repair import failure_text
     from .write import keep_candidate
 
     on_disk = read_project(project, always=(f.path for f in plan.manifest.files))

@@ -190,7 +190,7 @@ def data_model(manifest: Manifest) -> type[BaseModel]:
             raise ValueError("values must be distinct")
         return value
 
-    validators = {}
+    validators: dict[str, Any] = {}
     unique_keys = [name for name, key in manifest.data.keys.items() if key.unique]
     if unique_keys:
         validators["_unique"] = field_validator(*unique_keys)(classmethod(unique))

@@ -182,6 +182,10 @@ def sandbox_env(workdir: Path) -> dict[str, str]:
         CUDA_VISIBLE_DEVICES="",  # the tiny twin trains on the CPU, the same everywhere
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONHASHSEED="0",
+        # A tiny twin trains fastest on one thread, and `regen --jobs` or pytest-xdist run
+        # several validations side by side.
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
         PYTHONNOUSERSITE="1",
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
         WANDB_DISABLED="true",

@@ -44,7 +44,10 @@ def test_row_generates_and_validates(
     task: str, model_type: str, method: str, tmp_path: Path
 ) -> None:
     raw, base = build_spec(
-        task, model=alias_for(model_type), sets=[f"training.method={method}"], cwd=tmp_path
+        task,
+        model=alias_for(model_type),
+        sets=[f"training.method={method}"],
+        cwd=tmp_path,
     )
     result = generate(make_plan(raw, base, tmp_path / "generated"), commit=False)
     assert result.validation is not None and result.validation.passed, (

@@ -67,7 +67,9 @@ def test_data_keys_are_typed_by_the_manifest(tmp_path: Path) -> None:
     build_file_tree(tmp_path, {"t.csv": "text,label\nhi,a\n"})
     with pytest.raises(UserError, match=r"data\.format: Input should be 'csv', 'json'"):
         plan_for(
-            tmp_path, model="bert-base", sets=["data.train=t.csv", "data.format=imagefolder"]
+            tmp_path,
+            model="bert-base",
+            sets=["data.train=t.csv", "data.format=imagefolder"],
         )
 
 
@@ -152,8 +154,12 @@ def test_a_broken_registry_file_is_one_line_naming_file_and_key(
     assert not (tmp_path / "generated").exists()
 
 
-@pytest.mark.parametrize("junk", [b"\x00\x01\xff\xfe" * 64, b"key: [unclosed\n", b"- a list\n"])
-def test_a_junk_manifest_is_one_line(tmp_path: Path, templates: Path, junk: bytes) -> None:
+@pytest.mark.parametrize(
+    "junk", [b"\x00\x01\xff\xfe" * 64, b"key: [unclosed\n", b"- a list\n"]
+)
+def test_a_junk_manifest_is_one_line(
+    tmp_path: Path, templates: Path, junk: bytes
+) -> None:
     (templates / "textclf/manifest.yaml").write_bytes(junk)
     result = run_scriptgen(
         "tasks", cwd=tmp_path, env={"SCRIPTGEN_TEMPLATES": str(templates)}
@@ -177,7 +183,10 @@ def test_a_junk_spec_file_is_one_line(tmp_path: Path) -> None:
 def test_a_method_the_family_lacks_is_refused_naming_the_supported(
     tmp_path: Path, templates: Path
 ) -> None:
-    edit_yaml(templates / "_common/families.yaml", lambda d: d["bert"].update(methods=["full"]))
+    edit_yaml(
+        templates / "_common/families.yaml",
+        lambda d: d["bert"].update(methods=["full"]),
+    )
     with pytest.raises(UserError) as err:
         plan_for(tmp_path, model="bert-base", sets=["training.method=freeze"])
     assert str(err.value) == (
@@ -196,7 +205,9 @@ def test_qlora_needs_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         plan_for(tmp_path, model="bert-base", sets=["training.method=qlora"])
 
 
-def test_method_options_reach_the_context_and_only_theirs_the_spec(tmp_path: Path) -> None:
+def test_method_options_reach_the_context_and_only_theirs_the_spec(
+    tmp_path: Path,
+) -> None:
     plan = plan_for(
         tmp_path,
         model="bert-base",

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..plan import Plan
-from . import OnToken
 from ..render import render_files
+from . import OnToken
 
 
 class ReferenceBackend:
