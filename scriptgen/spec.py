@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import UserError
-from .tasks import Manifest, data_model
+from .tasks import Manifest, data_model, first_error
 from .yamlfile import read_yaml
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -98,15 +98,9 @@ class Spec(_Strict):
         return v
 
 
-def _format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    err = exc.errors()[0]
-    where = prefix + (".".join(str(p) for p in err["loc"]) or "spec")
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif err["type"] == "missing":
-        msg = "missing"
-    return f"invalid spec: {where}: {msg} (got {err.get('input')!r})"
+def _format_validation_error(exc: ValidationError, *prefix: str) -> str:
+    where, msg, given = first_error(exc, prefix)
+    return f"invalid spec: {where or 'spec'}: {msg} (got {given!r})"
 
 
 def _set_dotted(raw: dict[str, Any], assignment: str) -> None:
@@ -215,7 +209,7 @@ def parse_spec(raw: dict[str, Any], manifest: Manifest) -> Spec:
     except ValidationError as exc:
         allowed = ", ".join(manifest.data.allowed)
         raise UserError(
-            _format_validation_error(exc, "data.")
+            _format_validation_error(exc, "data")
             + f"; {manifest.name}'s data keys: {allowed}"
         ) from None
     spec.data = checked.model_dump(mode="json")

@@ -110,18 +110,27 @@ class Manifest(_Strict):
         return f"{self.name}/{contract.template}"
 
 
-def describe_error(
-    source: Path | str, exc: ValidationError, prefix: tuple[str, ...] = ()
-) -> str:
-    """One line: the file, the key path (below ``prefix``) and what is wrong with it."""
+def first_error(
+    exc: ValidationError, prefix: tuple[str, ...] = ()
+) -> tuple[str, str, Any]:
+    """The first fault pydantic found: its dotted key path (below ``prefix``), what is wrong
+    in words a person reads, and the value that was given."""
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
+    where = ".".join(str(p) for p in (*prefix, *err["loc"]))
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif err["type"] == "missing":
         msg = "missing"
-    return f"{source}: {where}: {msg}"
+    return where, msg, err.get("input")
+
+
+def describe_error(
+    source: Path | str, exc: ValidationError, prefix: tuple[str, ...] = ()
+) -> str:
+    """One line: the file, the key path (below ``prefix``) and what is wrong with it."""
+    where, msg, _ = first_error(exc, prefix)
+    return f"{source}: {where or '(top level)'}: {msg}"
 
 
 def load_manifest(folder: Path) -> Manifest:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -57,6 +58,15 @@ def init_repo(
     git(root, "add", ".", env=env)
     git(root, "commit", "-q", "-m", "initial", env=env)
     return root
+
+
+@pytest.fixture
+def templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the templates, in use through SCRIPTGEN_TEMPLATES, for a test to change."""
+    folder = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", folder)
+    monkeypatch.setenv("SCRIPTGEN_TEMPLATES", str(folder))
+    return folder
 
 
 @pytest.fixture

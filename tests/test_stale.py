@@ -21,7 +21,7 @@ from scriptgen.stale import (
     wanted_for,
 )
 
-from .conftest import REPO, build_file_tree, run_scriptgen, snapshot
+from .conftest import build_file_tree, run_scriptgen, snapshot
 
 
 @pytest.fixture(scope="session")
@@ -76,15 +76,6 @@ def test_edited_generated_files_do_not_make_it_stale(project: Path) -> None:
     edit(project / "train.py", "def main(", "# a note of mine\ndef main(")
     (project / "README.md").unlink()
     assert status(project).fresh
-
-
-@pytest.fixture
-def templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the templates, in use through SCRIPTGEN_TEMPLATES, for a test to change."""
-    folder = tmp_path / "templates"
-    shutil.copytree(REPO / "templates", folder)
-    monkeypatch.setenv("SCRIPTGEN_TEMPLATES", str(folder))
-    return folder
 
 
 def test_a_template_change_is_stale(project: Path, templates: Path) -> None:
@@ -254,7 +245,9 @@ def test_check_path_imports_nothing_heavy(project: Path) -> None:
     assert "HEAVY [] 1" in proc.stderr, proc.stderr
 
 
-def test_the_lock_hashes_only_the_registry_entries_the_project_reads(project: Path) -> None:
+def test_the_lock_hashes_only_the_registry_entries_the_project_reads(
+    project: Path,
+) -> None:
     from scriptgen.render import shared_templates
     from scriptgen.tasks import get_manifest
 
@@ -283,12 +276,18 @@ def test_adding_an_alias_a_family_or_a_task_leaves_projects_fresh(
 def test_a_change_to_the_projects_own_entries_is_stale(
     project: Path, templates: Path
 ) -> None:
-    edit(templates / "_common/models.yaml", "distilbert-base-uncased", "distilbert-base-cased")
+    edit(
+        templates / "_common/models.yaml",
+        "distilbert-base-uncased",
+        "distilbert-base-cased",
+    )
     assert status(project).fresh  # another alias's entry
     edit(templates / "_common/families.yaml", "bert:\n  config:\n    hidden_size: 32",
          "bert:\n  config:\n    hidden_size: 64")  # fmt: skip
-    assert status(project).reasons == [
-        "templates changed: _common/families.yaml#bert"
-    ]
-    edit(templates / "_common/models.yaml", "google-bert/bert-base-uncased", "google-bert/x")
+    assert status(project).reasons == ["templates changed: _common/families.yaml#bert"]
+    edit(
+        templates / "_common/models.yaml",
+        "google-bert/bert-base-uncased",
+        "google-bert/x",
+    )
     assert "_common/models.yaml#bert-base" in status(project).reasons[0]

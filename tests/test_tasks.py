@@ -18,15 +18,6 @@ from scriptgen.tasks import available_tasks, get_manifest
 from .conftest import REPO, build_file_tree, run_scriptgen, snapshot
 
 
-@pytest.fixture
-def templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the templates, in use through SCRIPTGEN_TEMPLATES, for a test to change."""
-    folder = tmp_path / "templates"
-    shutil.copytree(REPO / "templates", folder)
-    monkeypatch.setenv("SCRIPTGEN_TEMPLATES", str(folder))
-    return folder
-
-
 def plan_for(tmp_path: Path, task: str = "textclf", **kwargs):  # type: ignore[no-untyped-def]
     raw, base = build_spec(task, cwd=tmp_path, **kwargs)
     return make_plan(raw, base, tmp_path / "generated")
