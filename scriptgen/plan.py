@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,11 +139,17 @@ def check_method(method: str, manifest: Manifest, fam: Family, model_type: str) 
             f"training.method {method!r} is not supported for {manifest.name} with "
             f"model_type {model_type!r}; supported: {', '.join(supported)}"
         )
-    if METHODS[method]["cuda"] and not cuda_available():
-        raise UserError(
-            f"training.method {method!r} needs a CUDA GPU (bitsandbytes' 4-bit kernels) "
-            "and none is visible here; use lora on this machine"
-        )
+    if METHODS[method]["cuda"]:
+        if not cuda_available():
+            raise UserError(
+                f"training.method {method!r} needs a CUDA GPU (bitsandbytes' 4-bit "
+                "kernels) and none is visible here; use lora on this machine"
+            )
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise UserError(
+                f"training.method {method!r} needs bitsandbytes to validate: "
+                "pip install bitsandbytes"
+            )
 
 
 def cuda_available() -> bool:

@@ -20,6 +20,7 @@ from .lock import TRANSCRIPT_FILE, VALIDATION_FILE
 from .plan import Plan
 from .progress import QUIET, Progress
 from .render import render_scaffold
+from .spec import METHODS
 from .validate import Sandbox, ValidationReport, require_ml_stack, run_contract_tests
 from .write import keep_candidate
 
@@ -65,6 +66,7 @@ def check_while_validating(
             memory_limit=sandbox.memory_limit,
             python=sandbox.python,
             cancel=cancel,
+            gpu=METHODS[plan.spec.training.method]["cuda"],
         )
         findings = check_project(files, plan.manifest)
         if findings:

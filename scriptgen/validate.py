@@ -165,7 +165,7 @@ def network_isolation() -> list[str]:
     return [unshare, "-rn"] if ok else []
 
 
-def sandbox_env(workdir: Path) -> dict[str, str]:
+def sandbox_env(workdir: Path, gpu: bool = False) -> dict[str, str]:
     env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
     for sub in ("home", "tmp", "hf"):
         (workdir / sub).mkdir(exist_ok=True)
@@ -179,7 +179,6 @@ def sandbox_env(workdir: Path) -> dict[str, str]:
         HF_HUB_DISABLE_TELEMETRY="1",
         DO_NOT_TRACK="1",
         TOKENIZERS_PARALLELISM="false",
-        CUDA_VISIBLE_DEVICES="",  # the tiny twin trains on the CPU, the same everywhere
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONHASHSEED="0",
         # A tiny twin trains fastest on one thread, and `regen --jobs` or pytest-xdist run
@@ -191,6 +190,11 @@ def sandbox_env(workdir: Path) -> dict[str, str]:
         WANDB_DISABLED="true",
         WANDB_MODE="disabled",
     )
+    if gpu:  # a method that needs CUDA (QLoRA) keeps the devices this process sees
+        if "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    else:  # the tiny twin trains on the CPU, the same everywhere
+        env["CUDA_VISIBLE_DEVICES"] = ""
     return env
 
 
@@ -208,6 +212,7 @@ def run_contract_tests(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     python: str = sys.executable,
     cancel: threading.Event | None = None,
+    gpu: bool = False,
 ) -> ValidationReport:
     """Write ``files`` (the whole candidate, judge included) to a temp folder and run its tests."""
     require_ml_stack(python)
@@ -230,7 +235,7 @@ def run_contract_tests(
         proc = subprocess.Popen(
             command,
             cwd=project,
-            env=sandbox_env(workdir),
+            env=sandbox_env(workdir, gpu),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
