@@ -1,0 +1,79 @@
+"""tokclf's judge catches broken projects: a generated project is broken on purpose, the way
+a code LLM might break it, and `scriptgen validate` must fail, naming the contract test that
+caught it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_scriptgen
+
+pytestmark = pytest.mark.slow
+
+# (file, what the reference has, what the broken project has instead, tests that must fail)
+BREAKAGES = {
+    # Every sub-token of a word carries the word's tag, although label_all_tokens is false.
+    "every-sub-token-labelled": (
+        "data.py",
+        "        else:\n            labels.append(IGNORE_INDEX)\n        previous = word_id",
+        "        else:\n            labels.append(word_labels[word_id])\n        previous = word_id",
+        ["test_align_labels", "test_tokenize_datasets_aligns_tags_with_sub_tokens"],
+    ),
+    # Labels shifted one token to the left after tokenization, in train.py, so that
+    # data.py's own functions still pass: only the learning check can see it.
+    "labels-shifted-by-one": (
+        "train.py",
+        '    logger.info("tags: %s", labels)\n',
+        '    tokenized = tokenized.map(lambda row: {"labels": row["labels"][1:] + [-100]})\n'
+        '    logger.info("tags: %s", labels)\n',
+        ["test_the_model_learns"],
+    ),
+    # Tag ids all collapse to the first tag (O).
+    "tags-collapse-to-O": (
+        "data.py",
+        "            return list(tags)\n",
+        "            return [0] * len(tags)\n",
+        ["test_tag_names_ids_and_class_labels_encode_alike", "test_the_model_learns"],
+    ),
+    # The model gets the tag names in another order than the ids the data was encoded with.
+    "wrong-id2label": (
+        "train.py",
+        "        args.model_name_or_path,\n        labels,\n        method=args.method,",
+        "        args.model_name_or_path,\n        sorted(labels),\n        method=args.method,",
+        ["test_saved_labels_are_the_datas_tag_names", "test_the_model_learns"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reference")
+    result = run_scriptgen(
+        "new", "tokclf", "--model", "bert-base", "--no-validate", "--no-commit",
+        "--out", str(out), cwd=out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return out / "tokclf-bert-base"
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_validate_fails_a_broken_project(
+    reference_project: Path, tmp_path: Path, breakage: str
+) -> None:
+    path, good, bad, must_fail = BREAKAGES[breakage]
+    project = tmp_path / "project"
+    shutil.copytree(reference_project, project)
+    source = (project / path).read_text(encoding="utf-8")
+    assert source.count(good) == 1, f"{path} no longer has the code this test breaks"
+    (project / path).write_text(source.replace(good, bad), encoding="utf-8")
+
+    result = run_scriptgen("validate", str(project), cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "validation failed" in output, output
+    for test in must_fail:
+        assert f"(in {test}" in output, f"{test} did not catch {breakage}:\n{output}"
