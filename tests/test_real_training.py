@@ -73,3 +73,44 @@ def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
         json.loads(line) for line in predict.stdout.splitlines() if line.startswith("{")
     ]
     assert [row["label"] for row in rows] == ["pos", "neg"], predict.stdout
+
+
+def test_tokclf_train_py_fine_tunes_a_real_checkpoint_for_ner(tmp_path: Path) -> None:
+    """tokclf on the hand-written NER set (327 / 84 sentences, IOB2 PER/ORG/LOC/MISC)."""
+    data = EXAMPLES / "data"
+    spec = tmp_path / "ner.yaml"
+    spec.write_text(
+        f"task: tokclf\nname: ner-minilm\nmodel: {minilm_folder()}\n"
+        f"data:\n  train: {data / 'ner-train.jsonl'}\n"
+        f"  validation: {data / 'ner-valid.jsonl'}\n"
+        "training: {epochs: 5, batch_size: 16, learning_rate: 2.0e-4, max_length: 64}\n"
+    )
+    result = run_scriptgen(
+        "new", "tokclf", "--spec", str(spec), "--out", str(tmp_path / "out"), cwd=tmp_path
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "out" / "ner-minilm"
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    train = subprocess.run([sys.executable, str(project / "train.py")], cwd=tmp_path,
+                           capture_output=True, text=True, env=env, timeout=1200)  # fmt: skip
+    assert train.returncode == 0, train.stderr[-3000:]
+    results = json.loads((project / "outputs" / "eval_results.json").read_text())
+    # Entity F1 (seqeval's definition) on the 84 validation sentences: measured 0.84
+    # (word accuracy 0.965) for the uncased MiniLM-L6 after these 5 epochs on a 2-core
+    # CPU, 3.3 minutes; 0.85 after 10 epochs at 1e-4. A tagger that learnt nothing scores 0.
+    assert results["eval_f1"] >= 0.7, results
+    assert results["eval_accuracy"] >= 0.9, results
+
+    predict = subprocess.run(
+        [sys.executable, "predict.py", "--text",
+         "Yesterday Angela Merkel flew from Berlin to Madrid for talks with Pedro Sanchez ."],
+        cwd=project, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert predict.returncode == 0, predict.stderr[-3000:]
+    (row,) = [
+        json.loads(line) for line in predict.stdout.splitlines() if line.startswith("{")
+    ]
+    found = {(e["type"], e["text"]) for e in row["entities"]}
+    assert any(t == "PER" and "Merkel" in text for t, text in found), row
+    assert found & {("LOC", "Berlin"), ("LOC", "Madrid")}, row
