@@ -1,17 +1,39 @@
-"""Data for text classification: load the splits, settle the label set, tokenize.
+"""Data for text classification: load the splits, settle the labels, tokenize.
 
 Data comes from local files (CSV, or JSON Lines with a .json/.jsonl suffix) or from a
-Hugging Face hub dataset. Label values may be names ("neg") or integer indices (0).
+Hugging Face hub dataset (an id, or a local folder laid out like one). How label values
+map to ids is decided once per label column, from its type:
+
+    ClassLabel feature    values are ids; the names are the feature's own
+    integer column        values are ids; the names are --labels, else "0", "1", ...
+    string column         values are names: --labels, else the sorted values found
+    list column           multi-label: each element as above (a list of ClassLabel,
+                          of ids or of names); so is a string column under --multi_label,
+                          split on --label_separator
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
+from datasets import (
+    ClassLabel,
+    Dataset,
+    DatasetDict,
+    List,
+    Sequence,
+    Value,
+    load_dataset,
+)
 from transformers import PreTrainedTokenizerBase
 
+logger = logging.getLogger(__name__)
+
 FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
+# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
+FALLBACK_SPLITS = {"validation": ["test"]}
 
 
 def load_raw_datasets(
@@ -25,30 +47,55 @@ def load_raw_datasets(
 ) -> DatasetDict:
     """A DatasetDict with "train" and "validation" splits, from files or the hub.
 
-    Local files win over a hub dataset. Without validation data, 10% of the training
-    data is held out for evaluation.
+    Local files win over a hub dataset. Without validation data (no validation file,
+    validation_split None, or a hub dataset that has neither the "validation" split nor
+    "test"), 10% of the training data is held out for evaluation.
     """
     if train_file:
         data_files = {"train": train_file}
         if validation_file:
             data_files["validation"] = validation_file
-        builder = _file_format(train_file)
-        raw = load_dataset(builder, data_files=data_files)
+        raw = load_dataset(_file_format(train_file), data_files=data_files)
     elif dataset_name:
         raw = DatasetDict(
             train=load_dataset(dataset_name, dataset_config_name, split=train_split)
         )
         if validation_split:
-            raw["validation"] = load_dataset(
-                dataset_name, dataset_config_name, split=validation_split
+            validation = _load_validation_split(
+                dataset_name, dataset_config_name, validation_split
             )
+            if validation is not None:
+                raw["validation"] = validation
     else:
         raise ValueError("no training data: set train_file or dataset_name")
 
     if "validation" not in raw:
+        logger.info("no validation data: holding out 10%% of the training data")
         split = raw["train"].train_test_split(test_size=0.1, seed=seed)
         raw = DatasetDict(train=split["train"], validation=split["test"])
     return raw
+
+
+def _load_validation_split(
+    dataset_name: str, dataset_config_name: str | None, split: str
+) -> Dataset | None:
+    """The hub dataset's ``split``; for the default name ("validation") the first of it
+    and its fallbacks ("test") that exists, None if none does. A split named otherwise
+    must exist."""
+    fallbacks = FALLBACK_SPLITS.get(split)
+    for name in [split, *(fallbacks or [])]:
+        try:
+            dataset = load_dataset(dataset_name, dataset_config_name, split=name)
+        except ValueError as exc:
+            if fallbacks is None or "Unknown split" not in str(exc):
+                raise
+            continue
+        if name != split:
+            logger.info(
+                "%s has no %r split: evaluating on %r", dataset_name, split, name
+            )
+        return dataset
+    return None
 
 
 def _file_format(path: str) -> str:
@@ -71,25 +118,143 @@ def check_columns(raw: DatasetDict, text_column: str, label_column: str) -> None
                 )
 
 
+@dataclass(frozen=True)
+class LabelScheme:
+    """How one label column's values become training targets."""
+
+    names: list[str]  # label names, in id order
+    values_are_ids: bool  # ClassLabel or integer values; else names
+    multi_label: bool = False
+    # Multi-label string values ("sports,politics") are split on this.
+    separator: str | None = None
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
+
 def resolve_labels(
-    train_dataset: Dataset, label_column: str, labels: list | None = None
-) -> list[str]:
-    """The label names, in id order: as given, from a ClassLabel feature, or inferred."""
-    if labels:
-        return [str(label) for label in labels]
-    feature = train_dataset.features[label_column]
+    raw: DatasetDict,
+    label_column: str,
+    labels: list | None = None,
+    multi_label: bool | None = None,
+    label_separator: str = ",",
+) -> LabelScheme:
+    """The label names and how values map to ids, from the label column's type.
+
+    ``labels`` (names in id order) are checked against the data's own: a ClassLabel's
+    names must equal them, every name found in a string column must be one of them,
+    every integer id must index them. ``multi_label``: True for a string column of
+    separated names; a list column is multi-label whatever it says.
+    """
+    given = [str(label) for label in labels] if labels else None
+    feature = raw["train"].features[label_column]
+    element = _list_element(feature)
+    is_list = element is not None
+    if is_list:
+        feature = element
+    multi = is_list or bool(multi_label)
+    # Separated names ("sports,politics") only in a column of strings.
+    is_text = isinstance(feature, Value) and "string" in feature.dtype
+    separator = label_separator if multi and not is_list and is_text else None
+
     if isinstance(feature, ClassLabel):
-        return list(feature.names)
-    return [str(value) for value in sorted(train_dataset.unique(label_column))]
+        if given and given != list(feature.names):
+            raise ValueError(
+                f"labels {given} do not match the {label_column!r} column's ClassLabel "
+                f"names {list(feature.names)} (in id order); drop --labels or fix them"
+            )
+        return LabelScheme(list(feature.names), True, multi, separator)
+
+    values = _column_values(raw, label_column, is_list, separator)
+    if _is_integer(feature):
+        ids = sorted({int(v) for v in values})
+        if ids and ids[0] < 0:
+            raise ValueError(f"label ids must be >= 0, found {ids[0]}")
+        if given:
+            if ids and ids[-1] >= len(given):
+                raise ValueError(
+                    f"label id {ids[-1]} in {label_column!r} is out of range for the "
+                    f"{len(given)} labels {given}"
+                )
+            names = given
+        else:
+            names = [str(i) for i in range(ids[-1] + 1 if ids else 0)]
+        return LabelScheme(names, True, multi, separator)
+
+    found = sorted({str(v) for v in values})
+    if given:
+        unknown = [v for v in found if v not in given]
+        if unknown:
+            raise ValueError(
+                f"the {label_column!r} column has label(s) {unknown} that are not among "
+                f"the given labels {given}"
+            )
+        names = given
+    else:
+        names = found
+    return LabelScheme(names, False, multi, separator)
 
 
-def encode_label(value: str | int, label2id: dict[str, int]) -> int:
-    """A label id for a label name, or for an integer that is already an id."""
-    if str(value) in label2id:
-        return label2id[str(value)]
-    if isinstance(value, int) and 0 <= value < len(label2id):
-        return value
-    raise ValueError(f"unknown label {value!r}: expected one of {list(label2id)}")
+def _list_element(feature) -> object | None:
+    """The element feature of a list-valued column, None for a scalar one."""
+    if isinstance(feature, (List, Sequence)):
+        return feature.feature
+    if isinstance(feature, list):
+        return feature[0]
+    return None
+
+
+def _is_integer(feature) -> bool:
+    return isinstance(feature, Value) and feature.dtype.startswith(("int", "uint"))
+
+
+def _column_values(
+    raw: DatasetDict, label_column: str, is_list: bool, separator: str | None
+) -> list:
+    """Every label value in every split (list and separated values flattened)."""
+    values = []
+    for dataset in raw.values():
+        for value in dataset[label_column]:
+            if value is None:
+                raise ValueError(f"a row has no value in the {label_column!r} column")
+            if is_list:
+                values.extend(value)
+            elif separator:
+                values.extend(_split(value, separator))
+            else:
+                values.append(value)
+    return values
+
+
+def _split(value: str, separator: str) -> list[str]:
+    return [part.strip() for part in str(value).split(separator) if part.strip()]
+
+
+def encode_label(value, scheme: LabelScheme) -> int | list[float]:
+    """The training target of one label value: a class id, or for multi-label a multi-hot
+    vector of floats (what BCEWithLogitsLoss takes)."""
+    if not scheme.multi_label:
+        return _label_id(value, scheme)
+    if scheme.separator is not None:
+        value = _split(value, scheme.separator)
+    elif not isinstance(value, (list, tuple)):
+        value = [value]
+    target = [0.0] * len(scheme.names)
+    for element in value:
+        target[_label_id(element, scheme)] = 1.0
+    return target
+
+
+def _label_id(value, scheme: LabelScheme) -> int:
+    if scheme.values_are_ids:
+        if not 0 <= int(value) < len(scheme.names):
+            raise ValueError(f"label id {value!r} out of range for {scheme.names}")
+        return int(value)
+    label2id = scheme.label2id
+    if str(value) not in label2id:
+        raise ValueError(f"unknown label {value!r}: expected one of {scheme.names}")
+    return label2id[str(value)]
 
 
 def tokenize_datasets(
@@ -97,15 +262,16 @@ def tokenize_datasets(
     tokenizer: PreTrainedTokenizerBase,
     text_column: str,
     label_column: str,
-    label2id: dict[str, int],
+    scheme: LabelScheme,
     max_length: int,
 ) -> DatasetDict:
-    """Token ids and integer "labels" for every split; other columns are dropped."""
+    """Token ids and "labels" (ids, or multi-hot vectors) for every split; other columns
+    are dropped."""
 
     def tokenize(batch: dict[str, list]) -> dict[str, list]:
         texts = [text if text is not None else "" for text in batch[text_column]]
         encoded = tokenizer(texts, truncation=True, max_length=max_length)
-        encoded["labels"] = [encode_label(v, label2id) for v in batch[label_column]]
+        encoded["labels"] = [encode_label(v, scheme) for v in batch[label_column]]
         return encoded
 
     return DatasetDict(
@@ -121,7 +287,9 @@ def tokenize_datasets(
     )
 
 
-def limit_samples(dataset: Dataset, max_samples: int | None) -> Dataset:
+def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
+    """At most ``max_samples`` rows, drawn at random: many datasets are sorted by label
+    (IMDB), so the first N rows would all share one."""
     if max_samples is not None and max_samples < len(dataset):
-        return dataset.select(range(max_samples))
+        return dataset.shuffle(seed=seed).select(range(max_samples))
     return dataset

@@ -3,8 +3,10 @@
     python predict.py --text "A wonderful film." --text "Dull and far too long."
     python predict.py --input_file reviews.csv --output_file predictions.jsonl
 
-Prints (or writes) one JSON line per text: {"text": ..., "label": ..., "score": ...}.
-Uses the model that train.py saved (output_dir in config.yaml) unless --model_dir says
+Prints (or writes) one JSON line per text: {"text": ..., "label": ..., "score": ...}, the
+label with the highest probability. A multi-label model gives every label whose
+probability reaches --threshold: {"text": ..., "label": [...], "score": [...]}. Uses the
+model that train.py saved (output_dir in config.yaml) unless --model_dir says
 otherwise. An input file is CSV or JSON Lines with a text column, or plain text with one
 text per line.
 """
@@ -18,7 +20,9 @@ from pathlib import Path
 
 import torch
 import yaml
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
+
+from model import load_trained
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -39,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output_file", help="write JSON lines here, not to stdout")
     parser.add_argument("--text_column", default=config.get("text_column", "text"))
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="multi-label models: the probability from which a label is given",
+    )
     parser.add_argument(
         "--max_length", type=int, default=int(config.get("max_length", 256))
     )
@@ -65,13 +75,24 @@ def read_texts(path: str, text_column: str = "text") -> list[str]:
 
 @torch.no_grad()
 def predict(
-    texts: list[str], model_dir: str, batch_size: int = 32, max_length: int = 256
+    texts: list[str],
+    model_dir: str,
+    batch_size: int = 32,
+    max_length: int = 256,
+    threshold: float = 0.5,
 ) -> list[dict]:
-    """One {"text", "label", "score"} dict per text; score is the label's probability."""
+    """One {"text", "label", "score"} dict per text, label names from the saved model.
+
+    Single-label: the most probable label and its probability (softmax). Multi-label: the
+    list of labels whose sigmoid reaches ``threshold``, and their probabilities.
+    """
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    model = load_trained(model_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
+    config = model.config
+    id2label = {int(i): label for i, label in config.id2label.items()}
+    multi_label = config.problem_type == "multi_label_classification"
     max_length = min(max_length, tokenizer.model_max_length)
 
     predictions = []
@@ -84,11 +105,23 @@ def predict(
             max_length=max_length,
             return_tensors="pt",
         ).to(device)
-        probs = model(**inputs).logits.float().softmax(dim=-1)
-        scores, ids = probs.max(dim=-1)
-        for text, label_id, score in zip(batch, ids.tolist(), scores.tolist()):
-            label = model.config.id2label[label_id]
-            predictions.append({"text": text, "label": label, "score": score})
+        logits = model(**inputs).logits.float()
+        if multi_label:
+            for text, probs in zip(batch, logits.sigmoid().tolist()):
+                chosen = [i for i, p in enumerate(probs) if p >= threshold]
+                predictions.append(
+                    {
+                        "text": text,
+                        "label": [id2label[i] for i in chosen],
+                        "score": [probs[i] for i in chosen],
+                    }
+                )
+        else:
+            scores, ids = logits.softmax(dim=-1).max(dim=-1)
+            for text, label_id, score in zip(batch, ids.tolist(), scores.tolist()):
+                predictions.append(
+                    {"text": text, "label": id2label[label_id], "score": score}
+                )
     return predictions
 
 
@@ -97,7 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     texts = list(args.text or [])
     if args.input_file:
         texts += read_texts(args.input_file, args.text_column)
-    predictions = predict(texts, args.model_dir, args.batch_size, args.max_length)
+    predictions = predict(
+        texts, args.model_dir, args.batch_size, args.max_length, args.threshold
+    )
 
     lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
     if args.output_file:

@@ -2,12 +2,17 @@
 
     python train.py                                   # as config.yaml says
     python train.py --learning_rate 3e-5 --num_train_epochs 1
+    python train.py --method lora --lora_r 16 --warmup_steps 100 --report_to wandb
+    python train.py --resume_from_checkpoint last     # go on from outputs/checkpoint-*
     accelerate launch train.py                        # several GPUs
     torchrun --nproc_per_node 4 train.py
 
 Settings come from config.yaml (next to this file); every key there can be overridden by
-the command-line flag of the same name. Relative paths in config.yaml are relative to its
-own folder; paths given on the command line are relative to the current directory.
+the command-line flag of the same name. Any other field of transformers' TrainingArguments
+can be set in config.yaml's `trainer:` block or given as a flag (--warmup_steps 100,
+--bf16, --save_strategy steps, --push_to_hub, ...). Relative paths in config.yaml are
+relative to its own folder; paths given on the command line are relative to the current
+directory.
 
 Writes the fine-tuned model, its tokenizer and eval_results.json to --output_dir.
 """
@@ -15,6 +20,7 @@ Writes the fine-tuned model, its tokenizer and eval_results.json to --output_dir
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -23,6 +29,7 @@ import yaml
 from transformers import (
     DataCollatorWithPadding,
     EvalPrediction,
+    HfArgumentParser,
     Trainer,
     TrainingArguments,
     set_seed,
@@ -35,7 +42,7 @@ from data import (
     resolve_labels,
     tokenize_datasets,
 )
-from model import load_model, load_tokenizer
+from model import METHODS, load_model, load_tokenizer, save_trained
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,12 @@ DEFAULT_CONFIG = PROJECT_DIR / "config.yaml"
 DEFAULTS = {
     "model_name_or_path": None,
     "method": "full",
+    "unfreeze_layers": 0,
+    "lora_r": 8,
+    "lora_alpha": 16.0,
+    "lora_dropout": 0.1,
+    "lora_target_modules": None,
+    "num_virtual_tokens": 20,
     "train_file": None,
     "validation_file": None,
     "dataset_name": None,
@@ -55,6 +68,8 @@ DEFAULTS = {
     "text_column": "text",
     "label_column": "label",
     "labels": None,
+    "multi_label": False,
+    "label_separator": ",",
     "max_length": 256,
     "max_train_samples": None,
     "max_eval_samples": None,
@@ -64,11 +79,18 @@ DEFAULTS = {
     "learning_rate": 2e-5,
     "per_device_train_batch_size": 16,
     "per_device_eval_batch_size": 32,
+    "gradient_accumulation_steps": 1,
+    "gradient_checkpointing": False,
+    "precision": "fp32",
     "seed": 42,
+    "resume_from_checkpoint": None,
+    # Any other TrainingArguments field: {"warmup_steps": 100, "report_to": "wandb"}.
+    "trainer": {},
 }
 # Keys whose relative values in config.yaml are paths relative to config.yaml's folder.
 PATH_KEYS = ("train_file", "validation_file", "output_dir")
-# A data source given on the command line replaces config.yaml's, both splits together.
+# A data source given on the command line replaces config.yaml's, both splits together,
+# and the label names that went with it.
 DATA_SOURCE_KEYS = (
     "train_file",
     "validation_file",
@@ -76,31 +98,84 @@ DATA_SOURCE_KEYS = (
     "dataset_config_name",
     "train_split",
     "validation_split",
+    "labels",
 )
+# What TrainingArguments gets unless the trainer block or a flag says otherwise.
+TRAINER_DEFAULTS = {
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "save_total_limit": 1,
+    "logging_steps": 10,
+    "report_to": "none",
+    # peft models hide the forward signature the Trainer reads the label names from.
+    "label_names": ["labels"],
+}
+
+
+def str2bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value.lower() in ("true", "yes", "1"):
+        return True
+    if value.lower() in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     # No argparse defaults: a flag that is not None was given on the command line.
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        # A TrainingArguments flag must not be read as an abbreviation of one of these.
+        allow_abbrev=False,
+        epilog="Any other TrainingArguments field is accepted as --name value.",
+    )
     parser.add_argument("--config", help="settings file (default: config.yaml here)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--model_name_or_path", help="hub id or local checkpoint folder")
-    model.add_argument("--method", choices=["full"], help="what to train")
+    model.add_argument("--method", choices=METHODS, help="what to train")
+    model.add_argument(
+        "--unfreeze_layers", type=int, help="freeze: top layers that train too"
+    )
+    model.add_argument("--lora_r", type=int, help="lora, qlora: rank")
+    model.add_argument("--lora_alpha", type=float, help="lora, qlora: scaling")
+    model.add_argument("--lora_dropout", type=float)
+    model.add_argument(
+        "--lora_target_modules",
+        nargs="+",
+        help='module names, or "all-linear" (default: the attention projections)',
+    )
+    model.add_argument(
+        "--num_virtual_tokens", type=int, help="prefix, prompt: tokens learnt"
+    )
 
     data = parser.add_argument_group("data")
     data.add_argument("--train_file", help="CSV or JSON Lines file")
     data.add_argument("--validation_file", help="CSV or JSON Lines file")
-    data.add_argument("--dataset_name", help="hub dataset id (instead of files)")
+    data.add_argument("--dataset_name", help="hub dataset id or folder (not files)")
     data.add_argument("--dataset_config_name", help="hub dataset configuration")
     data.add_argument("--train_split", help="hub dataset split to train on")
-    data.add_argument("--validation_split", help="hub dataset split to evaluate on")
+    data.add_argument(
+        "--validation_split",
+        help="hub dataset split to evaluate on (validation: else test, else 10%% of train)",
+    )
     data.add_argument("--text_column")
     data.add_argument("--label_column")
     data.add_argument("--labels", nargs="+", help="label names, in id order")
+    data.add_argument(
+        "--multi_label",
+        type=str2bool,
+        nargs="?",
+        const=True,
+        help="several labels per text (list columns are, whatever this says)",
+    )
+    data.add_argument(
+        "--label_separator", help='multi-label names in one string: "a,b"'
+    )
     data.add_argument("--max_length", type=int, help="truncate to this many tokens")
-    data.add_argument("--max_train_samples", type=int)
-    data.add_argument("--max_eval_samples", type=int)
+    data.add_argument("--max_train_samples", type=int, help="a random subset")
+    data.add_argument("--max_eval_samples", type=int, help="a random subset")
 
     training = parser.add_argument_group("training")
     training.add_argument("--output_dir")
@@ -109,15 +184,44 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--learning_rate", type=float)
     training.add_argument("--per_device_train_batch_size", type=int)
     training.add_argument("--per_device_eval_batch_size", type=int)
+    training.add_argument("--gradient_accumulation_steps", type=int)
+    training.add_argument(
+        "--gradient_checkpointing", type=str2bool, nargs="?", const=True
+    )
+    training.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        help="mixed precision (on a GPU)",
+    )
     training.add_argument("--seed", type=int)
+    training.add_argument(
+        "--resume_from_checkpoint",
+        help='a checkpoint folder, or "last": the newest in --output_dir',
+    )
     return parser
+
+
+def trainer_parser() -> HfArgumentParser:
+    """TrainingArguments' own flags, reporting only those given (no defaults)."""
+    parser = HfArgumentParser(TrainingArguments, allow_abbrev=False)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+        action.required = False
+    return parser
+
+
+def trainer_fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
 
 
 def load_config(path: Path, parser: argparse.ArgumentParser) -> dict:
     config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
-        parser.error(f"unknown key(s) in {path}: {', '.join(unknown)}")
+        parser.error(
+            f"unknown key(s) in {path}: {', '.join(unknown)} "
+            "(TrainingArguments fields go in the trainer: block)"
+        )
     # YAML reads "2e-5" as a string: apply the flags' types to config values too.
     types = {action.dest: action.type for action in parser._actions if action.type}
     for key, value in config.items():
@@ -130,17 +234,41 @@ def load_config(path: Path, parser: argparse.ArgumentParser) -> dict:
     model = config.get("model_name_or_path")
     if model and (path.parent / model).is_dir():
         config["model_name_or_path"] = str(path.parent / model)
+    config["trainer"] = check_trainer_block(config.get("trainer") or {}, parser)
     return config
+
+
+def check_trainer_block(block: dict, parser: argparse.ArgumentParser) -> dict:
+    if not isinstance(block, dict):
+        parser.error("trainer: in config.yaml must be a mapping of TrainingArguments")
+    fields = trainer_fields()
+    for key in block:
+        if key in DEFAULTS:
+            parser.error(f"trainer: {key} is a top-level key of config.yaml; move it")
+        if key not in fields:
+            parser.error(f"trainer: {key} is not a field of TrainingArguments")
+    # Types as the flags have them ("1e-4" is a string to YAML).
+    types = {a.dest: a.type for a in trainer_parser()._actions if a.type}
+    return {
+        key: types[key](value) if isinstance(value, str) and key in types else value
+        for key, value in block.items()
+    }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
-    cli = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    known, rest = parser.parse_known_args(argv)
+    cli = {k: v for k, v in vars(known).items() if v is not None}
+    # The remaining flags must be TrainingArguments fields (--warmup_steps 100, ...).
+    trainer_cli, unknown = trainer_parser().parse_known_args(rest)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     config_path = Path(cli.pop("config", DEFAULT_CONFIG)).resolve()
     config = load_config(config_path, parser)
     if "train_file" in cli or "dataset_name" in cli:
         config = {k: v for k, v in config.items() if k not in DATA_SOURCE_KEYS}
     args = argparse.Namespace(**{**DEFAULTS, **config, **cli})
+    args.trainer = {**config.get("trainer", {}), **vars(trainer_cli)}
     if not args.model_name_or_path:
         parser.error("no model: set model_name_or_path in config.yaml or the flag")
     if not args.train_file and not args.dataset_name:
@@ -148,35 +276,104 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
-    logits = eval_pred.predictions
-    if isinstance(logits, tuple):
-        logits = logits[0]
-    predictions = np.argmax(logits, axis=-1)
-    return {"accuracy": float((predictions == eval_pred.label_ids).mean())}
-
-
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = parse_args(argv)
-    training_args = TrainingArguments(
+def build_training_args(args: argparse.Namespace) -> TrainingArguments:
+    """TrainingArguments from the settings: the script's keys, then the trainer block and
+    TrainingArguments flags on top."""
+    kwargs = dict(
+        TRAINER_DEFAULTS,
         output_dir=args.output_dir,
         num_train_epochs=args.num_train_epochs,
         max_steps=args.max_steps,
         learning_rate=args.learning_rate,
         per_device_train_batch_size=args.per_device_train_batch_size,
         per_device_eval_batch_size=args.per_device_eval_batch_size,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,
-        logging_steps=10,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        bf16=args.precision == "bf16",
+        fp16=args.precision == "fp16",
         seed=args.seed,
-        report_to="none",
     )
+    # Newer transformers 5 releases call it activation_checkpointing (the old name is a
+    # deprecated alias).
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in trainer_fields()
+        else "gradient_checkpointing"
+    )
+    kwargs[name] = args.gradient_checkpointing
+    if args.gradient_checkpointing:
+        # Lets gradients through checkpointed layers whose inputs are frozen.
+        kwargs[f"{name}_kwargs"] = {"use_reentrant": False}
+    kwargs.update(args.trainer)
+    return TrainingArguments(**kwargs)
+
+
+class ClassificationMetrics:
+    """compute_metrics for the Trainer (numpy only): accuracy and macro F1, plus, kept
+    for the log, precision / recall / F1 per label.
+
+    Multi-label: a label is predicted when its sigmoid is >= 0.5; "accuracy" is the exact
+    match ratio (every label of a text right), f1_macro averages the per-label F1 and
+    f1_micro pools all (text, label) decisions.
+    """
+
+    def __init__(self, labels: list[str], multi_label: bool) -> None:
+        self.labels = labels
+        self.multi_label = multi_label
+        self.report: list[tuple[str, float, float, float, int]] = []
+
+    def __call__(self, eval_pred: EvalPrediction) -> dict[str, float]:
+        logits = eval_pred.predictions
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        references = np.asarray(eval_pred.label_ids)
+        n = len(self.labels)
+        if self.multi_label:
+            predicted = (logits >= 0.0).astype(int)  # sigmoid(x) >= 0.5
+            references = (references >= 0.5).astype(int)
+            accuracy = float((predicted == references).all(axis=1).mean())
+        else:
+            # One-hot both, so that per-label counts are the same code for both cases.
+            predicted = np.eye(n, dtype=int)[np.argmax(logits, axis=-1)]
+            accuracy = float((predicted.argmax(-1) == references).mean())
+            references = np.eye(n, dtype=int)[references]
+        tp = (predicted & references).sum(axis=0)
+        fp = (predicted & (1 - references)).sum(axis=0)
+        fn = ((1 - predicted) & references).sum(axis=0)
+        precision = np.divide(tp, tp + fp, out=np.zeros(n), where=tp + fp > 0)
+        recall = np.divide(tp, tp + fn, out=np.zeros(n), where=tp + fn > 0)
+        f1 = np.divide(
+            2 * precision * recall,
+            precision + recall,
+            out=np.zeros(n),
+            where=precision + recall > 0,
+        )
+        support = references.sum(axis=0)
+        self.report = [
+            (label, float(p), float(r), float(f), int(s))
+            for label, p, r, f, s in zip(self.labels, precision, recall, f1, support)
+        ]
+        metrics = {"accuracy": accuracy, "f1_macro": float(f1.mean())}
+        if self.multi_label:
+            pooled = 2 * tp.sum() + fp.sum() + fn.sum()
+            metrics["f1_micro"] = float(2 * tp.sum() / pooled) if pooled else 0.0
+        return metrics
+
+    def log_report(self) -> None:
+        width = max(len("label"), *(len(label) for label in self.labels))
+        lines = [f"{'label':<{width}}  precision  recall     f1  support"]
+        for label, p, r, f, s in self.report:
+            lines.append(f"{label:<{width}}  {p:9.3f}  {r:6.3f}  {f:5.3f}  {s:7d}")
+        logger.info("per-label scores on the validation data:\n%s", "\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    args = parse_args(argv)
+    training_args = build_training_args(args)
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         level=logging.INFO if training_args.should_log else logging.WARNING,
     )
-    set_seed(args.seed)
+    set_seed(training_args.seed)
 
     tokenizer = load_tokenizer(args.model_name_or_path)
     max_length = min(args.max_length, tokenizer.model_max_length)
@@ -194,16 +391,45 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             seed=args.seed,
         )
         check_columns(raw, args.text_column, args.label_column)
-        labels = resolve_labels(raw["train"], args.label_column, args.labels)
-        label2id = {label: i for i, label in enumerate(labels)}
-        raw["train"] = limit_samples(raw["train"], args.max_train_samples)
-        raw["validation"] = limit_samples(raw["validation"], args.max_eval_samples)
-        tokenized = tokenize_datasets(
-            raw, tokenizer, args.text_column, args.label_column, label2id, max_length
+        scheme = resolve_labels(
+            raw,
+            args.label_column,
+            args.labels,
+            multi_label=args.multi_label,
+            label_separator=args.label_separator,
         )
-    logger.info("labels: %s", labels)
+        raw["train"] = limit_samples(raw["train"], args.max_train_samples, args.seed)
+        raw["validation"] = limit_samples(
+            raw["validation"], args.max_eval_samples, args.seed
+        )
+        tokenized = tokenize_datasets(
+            raw, tokenizer, args.text_column, args.label_column, scheme, max_length
+        )
+    logger.info(
+        "%s labels: %s", "multi-label" if scheme.multi_label else "single", scheme.names
+    )
 
-    model = load_model(args.model_name_or_path, labels, method=args.method)
+    model = load_model(
+        args.model_name_or_path,
+        scheme.names,
+        method=args.method,
+        unfreeze_layers=args.unfreeze_layers,
+        lora={
+            "r": args.lora_r,
+            "alpha": args.lora_alpha,
+            "dropout": args.lora_dropout,
+            "target_modules": _target_modules(args.lora_target_modules),
+        },
+        num_virtual_tokens=args.num_virtual_tokens,
+        gradient_checkpointing=args.gradient_checkpointing,
+        # Said explicitly: a checkpoint's config may carry another problem type.
+        problem_type=(
+            "multi_label_classification"
+            if scheme.multi_label
+            else "single_label_classification"
+        ),
+    )
+    metrics_fn = ClassificationMetrics(scheme.names, scheme.multi_label)
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -211,11 +437,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=compute_metrics,
+        compute_metrics=metrics_fn,
     )
 
-    train_result = trainer.train()
-    trainer.save_model()  # model, config (with id2label / label2id) and tokenizer
+    resume = args.resume_from_checkpoint
+    if resume in ("last", "true", "True"):
+        resume = True  # the newest checkpoint in output_dir
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    # The model (adapters merged, or the adapter and its head), its config with the
+    # labels, and the tokenizer.
+    save_trained(trainer, training_args.output_dir)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
@@ -223,7 +454,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics = trainer.evaluate()
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)  # eval_results.json
+    if trainer.is_world_process_zero():
+        metrics_fn.log_report()
     return metrics
+
+
+def _target_modules(value: list[str] | str | None) -> list[str] | str | None:
+    """--lora_target_modules all-linear is peft's keyword, not a module name."""
+    if isinstance(value, list) and value == ["all-linear"]:
+        return "all-linear"
+    return value
 
 
 if __name__ == "__main__":
