@@ -1,0 +1,313 @@
+"""Data for token classification: load the splits, settle the tag set, align tags to tokens.
+
+Each example is a sentence split into words (the tokens column) with one tag per word (the
+tags column). Tags may be names ("B-PER"), integer ids (0), or a Sequence(ClassLabel)
+feature as on the hub; which one is decided once per column from its feature type.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from datasets import ClassLabel, Dataset, DatasetDict, Value, load_dataset
+from tokenizers import pre_tokenizers
+from transformers import PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+FILE_FORMATS = {".json": "json", ".jsonl": "json"}
+# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
+FALLBACK_SPLITS = {"validation": ["test"]}
+IGNORE_INDEX = -100  # positions the loss and the metrics skip
+OUTSIDE = "O"
+
+
+def load_raw_datasets(
+    train_file: str | None = None,
+    validation_file: str | None = None,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    train_split: str = "train",
+    validation_split: str | None = "validation",
+    seed: int = 42,
+) -> DatasetDict:
+    """A DatasetDict with "train" and "validation" splits, from files or the hub.
+
+    Local files win over a hub dataset. Without validation data (no validation file,
+    validation_split None, or a hub dataset that has neither the "validation" split nor
+    "test"), 10% of the training data is held out for evaluation.
+    """
+    if train_file:
+        data_files = {"train": train_file}
+        if validation_file:
+            data_files["validation"] = validation_file
+        for path in data_files.values():
+            _file_format(path)
+        raw = load_dataset("json", data_files=data_files)
+    elif dataset_name:
+        raw = DatasetDict(
+            train=load_dataset(dataset_name, dataset_config_name, split=train_split)
+        )
+        for split in [validation_split, *FALLBACK_SPLITS.get(validation_split, [])]:
+            if split is None:
+                break
+            try:
+                raw["validation"] = load_dataset(
+                    dataset_name, dataset_config_name, split=split
+                )
+            except ValueError as exc:
+                # Only a missing default split falls back; a named one must exist.
+                if "Unknown split" not in str(exc) or split not in FALLBACK_SPLITS:
+                    raise
+                logger.info("%s has no %r split", dataset_name, split)
+                continue
+            if split != validation_split:
+                logger.info("evaluating on the %r split of %s", split, dataset_name)
+            break
+    else:
+        raise ValueError("no training data: set train_file or dataset_name")
+
+    if "validation" not in raw:
+        logger.info("no validation data: holding out 10%% of the training data")
+        split = raw["train"].train_test_split(test_size=0.1, seed=seed)
+        raw = DatasetDict(train=split["train"], validation=split["test"])
+    return raw
+
+
+def _file_format(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FILE_FORMATS:
+        raise ValueError(
+            f"cannot read {path}: token classification data is JSON Lines "
+            f"({', '.join(sorted(FILE_FORMATS))}) with a list of words and a list of tags "
+            "per line"
+        )
+    return FILE_FORMATS[suffix]
+
+
+def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> None:
+    for split, dataset in raw.items():
+        for column in (tokens_column, tags_column):
+            if column not in dataset.column_names:
+                raise ValueError(
+                    f"column {column!r} not found in the {split} data "
+                    f"(columns: {dataset.column_names}); "
+                    "set --tokens_column / --tags_column"
+                )
+            if getattr(dataset.features[column], "feature", None) is None:
+                raise ValueError(
+                    f"column {column!r} of the {split} data is "
+                    f"{dataset.features[column]}, not a list (one entry per word)"
+                )
+
+
+def _tag_feature(dataset: Dataset, tags_column: str):
+    """The feature of one tag: ClassLabel, Value("string"), Value("int64"), ..."""
+    feature = dataset.features[tags_column]
+    inner = getattr(feature, "feature", None)  # Sequence / List of the tags
+    if inner is None:
+        raise ValueError(
+            f"column {tags_column!r} is {feature}, not a list of tags (one per word)"
+        )
+    return inner
+
+
+def _is_integer(feature) -> bool:
+    return isinstance(feature, Value) and feature.dtype.startswith(("int", "uint"))
+
+
+def _sort_key(tag: str) -> tuple:
+    # "O" first, then by entity type, B- before I- (before E-, S-).
+    prefix, _, type_ = tag.partition("-")
+    return (tag != OUTSIDE, type_ or prefix, "BIES".find(prefix) if type_ else -1)
+
+
+def resolve_labels(
+    train_dataset: Dataset, tags_column: str, labels: list | None = None
+) -> list[str]:
+    """The tag names in id order, checked against the data's own."""
+    labels = [str(label) for label in labels] if labels else None
+    feature = _tag_feature(train_dataset, tags_column)
+    if isinstance(feature, ClassLabel):
+        if labels and labels != list(feature.names):
+            raise ValueError(
+                f"labels {labels} are not the data's own tag names {feature.names} "
+                "(in id order); leave labels out to use the data's"
+            )
+        return list(feature.names)
+    if _is_integer(feature):
+        if not labels:
+            raise ValueError(
+                f"column {tags_column!r} holds tag ids without names: give the tag names "
+                "in id order (labels in config.yaml, or --labels)"
+            )
+        return labels
+    seen = {str(tag) for tags in train_dataset[tags_column] for tag in tags}
+    if labels:
+        unknown = sorted(seen - set(labels))
+        if unknown:
+            raise ValueError(
+                f"tags {unknown} in the data are not among the labels {labels}"
+            )
+        return labels
+    return sorted(seen, key=_sort_key)
+
+
+def encode_tags(
+    dataset: Dataset, tags_column: str, labels: list[str]
+) -> Callable[[list], list[int]]:
+    """A function from one sentence's tags to tag ids, chosen from the column's type."""
+    feature = _tag_feature(dataset, tags_column)
+    if isinstance(feature, ClassLabel) or _is_integer(feature):
+
+        def from_ids(tags: list) -> list[int]:
+            for tag in tags:
+                if not 0 <= tag < len(labels):
+                    raise ValueError(
+                        f"tag id {tag} out of range for {len(labels)} labels {labels}"
+                    )
+            return list(tags)
+
+        return from_ids
+    label2id = {label: i for i, label in enumerate(labels)}
+
+    def from_names(tags: list) -> list[int]:
+        try:
+            return [label2id[str(tag)] for tag in tags]
+        except KeyError as exc:
+            raise ValueError(
+                f"unknown tag {exc.args[0]!r}: expected one of {labels}"
+            ) from None
+
+    return from_names
+
+
+def b_to_i_map(labels: list[str]) -> list[int]:
+    """For each tag id, the id of its continuation tag: B-X -> I-X, the others unchanged."""
+    label2id = {label: i for i, label in enumerate(labels)}
+    return [
+        label2id.get("I-" + label[2:], i) if label.startswith("B-") else i
+        for i, label in enumerate(labels)
+    ]
+
+
+def align_labels(
+    word_ids: list[int | None],
+    word_labels: list[int],
+    label_all_tokens: bool = False,
+    b_to_i: list[int] | None = None,
+) -> list[int]:
+    """One label per token: the word's tag on its first sub-token, -100 elsewhere.
+
+    With ``label_all_tokens`` the other sub-tokens of a word get its tag too, B-X turned
+    into I-X (``b_to_i``), as the Hugging Face run_ner.py example does.
+    """
+    labels = []
+    previous = None
+    for word_id in word_ids:
+        if word_id is None:
+            labels.append(IGNORE_INDEX)
+        elif word_id != previous:
+            labels.append(word_labels[word_id])
+        elif label_all_tokens:
+            label = word_labels[word_id]
+            labels.append(b_to_i[label] if b_to_i is not None else label)
+        else:
+            labels.append(IGNORE_INDEX)
+        previous = word_id
+    return labels
+
+
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Make ``tokenizer`` encode pre-split words as they appear in running text.
+
+    A byte-level BPE (RoBERTa, ModernBERT) marks a word's leading space in its first
+    piece; without add_prefix_space every pre-split word would be encoded as if it began
+    the text. Tokenizer classes that know add_prefix_space set it from
+    from_pretrained(add_prefix_space=True); a generic one needs its pre-tokenizer set.
+    """
+    if not tokenizer.is_fast:
+        raise ValueError(
+            f"{type(tokenizer).__name__} is not a fast tokenizer: aligning tags with "
+            "sub-tokens needs word_ids(), which only fast (Rust) tokenizers have"
+        )
+    for part in _pre_tokenizers(tokenizer.backend_tokenizer.pre_tokenizer):
+        if isinstance(part, pre_tokenizers.ByteLevel) and not part.add_prefix_space:
+            part.add_prefix_space = True
+            tokenizer.add_prefix_space = True
+    return tokenizer
+
+
+def _pre_tokenizers(pre_tokenizer) -> list:
+    """The parts of a (possibly Sequence) pre-tokenizer, which has no len() or iter()."""
+    if not isinstance(pre_tokenizer, pre_tokenizers.Sequence):
+        return [] if pre_tokenizer is None else [pre_tokenizer]
+    parts = []
+    while True:
+        try:
+            parts.append(pre_tokenizer[len(parts)])
+        except IndexError:
+            return parts
+
+
+def tokenize_datasets(
+    raw: DatasetDict,
+    tokenizer: PreTrainedTokenizerBase,
+    tokens_column: str,
+    tags_column: str,
+    labels: list[str],
+    max_length: int,
+    label_all_tokens: bool = False,
+) -> DatasetDict:
+    """Token ids and aligned "labels" for every split; other columns are dropped.
+
+    ``label_all_tokens`` applies to the training split only: evaluation always scores each
+    word once, at its first sub-token.
+    """
+    b_to_i = b_to_i_map(labels)
+
+    def tokenizer_for(split: str, dataset: Dataset):
+        encode = encode_tags(dataset, tags_column, labels)
+        all_tokens = label_all_tokens and split == "train"
+
+        def tokenize(batch: dict[str, list]) -> dict[str, list]:
+            words = [
+                [str(word) for word in sentence] for sentence in batch[tokens_column]
+            ]
+            encoded = tokenizer(
+                words, is_split_into_words=True, truncation=True, max_length=max_length
+            )
+            encoded["labels"] = []
+            for i, tags in enumerate(batch[tags_column]):
+                if len(tags) != len(words[i]):
+                    raise ValueError(
+                        f"{split}: a sentence of {len(words[i])} words has {len(tags)} "
+                        f"tags: {words[i]} {tags}"
+                    )
+                encoded["labels"].append(
+                    align_labels(encoded.word_ids(i), encode(tags), all_tokens, b_to_i)
+                )
+            return encoded
+
+        return tokenize
+
+    return DatasetDict(
+        {
+            split: dataset.map(
+                tokenizer_for(split, dataset),
+                batched=True,
+                remove_columns=dataset.column_names,
+                desc=f"Tokenizing {split}",
+            )
+            for split, dataset in raw.items()
+        }
+    )
+
+
+def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
+    """At most ``max_samples`` examples, drawn at random (with ``seed``), not the first."""
+    if max_samples is not None and max_samples < len(dataset):
+        return dataset.shuffle(seed=seed).select(range(max_samples))
+    return dataset

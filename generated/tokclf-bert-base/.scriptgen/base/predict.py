@@ -1,0 +1,183 @@
+"""Tag words and find entities with a fine-tuned model.
+
+    python predict.py --text "Angela Merkel met Emmanuel Macron in Berlin ."
+    python predict.py --input_file sentences.jsonl --output_file predictions.jsonl
+
+Prints (or writes) one JSON line per input: its "text", its words ("tokens"), one tag per
+word ("tags") and the "entities" those tags make: {"text", "type", "start", "end",
+"score"}, with start and end as word indices (end exclusive). A word's tag is read at its
+first sub-token; an entity's score is the mean, over its words, of the probability of
+each word's tag. A --text is split into words on whitespace, so put spaces around
+punctuation ("Berlin ." not "Berlin.") as the training data does. An input file is JSON
+Lines with a tokens column (a list of words, or a string to split), or plain text with one
+text per line. Uses the model that train.py saved (output_dir in config.yaml) unless
+--model_dir says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+from data import prepare_tokenizer
+from metrics import get_entities
+from model import load_tokenizer, load_trained
+
+PROJECT_DIR = Path(__file__).resolve().parent
+OUTSIDE = "O"
+
+
+def read_config() -> dict:
+    path = PROJECT_DIR / "config.yaml"
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    config = read_config()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_dir", help="default: output_dir in config.yaml")
+    parser.add_argument("--text", action="append", help="a text to tag (repeat)")
+    parser.add_argument("--input_file", help="JSON Lines or one text per line")
+    parser.add_argument("--output_file", help="write JSON lines here, not to stdout")
+    parser.add_argument(
+        "--tokens_column", default=config.get("tokens_column", "tokens")
+    )
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument(
+        "--max_length", type=int, default=int(config.get("max_length", 256))
+    )
+    args = parser.parse_args(argv)
+    if not args.text and not args.input_file:
+        parser.error("nothing to predict: give --text or --input_file")
+    if args.model_dir is None:
+        # Relative to this folder, as train.py reads it.
+        args.model_dir = str(PROJECT_DIR / config.get("output_dir", "outputs"))
+        if not Path(args.model_dir).is_dir():
+            parser.error(f"no model in {args.model_dir}: run train.py first")
+    return args
+
+
+def read_inputs(path: str, tokens_column: str = "tokens") -> list[str | list[str]]:
+    """Texts or lists of words: a JSON Lines file's tokens column, else text lines."""
+    with open(path, encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f if line.strip()]
+    if Path(path).suffix.lower() not in (".json", ".jsonl"):
+        return lines
+    inputs = []
+    for number, line in enumerate(lines, 1):
+        row = json.loads(line)
+        if tokens_column not in row:
+            raise ValueError(f"{path}:{number}: no {tokens_column!r} column")
+        inputs.append(row[tokens_column])
+    return inputs
+
+
+def _windows(tokenizer, max_length: int) -> dict:
+    """Tokenizer options that split a long input into overlapping windows."""
+    room = max_length - tokenizer.num_special_tokens_to_add()
+    return {
+        "truncation": True,
+        "max_length": max_length,
+        "return_overflowing_tokens": True,
+        "stride": max(0, min(room // 4, 64)),
+    }
+
+
+@torch.no_grad()
+def predict(
+    inputs: list[str | list[str]],
+    model_dir: str,
+    batch_size: int = 32,
+    max_length: int = 256,
+) -> list[dict]:
+    """One {"text", "tokens", "tags", "entities"} dict per input (a text or its words)."""
+    tokenizer = prepare_tokenizer(load_tokenizer(model_dir))
+    model = load_trained(model_dir)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    id2label = {int(i): label for i, label in model.config.id2label.items()}
+    max_length = min(max_length, tokenizer.model_max_length)
+    options = _windows(tokenizer, max_length)
+
+    predictions = []
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start : start + batch_size]
+        sentences = [
+            item.split() if isinstance(item, str) else [str(w) for w in item]
+            for item in batch
+        ]
+        encoded = tokenizer(
+            sentences, is_split_into_words=True, padding=True, **options
+        )
+        windows = encoded["overflow_to_sample_mapping"]
+        tensors = {
+            name: torch.tensor(encoded[name], device=device)
+            for name in tokenizer.model_input_names
+            if name in encoded
+        }
+        probs = model(**tensors).logits.float().softmax(dim=-1)
+        scores, ids = (t.tolist() for t in probs.max(dim=-1))
+
+        # Each word's tag and score from its first sub-token, in the first window that has it.
+        found: list[list[tuple[str, float] | None]] = [
+            [None] * len(s) for s in sentences
+        ]
+        for window, sample in enumerate(windows):
+            previous = None
+            for position, word in enumerate(encoded.word_ids(window)):
+                if (
+                    word is not None
+                    and word != previous
+                    and found[sample][word] is None
+                ):
+                    label = id2label[ids[window][position]]
+                    found[sample][word] = (label, scores[window][position])
+                previous = word
+        for item, words, tagged in zip(batch, sentences, found):
+            # A word that the tokenizer drops entirely (a control character) is outside.
+            tagged = [t if t is not None else (OUTSIDE, 1.0) for t in tagged]
+            predictions.append(_result(item, words, tagged))
+    return predictions
+
+
+def _result(
+    item: str | list[str], words: list[str], tagged: list[tuple[str, float]]
+) -> dict:
+    tags = [tag for tag, _ in tagged]
+    entities = [
+        {
+            "text": " ".join(words[first : last + 1]),
+            "type": type_,
+            "start": first,
+            "end": last + 1,
+            "score": sum(score for _, score in tagged[first : last + 1])
+            / (last + 1 - first),
+        }
+        for type_, first, last in get_entities(tags)
+    ]
+    text = item if isinstance(item, str) else " ".join(words)
+    return {"text": text, "tokens": words, "tags": tags, "entities": entities}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    inputs: list[str | list[str]] = list(args.text or [])
+    if args.input_file:
+        inputs += read_inputs(args.input_file, args.tokens_column)
+    predictions = predict(inputs, args.model_dir, args.batch_size, args.max_length)
+
+    lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
+    if args.output_file:
+        Path(args.output_file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

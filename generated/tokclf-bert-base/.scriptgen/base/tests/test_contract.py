@@ -1,0 +1,551 @@
+"""Contract tests: what every version of this project's code must do.
+
+Rendered by scriptgen; run with `pytest tests` (offline, CPU, seconds). The fixtures in
+conftest.py build a tiny twin of the model and synthetic NER data, then train once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+# conftest.py puts tests/ and the project folder on sys.path. (Kept out of isort's way:
+# whether it calls these modules first- or third-party depends on where it runs.)
+# isort: off
+from conftest import (
+    LABELS,
+    MAX_LENGTH,
+    METRIC,
+    METRICS,
+    MIN_F1,
+    MODEL_TYPE,
+    OUTSIDE,
+    PROJECT_DIR,
+    TAG_NAMES,
+    TAGS_COLUMN,
+    TOKENS_COLUMN,
+    TRAIN_STEPS,
+    TYPES,
+    judge_entities,
+    judge_f1,
+    rows_of,
+    write_jsonl,
+)
+import data
+import metrics
+import model
+import predict
+import train
+
+# isort: on
+
+# Every flag train.py must accept, with a value and what parse_args must make of it.
+TRAIN_FLAGS = {
+    "--model_name_or_path": ("some-org/some-model", "some-org/some-model"),
+    "--train_file": ("train.jsonl", "train.jsonl"),
+    "--validation_file": ("valid.jsonl", "valid.jsonl"),
+    "--tokens_column": ("words", "words"),
+    "--tags_column": ("labels", "labels"),
+    "--label_all_tokens": ("true", True),
+    "--output_dir": ("out", "out"),
+    "--max_steps": ("7", 7),
+    "--num_train_epochs": ("2", 2.0),
+    "--learning_rate": ("0.001", 0.001),
+    "--per_device_train_batch_size": ("3", 3),
+    "--per_device_eval_batch_size": ("5", 5),
+    "--max_length": ("48", 48),
+    "--seed": ("123", 123),
+    "--max_train_samples": ("10", 10),
+    "--max_eval_samples": ("6", 6),
+    "--gradient_accumulation_steps": ("4", 4),
+    "--gradient_checkpointing": ("false", False),
+    "--precision": ("bf16", "bf16"),
+    "--lora_r": ("4", 4),
+    "--num_virtual_tokens": ("5", 5),
+    "--resume_from_checkpoint": ("last", "last"),
+}
+# Paths given on the command line are relative to the working directory.
+CLI_PATH_FLAGS = ("--train_file", "--validation_file", "--output_dir")
+# Relative paths in config.yaml are relative to the project folder.
+CONFIG_PATH_KEYS = ("train_file", "validation_file", "output_dir")
+IGNORE = -100
+
+
+def read_config() -> dict:
+    return yaml.safe_load((PROJECT_DIR / "config.yaml").read_text(encoding="utf-8"))
+
+
+def same_path(actual: str | None, expected: Path) -> bool:
+    return actual is not None and Path(actual).resolve() == expected.resolve()
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def word_tokenizer(twin_dir: Path):
+    """The twin's tokenizer, loaded as train.py is described to load it."""
+    return data.prepare_tokenizer(
+        model.load_tokenizer(str(twin_dir), add_prefix_space=True)
+    )
+
+
+def saved_labels(model_dir: Path) -> list[str]:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_dir)
+    id2label = {int(i): label for i, label in config.id2label.items()}
+    assert sorted(id2label) == list(range(len(id2label))), id2label
+    assert config.label2id == {
+        label: i for i, label in id2label.items()
+    }, f"label2id {config.label2id} is not the inverse of id2label {id2label}"
+    return [id2label[i] for i in range(len(id2label))]
+
+
+# --- the judge's own fixtures ---------------------------------------------------------
+
+
+def test_twin_loads(twin_dir: Path) -> None:
+    """The judge's own fixture: a checkpoint that the Auto classes load offline."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(twin_dir)
+    twin = AutoModelForTokenClassification.from_pretrained(twin_dir, num_labels=3)
+    inputs = tokenizer(
+        ["alice met bob", "in berlin"], padding=True, return_tensors="pt"
+    )
+    assert twin(**inputs).logits.shape == (*inputs["input_ids"].shape, 3)
+    assert twin.config.model_type == MODEL_TYPE
+
+
+def test_judge_reads_entities_as_seqeval_does() -> None:
+    assert judge_entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC"]) == {
+        ("PER", 0, 1), ("LOC", 3, 3), ("LOC", 4, 4),
+    }  # fmt: skip
+    assert judge_f1([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]]) == 0.0
+
+
+# --- train.py's command line ------------------------------------------------------------
+
+
+def test_parse_args_defaults_come_from_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # config.yaml is found from any working directory
+    args = train.parse_args([])
+    for key, value in read_config().items():
+        assert hasattr(args, key), f"parse_args([]) has no {key!r} (a config.yaml key)"
+        actual = getattr(args, key)
+        relative = isinstance(value, str) and not Path(value).is_absolute()
+        if key in CONFIG_PATH_KEYS and relative:
+            assert same_path(actual, PROJECT_DIR / value), (
+                f"{key}: {actual!r} is not config.yaml's {value!r} "
+                "resolved against the project folder"
+            )
+        elif key == "model_name_or_path" and relative:
+            assert actual == value or same_path(actual, PROJECT_DIR / value), (
+                f"{key}: {actual!r} is neither {value!r} nor that path resolved "
+                "against the project folder"
+            )
+        elif isinstance(value, dict):
+            for sub, sub_value in value.items():
+                assert actual.get(sub) == sub_value, f"{key}.{sub}: {actual!r}"
+        else:
+            assert actual == value, f"{key}: {actual!r}, config.yaml says {value!r}"
+
+
+def test_every_flag_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = [item for flag, (value, _) in TRAIN_FLAGS.items() for item in (flag, value)]
+    args = train.parse_args(["--config", str(PROJECT_DIR / "config.yaml"), *argv])
+    for flag, (_, expected) in TRAIN_FLAGS.items():
+        actual = getattr(args, flag.lstrip("-"))
+        if flag in CLI_PATH_FLAGS:
+            assert same_path(actual, tmp_path / expected), (
+                f"{flag} {expected}: got {actual!r}, expected a path relative to "
+                "the working directory"
+            )
+        else:
+            assert actual == expected, f"{flag}: got {actual!r}, expected {expected!r}"
+
+    args = train.parse_args(["--dataset_name", "some-org/some-dataset"])
+    assert args.dataset_name == "some-org/some-dataset"
+    assert train.parse_args(["--label_all_tokens", "false"]).label_all_tokens is False
+    assert train.parse_args(["--label_all_tokens"]).label_all_tokens is True
+    assert train.parse_args(["--labels", "O", "B-X", "I-X"]).labels == [
+        "O",
+        "B-X",
+        "I-X",
+    ]
+
+
+def test_a_data_source_on_the_command_line_drops_config_labels() -> None:
+    """config.yaml's tag names belong to config.yaml's data, not to other data."""
+    args = train.parse_args(["--train_file", "other.jsonl"])
+    assert args.labels is None, f"labels {args.labels!r} kept for another data source"
+    args = train.parse_args(["--train_file", "other.jsonl", "--labels", "O", "B-X"])
+    assert args.labels == ["O", "B-X"]
+
+
+def test_training_arguments_from_flags_and_the_trainer_block(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    trainer_block = {
+        "weight_decay": 0.01,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 3,
+    }
+    config.write_text(
+        yaml.safe_dump({**read_config(), "trainer": trainer_block}), encoding="utf-8"
+    )
+    argv = ["--config", str(config), "--output_dir", str(tmp_path / "out")]
+    argv += ["--warmup_steps", "7", "--logging_steps", "3", "--report_to", "none"]
+    argv += ["--gradient_accumulation_steps", "4", "--learning_rate", "1e-4"]
+    training_args = train.build_training_args(train.parse_args(argv))
+    assert training_args.weight_decay == 0.01, "the trainer: block was not applied"
+    scheduler = training_args.lr_scheduler_type
+    assert getattr(scheduler, "value", scheduler) == "cosine", scheduler
+    assert training_args.warmup_steps == 7, "a TrainingArguments flag must win"
+    assert training_args.logging_steps == 3
+    assert training_args.gradient_accumulation_steps == 4
+    assert training_args.learning_rate == 1e-4
+    with pytest.raises(SystemExit):
+        train.parse_args(["--no_such_flag", "1"])
+
+
+# --- metrics.py ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tags, entities",
+    [
+        (["B-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 1), ("LOC", 3, 3)]),
+        # An I- after O, or after another type, starts an entity (conlleval).
+        (["O", "I-ORG", "I-ORG", "I-PER"], [("ORG", 1, 2), ("PER", 3, 3)]),
+        (["B-PER", "B-PER", "I-LOC"], [("PER", 0, 0), ("PER", 1, 1), ("LOC", 2, 2)]),
+        (["O", "O"], []),
+        (["B-MISC"], [("MISC", 0, 0)]),
+    ],
+)
+def test_get_entities(tags: list[str], entities: list[tuple]) -> None:
+    assert sorted(metrics.get_entities(tags)) == sorted(entities)
+
+
+def test_entity_scores() -> None:
+    true = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O", "O"]]
+    pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "I-ORG", "O"]]
+    scores = metrics.entity_scores(true, pred)
+    # Gold: PER, LOC, ORG; predicted: PER (right), ORG (wrong type), ORG (wrong end).
+    assert scores["precision"] == pytest.approx(1 / 3)
+    assert scores["recall"] == pytest.approx(1 / 3)
+    assert scores["f1"] == pytest.approx(1 / 3)
+    assert scores["accuracy"] == pytest.approx(5 / 7)
+    per_type = scores["per_type"]
+    assert per_type["PER"]["f1"] == pytest.approx(1.0)
+    assert per_type["LOC"]["recall"] == 0.0 and per_type["LOC"]["support"] == 1
+    assert per_type["ORG"]["precision"] == 0.0
+    nothing = metrics.entity_scores([["O", "O"]], [["O", "O"]])
+    assert nothing["f1"] == 0.0 and nothing["accuracy"] == 1.0
+
+
+# --- data.py: tags, and tags aligned with sub-tokens -------------------------------------
+
+
+def test_b_to_i_map() -> None:
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "B-ORG", "I-ORG"]
+    # B-LOC has no I-LOC: it stays itself.
+    assert data.b_to_i_map(labels) == [0, 2, 2, 3, 5, 5]
+
+
+def test_align_labels() -> None:
+    # [CLS] w0 w0 w1 w2 w2 w2 [SEP]; tags O=0, B-PER=1, I-PER=2.
+    word_ids = [None, 0, 0, 1, 2, 2, 2, None]
+    word_labels = [1, 0, 1]
+    assert data.align_labels(word_ids, word_labels, False, [0, 2, 2]) == [
+        IGNORE, 1, IGNORE, 0, 1, IGNORE, IGNORE, IGNORE,
+    ]  # fmt: skip
+    assert data.align_labels(word_ids, word_labels, True, [0, 2, 2]) == [
+        IGNORE, 1, 2, 0, 1, 2, 2, IGNORE,
+    ]  # fmt: skip
+
+
+def _datasets(sentences: dict[str, list], as_ids: bool, class_labels: bool = False):
+    from conftest import features
+    from datasets import Dataset, DatasetDict
+
+    rows = {split: rows_of(s, as_ids or class_labels) for split, s in sentences.items()}
+    return DatasetDict(
+        {
+            split: Dataset.from_list(r, features=features() if class_labels else None)
+            for split, r in rows.items()
+        }
+    )
+
+
+@pytest.mark.parametrize("label_all_tokens", [False, True])
+def test_tokenize_datasets_aligns_tags_with_sub_tokens(
+    twin_dir: Path, sentences: dict[str, list], label_all_tokens: bool
+) -> None:
+    tokenizer = word_tokenizer(twin_dir)
+    raw = _datasets(sentences, as_ids=False)
+    tokenized = data.tokenize_datasets(
+        raw, tokenizer, TOKENS_COLUMN, TAGS_COLUMN, TAG_NAMES, MAX_LENGTH,
+        label_all_tokens=label_all_tokens,
+    )  # fmt: skip
+    tag_id = {tag: i for i, tag in enumerate(TAG_NAMES)}
+    b_to_i = [
+        tag_id.get("I-" + tag[2:], i) if tag.startswith("B-") else i
+        for i, tag in enumerate(TAG_NAMES)
+    ]
+    split_words = 0
+    for split in ("train", "validation"):
+        assert set(tokenized[split].column_names) >= {"input_ids", "labels"}
+        for (words, tags), row in zip(sentences[split], tokenized[split]):
+            encoding = tokenizer(
+                words, is_split_into_words=True, truncation=True, max_length=MAX_LENGTH
+            )
+            assert row["input_ids"] == encoding["input_ids"]
+            expected, previous = [], None
+            for word in encoding.word_ids():
+                if word is None:
+                    expected.append(IGNORE)
+                elif word != previous:
+                    expected.append(tag_id[tags[word]])
+                elif label_all_tokens and split == "train":
+                    expected.append(b_to_i[tag_id[tags[word]]])
+                    split_words += 1
+                else:
+                    expected.append(IGNORE)
+                    split_words += 1
+                previous = word
+            assert row["labels"] == expected, (
+                f"{split} labels for {words} {tags}: {row['labels']}, expected "
+                f"{expected} (the first sub-token of each word"
+                + (", and in training the others as I-" if label_all_tokens else "")
+                + ")"
+            )
+    assert split_words, "the judge's data has no word of several sub-tokens"
+
+
+def test_tag_names_ids_and_class_labels_encode_alike(
+    twin_dir: Path, sentences: dict[str, list], tmp_path: Path
+) -> None:
+    """The same sentences as JSON Lines with tag names, as JSON Lines with tag ids, and
+    as a hub-style dataset with Sequence(ClassLabel) tags, each through
+    load_raw_datasets, give the same labels."""
+    from conftest import write_hub_dataset
+
+    tokenizer = word_tokenizer(twin_dir)
+    sources = {}
+    for kind, as_ids in (("names", False), ("ids", True)):
+        files = {
+            split: write_jsonl(tmp_path / f"{kind}-{split}.jsonl", rows_of(s, as_ids))
+            for split, s in sentences.items()
+        }
+        sources[kind] = {
+            "train_file": str(files["train"]),
+            "validation_file": str(files["validation"]),
+        }
+    hub = write_hub_dataset(
+        tmp_path / "hub",
+        {split: rows_of(s, as_ids=True) for split, s in sentences.items()},
+    )
+    sources["class labels"] = {"dataset_name": str(hub)}
+    encoded = {}
+    for kind, source in sources.items():
+        raw = data.load_raw_datasets(**source)
+        labels = data.resolve_labels(raw["train"], TAGS_COLUMN, TAG_NAMES)
+        assert labels == TAG_NAMES, f"{kind}: {labels}"
+        tokenized = data.tokenize_datasets(
+            raw, tokenizer, TOKENS_COLUMN, TAGS_COLUMN, labels, MAX_LENGTH
+        )
+        encoded[kind] = tokenized["validation"]["labels"]
+    assert (
+        encoded["names"] == encoded["ids"] == encoded["class labels"]
+    ), "tag names, tag ids and a ClassLabel feature give different labels"
+
+
+def test_resolve_labels_checks_the_data(sentences: dict[str, list]) -> None:
+    names = _datasets(sentences, as_ids=False)["train"]
+    found = data.resolve_labels(names, TAGS_COLUMN)
+    assert sorted(found) == sorted({t for _, tags in sentences["train"] for t in tags})
+    with pytest.raises(ValueError):  # a tag in the data that the labels lack
+        data.resolve_labels(names, TAGS_COLUMN, [OUTSIDE, "B-NOPE"])
+    ids = _datasets(sentences, as_ids=True)["train"]
+    with pytest.raises(ValueError):  # ids without names
+        data.resolve_labels(ids, TAGS_COLUMN)
+    class_labels = _datasets(sentences, False, class_labels=True)["train"]
+    assert data.resolve_labels(class_labels, TAGS_COLUMN) == TAG_NAMES
+    with pytest.raises(ValueError):  # names that are not the ClassLabel's
+        data.resolve_labels(class_labels, TAGS_COLUMN, list(reversed(TAG_NAMES)))
+
+
+def test_limit_samples_draws_at_random(sentences: dict[str, list]) -> None:
+    dataset = _datasets(sentences, as_ids=False)["train"]
+    first = data.limit_samples(dataset, 10, 1)
+    assert len(first) == 10
+    assert first[TOKENS_COLUMN] != dataset[TOKENS_COLUMN][:10], "not shuffled"
+    assert data.limit_samples(dataset, 10, 1)[TOKENS_COLUMN] == first[TOKENS_COLUMN]
+    assert len(data.limit_samples(dataset, None, 1)) == len(dataset)
+
+
+# --- train.py: what a training run leaves ---------------------------------------------
+
+
+def test_train_writes_eval_results(trained: Path) -> None:
+    path = trained / "eval_results.json"
+    assert path.is_file(), "train.py wrote no eval_results.json in --output_dir"
+    results = json.loads(path.read_text(encoding="utf-8"))
+    for key in {METRIC, *METRICS}:
+        assert key in results, f"no {key} in {results}"
+        assert 0.0 <= results[key] <= 1.0, results
+
+
+def test_saved_labels_are_the_datas_tag_names(trained: Path, sentences: dict) -> None:
+    labels = saved_labels(trained)
+    if LABELS:
+        assert labels == TAG_NAMES, f"id2label {labels}, expected {TAG_NAMES}"
+    else:
+        found = {tag for _, tags in sentences["train"] for tag in tags}
+        assert set(labels) == found, f"id2label {labels}, the data's tags {found}"
+
+
+def test_saved_tokenizer_reads_words_as_in_running_text(trained: Path) -> None:
+    """Pre-split words get the pieces they get in a sentence (a byte-level BPE needs
+    add_prefix_space for that; without it every word is encoded as a text's first)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(trained)
+    words = ["they", "met", "Alice", "Smith", "in", "Berlin", "today"]
+    split = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+    running = tokenizer(" ".join(words), add_special_tokens=False)
+    pieces = split.tokens()
+    first = split.word_ids().count(0)
+    # The first word may differ (a leading space, or none); the others must not.
+    assert (
+        pieces[first:] == running.tokens()[-(len(pieces) - first) :]
+    ), f"pre-split words {pieces} vs running text {running.tokens()}"
+
+
+def test_the_model_learns(trained: Path, sentences: dict) -> None:
+    """The judge scores predict()'s tags itself: entity F1 on the validation sentences."""
+    validation = sentences["validation"]
+    results = predict.predict(
+        [words for words, _ in validation], str(trained), max_length=MAX_LENGTH
+    )
+    assert len(results) == len(validation)
+    true = [tags for _, tags in validation]
+    pred = [r["tags"] for r in results]
+    assert [len(t) for t in pred] == [len(t) for t in true], "not one tag per word"
+    f1 = judge_f1(true, pred)
+    print(f"entity F1 of the trained twin on the validation sentences: {f1:.3f}")
+    assert f1 >= MIN_F1, (
+        f"entity F1 {f1:.3f} on the validation sentences, expected >= {MIN_F1} after "
+        "training on the same kind of sentences"
+    )
+    reported = json.loads((trained / "eval_results.json").read_text())["eval_f1"]
+    assert (
+        reported >= MIN_F1 / 2
+    ), f"eval_results.json says eval_f1 {reported:.3f}; the judge measures {f1:.3f}"
+
+
+def test_resume_from_checkpoint(
+    trained: Path, train_argv: list[str], tmp_path: Path
+) -> None:
+    """--resume_from_checkpoint last goes on from the newest checkpoint in output_dir
+    (the judge's run saved one at its last step, so nothing is left to train)."""
+    checkpoints = sorted(trained.glob("checkpoint-*"))
+    assert checkpoints, "no checkpoint-* in output_dir (--save_strategy steps)"
+    output_dir = shutil.copytree(trained, tmp_path / "outputs")
+    train.main(
+        [
+            *train_argv,
+            "--output_dir",
+            str(output_dir),
+            "--resume_from_checkpoint",
+            "last",
+        ]
+    )
+    state = json.loads((output_dir / "trainer_state.json").read_text(encoding="utf-8"))
+    assert state["global_step"] == TRAIN_STEPS, state["global_step"]
+
+
+# --- predict.py ----------------------------------------------------------------------------
+
+
+def check_prediction(prediction: dict, words: list[str]) -> None:
+    assert prediction["tokens"] == words, prediction
+    assert len(prediction["tags"]) == len(words), prediction
+    assert set(prediction["tags"]) <= set(TAG_NAMES), prediction["tags"]
+    spans = {(e["type"], e["start"], e["end"] - 1) for e in prediction["entities"]}
+    assert spans == judge_entities(
+        prediction["tags"]
+    ), f"entities {prediction['entities']} are not the spans of {prediction['tags']}"
+    for entity in prediction["entities"]:
+        assert entity["type"] in TYPES, entity
+        assert entity["text"] == " ".join(words[entity["start"] : entity["end"]])
+        assert 0.0 <= entity["score"] <= 1.0, entity
+
+
+def test_predict_function(trained: Path, sentences: dict) -> None:
+    texts = [" ".join(words) for words, _ in sentences["validation"][:3]]
+    words = [words for words, _ in sentences["validation"][3:5]]
+    predictions = predict.predict(
+        [*texts, *words, ""], str(trained), max_length=MAX_LENGTH
+    )
+    assert len(predictions) == 6
+    for text, prediction in zip(texts, predictions):
+        assert prediction["text"] == text
+        check_prediction(prediction, text.split())
+    for sentence, prediction in zip(words, predictions[3:]):
+        check_prediction(prediction, sentence)
+    assert predictions[-1]["tags"] == [] and predictions[-1]["entities"] == []
+    assert any(p["entities"] for p in predictions), "no entity found at all"
+
+
+def test_predict_tags_every_word_of_a_long_input(
+    trained: Path, sentences: dict
+) -> None:
+    words = [w for sentence, _ in sentences["validation"][:8] for w in sentence]
+    assert len(words) > MAX_LENGTH
+    (prediction,) = predict.predict([words], str(trained), max_length=MAX_LENGTH)
+    check_prediction(prediction, words)
+
+
+def test_predict_cli_texts(trained: Path, capsys: pytest.CaptureFixture) -> None:
+    texts = ["they met Alice Smith in Berlin", "Acme Corp reported news"]
+    argv = ["--model_dir", str(trained), "--max_length", str(MAX_LENGTH)]
+    for text in texts:
+        argv += ["--text", text]
+    predict.main(argv)
+    predictions = json_lines(capsys.readouterr().out)
+    assert [p["text"] for p in predictions] == texts, predictions
+    for text, prediction in zip(texts, predictions):
+        check_prediction(prediction, text.split())
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".txt"])
+def test_predict_cli_input_file(
+    trained: Path, tmp_path: Path, sentences: dict, suffix: str
+) -> None:
+    sentences = [words for words, _ in sentences["validation"][:4]]
+    input_file = tmp_path / f"inputs{suffix}"
+    if suffix == ".jsonl":
+        write_jsonl(input_file, [{TOKENS_COLUMN: words} for words in sentences])
+    else:
+        input_file.write_text("\n".join(" ".join(w) for w in sentences) + "\n")
+    output_file = tmp_path / "predictions.jsonl"
+    predict.main(
+        ["--model_dir", str(trained), "--input_file", str(input_file),
+         "--output_file", str(output_file), "--max_length", str(MAX_LENGTH)]
+    )  # fmt: skip
+    assert output_file.is_file(), "predict.py wrote no --output_file"
+    predictions = json_lines(output_file.read_text(encoding="utf-8"))
+    assert len(predictions) == len(sentences), predictions
+    for words, prediction in zip(sentences, predictions):
+        check_prediction(prediction, words)

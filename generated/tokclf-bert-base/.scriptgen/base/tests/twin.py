@@ -1,0 +1,207 @@
+"""The tiny twin: a model of the spec's architecture (same model_type) with a few ten
+thousand parameters, and a tokenizer, both built offline in seconds.
+
+Rendered by scriptgen from the families registry; part of the judge, not of the code
+under test.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+MODEL_TYPE = "bert"
+TWIN_CONFIG = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 64,
+}
+# Where the base model keeps its list of layers (families.yaml), known independently of
+# the code under test.
+LAYERS = "encoder.layer"
+# --unfreeze_layers for the judge's run of --method freeze: the twin has only a few
+# layers, so 1 (one frozen, one trained) when the spec unfreezes any, else 0.
+UNFREEZE_LAYERS = 0
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0 to 4
+MAX_LENGTH = 32
+
+
+def build_tokenizer(corpus: list[str], max_length: int = MAX_LENGTH):
+    """A WordPiece tokenizer trained on ``corpus``, with BERT-style special tokens; every
+    architecture's twin uses it (token ids are what matter to the model)."""
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=300, special_tokens=SPECIAL_TOKENS, show_progress=False
+    )
+    tokenizer.train_from_iterator(corpus, trainer)
+    cls_id, sep_id = SPECIAL_TOKENS.index("[CLS]"), SPECIAL_TOKENS.index("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        bos_token="[CLS]",
+        eos_token="[SEP]",
+        model_max_length=max_length,
+        # Not every architecture takes token_type_ids.
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def twin_config(tokenizer, **kwargs):
+    """The twin's config: families.yaml's sizes, and token ids that fit the tiny
+    vocabulary whatever the architecture's defaults (RoBERTa pads with 1, ...)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.for_model(
+        MODEL_TYPE,
+        **TWIN_CONFIG,
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **kwargs,
+    )
+
+
+def after_layers(base_model) -> list[str]:
+    """The base model's top-level parts that come after its layers (a pooler, a final
+    norm), by registration order, which is the order the forward pass uses."""
+    container = LAYERS.split(".")[0]
+    names, seen = [], False
+    for name, _ in base_model.named_children():
+        if seen:
+            names.append(name)
+        seen = seen or name == container
+    return names
+
+
+def pretrain_encoder(
+    tokenizer,
+    texts: list[str],
+    targets: list[list[float]],
+    *,
+    steps: int = 100,
+    learning_rate: float = 1e-2,
+    batch_size: int = 32,
+    seed: int = 0,
+    max_prepended: int = 20,
+):
+    """The twin's base model after a short multi-label pretraining on (texts, targets).
+
+    The loss reads the first position of the last layer through a fixed random
+    projection: only the encoder learns, so it must make its features vary strongly with
+    what the targets depend on, as a real pretrained encoder's do, and a fresh head on
+    top then learns in a few dozen steps even when the encoder stays frozen (freeze,
+    prefix, prompt). Every other batch starts with up to ``max_prepended`` random tokens
+    before [CLS]: heads read the first position, where prompt tuning puts its virtual
+    tokens, and in a real encoder every position carries the sentence, not only [CLS].
+    Nothing task-specific is saved: the project starts from a base model, as from a hub
+    checkpoint.
+    """
+    import torch
+    from transformers import AutoModel
+
+    torch.manual_seed(seed)
+    model = AutoModel.from_config(twin_config(tokenizer))
+    hidden_size = model.config.hidden_size
+    generator = torch.Generator().manual_seed(seed)
+    # Scaled so that features of norm ~sqrt(hidden_size) (after a layer norm) can reach
+    # confident logits without extremes.
+    probe = torch.randn(hidden_size, len(targets[0]), generator=generator)
+    probe *= 3 / hidden_size**0.5
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    # A warm-up keeps the first updates from wrecking the layer norms (the features
+    # collapse to one point for some seeds without it).
+    warmup = max(1, steps // 6)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup)
+    )
+    inputs = tokenizer(
+        texts,
+        padding=True,
+        truncation=True,
+        max_length=tokenizer.model_max_length,
+        return_tensors="pt",
+    )
+    labels = torch.tensor(targets, dtype=torch.float)
+    first_word_id = len(SPECIAL_TOKENS)
+    model.train()
+    for step in range(steps):
+        batch = torch.randint(0, len(texts), (batch_size,), generator=generator)
+        input_ids = inputs["input_ids"][batch]
+        attention_mask = inputs["attention_mask"][batch]
+        if step % 2 and max_prepended:
+            n = int(torch.randint(1, max_prepended + 1, (1,), generator=generator))
+            words = torch.randint(
+                first_word_id, len(tokenizer), (batch_size, n), generator=generator
+            )
+            input_ids = torch.cat([words, input_ids], dim=1)
+            attention_mask = torch.cat([torch.ones_like(words), attention_mask], dim=1)
+        hidden = model(input_ids=input_ids, attention_mask=attention_mask)[0]
+        logits = hidden[:, 0] @ probe
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, labels[batch]
+        )
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    return model
+
+
+def save_twin(folder: Path, tokenizer, base_model=None) -> Path:
+    """Save the twin (``base_model``, else a randomly initialised one) and its tokenizer,
+    as a pretrained checkpoint on the hub would be."""
+    import torch
+    from transformers import AutoModel
+
+    if base_model is None:
+        torch.manual_seed(0)
+        base_model = AutoModel.from_config(twin_config(tokenizer))
+    base_model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def cue_sentences(
+    groups: list[list[str]], filler: list[str], n: int, seed: int = 1
+) -> tuple[list[str], list[list[float]]]:
+    """``n`` texts of filler words with the cue words of one or two groups, and their
+    multi-hot group targets: material for pretrain_encoder()."""
+    rng = random.Random(seed)
+    texts, targets = [], []
+    for _ in range(n):
+        present = rng.sample(range(len(groups)), min(len(groups), rng.randint(1, 2)))
+        words = rng.sample(filler, 4)
+        for group in present:
+            words += rng.sample(groups[group], 2)
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        targets.append([float(g in present) for g in range(len(groups))])
+    return texts, targets
