@@ -18,7 +18,7 @@ PROJECTS = sorted(p.parent.parent for p in GENERATED.glob("*/.scriptgen/lock.jso
 
 
 def test_there_is_a_generated_project() -> None:
-    assert [p.name for p in PROJECTS] == ["textclf-bert-base"]
+    assert [p.name for p in PROJECTS] == ["textclf-bert-base", "tokclf-bert-base"]
 
 
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)

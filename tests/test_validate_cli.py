@@ -56,7 +56,13 @@ def test_import_missing_from_installed_transformers(project: Path) -> None:
 
 
 def test_removed_keyword(project: Path) -> None:
-    break_file(project, "train.py", "eval_strategy=", "evaluation_strategy=")
+    # transformers 4's name for a TrainingArguments field, as an LLM may write it.
+    break_file(
+        project,
+        "train.py",
+        '"eval_strategy": "epoch"',
+        '"evaluation_strategy": "epoch"',
+    )
     result = run_scriptgen("validate", str(project), cwd=project.parent)
     assert result.returncode == 1
     assert "unexpected keyword argument 'evaluation_strategy'" in result.stderr
