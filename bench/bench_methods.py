@@ -53,7 +53,9 @@ def one_method(task: str, model: str, method: str, rounds: int) -> dict[str, obj
     new_cmd = [sys.executable, "-m", "scriptgen", "new", task, "--model", model,
                "--set", f"training.method={method}", "--name", "p"]  # fmt: skip
     floor_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                 "TOKENIZERS_PARALLELISM": "false", "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
+                 "TOKENIZERS_PARALLELISM": "false", "CUDA_VISIBLE_DEVICES": "",
+                 # as in the sandbox: a tiny twin trains fastest on one thread
+                 "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # fmt: skip
     floor_cmd = [
         sys.executable,
         "-m",
