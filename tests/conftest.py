@@ -89,6 +89,37 @@ def run_scriptgen(
     )
 
 
+def generate_reference(out: Path, task: str, *sets: str) -> Path:
+    """The reference project for ``task`` on bert-base, written but not validated."""
+    settings = [arg for value in sets for arg in ("--set", value)]
+    result = run_scriptgen(
+        "new", task, "--model", "bert-base", *settings, "--no-validate", "--no-commit",
+        "--out", str(out), cwd=out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return out / f"{task}-bert-base"
+
+
+def assert_validate_catches(
+    reference: Path, tmp_path: Path, breakage: tuple[str, str, str, list[str]]
+) -> None:
+    """Break a copy of ``reference`` (in file ``path``, ``good`` becomes ``bad``): `scriptgen
+    validate` must fail it, in each test of ``must_fail``."""
+    path, good, bad, must_fail = breakage
+    project = tmp_path / "project"
+    shutil.copytree(reference, project)
+    source = (project / path).read_text(encoding="utf-8")
+    assert source.count(good) == 1, f"{path} no longer has the code this test breaks"
+    (project / path).write_text(source.replace(good, bad), encoding="utf-8")
+
+    result = run_scriptgen("validate", str(project), cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "validation failed" in output, output
+    for test in must_fail:
+        assert f"(in {test}" in output, f"{test} did not catch {bad!r}:\n{output}"
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file below root (.git aside) and its bytes, for 'nothing changed' assertions."""
     return {

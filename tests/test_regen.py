@@ -123,8 +123,9 @@ def test_a_template_change_merges_into_an_edited_file(
 
     templates = tmp_path / "templates"
     shutil.copytree(REPO / "templates", templates)
+    # The encoder tasks' shared train.py, which textclf's extends.
     edit(
-        templates / "textclf/reference/train.py.j2",
+        templates / "_common/encoder/train.py.j2",
         "def main(",
         "# Entry point.\ndef main(",
     )
@@ -134,7 +135,7 @@ def test_a_template_change_merges_into_an_edited_file(
 
     check = run_scriptgen("regen", "--check", cwd=repo, env=env)
     assert check.returncode == 1
-    assert "templates changed: textclf/reference/train.py.j2" in check.stdout
+    assert "templates changed: _common/encoder/train.py.j2" in check.stdout
     result = run_scriptgen("regen", cwd=repo, env=env)
     assert result.returncode == 0, result.stderr
     assert "your edits merged into train.py" in result.stdout

@@ -5,12 +5,11 @@ caught it.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from .conftest import run_scriptgen
+from .conftest import assert_validate_catches, generate_reference
 
 pytestmark = pytest.mark.slow
 
@@ -51,29 +50,11 @@ BREAKAGES = {
 
 @pytest.fixture(scope="module")
 def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("reference")
-    result = run_scriptgen(
-        "new", "tokclf", "--model", "bert-base", "--no-validate", "--no-commit",
-        "--out", str(out), cwd=out,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return out / "tokclf-bert-base"
+    return generate_reference(tmp_path_factory.mktemp("reference"), "tokclf")
 
 
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
 def test_validate_fails_a_broken_project(
     reference_project: Path, tmp_path: Path, breakage: str
 ) -> None:
-    path, good, bad, must_fail = BREAKAGES[breakage]
-    project = tmp_path / "project"
-    shutil.copytree(reference_project, project)
-    source = (project / path).read_text(encoding="utf-8")
-    assert source.count(good) == 1, f"{path} no longer has the code this test breaks"
-    (project / path).write_text(source.replace(good, bad), encoding="utf-8")
-
-    result = run_scriptgen("validate", str(project), cwd=tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
-    assert "validation failed" in output, output
-    for test in must_fail:
-        assert f"(in {test}" in output, f"{test} did not catch {breakage}:\n{output}"
+    assert_validate_catches(reference_project, tmp_path, BREAKAGES[breakage])
