@@ -55,7 +55,13 @@ def load_raw_datasets(
         data_files = {"train": train_file}
         if validation_file:
             data_files["validation"] = validation_file
-        raw = load_dataset(_file_format(train_file), data_files=data_files)
+        formats = {_file_format(path) for path in data_files.values()}
+        if len(formats) > 1:
+            raise ValueError(
+                f"{train_file} and {validation_file} are of different formats: "
+                "give both splits in one"
+            )
+        raw = load_dataset(formats.pop(), data_files=data_files)
     elif dataset_name:
         raw = DatasetDict(
             train=load_dataset(dataset_name, dataset_config_name, split=train_split)
@@ -96,6 +102,14 @@ def _load_validation_split(
             )
         return dataset
     return None
+
+
+def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
+    """At most ``max_samples`` rows, drawn at random: many datasets are sorted by label
+    (IMDB), so the first N rows would all share one."""
+    if max_samples is not None and max_samples < len(dataset):
+        return dataset.shuffle(seed=seed).select(range(max_samples))
+    return dataset
 
 
 def _file_format(path: str) -> str:
@@ -285,11 +299,3 @@ def tokenize_datasets(
             for split, dataset in raw.items()
         }
     )
-
-
-def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
-    """At most ``max_samples`` rows, drawn at random: many datasets are sorted by label
-    (IMDB), so the first N rows would all share one."""
-    if max_samples is not None and max_samples < len(dataset):
-        return dataset.shuffle(seed=seed).select(range(max_samples))
-    return dataset

@@ -90,7 +90,7 @@ DEFAULTS = {
 # Keys whose relative values in config.yaml are paths relative to config.yaml's folder.
 PATH_KEYS = ("train_file", "validation_file", "output_dir")
 # A data source given on the command line replaces config.yaml's, both splits together,
-# and the label names that went with it.
+# and the labels that went with it.
 DATA_SOURCE_KEYS = (
     "train_file",
     "validation_file",
