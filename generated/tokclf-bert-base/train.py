@@ -93,7 +93,7 @@ DEFAULTS = {
 # Keys whose relative values in config.yaml are paths relative to config.yaml's folder.
 PATH_KEYS = ("train_file", "validation_file", "output_dir")
 # A data source given on the command line replaces config.yaml's, both splits together,
-# and the tag names that went with it.
+# and the labels that went with it.
 DATA_SOURCE_KEYS = (
     "train_file",
     "validation_file",
@@ -288,14 +288,21 @@ def build_training_args(args: argparse.Namespace) -> TrainingArguments:
         per_device_train_batch_size=args.per_device_train_batch_size,
         per_device_eval_batch_size=args.per_device_eval_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
-        gradient_checkpointing=args.gradient_checkpointing,
         bf16=args.precision == "bf16",
         fp16=args.precision == "fp16",
         seed=args.seed,
     )
+    # Newer transformers 5 releases call it activation_checkpointing (the old name is a
+    # deprecated alias).
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in trainer_fields()
+        else "gradient_checkpointing"
+    )
+    kwargs[name] = args.gradient_checkpointing
     if args.gradient_checkpointing:
         # Lets gradients through checkpointed layers whose inputs are frozen.
-        kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+        kwargs[f"{name}_kwargs"] = {"use_reentrant": False}
     kwargs.update(args.trainer)
     return TrainingArguments(**kwargs)
 
@@ -414,7 +421,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         resume = True  # the newest checkpoint in output_dir
     train_result = trainer.train(resume_from_checkpoint=resume)
     # The model (adapters merged, or the adapter and its head), its config with the
-    # tag names, and the tokenizer.
+    # labels, and the tokenizer.
     save_trained(trainer, training_args.output_dir)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)

@@ -18,10 +18,12 @@ from transformers import PreTrainedTokenizerBase
 logger = logging.getLogger(__name__)
 
 FILE_FORMATS = {".json": "json", ".jsonl": "json"}
-# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
-FALLBACK_SPLITS = {"validation": ["test"]}
 IGNORE_INDEX = -100  # positions the loss and the metrics skip
 OUTSIDE = "O"
+
+
+# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
+FALLBACK_SPLITS = {"validation": ["test"]}
 
 
 def load_raw_datasets(
@@ -43,29 +45,23 @@ def load_raw_datasets(
         data_files = {"train": train_file}
         if validation_file:
             data_files["validation"] = validation_file
-        for path in data_files.values():
-            _file_format(path)
-        raw = load_dataset("json", data_files=data_files)
+        formats = {_file_format(path) for path in data_files.values()}
+        if len(formats) > 1:
+            raise ValueError(
+                f"{train_file} and {validation_file} are of different formats: "
+                "give both splits in one"
+            )
+        raw = load_dataset(formats.pop(), data_files=data_files)
     elif dataset_name:
         raw = DatasetDict(
             train=load_dataset(dataset_name, dataset_config_name, split=train_split)
         )
-        for split in [validation_split, *FALLBACK_SPLITS.get(validation_split, [])]:
-            if split is None:
-                break
-            try:
-                raw["validation"] = load_dataset(
-                    dataset_name, dataset_config_name, split=split
-                )
-            except ValueError as exc:
-                # Only a missing default split falls back; a named one must exist.
-                if "Unknown split" not in str(exc) or split not in FALLBACK_SPLITS:
-                    raise
-                logger.info("%s has no %r split", dataset_name, split)
-                continue
-            if split != validation_split:
-                logger.info("evaluating on the %r split of %s", split, dataset_name)
-            break
+        if validation_split:
+            validation = _load_validation_split(
+                dataset_name, dataset_config_name, validation_split
+            )
+            if validation is not None:
+                raw["validation"] = validation
     else:
         raise ValueError("no training data: set train_file or dataset_name")
 
@@ -74,6 +70,36 @@ def load_raw_datasets(
         split = raw["train"].train_test_split(test_size=0.1, seed=seed)
         raw = DatasetDict(train=split["train"], validation=split["test"])
     return raw
+
+
+def _load_validation_split(
+    dataset_name: str, dataset_config_name: str | None, split: str
+) -> Dataset | None:
+    """The hub dataset's ``split``; for the default name ("validation") the first of it
+    and its fallbacks ("test") that exists, None if none does. A split named otherwise
+    must exist."""
+    fallbacks = FALLBACK_SPLITS.get(split)
+    for name in [split, *(fallbacks or [])]:
+        try:
+            dataset = load_dataset(dataset_name, dataset_config_name, split=name)
+        except ValueError as exc:
+            if fallbacks is None or "Unknown split" not in str(exc):
+                raise
+            continue
+        if name != split:
+            logger.info(
+                "%s has no %r split: evaluating on %r", dataset_name, split, name
+            )
+        return dataset
+    return None
+
+
+def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
+    """At most ``max_samples`` rows, drawn at random: many datasets are sorted by label
+    (IMDB), so the first N rows would all share one."""
+    if max_samples is not None and max_samples < len(dataset):
+        return dataset.shuffle(seed=seed).select(range(max_samples))
+    return dataset
 
 
 def _file_format(path: str) -> str:
@@ -304,10 +330,3 @@ def tokenize_datasets(
             for split, dataset in raw.items()
         }
     )
-
-
-def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
-    """At most ``max_samples`` examples, drawn at random (with ``seed``), not the first."""
-    if max_samples is not None and max_samples < len(dataset):
-        return dataset.shuffle(seed=seed).select(range(max_samples))
-    return dataset
