@@ -26,7 +26,21 @@ def _to_yaml(value: Any) -> str:
 
 
 def _to_py(value: Any) -> str:
-    """A Python literal for a plain value (str, number, bool, None, list, dict)."""
+    """A Python literal for a plain value (str, number, bool, None, list, tuple, dict),
+    written as black writes it: strings in double quotes where that needs no escape."""
+    if isinstance(value, str):
+        text = repr(value)
+        if text.startswith("'") and '"' not in value:
+            text = '"' + text[1:-1].replace("\\'", "'") + '"'
+        return text
+    if isinstance(value, list):
+        return "[" + ", ".join(_to_py(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(_to_py(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, dict):
+        items = (f"{_to_py(k)}: {_to_py(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
     return repr(value)
 
 

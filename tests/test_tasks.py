@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scriptgen.catalog import combinations
 from scriptgen.errors import UserError
 from scriptgen.plan import make_plan
 from scriptgen.spec import METHODS, build_spec
@@ -245,3 +246,25 @@ def test_nothing_under_the_package_names_a_task_column_or_alias() -> None:
             elif tok.type == tokenize.NAME and tok.string in names:
                 found.append(f"{path.name}:{tok.start[0]}: {tok.string}")
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("task", "model_type"),
+    sorted({(task, model_type) for task, model_type, _ in combinations()}),
+)
+def test_reference_code_renders_black_stable(
+    tmp_path: Path, task: str, model_type: str
+) -> None:
+    """What the reference backend renders is what black writes: the exemplar an LLM sees
+    is the file a user gets, shared templates (model.py, train.py's base) included."""
+    import black
+
+    from scriptgen.backends.reference import ReferenceBackend
+    from scriptgen.registry import aliases
+
+    alias = next(a for a, e in aliases().items() if e.model_type == model_type)
+    raw, base = build_spec(task, model=alias, cwd=tmp_path)
+    plan = make_plan(raw, base, tmp_path / "generated")
+    mode = black.Mode(target_versions={black.TargetVersion.PY310})
+    for path, text in ReferenceBackend().generate(plan).items():
+        assert black.format_str(text, mode=mode) == text, f"{task}/{path} ({alias})"
