@@ -56,6 +56,6 @@ def test_config_carries_the_spec_and_every_method_option(tmp_path: Path) -> None
 
 def test_lora_default_targets_are_the_familys(tmp_path: Path) -> None:
     model = render(tmp_path, "deberta-v3-small", "training.method=lora")["model.py"]
-    assert "{'deberta-v2': ['query_proj', 'value_proj']}" in model
+    assert '{"deberta-v2": ["query_proj", "value_proj"]}' in model
     model = render(tmp_path, "modernbert-base", "training.method=lora")["model.py"]
-    assert "{'modernbert': 'all-linear'}" in model
+    assert '{"modernbert": "all-linear"}' in model
