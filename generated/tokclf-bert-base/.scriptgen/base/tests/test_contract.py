@@ -11,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 # conftest.py puts tests/ and the project folder on sys.path. (Kept out of isort's way:
 # whether it calls these modules first- or third-party depends on where it runs.)
@@ -24,7 +23,6 @@ from conftest import (
     MIN_F1,
     MODEL_TYPE,
     OUTSIDE,
-    PROJECT_DIR,
     TAG_NAMES,
     TAGS_COLUMN,
     TOKENS_COLUMN,
@@ -43,44 +41,7 @@ import train
 
 # isort: on
 
-# Every flag train.py must accept, with a value and what parse_args must make of it.
-TRAIN_FLAGS = {
-    "--model_name_or_path": ("some-org/some-model", "some-org/some-model"),
-    "--train_file": ("train.jsonl", "train.jsonl"),
-    "--validation_file": ("valid.jsonl", "valid.jsonl"),
-    "--tokens_column": ("words", "words"),
-    "--tags_column": ("labels", "labels"),
-    "--label_all_tokens": ("true", True),
-    "--output_dir": ("out", "out"),
-    "--max_steps": ("7", 7),
-    "--num_train_epochs": ("2", 2.0),
-    "--learning_rate": ("0.001", 0.001),
-    "--per_device_train_batch_size": ("3", 3),
-    "--per_device_eval_batch_size": ("5", 5),
-    "--max_length": ("48", 48),
-    "--seed": ("123", 123),
-    "--max_train_samples": ("10", 10),
-    "--max_eval_samples": ("6", 6),
-    "--gradient_accumulation_steps": ("4", 4),
-    "--gradient_checkpointing": ("false", False),
-    "--precision": ("bf16", "bf16"),
-    "--lora_r": ("4", 4),
-    "--num_virtual_tokens": ("5", 5),
-    "--resume_from_checkpoint": ("last", "last"),
-}
-# Paths given on the command line are relative to the working directory.
-CLI_PATH_FLAGS = ("--train_file", "--validation_file", "--output_dir")
-# Relative paths in config.yaml are relative to the project folder.
-CONFIG_PATH_KEYS = ("train_file", "validation_file", "output_dir")
 IGNORE = -100
-
-
-def read_config() -> dict:
-    return yaml.safe_load((PROJECT_DIR / "config.yaml").read_text(encoding="utf-8"))
-
-
-def same_path(actual: str | None, expected: Path) -> bool:
-    return actual is not None and Path(actual).resolve() == expected.resolve()
 
 
 def json_lines(text: str) -> list[dict]:
@@ -127,95 +88,6 @@ def test_judge_reads_entities_as_seqeval_does() -> None:
         ("PER", 0, 1), ("LOC", 3, 3), ("LOC", 4, 4),
     }  # fmt: skip
     assert judge_f1([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]]) == 0.0
-
-
-# --- train.py's command line ------------------------------------------------------------
-
-
-def test_parse_args_defaults_come_from_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)  # config.yaml is found from any working directory
-    args = train.parse_args([])
-    for key, value in read_config().items():
-        assert hasattr(args, key), f"parse_args([]) has no {key!r} (a config.yaml key)"
-        actual = getattr(args, key)
-        relative = isinstance(value, str) and not Path(value).is_absolute()
-        if key in CONFIG_PATH_KEYS and relative:
-            assert same_path(actual, PROJECT_DIR / value), (
-                f"{key}: {actual!r} is not config.yaml's {value!r} "
-                "resolved against the project folder"
-            )
-        elif key == "model_name_or_path" and relative:
-            assert actual == value or same_path(actual, PROJECT_DIR / value), (
-                f"{key}: {actual!r} is neither {value!r} nor that path resolved "
-                "against the project folder"
-            )
-        elif isinstance(value, dict):
-            for sub, sub_value in value.items():
-                assert actual.get(sub) == sub_value, f"{key}.{sub}: {actual!r}"
-        else:
-            assert actual == value, f"{key}: {actual!r}, config.yaml says {value!r}"
-
-
-def test_every_flag_is_accepted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    argv = [item for flag, (value, _) in TRAIN_FLAGS.items() for item in (flag, value)]
-    args = train.parse_args(["--config", str(PROJECT_DIR / "config.yaml"), *argv])
-    for flag, (_, expected) in TRAIN_FLAGS.items():
-        actual = getattr(args, flag.lstrip("-"))
-        if flag in CLI_PATH_FLAGS:
-            assert same_path(actual, tmp_path / expected), (
-                f"{flag} {expected}: got {actual!r}, expected a path relative to "
-                "the working directory"
-            )
-        else:
-            assert actual == expected, f"{flag}: got {actual!r}, expected {expected!r}"
-
-    args = train.parse_args(["--dataset_name", "some-org/some-dataset"])
-    assert args.dataset_name == "some-org/some-dataset"
-    assert train.parse_args(["--label_all_tokens", "false"]).label_all_tokens is False
-    assert train.parse_args(["--label_all_tokens"]).label_all_tokens is True
-    assert train.parse_args(["--labels", "O", "B-X", "I-X"]).labels == [
-        "O",
-        "B-X",
-        "I-X",
-    ]
-
-
-def test_a_data_source_on_the_command_line_drops_config_labels() -> None:
-    """config.yaml's tag names belong to config.yaml's data, not to other data."""
-    args = train.parse_args(["--train_file", "other.jsonl"])
-    assert args.labels is None, f"labels {args.labels!r} kept for another data source"
-    args = train.parse_args(["--train_file", "other.jsonl", "--labels", "O", "B-X"])
-    assert args.labels == ["O", "B-X"]
-
-
-def test_training_arguments_from_flags_and_the_trainer_block(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    trainer_block = {
-        "weight_decay": 0.01,
-        "lr_scheduler_type": "cosine",
-        "warmup_steps": 3,
-    }
-    config.write_text(
-        yaml.safe_dump({**read_config(), "trainer": trainer_block}), encoding="utf-8"
-    )
-    argv = ["--config", str(config), "--output_dir", str(tmp_path / "out")]
-    argv += ["--warmup_steps", "7", "--logging_steps", "3", "--report_to", "none"]
-    argv += ["--gradient_accumulation_steps", "4", "--learning_rate", "1e-4"]
-    training_args = train.build_training_args(train.parse_args(argv))
-    assert training_args.weight_decay == 0.01, "the trainer: block was not applied"
-    scheduler = training_args.lr_scheduler_type
-    assert getattr(scheduler, "value", scheduler) == "cosine", scheduler
-    assert training_args.warmup_steps == 7, "a TrainingArguments flag must win"
-    assert training_args.logging_steps == 3
-    assert training_args.gradient_accumulation_steps == 4
-    assert training_args.learning_rate == 1e-4
-    with pytest.raises(SystemExit):
-        train.parse_args(["--no_such_flag", "1"])
 
 
 # --- metrics.py ----------------------------------------------------------------------------
@@ -383,15 +255,6 @@ def test_resolve_labels_checks_the_data(sentences: dict[str, list]) -> None:
     assert data.resolve_labels(class_labels, TAGS_COLUMN) == TAG_NAMES
     with pytest.raises(ValueError):  # names that are not the ClassLabel's
         data.resolve_labels(class_labels, TAGS_COLUMN, list(reversed(TAG_NAMES)))
-
-
-def test_limit_samples_draws_at_random(sentences: dict[str, list]) -> None:
-    dataset = _datasets(sentences, as_ids=False)["train"]
-    first = data.limit_samples(dataset, 10, 1)
-    assert len(first) == 10
-    assert first[TOKENS_COLUMN] != dataset[TOKENS_COLUMN][:10], "not shuffled"
-    assert data.limit_samples(dataset, 10, 1)[TOKENS_COLUMN] == first[TOKENS_COLUMN]
-    assert len(data.limit_samples(dataset, None, 1)) == len(dataset)
 
 
 # --- train.py: what a training run leaves ---------------------------------------------
