@@ -10,7 +10,7 @@ from importlib import metadata
 from . import __version__
 from .errors import ScriptgenError
 from .prompts import PACKAGES
-from .validate import missing_ml_stack, network_isolation
+from .validate import isolation, missing_ml_stack
 
 INSTALL_HINT = (
     "pip install torch==2.13.0 (CPU machines, first; GPU machines: torch's CUDA build), "
@@ -66,14 +66,7 @@ def report(
     checks: list[tuple[str, Callable[[], str]]] = [
         ("CUDA devices", _gpus),
         ("git", lambda: shutil.which("git") or "not found: commits are skipped"),
-        (
-            "sandbox network",
-            lambda: (
-                "cut (unshare -rn)"
-                if network_isolation()
-                else "not cut (unshare -rn not allowed)"
-            ),
-        ),
+        ("sandbox", lambda: isolation().describe()),
         (f"backend {llm or 'reference'}", lambda: _backend_check(llm, llm_model)),
     ]
     rows += [(label, check()) for label, check in checks]

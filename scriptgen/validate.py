@@ -2,7 +2,9 @@
 
 The candidate is copied to a fresh temporary folder and its contract tests run there under
 a time limit, an address-space limit, a scrubbed environment (offline, no tokens or keys, a
-throwaway HOME) and, where the OS allows it (``unshare -rn``), without a network.
+throwaway HOME) and, where the OS allows it, in namespaces of their own (``unshare``): no
+network, and a PID namespace whose processes all die with the test run. Without one, the
+run's process group is killed when it ends, whatever the outcome.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -71,6 +72,8 @@ class ValidationReport:
     returncode: int | None = None
     output_tail: str = ""
     command: list[str] = field(default_factory=list)
+    # What the sandbox contained: "network", "processes" (a PID namespace), "memory".
+    isolation: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         ran = [s for s in self.steps if s.outcome != "skipped"]
@@ -147,22 +150,51 @@ def require_ml_stack(python: str = sys.executable) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Isolation:
+    """The namespaces a validation run gets: the command prefix, and what it contains."""
+
+    prefix: tuple[str, ...] = ()
+    contained: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if not self.contained:
+            return "no namespaces (unshare not allowed): network open, process group killed"
+        what = {"network": "no network", "processes": "own PID namespace"}
+        return f"{', '.join(what[c] for c in self.contained)} ({' '.join(self.prefix[1:])})"
+
+
 @lru_cache(maxsize=1)
-def network_isolation() -> list[str]:
-    """The prefix that runs a command without a network, or [] where the OS forbids it."""
+def isolation() -> Isolation:
+    """The strongest namespaces this OS lets an unprivileged user make: a user namespace with
+    no network and its own PIDs (every process dies with the run's first one), else no
+    network only, else none."""
     unshare = shutil.which("unshare")
     if unshare is None or sys.platform != "linux":
-        return []
-    try:
-        ok = (
-            subprocess.run(
-                [unshare, "-rn", "true"], capture_output=True, timeout=10
-            ).returncode
-            == 0
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    return [unshare, "-rn"] if ok else []
+        return Isolation()
+    for flags, contained in (
+        (("-rnpf", "--kill-child"), ("network", "processes")),
+        (("-rn",), ("network",)),
+    ):
+        try:
+            proc = subprocess.run(
+                [unshare, *flags, "true"], capture_output=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if proc.returncode == 0:
+            return Isolation((unshare, *flags), contained)
+    return Isolation()
+
+
+# Sets the address-space limit, then becomes the command: limits are set in a process of
+# their own, not with preexec_fn (which CPython documents as unsafe with threads, and
+# validations run in a thread pool).
+_LIMITED = (
+    "import os, resource, sys; limit = int(sys.argv[1]); "
+    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); "
+    "os.execvp(sys.argv[2], sys.argv[2:])"
+)
 
 
 def sandbox_env(workdir: Path, gpu: bool = False) -> dict[str, str]:
@@ -222,15 +254,13 @@ def run_contract_tests(
         project = workdir / "project"
         write_tree(project, files)
         report_xml = workdir / "report.xml"
+        boxed = isolation()
         command = [
-            *network_isolation(),
+            python, "-c", _LIMITED, str(limit),
+            *boxed.prefix,
             python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=native",
             "-o", "addopts=", "--junitxml", str(report_xml), "tests",
         ]  # fmt: skip
-
-        def limits() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
         start = time.perf_counter()
         proc = subprocess.Popen(
             command,
@@ -239,8 +269,7 @@ def run_contract_tests(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # so a timeout kills the whole tree
-            preexec_fn=limits,
+            start_new_session=True,  # a process group of its own, killed at the end
         )
         out, timed_out = _wait(proc, timeout, cancel)
         seconds = time.perf_counter() - start
@@ -258,6 +287,7 @@ def run_contract_tests(
         returncode=proc.returncode,
         output_tail="\n".join(output.splitlines()[-60:]),
         command=shown,
+        isolation=[*boxed.contained, "memory"],
     )
     if timed_out:
         report.diagnostics.append(
@@ -292,7 +322,8 @@ def _wait(
     out: list[bytes] = []
     # Drain stdout on a thread so that a chatty run cannot block on a full pipe.
     reader = threading.Thread(
-        target=lambda: out.append(proc.stdout.read() if proc.stdout else b"")
+        target=lambda: out.append(proc.stdout.read() if proc.stdout else b""),
+        daemon=True,
     )
     reader.start()
     deadline = time.monotonic() + timeout
@@ -304,9 +335,15 @@ def _wait(
             timed_out = True
             break
         time.sleep(0.05)
-    if proc.poll() is None:
+    # Whatever the outcome, nothing the run started outlives it: its process group goes
+    # (the PID namespace, where there is one, has taken the rest with its first process).
+    try:
         os.killpg(proc.pid, signal.SIGKILL)
-    reader.join()
+    except ProcessLookupError:
+        pass
+    # A process that left the group (setsid) where there is no PID namespace may hold the
+    # pipe open: do not wait for it.
+    reader.join(timeout=10)
     proc.wait()
     return b"".join(out), timed_out
 

@@ -15,6 +15,7 @@ def test_doctor_reports_versions_and_a_reachable_server(tmp_path: Path) -> None:
     rows = dict(line.split(":", 1) for line in result.stdout.splitlines())
     assert rows["transformers"].strip()[0].isdigit()
     assert rows["CUDA devices"].strip()
+    assert rows["sandbox"].strip()  # what validation runs in: namespaces, or none
     assert f"backend openai:{url}: answers; models: coder-x, coder-y\n" in result.stdout
     assert rows["to install"].strip() == "nothing: ready to generate and validate"
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+from pathlib import Path
+
 import pytest
 
 from scriptgen.errors import UserError
@@ -53,9 +57,9 @@ def test_environment_is_scrubbed_and_offline(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_network_is_cut_where_the_os_allows() -> None:
-    from scriptgen.validate import network_isolation
+    from scriptgen.validate import isolation
 
-    if not network_isolation():
+    if "network" not in isolation().contained:
         pytest.skip("unshare -rn is not allowed on this machine")
     probe = {
         "tests/test_net.py": (
@@ -67,6 +71,48 @@ def test_network_is_cut_where_the_os_allows() -> None:
     }
     report = run_contract_tests(probe, timeout=60)
     assert report.passed, report.output_tail
+    assert "network" in report.isolation
+
+
+def _running(marker: str) -> list[str]:
+    """Command lines of the live processes that carry ``marker``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if marker in text:
+            found.append(text)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+@pytest.mark.parametrize("detach", [False, True], ids=["children", "setsid-children"])
+def test_no_process_outlives_a_passing_run(detach: bool) -> None:
+    """Code under test starts long-sleeping children (some leaving the process group) and
+    passes: when validation returns, none of them is alive."""
+    marker = f"scriptgen-leftover-{uuid.uuid4().hex}"
+    spawn = {
+        "tests/test_spawn.py": (
+            "import subprocess, sys\n"
+            "def test_spawn():\n"
+            "    for _ in range(20):\n"
+            "        subprocess.Popen(\n"
+            f"            [sys.executable, '-c', 'import time; time.sleep(300)', {marker!r}],\n"
+            f"            start_new_session={detach}, stdout=subprocess.DEVNULL,\n"
+            "            stderr=subprocess.DEVNULL)\n"
+        )
+    }
+    report = run_contract_tests(spawn, timeout=60)
+    assert report.passed, report.output_tail
+    if detach:
+        from scriptgen.validate import isolation
+
+        if "processes" not in isolation().contained:
+            pytest.skip("no PID namespace here: a setsid child escapes the group")
+    time.sleep(0.5)  # SIGKILL is delivered asynchronously
+    assert _running(marker) == []
 
 
 def test_timeout_kills_the_run_and_says_so() -> None:
