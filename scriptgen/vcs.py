@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
@@ -17,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import git
+# GitPython refuses to be imported where there is no git executable unless told to stay
+# quiet; scriptgen then works and skips its commits (as `scriptgen doctor` says).
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+import git  # noqa: E402
 
-from .errors import ScriptgenError
+from .errors import ScriptgenError  # noqa: E402
 
 if TYPE_CHECKING:
     from .backends import Backend
@@ -39,12 +43,21 @@ class CommitResult:
     message: str
 
 
+def git_available() -> bool:
+    """Whether there is a git executable to commit with."""
+    return (
+        shutil.which(os.environ.get("GIT_PYTHON_GIT_EXECUTABLE") or "git") is not None
+    )
+
+
 def find_repo(path: Path) -> git.Repo | None:
     """The non-bare repository whose working tree holds ``path``, or None.
 
     ``path`` need not exist yet (the project folder is created later): the search starts
     from its nearest existing ancestor.
     """
+    if not git_available():
+        return None
     start = Path(path).absolute()
     while not start.exists() and start != start.parent:
         start = start.parent
@@ -272,6 +285,8 @@ def commit_generation(
     if repo is None:
         notices.append(
             f"{plan.target.parent} is not in a git repository: not committing"
+            if git_available()
+            else "no git executable found: written, not committed"
         )
         return None
     if in_precommit():

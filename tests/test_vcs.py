@@ -313,3 +313,30 @@ def test_in_precommit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PRE_COMMIT")
     monkeypatch.setenv("GIT_INDEX_FILE", ".git/index")  # set by git for commit hooks
     assert in_precommit() is True
+
+
+def test_without_a_git_executable_new_writes_and_does_not_commit(
+    tmp_path: Path,
+) -> None:
+    """No git on PATH: scriptgen imports, writes the project and says it did not commit."""
+    import sys
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    bin_dir = tmp_path / "bin"  # PATH with python and nothing else
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_PYTHON")}
+    env["PATH"] = str(bin_dir)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scriptgen.cli", "new", "textclf", "--model", "bert-base",
+         "--no-validate"],
+        cwd=repo, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "no git executable found: written, not committed" in proc.stdout + proc.stderr
+    )
+    assert (repo / "generated" / "textclf-bert-base" / "train.py").is_file()
+    assert subprocess.run(["git", "log"], cwd=repo, capture_output=True).returncode != 0
