@@ -101,12 +101,17 @@ def regen_all(
     from .progress import QUIET
 
     def one(project: Path) -> Outcome:
-        outcome = regenerate(
-            project,
-            options,
-            sandbox=sandbox,
-            progress=progress if jobs == 1 else QUIET,
-        )
+        try:
+            outcome = regenerate(
+                project,
+                options,
+                sandbox=sandbox,
+                progress=progress if jobs == 1 else QUIET,
+            )
+        except ScriptgenError as exc:
+            # A backend out of reach, the lock held too long, a git failure: this project
+            # failed, and the others are still tried and reported.
+            outcome = Outcome(project, "failed", error=str(exc))
         report(outcome)
         return outcome
 

@@ -344,3 +344,31 @@ def test_the_lock_records_the_spec_for_naming_changes(repo: Path) -> None:
     assert (project_of(repo) / BASE_DIR / "train.py").read_text() == (
         project_of(repo) / "train.py"
     ).read_text()
+
+
+def test_a_project_that_fails_to_commit_does_not_stop_the_others(
+    pristine: Path, tmp_path: Path
+) -> None:
+    """regen over two repositories: the first one's commit fails (its branch is locked),
+    the second is still regenerated and committed, and both are reported."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for root in (first, second):
+        shutil.copytree(pristine, root, symlinks=True)
+        set_learning_rate(root, "3.0e-05")
+    branch = git(first, "symbolic-ref", "--short", "HEAD").strip()
+    (first / ".git" / "refs" / "heads" / f"{branch}.lock").write_text("")
+    head_before = git(second, "rev-parse", "HEAD")
+
+    result = run_scriptgen(
+        "regen", "--no-validate", str(first / "generated"), str(second / "generated"),
+        cwd=tmp_path, env=IDENTITY,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    shown = "generated/textclf-bert-base"  # as the user would type it, from tmp_path
+    assert any(ln.startswith(f"first/{shown}: failed") for ln in lines), result.stdout
+    assert any(ln.startswith(f"second/{shown}: regenerated") for ln in lines), lines
+    assert (
+        git(second, "rev-parse", "HEAD") != head_before
+    ), "the second was not committed"
