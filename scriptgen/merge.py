@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ScriptgenError
+from .errors import ScriptgenError, UserError
 from .lock import base_copy, sha256_text
 
 LABELS = ("yours", "last generation", "new generation")
@@ -144,3 +144,8 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: not UTF-8 text (byte {exc.start}): scriptgen cannot merge its new "
+            "version into it; fix the file, or move it away to take the new version"
+        ) from None

@@ -372,3 +372,15 @@ def test_a_project_that_fails_to_commit_does_not_stop_the_others(
     assert (
         git(second, "rev-parse", "HEAD") != head_before
     ), "the second was not committed"
+
+
+def test_a_non_utf8_user_file_is_refused_and_kept(repo: Path) -> None:
+    project = project_of(repo)
+    junk = b"import os\n\xff\xfe not text\n"
+    (project / "train.py").write_bytes(junk)
+    set_learning_rate(repo, "3.0e-05")
+    result = run_scriptgen("regen", "--no-validate", cwd=repo, env=IDENTITY)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert "train.py: not UTF-8 text (byte 10)" in result.stdout
+    assert (project / "train.py").read_bytes() == junk, "the user's file was changed"
