@@ -126,3 +126,26 @@ def test_a_model_change_is_stale_and_asks_the_new_model(
         == "coder-14b"
     )
     assert (project_of(repo) / SPEC_FILE).is_file()
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b'{"messages": [], "reply": "x"}\n{"messages": [\n', "cannot read transcript"),
+        (b"[1, 2]\n", "entry 1: not an object"),
+        (b'{"messages": [], "reply": "x"}\n{"reply": "y"}\n', "entry 2: not an object"),
+        (b'{"messages": "hi", "reply": 3}\n', "entry 1: not an object"),
+        (b"\xff\xfe", "cannot read transcript"),
+    ],
+    ids=["truncated", "not-objects", "no-messages", "wrong-types", "not-utf8"],
+)
+def test_a_hand_edited_transcript_is_bad_input(
+    tmp_path: Path, content: bytes, says: str
+) -> None:
+    from scriptgen.backends.llm import recorded_chat
+    from scriptgen.errors import UserError
+
+    path = tmp_path / "transcript.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=says):
+        recorded_chat(path, None)

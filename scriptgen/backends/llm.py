@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import ScriptgenError
+from ..errors import ScriptgenError, UserError
 from ..lock import LLM_DECODING
 from ..parse import parse_reply
 from ..plan import Plan
@@ -130,7 +130,17 @@ def recorded_chat(
     except FileNotFoundError:
         entries = []
     except (OSError, ValueError) as exc:
-        raise ScriptgenError(f"cannot read transcript {path}: {exc}") from None
+        raise UserError(f"cannot read transcript {path}: {exc}") from None
+    for number, entry in enumerate(entries, 1):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("messages"), list)
+            and isinstance(entry.get("reply"), str)
+        ):
+            raise UserError(
+                f"transcript {path}, entry {number}: not an object with a list of "
+                '"messages" and a "reply" string (edited by hand?)'
+            )
     recorded = {json.dumps(e["messages"], sort_keys=True): e for e in entries}
 
     def chat(
