@@ -176,6 +176,14 @@ def _check_data(data: dict[str, Any]) -> None:
             value = data.get(key)
             if value and not Path(value).exists():
                 raise UserError(f"data.{key}: no such file or folder: {value}")
+            # csv, json and parquet name files; imagefolder and audiofolder, folders.
+            folder = data["format"].endswith("folder")
+            if value and (Path(value).is_dir() != folder):
+                raise UserError(
+                    f"data.{key}: {value} is "
+                    + ("not a folder" if folder else "a folder, not a file")
+                    + f" (data.format: {data['format']})"
+                )
 
 
 def _data_with_defaults(data: Any, manifest: Manifest) -> dict[str, Any]:

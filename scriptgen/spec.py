@@ -90,12 +90,22 @@ class Spec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not SAFE_NAME.match(v) or v in {".", ".."}:
+        if not SAFE_NAME.match(v) or v in {".", ".."} or _reserved(v):
             raise ValueError(
                 "must be a safe folder name: letters, digits, '.', '_', '-', "
-                "starting with a letter or digit"
+                "starting with a letter or digit, not a name Windows reserves"
             )
         return v
+
+
+# Folder names Windows cannot check out (with any extension), whatever their case.
+_RESERVED = {"con", "prn", "aux", "nul"} | {
+    f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)
+}
+
+
+def _reserved(name: str) -> bool:
+    return name.split(".", 1)[0].lower() in _RESERVED
 
 
 def _format_validation_error(exc: ValidationError, *prefix: str) -> str:

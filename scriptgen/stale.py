@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from .config import LLMSettings
 from .errors import UserError
+from .yamlfile import read_yaml
 from .lock import (
     META_DIR,
     OFFLINE_BACKENDS,
@@ -33,7 +33,6 @@ from .lock import (
 DEFAULT_ROOT = Path("generated")
 _CONFLICT_START, _CONFLICT_END = "<<<<<<< ", ">>>>>>> "
 _SKIP_DIRS = {"node_modules", "__pycache__", "venv", "outputs"}
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -119,15 +118,9 @@ def status(project: Path, wanted: Wanted | None = None) -> Status:
 def read_raw_spec(project: Path) -> dict[str, Any]:
     """``.scriptgen/spec.yaml`` as the user left it (parsed, not validated)."""
     path = project / SPEC_FILE
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except FileNotFoundError:
-        raise UserError(f"{project}: no {SPEC_FILE}") from None
-    except (OSError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UserError(f"{path}{where}: malformed YAML: {problem}") from None
+    if not path.exists() and not path.is_symlink():
+        raise UserError(f"{project}: no {SPEC_FILE}")
+    raw = read_yaml(path, "spec")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a spec is a YAML mapping")
     return raw

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-# The pure-Python loader: its error messages are clearer than the C one's.
+# The C loader where there is one, for speed (`regen --check` reads every project's spec);
+# a document it refuses is parsed again by the pure-Python loader, whose messages are clearer.
+_FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Loader = yaml.SafeLoader
+# A spec, a manifest or a registry a person wrote is a few kilobytes: anything this large
+# is not one, and is refused before it is read.
+MAX_BYTES = 1 << 20
 
 
 def read_yaml(path: Path, what: str = "file") -> Any:
@@ -16,6 +22,15 @@ def read_yaml(path: Path, what: str = "file") -> Any:
     from .errors import UserError
 
     try:
+        # Followed through symlinks; a FIFO or a device would block or never end.
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{what} {path}: not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise UserError(
+                f"{what} {path}: {info.st_size:,} bytes, more than a {what} has "
+                f"(at most {MAX_BYTES:,})"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}") from None
@@ -26,7 +41,20 @@ def read_yaml(path: Path, what: str = "file") -> Any:
     except OSError as exc:
         raise UserError(f"cannot read {what} {path}: {exc.strerror}") from None
     try:
-        return yaml.load(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_FAST)
+    except (yaml.YAMLError, RecursionError):
+        pass
+    else:
+        if _too_deep(data):
+            raise UserError(f"{path}: malformed YAML: nested too deeply")
+        return data
+    try:
+        data = yaml.load(text, Loader=_Loader)
+        if _too_deep(data):
+            raise RecursionError
+        return data
+    except RecursionError:
+        raise UserError(f"{path}: malformed YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -39,3 +67,24 @@ def read_yaml(path: Path, what: str = "file") -> Any:
         ):  # where the broken construct began, often the real culprit
             problem += f" ({context} at line {start.line + 1})"
         raise UserError(f"{path}{where}: malformed YAML: {problem}") from None
+
+
+# No spec, manifest or registry nests deeper; a document that does would only make the
+# code that walks it overflow Python's stack.
+MAX_DEPTH = 32
+
+
+def _too_deep(data: Any) -> bool:
+    todo = [(data, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, dict):
+            children = list(node.values())
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        todo += [(child, depth + 1) for child in children]
+    return False

@@ -1,0 +1,189 @@
+"""The bad-input corpus: each case is one way a user, a template author or a hand edit gets
+scriptgen's input wrong. Every case must end with exit code 2, one line on stderr naming
+the file, key or value at fault, no traceback, nothing written and git untouched.
+
+To add a case, add a row to CASES: an id, the command line, the files to lay out first
+(text, bytes, or one of the markers below), and a piece of the message it must print.
+Rows that need a generated project ("project/..." paths) get a copy of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, git, init_repo, run_scriptgen
+
+FIFO = object()  # a named pipe: reading it would block
+DIR = object()  # a directory where a file is expected
+LOOP = object()  # a symlink that points at itself
+
+NEW = ("new", "textclf", "--model", "bert-base", "--no-validate")
+PROJECT = "generated/textclf-bert-base"
+
+# (id, argv, files, a piece of the one stderr line)
+CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
+    # --- flags ---------------------------------------------------------------------------
+    ("unknown-task", ("new", "nosuch", "--model", "bert-base"), {}, "nosuch"),
+    (
+        "unknown-model",
+        ("new", "textclf", "--model", "no-such-model"),
+        {},
+        "no-such-model",
+    ),
+    ("set-without-equals", (*NEW, "--set", "training.epochs"), {}, "training.epochs"),
+    ("set-wrong-type", (*NEW, "--set", "training.epochs=many"), {}, "training.epochs"),
+    (
+        "set-negative-lr",
+        (*NEW, "--set", "training.learning_rate=-1"),
+        {},
+        "learning_rate",
+    ),
+    ("set-unknown-method", (*NEW, "--set", "training.method=magic"), {}, "magic"),
+    ("set-unknown-data-key", (*NEW, "--set", "data.tags_column=x"), {}, "tags_column"),
+    ("set-unknown-section", (*NEW, "--set", "optimizer.lr=1"), {}, "optimizer"),
+    ("name-dot-dot", (*NEW, "--name", ".."), {}, "name"),
+    ("name-slash", (*NEW, "--name", "a/b"), {}, "name"),
+    ("name-control-char", (*NEW, "--name", "a\tb"), {}, "name"),
+    ("name-reserved", (*NEW, "--name", "CON"), {}, "Windows reserves"),
+    ("name-too-long", (*NEW, "--name", "a" * 200), {}, "name"),
+    ("memory-limit-junk", (*NEW, "--memory-limit", "lots"), {}, "lots"),
+    ("method-needs-cuda", (*NEW, "--set", "training.method=qlora"), {}, "qlora"),
+    ("method-unsupported-by-task", ("new", "tokclf", "--model", "bert-base",
+                                    "--set", "training.method=prompt"), {}, "prompt"),  # fmt: skip
+    ("llm-unknown-scheme", (*NEW, "--llm", "telepathy:x"), {}, "telepathy"),
+    # --- spec files ----------------------------------------------------------------------
+    ("spec-missing", (*NEW, "--spec", "nope.yaml"), {}, "nope.yaml"),
+    (
+        "spec-binary",
+        (*NEW, "--spec", "s.yaml"),
+        {"s.yaml": b"\x00\xff\xfe\x81junk"},
+        "s.yaml",
+    ),
+    (
+        "spec-huge",
+        (*NEW, "--spec", "s.yaml"),
+        {"s.yaml": "# " + "x" * (2 << 20)},
+        "bytes",
+    ),
+    ("spec-deep", (*NEW, "--spec", "s.yaml"), {"s.yaml": "a: " + "[" * 5000 + "]" * 5000}, "nested too deeply"),  # fmt: skip
+    ("spec-directory", (*NEW, "--spec", "s.yaml"), {"s.yaml": DIR}, "s.yaml"),
+    ("spec-fifo", (*NEW, "--spec", "s.yaml"), {"s.yaml": FIFO}, "not a regular file"),
+    ("spec-symlink-loop", (*NEW, "--spec", "s.yaml"), {"s.yaml": LOOP}, "s.yaml"),
+    (
+        "spec-malformed",
+        (*NEW, "--spec", "s.yaml"),
+        {"s.yaml": "training: [1,\n"},
+        "s.yaml:",
+    ),
+    ("spec-a-list", (*NEW, "--spec", "s.yaml"), {"s.yaml": "- 1\n- 2\n"}, "mapping"),
+    (
+        "spec-unknown-key",
+        (*NEW, "--spec", "s.yaml"),
+        {"s.yaml": "colour: red\n"},
+        "colour",
+    ),
+    ("spec-training-not-a-mapping", (*NEW, "--spec", "s.yaml"), {"s.yaml": "training: 5\n"}, "training"),  # fmt: skip
+    ("spec-epochs-out-of-range", (*NEW, "--spec", "s.yaml"), {"s.yaml": "training:\n  epochs: 0\n"}, "epochs"),  # fmt: skip
+    ("spec-labels-repeat", (*NEW, "--spec", "s.yaml"), {"s.yaml": "data:\n  labels: [a, a]\n"}, "labels"),  # fmt: skip
+    ("spec-one-label", (*NEW, "--spec", "s.yaml"), {"s.yaml": "data:\n  labels: [a]\n"}, "labels"),  # fmt: skip
+    ("spec-data-file-missing", (*NEW, "--spec", "s.yaml"), {"s.yaml": "data:\n  train: gone.csv\n"}, "gone.csv"),  # fmt: skip
+    ("spec-data-file-a-directory", (*NEW, "--spec", "s.yaml"), {"s.yaml": "data:\n  train: d.csv\n", "d.csv": DIR}, "d.csv"),  # fmt: skip
+    ("spec-format-not-the-tasks", ("new", "tokclf", "--model", "bert-base", "--spec", "s.yaml"),
+     {"s.yaml": "data:\n  format: csv\n  train: t.csv\n", "t.csv": "a,b\n"}, "csv"),  # fmt: skip
+    # --- template data files (SCRIPTGEN_TEMPLATES) ---------------------------------------
+    ("manifest-malformed", NEW, {"templates/textclf/manifest.yaml": "name: [textclf\n"}, "manifest.yaml"),  # fmt: skip
+    ("manifest-binary", NEW, {"templates/textclf/manifest.yaml": b"\xff\x00\xfe"}, "manifest.yaml"),  # fmt: skip
+    ("models-yaml-missing-key", NEW, {"templates/_common/models.yaml": "bert-base:\n  model_type: bert\n"}, "models.yaml"),  # fmt: skip
+    ("families-yaml-a-list", NEW, {"templates/_common/families.yaml": "- bert\n"}, "families.yaml"),  # fmt: skip
+    # --- a project's own files, edited by hand -------------------------------------------
+    ("lock-junk", ("regen", "--check"), {f"{PROJECT}/.scriptgen/lock.json": "{not json"}, "lock"),  # fmt: skip
+    ("lock-binary", ("regen", "--check"), {f"{PROJECT}/.scriptgen/lock.json": b"\xff\xfe\x00"}, "lock"),  # fmt: skip
+    ("lock-not-ours", ("regen", "--check"), {f"{PROJECT}/.scriptgen/lock.json": '{"task": 1}'}, "lock"),  # fmt: skip
+    ("project-spec-binary", ("regen", "--check"), {f"{PROJECT}/.scriptgen/spec.yaml": b"\x00\xff"}, "spec.yaml"),  # fmt: skip
+    ("project-spec-malformed", ("regen", "--check"), {f"{PROJECT}/.scriptgen/spec.yaml": "task: [x\n"}, "spec.yaml"),  # fmt: skip
+    ("regen-folder-missing", ("regen", "--check", "nowhere"), {}, "nowhere"),
+    ("validate-folder-missing", ("validate", "nowhere"), {}, "nowhere"),
+    ("validate-unknown-task", ("validate", ".", "--task", "nosuch"), {}, "nosuch"),
+]
+
+
+def lay_out(root: Path, files: Mapping[str, object]) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir() and not path.is_symlink() and content is not DIR:
+            shutil.rmtree(path)
+        if content is FIFO:
+            os.mkfifo(path)
+        elif content is DIR:
+            path.mkdir(exist_ok=True)
+        elif content is LOOP:
+            path.symlink_to(path.name)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(str(content), encoding="utf-8")
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (git's own included) by content; FIFOs by name only."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink() or path.is_fifo():
+            out[rel] = "special"
+        elif path.is_file():
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif path.is_dir():
+            out[rel] = "dir"
+    return out
+
+
+@pytest.fixture(scope="module")
+def project_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository holding one generated, committed textclf project."""
+    root = init_repo(tmp_path_factory.mktemp("corpus") / "repo")
+    result = run_scriptgen(*NEW, cwd=root)
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+@pytest.mark.parametrize(
+    ("argv", "files", "says"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(
+    tmp_path: Path, project_repo: Path, argv: tuple[str, ...], files: Mapping[str, object], says: str
+) -> None:  # fmt: skip
+    root = tmp_path / "repo"
+    if any(rel.startswith("generated/") for rel in files):
+        shutil.copytree(project_repo, root, symlinks=True)
+    else:
+        init_repo(root)
+    env = {}
+    if any(rel.startswith("templates/") for rel in files):
+        shutil.copytree(REPO / "templates", root / "templates")
+        env["SCRIPTGEN_TEMPLATES"] = str(root / "templates")
+        git(root, "add", "templates")
+        git(root, "commit", "-q", "-m", "templates")
+    lay_out(root, files)
+    before = fingerprint(root)
+
+    result = run_scriptgen(*argv, cwd=root, env=env)
+
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert result.returncode == 2, f"exit {result.returncode}:\n{result.stderr}"
+    assert len(lines) == 1, f"not one line:\n{result.stderr}"
+    assert "Traceback" not in result.stderr and "internal error" not in lines[0]
+    assert says in lines[0], f"{says!r} not in {lines[0]!r}"
+    assert fingerprint(root) == before, "something was written"
+
+
+def test_the_corpus_is_large_and_its_ids_unique() -> None:
+    ids = [c[0] for c in CASES]
+    assert len(ids) >= 40 and len(set(ids)) == len(ids)
