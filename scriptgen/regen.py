@@ -108,6 +108,8 @@ def regen_all(
                 sandbox=sandbox,
                 progress=progress if jobs == 1 else QUIET,
             )
+        except UserError:
+            raise  # bad input stops the run: exit 2, one line
         except ScriptgenError as exc:
             # A backend out of reach, the lock held too long, a git failure: this project
             # failed, and the others are still tried and reported.

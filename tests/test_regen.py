@@ -380,7 +380,7 @@ def test_a_non_utf8_user_file_is_refused_and_kept(repo: Path) -> None:
     (project / "train.py").write_bytes(junk)
     set_learning_rate(repo, "3.0e-05")
     result = run_scriptgen("regen", "--no-validate", cwd=repo, env=IDENTITY)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr  # bad input
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
-    assert "train.py: not UTF-8 text (byte 10)" in result.stdout
+    assert "train.py: not UTF-8 text (byte 10)" in result.stderr
     assert (project / "train.py").read_bytes() == junk, "the user's file was changed"
