@@ -172,12 +172,12 @@ def _check_data(data: dict[str, Any]) -> None:
                 f"dataset as data.train ({train_id}), got {val_id}"
             )
     if data.get("format") in LOCAL_FORMATS:
+        # csv, json and parquet name files; imagefolder and audiofolder, folders.
+        folder = data["format"].endswith("folder")
         for key in ("train", "validation"):
             value = data.get(key)
             if value and not Path(value).exists():
                 raise UserError(f"data.{key}: no such file or folder: {value}")
-            # csv, json and parquet name files; imagefolder and audiofolder, folders.
-            folder = data["format"].endswith("folder")
             if value and (Path(value).is_dir() != folder):
                 raise UserError(
                     f"data.{key}: {value} is "

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from .config import LLMSettings
 from .errors import UserError
-from .yamlfile import read_yaml
 from .lock import (
     META_DIR,
     OFFLINE_BACKENDS,
@@ -29,6 +27,7 @@ from .lock import (
     template_hashes,
     templates_root,
 )
+from .yamlfile import read_yaml
 
 DEFAULT_ROOT = Path("generated")
 _CONFLICT_START, _CONFLICT_END = "<<<<<<< ", ">>>>>>> "

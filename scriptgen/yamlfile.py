@@ -43,16 +43,19 @@ def read_yaml(path: Path, what: str = "file") -> Any:
     try:
         data = yaml.load(text, Loader=_FAST)
     except (yaml.YAMLError, RecursionError):
-        pass
-    else:
-        if _too_deep(data):
-            raise UserError(f"{path}: malformed YAML: nested too deeply")
-        return data
+        data = _load_pure(text, path)  # its message is the clearer one
+    if _too_deep(data):
+        raise UserError(f"{path}: malformed YAML: nested too deeply")
+    return data
+
+
+def _load_pure(text: str, path: Path) -> Any:
+    """The document as the pure-Python loader reads it; a UserError with the line and the
+    problem where it cannot."""
+    from .errors import UserError
+
     try:
-        data = yaml.load(text, Loader=_Loader)
-        if _too_deep(data):
-            raise RecursionError
-        return data
+        return yaml.load(text, Loader=_Loader)
     except RecursionError:
         raise UserError(f"{path}: malformed YAML: nested too deeply") from None
     except yaml.YAMLError as exc:

@@ -120,6 +120,13 @@ def assert_validate_catches(
         assert f"(in {test}" in output, f"{test} did not catch {bad!r}:\n{output}"
 
 
+def alias_for(model_type: str) -> str:
+    """The first alias of the family in models.yaml: what a user would type."""
+    from scriptgen.registry import aliases
+
+    return next(a for a, e in aliases().items() if e.model_type == model_type)
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file below root (.git aside) and its bytes, for 'nothing changed' assertions."""
     return {

@@ -117,8 +117,6 @@ def lay_out(root: Path, files: Mapping[str, object]) -> None:
     for rel, content in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir() and not path.is_symlink() and content is not DIR:
-            shutil.rmtree(path)
         if content is FIFO:
             os.mkfifo(path)
         elif content is DIR:

@@ -15,15 +15,11 @@ import pytest
 from scriptgen.catalog import combinations
 from scriptgen.pipeline import generate
 from scriptgen.plan import cuda_available, make_plan
-from scriptgen.registry import aliases
 from scriptgen.spec import METHODS, build_spec
 
+from .conftest import alias_for
+
 pytestmark = pytest.mark.slow
-
-
-def alias_for(model_type: str) -> str:
-    """The first alias of the family in models.yaml: what a user would type."""
-    return next(a for a, e in aliases().items() if e.model_type == model_type)
 
 
 ROWS = [

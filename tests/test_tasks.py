@@ -16,7 +16,7 @@ from scriptgen.plan import make_plan
 from scriptgen.spec import METHODS, build_spec
 from scriptgen.tasks import available_tasks, get_manifest
 
-from .conftest import REPO, build_file_tree, run_scriptgen, snapshot
+from .conftest import REPO, alias_for, build_file_tree, run_scriptgen, snapshot
 
 
 def plan_for(tmp_path: Path, task: str = "textclf", **kwargs):  # type: ignore[no-untyped-def]
@@ -260,9 +260,8 @@ def test_reference_code_renders_black_stable(
     import black
 
     from scriptgen.backends.reference import ReferenceBackend
-    from scriptgen.registry import aliases
 
-    alias = next(a for a, e in aliases().items() if e.model_type == model_type)
+    alias = alias_for(model_type)
     raw, base = build_spec(task, model=alias, cwd=tmp_path)
     plan = make_plan(raw, base, tmp_path / "generated")
     mode = black.Mode(target_versions={black.TargetVersion.PY310})
