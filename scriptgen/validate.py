@@ -10,7 +10,9 @@ run's process group is killed when it ends, whatever the outcome.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import secrets
 import re
 import shutil
 import signal
@@ -22,7 +24,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -150,51 +152,231 @@ def require_ml_stack(python: str = sys.executable) -> None:
         )
 
 
+# The unprivileged user that validation runs as when scriptgen runs as root ("nobody").
+UNPRIVILEGED_ID = 65534
+# Limits beside --memory-limit and --timeout: a file the run writes, and the processes
+# (threads count) it may have at once.
+FILE_SIZE_LIMIT = 2**30
+PROCESS_LIMIT = 512
+# Never readable by the code under test, but for what the run itself needs beneath them
+# (an interpreter in a home folder): homes, and the secrets in /etc.
+PRIVATE_PATHS = (
+    "/root",
+    "/home",
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/etc/ssl/private",
+)
+CONFINE = Path(__file__).with_name("confine.py")
+
+
 @dataclass(frozen=True)
 class Isolation:
-    """The namespaces a validation run gets: the command prefix, and what it contains."""
+    """What a validation run gets: the command prefix, and what it contains.
+
+    ``contained`` names: "network" (a network namespace), "processes" (a PID namespace),
+    "unprivileged" (started as root, the run drops to an unprivileged user),
+    "filesystem" (Landlock: writes confined to the run's folders, homes unreadable).
+    """
 
     prefix: tuple[str, ...] = ()
     contained: tuple[str, ...] = ()
+    landlock: int = 0  # the kernel's Landlock ABI version, 0 where none
 
     def describe(self) -> str:
-        if not self.contained:
-            return "no namespaces (unshare not allowed): network open, process group killed"
-        what = {"network": "no network", "processes": "own PID namespace"}
-        return f"{', '.join(what[c] for c in self.contained)} ({' '.join(self.prefix[1:])})"
+        parts = [
+            "no network" if "network" in self.contained else "network open",
+            "own PID namespace" if "processes" in self.contained else "process group killed",
+            (
+                f"writes confined and homes unreadable (Landlock ABI {self.landlock})"
+                if "filesystem" in self.contained
+                else "file system not confined (no Landlock)"
+            ),
+        ]
+        if "unprivileged" in self.contained:
+            parts.append(f"runs as uid {UNPRIVILEGED_ID}, not root")
+        elif _is_root():
+            parts.append("runs as root (no setpriv)")
+        parts.append("memory, CPU time, file size and process limits")
+        return ", ".join(parts)
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _runs(command: list[str]) -> bool:
+    try:
+        proc = subprocess.run(command, capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
 
 
 @lru_cache(maxsize=1)
 def isolation() -> Isolation:
-    """The strongest namespaces this OS lets an unprivileged user make: a user namespace with
-    no network and its own PIDs (every process dies with the run's first one), else no
-    network only, else none."""
+    """The strongest sandbox this OS allows: namespaces with no network and their own PIDs
+    (every process dies with the run's first one), else no network only, else none; an
+    unprivileged user where scriptgen runs as root; Landlock where the kernel has it."""
+    from .confine import landlock_abi
+
+    prefix: tuple[str, ...] = ()
+    contained: tuple[str, ...] = ()
+    root = _is_root()
     unshare = shutil.which("unshare")
-    if unshare is None or sys.platform != "linux":
-        return Isolation()
-    for flags, contained in (
-        (("-rnpf", "--kill-child"), ("network", "processes")),
-        (("-rn",), ("network",)),
-    ):
+    if unshare is not None and sys.platform == "linux":
+        # As root, no user namespace: it would map root to root, and the drop to an
+        # unprivileged user below must be a real one.
+        user = () if root else ("-r",)
+        for flags, what in (
+            (("-npf", "--kill-child"), ("network", "processes")),
+            (("-n",), ("network",)),
+        ):
+            if _runs([unshare, *user, *flags, "true"]):
+                prefix, contained = (unshare, *user, *flags), what
+                break
+    setpriv = shutil.which("setpriv")
+    if root and setpriv is not None:
+        # The interpreter may lie in a folder only root can read (/root/.pyenv): the
+        # unprivileged user keeps CAP_DAC_READ_SEARCH, and Landlock decides what it reads.
+        drop = (
+            setpriv,
+            f"--reuid={UNPRIVILEGED_ID}",
+            f"--regid={UNPRIVILEGED_ID}",
+            "--clear-groups",
+            "--inh-caps=+dac_read_search",
+            "--ambient-caps=+dac_read_search",
+        )
+        if _runs([*prefix, *drop, sys.executable, "-c", "pass"]):
+            prefix, contained = (*prefix, *drop), (*contained, "unprivileged")
+    abi = landlock_abi()
+    if abi:
+        contained = (*contained, "filesystem")
+    return Isolation(prefix, contained, abi)
+
+
+@lru_cache(maxsize=8)
+def interpreter_paths(python: str) -> tuple[str, ...]:
+    """The folders ``python`` reads to start and import: its prefixes and sys.path."""
+    probe = (
+        "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, "
+        "sys.exec_prefix, sys.base_exec_prefix, *sys.path]))"
+    )
+    if python == sys.executable:
+        found = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+        found += sys.path
+    else:
         try:
-            proc = subprocess.run(
-                [unshare, *flags, "true"], capture_output=True, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if proc.returncode == 0:
-            return Isolation((unshare, *flags), contained)
-    return Isolation()
+            out = subprocess.run(
+                [python, "-c", probe], capture_output=True, text=True, timeout=60
+            ).stdout
+            found = json.loads(out) if out.strip() else []
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            found = []
+    found += [python, os.path.dirname(python)]
+    paths = {os.path.realpath(p) for p in found if p and os.path.isabs(p)}
+    paths |= {os.path.abspath(p) for p in found if p and os.path.isabs(p)}
+    return tuple(sorted(p for p in paths if os.path.exists(p)))
 
 
-# Sets the address-space limit, then becomes the command: limits are set in a process of
-# their own, not with preexec_fn (which CPython documents as unsafe with threads, and
-# validations run in a thread pool).
-_LIMITED = (
-    "import os, resource, sys; limit = int(sys.argv[1]); "
-    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); "
-    "os.execvp(sys.argv[2], sys.argv[2:])"
-)
+def private_paths() -> tuple[str, ...]:
+    home = os.path.realpath(Path.home())
+    extra = () if home == "/" else (home,)
+    return tuple(sorted({os.path.realpath(p) for p in (*PRIVATE_PATHS, *extra)}))
+
+
+def readable_paths(needed: list[str], private: tuple[str, ...]) -> list[str]:
+    """Every path but the private ones, as the fewest rules: the entries of each folder
+    on the way to a private path are listed one by one; what the run needs beneath a
+    private path comes back on its own."""
+    found: list[str] = []
+
+    def walk(folder: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            path = entry.path
+            if path in private:
+                continue
+            if any(p.startswith(path.rstrip("/") + "/") for p in private):
+                if entry.is_dir(follow_symlinks=False):
+                    walk(path)
+            else:
+                found.append(path)
+
+    walk("/")
+    found += [
+        p for p in needed if any(p == q or p.startswith(q + "/") for q in private)
+    ]
+    return found
+
+
+def confine_command(
+    workdir: Path,
+    python: str,
+    *,
+    memory_limit: int,
+    timeout: float,
+    writable: list[Path],
+    boxed: Isolation,
+    gpu: bool = False,
+) -> list[str]:
+    """scriptgen's interpreter running confine.py with this run's policy: its limits, and
+    under Landlock, what it may read and write."""
+    cpus = os.cpu_count() or 1
+    policy: dict[str, Any] = {
+        "limits": {
+            "AS": memory_limit,
+            "CPU": int(timeout * cpus) + 60,  # a backstop behind the wall clock
+            "FSIZE": FILE_SIZE_LIMIT,
+            "NPROC": PROCESS_LIMIT,
+            "CORE": 0,
+        },
+        "landlock": bool(boxed.landlock),
+    }
+    if boxed.landlock:
+        needed = [
+            *interpreter_paths(python),
+            *interpreter_paths(sys.executable),
+            str(workdir),
+        ]
+        policy["read"] = readable_paths(needed, private_paths())
+        policy["write"] = [str(p) for p in writable]
+        devices = ["/dev/null"]
+        if gpu:  # QLoRA: the CUDA devices
+            devices += [str(p) for p in Path("/dev").glob("nvidia*")]
+        policy["write_files"] = devices
+    return [sys.executable, str(CONFINE), json.dumps(policy), "--"]
+
+
+# A pytest plugin that the judge loads first (-p): it takes the run's secret out of the
+# environment before any of the project's code runs, and writes it with the outcomes where
+# only the judge can write. A report without it was not the judge's.
+_VERDICT_PLUGIN = """\
+import json, os
+
+_SECRET = os.environ.pop("SCRIPTGEN_VERDICT", "")
+_PATH = os.environ.pop("SCRIPTGEN_VERDICT_FILE", "")
+_OUTCOMES = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.outcome != "passed":
+        _OUTCOMES[report.outcome] = _OUTCOMES.get(report.outcome, 0) + 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _PATH:
+        with open(_PATH, "w", encoding="utf-8") as f:
+            json.dump({"secret": _SECRET, "exitstatus": int(exitstatus), **_OUTCOMES}, f)
+"""
 
 
 def sandbox_env(workdir: Path, gpu: bool = False) -> dict[str, str]:
@@ -249,23 +431,51 @@ def run_contract_tests(
     """Write ``files`` (the whole candidate, judge included) to a temp folder and run its tests."""
     require_ml_stack(python)
     limit = parse_size(memory_limit)
+    boxed = isolation()
+    secret = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="scriptgen-validate-") as tmp:
         workdir = Path(tmp)
         project = workdir / "project"
         write_tree(project, files)
-        report_xml = workdir / "report.xml"
-        boxed = isolation()
+        env = sandbox_env(workdir, gpu)
+        scratch = [workdir / sub for sub in ("home", "tmp", "hf")]
+        report_dir, judge_dir = workdir / "report", workdir / "judge"
+        report_dir.mkdir()
+        judge_dir.mkdir()
+        (judge_dir / "scriptgen_verdict.py").write_text(_VERDICT_PLUGIN, encoding="utf-8")
+        if "unprivileged" in boxed.contained:
+            os.chmod(workdir, 0o711)
+            for folder in (*scratch, report_dir):
+                os.chown(folder, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+        confine = partial(
+            confine_command,
+            workdir,
+            python,
+            memory_limit=limit,
+            timeout=timeout,
+            boxed=boxed,
+            gpu=gpu,
+        )
+        env.update(
+            PYTHONPATH=str(judge_dir),
+            SCRIPTGEN_VERDICT=secret,
+            SCRIPTGEN_VERDICT_FILE=str(report_dir / "verdict.json"),
+        )
+        if boxed.landlock:  # the project's own processes: not even the report is theirs
+            env["SCRIPTGEN_CONFINE"] = json.dumps(confine(writable=scratch))
+        report_xml = report_dir / "report.xml"
         command = [
-            python, "-c", _LIMITED, str(limit),
             *boxed.prefix,
-            python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=native",
-            "-o", "addopts=", "--junitxml", str(report_xml), "tests",
+            *confine(writable=[*scratch, report_dir]),
+            python, "-m", "pytest", "-q", "-p", "scriptgen_verdict",
+            "-p", "no:cacheprovider", "--tb=native", "-o", "addopts=",
+            "--junitxml", str(report_xml), "tests",
         ]  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.Popen(
             command,
             cwd=project,
-            env=sandbox_env(workdir, gpu),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -275,26 +485,31 @@ def run_contract_tests(
         seconds = time.perf_counter() - start
         output = out.decode("utf-8", "replace").replace(str(project) + os.sep, "")
         steps = _read_junit(report_xml, str(project) + os.sep)
+        forged = _forged(report_dir / "verdict.json", secret, proc.returncode, steps)
     shown = (
         ["pytest", "tests"]
         if not timed_out
         else ["pytest", "tests", f"(timeout {timeout:g}s)"]
     )
     report = ValidationReport(
-        passed=proc.returncode == 0 and any(s.outcome == "passed" for s in steps),
+        passed=proc.returncode == 0
+        and any(s.outcome == "passed" for s in steps)
+        and not forged,
         seconds=seconds,
         steps=steps,
         returncode=proc.returncode,
         output_tail="\n".join(output.splitlines()[-60:]),
         command=shown,
-        isolation=[*boxed.contained, "memory"],
+        isolation=[*boxed.contained, "limits"],
     )
+    if forged and not timed_out:
+        report.diagnostics.append(forged)
     if timed_out:
         report.diagnostics.append(
             f"validation timed out after {timeout:g}s (raise it with --timeout); last output: "
             + (output.strip().splitlines() or [""])[-1][:200]
         )
-    elif proc.returncode == 0 and not report.passed:
+    elif proc.returncode == 0 and not any(s.outcome == "passed" for s in steps):
         report.diagnostics.append("no contract test ran")
     report.diagnostics += [
         d for s in steps if s.outcome in ("failed", "error") for d in [diagnose(s)]
@@ -310,6 +525,35 @@ def run_contract_tests(
             f"(memory limit {memory_limit}?)"
         )
     return report
+
+
+def _forged(
+    verdict_file: Path, secret: str, returncode: int | None, steps: list[Step]
+) -> str:
+    """Why the run's verdict is not the judge's own, or "": the judge's record (written
+    with a secret the code under test never sees) must exist and agree with the exit
+    status and the test report."""
+    if returncode != 0:
+        return ""  # a failure is a failure, whoever caused it
+    try:
+        verdict = json.loads(verdict_file.read_text(encoding="utf-8"))
+        genuine = verdict["secret"] == secret
+    except (OSError, ValueError, KeyError, TypeError):
+        genuine, verdict = False, {}
+    if not genuine:
+        return (
+            "forged verdict: the judge's record of this run is missing or was not "
+            "written by the judge; the exit status and test report are not trusted"
+        )
+    failed = [s for s in steps if s.outcome in ("failed", "error")]
+    if verdict.get("exitstatus") != 0 or verdict.get("failed") or failed:
+        return (
+            f"forged verdict: the run exited 0, but the judge recorded exit status "
+            f"{verdict.get('exitstatus')} and {verdict.get('failed', 0)} failed tests"
+        )
+    if verdict.get("passed") != sum(s.outcome == "passed" for s in steps):
+        return "forged verdict: the test report does not match the judge's record"
+    return ""
 
 
 def _wait(
