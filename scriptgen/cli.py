@@ -39,9 +39,17 @@ python_option = click.option(
 )  # fmt: skip
 
 
+strict_option = click.option(
+    "--strict-sandbox", "strict", is_flag=True,
+    help="Refuse to run LLM-written code where the file system cannot be confined "
+    "(no Landlock)  [default: scriptgen.toml's [validate] strict, else off].",
+)  # fmt: skip
+
+
 def sandbox_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--timeout, --memory-limit and --python, shared by new, validate and regen."""
-    return timeout_option(memory_option(python_option(command)))
+    """--timeout, --memory-limit, --python and --strict-sandbox, shared by new, validate
+    and regen."""
+    return timeout_option(memory_option(python_option(strict_option(command))))
 
 
 def generation_options(
@@ -68,11 +76,18 @@ def generation_options(
     return decorate
 
 
-def _sandbox(timeout: float, memory_limit: str, python: str | None) -> Sandbox:
-    from .config import validation_python
+def _sandbox(
+    timeout: float, memory_limit: str, python: str | None, strict: bool
+) -> Sandbox:
+    from .config import validation_python, validation_strict
     from .validate import Sandbox
 
-    return Sandbox(timeout, memory_limit, validation_python(Path.cwd(), python))
+    return Sandbox(
+        timeout,
+        memory_limit,
+        validation_python(Path.cwd(), python),
+        validation_strict(Path.cwd(), strict),
+    )
 
 
 def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -118,14 +133,14 @@ def cli(debug: bool) -> None:
 def new(
     task: str, model: str | None, name: str | None, spec_file: Path | None, sets: tuple[str, ...],
     out: Path, llm: str | None, llm_model: str | None, max_repairs: int | None, no_validate: bool,
-    no_commit: bool, timeout: float, memory_limit: str, python: str | None,
+    no_commit: bool, timeout: float, memory_limit: str, python: str | None, strict: bool,
 ) -> int:  # fmt: skip
     """Generate a project for TASK, prove it on a tiny twin, write and commit it."""
     from . import api
     from .config import llm_settings
     from .progress import Progress
 
-    sandbox = _sandbox(timeout, memory_limit, python)
+    sandbox = _sandbox(timeout, memory_limit, python, strict)
     settings = llm_settings(Path.cwd())
     if llm is None and settings.uri:  # flags win over scriptgen.toml
         llm, llm_model = settings.uri, llm_model or settings.model
@@ -168,7 +183,7 @@ def _max_repairs(flag: int | None, settings: LLMSettings) -> int:
 def regen(
     directories: tuple[Path, ...], check: bool, force: bool, jobs: int, llm: str | None,
     llm_model: str | None, max_repairs: int | None, no_validate: bool, no_commit: bool,
-    timeout: float, memory_limit: str, python: str | None,
+    timeout: float, memory_limit: str, python: str | None, strict: bool,
 ) -> int:  # fmt: skip
     """Regenerate stale projects (default: those under generated/); --check only reports.
 
@@ -212,11 +227,12 @@ def regen(
     if not todo:
         click.echo(f"{len(statuses)} project(s) fresh")
         return 0
-    return _regen(todo, options, jobs, max_repairs, timeout, memory_limit, python)
+    return _regen(todo, options, jobs, max_repairs, timeout, memory_limit, python, strict)
 
 
 def _regen(todo: list[Path], options: Options, jobs: int, max_repairs: int | None,
-           timeout: float, memory_limit: str, python: str | None) -> int:  # fmt: skip
+           timeout: float, memory_limit: str, python: str | None,
+           strict: bool) -> int:  # fmt: skip
     """The writing half of `regen`; only here is anything heavy imported."""
     import dataclasses
 
@@ -228,7 +244,7 @@ def _regen(todo: list[Path], options: Options, jobs: int, max_repairs: int | Non
     options = dataclasses.replace(
         options, force=True, max_repairs=_max_repairs(max_repairs, options.settings)
     )
-    outcomes = api.regen(todo, options, sandbox=_sandbox(timeout, memory_limit, python),
+    outcomes = api.regen(todo, options, sandbox=_sandbox(timeout, memory_limit, python, strict),
                          jobs=jobs, progress=Progress(),
                          report=lambda o: click.echo(describe(o, _shown(o.project))))  # fmt: skip
     for outcome in outcomes:
@@ -264,6 +280,7 @@ def validate(
     timeout: float,
     memory_limit: str,
     python: str | None,
+    strict: bool,
 ) -> int:
     """Check and validate an existing project, generated or hand-written."""
     from . import api
@@ -272,7 +289,7 @@ def validate(
     findings, report = api.validate(
         directory,
         task=task,
-        sandbox=_sandbox(timeout, memory_limit, python),
+        sandbox=_sandbox(timeout, memory_limit, python, strict),
         progress=Progress(),
     )
     if findings:

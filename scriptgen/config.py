@@ -61,6 +61,9 @@ def _read(start: Path) -> tuple[Path | None, dict[str, Any]]:
         raise UserError(f"{path}: cannot read: {exc}") from None
 
 
+VALIDATE_KEYS = {"python", "strict"}
+
+
 def _section(
     path: Path, data: dict[str, Any], name: str, keys: set[str]
 ) -> dict[str, Any]:
@@ -89,6 +92,19 @@ def llm_settings(start: Path) -> LLMSettings:
     return LLMSettings(llm.get("uri"), llm.get("model"), repairs, path)
 
 
+def validation_strict(start: Path, flag: bool = False) -> bool:
+    """``--strict-sandbox``, else ``[validate] strict``, else false."""
+    if flag:
+        return True
+    path, data = _read(start)
+    if path is None:
+        return False
+    value = _section(path, data, "validate", VALIDATE_KEYS).get("strict", False)
+    if not isinstance(value, bool):
+        raise UserError(f"{path}: [validate] strict must be true or false")
+    return value
+
+
 def validation_python(start: Path, flag: str | None = None) -> str:
     """The interpreter that runs contract tests: ``--python``, else ``[validate] python``
     (relative to scriptgen.toml's folder), else this one.
@@ -100,7 +116,7 @@ def validation_python(start: Path, flag: str | None = None) -> str:
     path, data = _read(start)
     if path is None:
         return sys.executable
-    value = _section(path, data, "validate", {"python"}).get("python")
+    value = _section(path, data, "validate", VALIDATE_KEYS).get("python")
     if value is None:
         return sys.executable
     if not isinstance(value, str) or not value:

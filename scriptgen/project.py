@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .check import Finding, quick_check
 from .errors import UserError
-from .lock import SPEC_FILE
+from .lock import LOCK_FILE, SPEC_FILE, Lock
 from .plan import Plan
 from .progress import QUIET, Progress
 from .render import JUDGE_PREFIX, render_scaffold
@@ -121,6 +121,8 @@ def validate_existing(
     """Check and validate a project on disk with the task's own judge; writes nothing."""
     plan = plan_for_existing(project, task)
     require_ml_stack(sandbox.python)
+    if (project / LOCK_FILE).is_file():  # a hand-written project is its user's own code
+        sandbox.admit(Lock.read(project).backend)
     files = read_project(project, always=(f.path for f in plan.manifest.files))
     return validate_as_is(files, plan, render_scaffold(plan), sandbox, progress)
 

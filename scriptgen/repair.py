@@ -94,6 +94,7 @@ def produce(
         )
     if validate:
         require_ml_stack(sandbox.python)
+        sandbox.admit(backend.name)
 
     with progress.stage(
         f"planned {plan.manifest.name} for {plan.model.name_or_path} ({plan.model.model_type})"

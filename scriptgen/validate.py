@@ -52,9 +52,23 @@ class Sandbox:
     timeout: float = DEFAULT_TIMEOUT
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     python: str = sys.executable  # an interpreter with the ML stack
+    # Refuse to run code an LLM wrote where the file system cannot be confined.
+    strict: bool = False
 
     def __post_init__(self) -> None:
         parse_size(self.memory_limit)  # a bad size is bad input, before any work
+
+    def admit(self, written_by: str) -> None:
+        """Raise UserError (exit 2) when ``strict`` and code that ``written_by`` (a backend
+        name) wrote would run without file-system confinement."""
+        if not self.strict or written_by == "reference":
+            return
+        if "filesystem" not in isolation().contained:
+            raise UserError(
+                f"strict sandbox: the code was written by {written_by}, and file-system "
+                "confinement is unavailable here (Landlock needs Linux 5.13+ with it "
+                "enabled); validate elsewhere, or drop --strict-sandbox / [validate] strict"
+            )
 
 
 @dataclass
@@ -308,6 +322,12 @@ def readable_paths(needed: list[str], private: tuple[str, ...]) -> list[str]:
             if any(p.startswith(path.rstrip("/") + "/") for p in private):
                 if entry.is_dir(follow_symlinks=False):
                     walk(path)
+            elif entry.is_symlink():
+                # A rule follows the link: one to a private path or above it would
+                # open that path (the real folder is walked where it lies).
+                target = os.path.realpath(path)
+                if not any(p == target or p.startswith(target.rstrip("/") + "/") for p in private):
+                    found.append(path)
             else:
                 found.append(path)
 

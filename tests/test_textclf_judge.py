@@ -37,6 +37,25 @@ BREAKAGES = {
         "    for param in model.parameters():\n        param.requires_grad = True\n",
         ["test_freeze_trains_only_the_top_layers_and_head"],
     ),
+    # The labels collapse, and the code tries to forge the verdict: it rewrites any test
+    # report it can find and forces exit status 0 when its process ends. It runs in the
+    # judge's worker, which cannot write the report, and whose exit is its own.
+    "collapsed-labels-with-a-forged-verdict": (
+        "data.py",
+        "        return _label_id(value, scheme)\n",
+        "        import atexit, glob, os\n"
+        "        def forge():\n"
+        "            for path in glob.glob('/tmp/scriptgen-validate-*/report/*'):\n"
+        "                try:\n"
+        "                    with open(path, 'w') as f:\n"
+        "                        f.write('<testsuites/>')\n"
+        "                except OSError:\n"
+        "                    pass\n"
+        "            os._exit(0)\n"
+        "        atexit.register(forge)\n"
+        "        return 0\n",
+        ["test_label_mapping_follows_the_column_type", "test_model_learns_the_task"],
+    ),
     # A made-up metric: eval_results.json claims what the predictions do not earn.
     "hard-coded-accuracy": (
         "train.py",

@@ -1,0 +1,245 @@
+"""What the validation sandbox contains, tried by small real projects whose code misbehaves:
+writes outside its run, reads a home folder, runs as root, forges its verdict. No ML
+imports: fast. Each needs the mechanism it tries (Landlock, namespaces), which this
+machine and CI have; `scriptgen doctor` says which a machine lacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+from pathlib import Path
+
+import pytest
+
+from scriptgen.errors import UserError
+from scriptgen.lock import templates_root
+from scriptgen.validate import (
+    FILE_SIZE_LIMIT,
+    PROCESS_LIMIT,
+    Isolation,
+    Sandbox,
+    isolation,
+    parse_size,
+    run_contract_tests,
+)
+
+confined = pytest.mark.skipif(
+    "filesystem" not in isolation().contained,
+    reason="no Landlock on this kernel (scriptgen doctor says so)",
+)
+HARNESS = (templates_root() / "_common/tests/harness.py.j2").read_text(encoding="utf-8")
+
+
+def test_this_machine_has_the_whole_sandbox() -> None:
+    """CI and development machines are Linux with Landlock and namespaces: the tests
+    below must run, not skip."""
+    assert {"network", "processes", "filesystem"} <= set(isolation().contained)
+    if os.geteuid() == 0:
+        assert "unprivileged" in isolation().contained
+
+
+@confined
+def test_writes_outside_the_run_are_refused(tmp_path: Path) -> None:
+    """The code under test writes to absolute paths outside its run (and ignores the
+    errors, as a careless or hostile script would): nothing lands; its own HOME and
+    TMPDIR stay writable."""
+    outside = [tmp_path / "escape.txt", Path.cwd() / f"escape-{os.getpid()}.txt"]
+    probe = {
+        "tests/test_escape.py": (
+            "import os\n"
+            "def test_write_everywhere():\n"
+            f"    for path in {[str(p) for p in outside]!r}:\n"
+            "        try:\n"
+            "            with open(path, 'w') as f:\n"
+            "                f.write('escaped')\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    for folder in (os.environ['HOME'], os.environ['TMPDIR']):\n"
+            "        with open(os.path.join(folder, 'inside.txt'), 'w') as f:\n"
+            "            f.write('fine')\n"
+        )
+    }
+    report = run_contract_tests(probe, timeout=60)
+    assert report.passed, report.output_tail
+    assert [p for p in outside if p.exists()] == []
+    assert "filesystem" in report.isolation
+
+
+@confined
+def test_the_home_folder_is_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    key = home / ".ssh" / "id_ed25519"
+    key.parent.mkdir(parents=True)
+    key.write_text("PRIVATE-KEY-MATERIAL\n", encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    probe = {
+        "tests/test_read.py": (
+            "import pytest\n"
+            "def test_no_secrets():\n"
+            "    with pytest.raises(PermissionError):\n"
+            f"        open({str(key)!r}).read()\n"
+            "    with pytest.raises(PermissionError):\n"
+            "        open('/etc/shadow').read()\n"
+        )
+    }
+    report = run_contract_tests(probe, timeout=60)
+    assert report.passed, report.output_tail
+    assert "PRIVATE-KEY-MATERIAL" not in report.output_tail
+
+
+def test_the_code_under_test_is_not_root_and_is_limited() -> None:
+    limit = "3G"
+    probe = {
+        "tests/test_limits.py": (
+            "import os, resource\n"
+            "def test_limits():\n"
+            "    assert os.geteuid() != 0 and os.getuid() != 0\n"
+            "    get = resource.getrlimit\n"
+            f"    assert get(resource.RLIMIT_AS)[0] == {parse_size(limit)}\n"
+            f"    assert get(resource.RLIMIT_FSIZE)[0] == {FILE_SIZE_LIMIT}\n"
+            f"    assert get(resource.RLIMIT_NPROC)[0] == {PROCESS_LIMIT}\n"
+            "    assert get(resource.RLIMIT_CPU)[0] != resource.RLIM_INFINITY\n"
+            "    assert get(resource.RLIMIT_CORE)[0] == 0\n"
+        )
+    }
+    if os.geteuid() == 0:
+        assert "unprivileged" in isolation().contained
+    report = run_contract_tests(probe, timeout=60, memory_limit=limit)
+    assert report.passed, report.output_tail
+    # scriptgen's own process is untouched.
+    assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY
+
+
+def test_a_forged_exit_status_fails_validation() -> None:
+    """Code in the test process turns a failing run's exit status into 0: the judge's
+    record says otherwise, and validation says the verdict was forged."""
+    forged = {
+        "tests/test_forged.py": (
+            "import atexit, os\n"
+            "atexit.register(lambda: os._exit(0))\n"
+            "def test_fails():\n"
+            "    assert False, 'the code is wrong'\n"
+        )
+    }
+    report = run_contract_tests(forged, timeout=60)
+    assert report.returncode == 0  # the forgery worked on the exit status...
+    assert not report.passed  # ...and was caught
+    assert any("forged verdict" in d for d in report.diagnostics), report.diagnostics
+
+
+def test_a_rewritten_report_fails_validation() -> None:
+    """Code in the test process rewrites the test report and the judge's record to a
+    pass (it does not know the run's secret) and exits 0."""
+    forged = {
+        "tests/test_forged.py": (
+            "import atexit, json, os, sys\n"
+            "def forge():\n"
+            "    report = sys.argv[sys.argv.index('--junitxml') + 1]\n"
+            "    with open(report, 'w') as f:\n"
+            "        f.write('<testsuites><testsuite><testcase name=\"test_fails\"/>'\n"
+            "                '</testsuite></testsuites>')\n"
+            "    record = os.path.join(os.path.dirname(report), 'verdict.json')\n"
+            "    with open(record, 'w') as f:\n"
+            "        json.dump({'secret': 'guessed', 'exitstatus': 0, 'passed': 1,\n"
+            "                   'failed': 0, 'skipped': 0}, f)\n"
+            "    os._exit(0)\n"
+            "atexit.register(forge)\n"
+            "def test_fails():\n"
+            "    assert False\n"
+        )
+    }
+    report = run_contract_tests(forged, timeout=60)
+    assert [(s.name, s.outcome) for s in report.steps] == [("test_fails", "passed")]
+    assert not report.passed
+    assert any("forged verdict" in d for d in report.diagnostics), report.diagnostics
+
+
+@confined
+def test_the_projects_process_cannot_touch_the_verdict() -> None:
+    """The judge's harness runs the project's code in a worker confined more narrowly than
+    the judge: it cannot write the report, read the judge's environment or memory, and
+    its exit tricks end only itself."""
+    hostile = (
+        "import atexit, glob, json, os, signal\n"
+        "atexit.register(lambda: os._exit(0))\n"
+        "def try_everything():\n"
+        "    tried = {}\n"
+        "    for name, action in (\n"
+        "        ('report', lambda: open(glob.glob('/tmp/scriptgen-validate-*/report')[0]\n"
+        "                                + '/verdict.json', 'w')),\n"
+        "        ('environ', lambda: open(f'/proc/{os.getppid()}/environ').read()),\n"
+        "        ('memory', lambda: open(f'/proc/{os.getppid()}/mem', 'rb')),\n"
+        "    ):\n"
+        "        try:\n"
+        "            action()\n"
+        "            tried[name] = 'done'\n"
+        "        except OSError as exc:\n"
+        "            tried[name] = type(exc).__name__\n"
+        "    return tried\n"
+        "def main():\n"
+        "    raise SystemExit(0)\n"
+    )
+    judge = (
+        "import harness\n"
+        "project = harness.module('hostile')\n"
+        "def test_the_worker_is_fenced():\n"
+        "    tried = project.try_everything()\n"
+        "    assert tried == {'report': 'PermissionError', 'environ': 'PermissionError',\n"
+        "                     'memory': 'PermissionError'}, tried\n"
+        "def test_the_code_fails():\n"
+        "    project.main()\n"
+    )
+    files = {
+        "hostile.py": hostile,
+        "tests/harness.py": HARNESS,
+        "tests/conftest.py": "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n",
+        "tests/test_judge.py": judge,
+    }
+    report = run_contract_tests(files, timeout=60)
+    outcomes = {s.name: s.outcome for s in report.steps}
+    assert outcomes == {
+        "test_the_worker_is_fenced": "passed",
+        "test_the_code_fails": "failed",
+    }, report.output_tail
+    assert not report.passed
+    assert not any("forged" in d for d in report.diagnostics)
+    assert any("SystemExit" in d for d in report.diagnostics), report.diagnostics
+
+
+def test_strict_refuses_llm_code_without_file_system_confinement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where no Landlock exists (simulated: this machine has it), --strict-sandbox
+    refuses code an LLM wrote, and lets the reference code through."""
+    import scriptgen.validate as validate
+
+    Sandbox(strict=True).admit("openai")  # confined here: admitted
+    unconfined = Isolation(contained=("network", "processes"))
+    monkeypatch.setattr(validate, "isolation", lambda: unconfined)
+    with pytest.raises(UserError, match="strict sandbox: the code was written by openai"):
+        Sandbox(strict=True).admit("openai")
+    Sandbox(strict=True).admit("reference")
+    Sandbox(strict=False).admit("openai")
+
+
+def test_strict_from_scriptgen_toml(tmp_path: Path) -> None:
+    from scriptgen.config import validation_strict
+
+    assert validation_strict(tmp_path) is False
+    (tmp_path / "scriptgen.toml").write_text("[validate]\nstrict = true\n")
+    assert validation_strict(tmp_path) is True
+    (tmp_path / "scriptgen.toml").write_text('[validate]\nstrict = "yes"\n')
+    with pytest.raises(UserError, match=r"\[validate\] strict must be true or false"):
+        validation_strict(tmp_path)
+    assert validation_strict(tmp_path, flag=True) is True
+
+
+def test_validation_json_names_the_isolation(tmp_path: Path) -> None:
+    report = run_contract_tests({"tests/test_ok.py": "def test_ok():\n    pass\n"}, timeout=60)
+    assert report.passed
+    assert set(report.isolation) == {*isolation().contained, "limits"}
+    assert json.loads(json.dumps(report.to_dict()))["isolation"] == report.isolation
