@@ -11,10 +11,8 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
-# conftest.py puts tests/ and the project folder on sys.path. (Kept out of isort's way:
-# whether it calls these modules first- or third-party depends on where it runs.)
+# conftest.py puts tests/ on sys.path. (Kept out of isort's way: whether it calls these
+# modules first- or third-party depends on where it runs.)
 # isort: off
 from conftest import (
     DATA_SUFFIX,
@@ -32,11 +30,14 @@ from conftest import (
     write_rows,
 )
 from twin import MODEL_TYPE
-import data
-import predict
-import train
+import harness
 
 # isort: on
+
+# The project's modules, run in a process of their own (harness.py).
+data = harness.module("data")
+predict = harness.module("predict")
+train = harness.module("train")
 
 
 def json_lines(text: str) -> list[dict]:
@@ -86,54 +87,89 @@ def test_twin_loads(twin_dir: Path) -> None:
     assert model.config.model_type == MODEL_TYPE
 
 
-def test_label_mapping_follows_the_column_type() -> None:
+def label_schemes() -> list:
+    """Runs in the project's process: data.resolve_labels and data.encode_label over
+    label columns of every kind; the scheme's names and the ids, or the error's type."""
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-    def scheme_of(values, feature=None, **kwargs):
-        features = Features({"label": feature}) if feature else None
-        raw = DatasetDict(train=Dataset.from_dict({"label": values}, features=features))
-        scheme = data.resolve_labels(raw, "label", **kwargs)
-        return scheme, [data.encode_label(v, scheme) for v in values]
+    import data
 
-    # A ClassLabel: its own names, its ids.
-    scheme, ids = scheme_of([1, 0, 1], ClassLabel(names=["neg", "pos"]))
-    assert (scheme.names, ids) == (["neg", "pos"], [1, 0, 1])
-    # Integer ids: named by the given labels, or by themselves.
-    scheme, ids = scheme_of([2, 0, 1], labels=["a", "b", "c"])
-    assert (scheme.names, ids) == (["a", "b", "c"], [2, 0, 1])
-    scheme, ids = scheme_of([1, 0, 1])
-    assert (scheme.names, ids) == (["0", "1"], [1, 0, 1])
-    # Names: the given order, or sorted; "10" and "9" are names, not ids.
-    scheme, ids = scheme_of(["pos", "neg", "pos"], labels=["pos", "neg"])
-    assert (scheme.names, ids) == (["pos", "neg"], [0, 1, 0])
-    scheme, ids = scheme_of(["9", "10", "9"], Value("string"))
-    assert (scheme.names, ids) == (["10", "9"], [1, 0, 1])
-    # Given labels that do not match the data's are an error, not a guess.
-    for values, feature, labels in (
+    cases = [
+        ([1, 0, 1], ClassLabel(names=["neg", "pos"]), None),
+        ([2, 0, 1], None, ["a", "b", "c"]),
+        ([1, 0, 1], None, None),
+        (["pos", "neg", "pos"], None, ["pos", "neg"]),
+        (["9", "10", "9"], Value("string"), None),
+        # Given labels that do not match the data's are an error, not a guess.
         ([0, 1], ClassLabel(names=["neg", "pos"]), ["pos", "neg"]),
         (["neg", "meh"], None, ["neg", "pos"]),
         ([0, 3], None, ["a", "b"]),
-    ):
-        with pytest.raises(ValueError):
-            scheme_of(values, feature, labels=labels)
+    ]
+    results = []
+    for values, feature, labels in cases:
+        features = Features({"label": feature}) if feature else None
+        raw = DatasetDict(train=Dataset.from_dict({"label": values}, features=features))
+        try:
+            scheme = data.resolve_labels(raw, "label", labels=labels)
+            ids = [data.encode_label(v, scheme) for v in values]
+        except Exception as exc:
+            results.append(type(exc).__name__)
+        else:
+            results.append([list(scheme.names), ids])
+    return results
 
 
-def test_multi_label_columns() -> None:
+def test_label_mapping_follows_the_column_type() -> None:
+    assert harness.run(label_schemes) == [
+        # A ClassLabel: its own names, its ids.
+        [["neg", "pos"], [1, 0, 1]],
+        # Integer ids: named by the given labels, or by themselves.
+        [["a", "b", "c"], [2, 0, 1]],
+        [["0", "1"], [1, 0, 1]],
+        # Names: the given order, or sorted; "10" and "9" are names, not ids.
+        [["pos", "neg"], [0, 1, 0]],
+        [["10", "9"], [1, 0, 1]],
+        "ValueError",
+        "ValueError",
+        "ValueError",
+    ]
+
+
+def multi_label_schemes() -> list:
+    """Runs in the project's process: multi-label columns of lists, of ClassLabel lists,
+    and of joined names."""
     from datasets import ClassLabel, Dataset, DatasetDict, Features, List
 
+    import data
+
+    results = []
     raw = DatasetDict(train=Dataset.from_dict({"label": [["b", "a"], ["c"]]}))
     scheme = data.resolve_labels(raw, "label")
-    assert scheme.multi_label and scheme.names == ["a", "b", "c"]
-    assert data.encode_label(["b", "a"], scheme) == [1.0, 1.0, 0.0]
+    results.append(
+        [scheme.multi_label, list(scheme.names), data.encode_label(["b", "a"], scheme)]
+    )
     features = Features({"label": List(ClassLabel(names=["x", "y"]))})
     raw = DatasetDict(
         train=Dataset.from_dict({"label": [[1], [0, 1]]}, features=features)
     )
     scheme = data.resolve_labels(raw, "label")
-    assert scheme.names == ["x", "y"] and data.encode_label([1], scheme) == [0.0, 1.0]
+    results.append(
+        [scheme.multi_label, list(scheme.names), data.encode_label([1], scheme)]
+    )
     raw = DatasetDict(train=Dataset.from_dict({"label": ["a|b", "b"]}))
     scheme = data.resolve_labels(raw, "label", multi_label=True, label_separator="|")
-    assert data.encode_label("a|b", scheme) == [1.0, 1.0]
+    results.append(
+        [scheme.multi_label, list(scheme.names), data.encode_label("a|b", scheme)]
+    )
+    return results
+
+
+def test_multi_label_columns() -> None:
+    assert harness.run(multi_label_schemes) == [
+        [True, ["a", "b", "c"], [1.0, 1.0, 0.0]],
+        [True, ["x", "y"], [0.0, 1.0]],
+        [True, ["a", "b"], [1.0, 1.0]],
+    ]
 
 
 def test_train_writes_eval_results(trained: Path) -> None:
@@ -204,12 +240,11 @@ def test_predict_function(trained: Path) -> None:
         assert all(0.0 <= s <= 1.0 for s in scores), prediction
 
 
-def test_predict_cli_texts(trained: Path, capsys: pytest.CaptureFixture) -> None:
+def test_predict_cli_texts(trained: Path) -> None:
     argv = ["--model_dir", str(trained), "--max_length", str(MAX_LENGTH)]
     for text in PREDICT_TEXTS:
         argv += ["--text", text]
-    predict.main(argv)
-    predictions = json_lines(capsys.readouterr().out)
+    predictions = json_lines(harness.output("predict.main", argv))
     texts = [p["text"] for p in predictions]
     assert texts == PREDICT_TEXTS, f"expected a JSON line per --text, got {predictions}"
     for prediction in predictions:
