@@ -20,8 +20,9 @@ import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = TESTS_DIR.parent
-# The project's modules (train, predict, ...) and this file, for the tests to import.
-sys.path[:0] = [str(PROJECT_DIR), str(TESTS_DIR)]
+# This folder, for the tests to import; never the project's own modules, which run in a
+# process of their own (harness.py).
+sys.path.insert(0, str(TESTS_DIR))
 
 # Nothing here comes from the hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,6 +30,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # isort: off
+import harness
 from twin import (
     MAX_LENGTH,
     MODEL_TYPE,
@@ -494,19 +496,24 @@ def train_argv(twin_dir: Path, data_args: list[str]) -> list[str]:
     return argv
 
 
+@pytest.fixture(scope="session", autouse=True)
+def project_process():
+    """The process the project's code runs in, ended with the session."""
+    yield harness.WORKER_PROCESS
+    harness.WORKER_PROCESS.close()
+
+
 @pytest.fixture(scope="session")
 def trained(train_argv: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """train.py's output directory after the judge's short run on the twin.
 
-    Runs in-process, once per session, from an unrelated working directory.
+    Runs once per session, in the project's process, from an unrelated working directory.
     """
-    import train
-
     output_dir = tmp_path_factory.mktemp("outputs")
     cwd = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("cwd"))
     try:
-        train.main([*train_argv, "--output_dir", str(output_dir)])
+        harness.module("train").main([*train_argv, "--output_dir", str(output_dir)])
     finally:
         os.chdir(cwd)
     return output_dir

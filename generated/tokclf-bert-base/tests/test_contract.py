@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-# conftest.py puts tests/ and the project folder on sys.path. (Kept out of isort's way:
-# whether it calls these modules first- or third-party depends on where it runs.)
+# conftest.py puts tests/ on sys.path. (Kept out of isort's way: whether it calls these
+# modules first- or third-party depends on where it runs.)
 # isort: off
 from conftest import (
     LABELS,
@@ -33,26 +33,21 @@ from conftest import (
     rows_of,
     write_jsonl,
 )
-import data
-import metrics
-import model
-import predict
-import train
+import harness
 
 # isort: on
+
+# The project's modules, run in a process of their own (harness.py).
+data = harness.module("data")
+metrics = harness.module("metrics")
+predict = harness.module("predict")
+train = harness.module("train")
 
 IGNORE = -100
 
 
 def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def word_tokenizer(twin_dir: Path):
-    """The twin's tokenizer, loaded as train.py is described to load it."""
-    return data.prepare_tokenizer(
-        model.load_tokenizer(str(twin_dir), add_prefix_space=True)
-    )
 
 
 def saved_labels(model_dir: Path) -> list[str]:
@@ -105,7 +100,7 @@ def test_judge_reads_entities_as_seqeval_does() -> None:
     ],
 )
 def test_get_entities(tags: list[str], entities: list[tuple]) -> None:
-    assert sorted(metrics.get_entities(tags)) == sorted(entities)
+    assert sorted(map(tuple, metrics.get_entities(tags))) == sorted(entities)
 
 
 def test_entity_scores() -> None:
@@ -159,16 +154,52 @@ def _datasets(sentences: dict[str, list], as_ids: bool, class_labels: bool = Fal
     )
 
 
+def tokenized(
+    twin_dir: str, dataset_dir: str, columns: list, tags: list, options: dict
+):
+    """Runs in the project's process: the twin's tokenizer as train.py loads it, the
+    saved dataset through data.tokenize_datasets, and each sentence encoded alone."""
+    from datasets import load_from_disk
+
+    import data
+    import model
+
+    tokenizer = data.prepare_tokenizer(
+        model.load_tokenizer(twin_dir, add_prefix_space=True)
+    )
+    raw = load_from_disk(dataset_dir)
+    result = data.tokenize_datasets(raw, tokenizer, *columns, tags, **options)
+    found = {}
+    for split in raw:
+        encodings = [
+            tokenizer(
+                row[columns[0]],
+                is_split_into_words=True,
+                truncation=True,
+                max_length=options["max_length"],
+            )
+            for row in raw[split]
+        ]
+        found[split] = {
+            "column_names": result[split].column_names,
+            "input_ids": result[split]["input_ids"],
+            "labels": result[split]["labels"],
+            "expected_ids": [e["input_ids"] for e in encodings],
+            "word_ids": [e.word_ids() for e in encodings],
+        }
+    return found
+
+
 @pytest.mark.parametrize("label_all_tokens", [False, True])
 def test_tokenize_datasets_aligns_tags_with_sub_tokens(
-    twin_dir: Path, sentences: dict[str, list], label_all_tokens: bool
+    twin_dir: Path, sentences: dict[str, list], label_all_tokens: bool, tmp_path: Path
 ) -> None:
-    tokenizer = word_tokenizer(twin_dir)
-    raw = _datasets(sentences, as_ids=False)
-    tokenized = data.tokenize_datasets(
-        raw, tokenizer, TOKENS_COLUMN, TAGS_COLUMN, TAG_NAMES, MAX_LENGTH,
-        label_all_tokens=label_all_tokens,
-    )  # fmt: skip
+    _datasets(sentences, as_ids=False).save_to_disk(str(tmp_path / "raw"))
+    options = {"max_length": MAX_LENGTH, "label_all_tokens": label_all_tokens}
+    columns = [TOKENS_COLUMN, TAGS_COLUMN]
+    found = harness.run(
+        tokenized, str(twin_dir), str(tmp_path / "raw"), columns, TAG_NAMES, options
+    )
     tag_id = {tag: i for i, tag in enumerate(TAG_NAMES)}
     b_to_i = [
         tag_id.get("I-" + tag[2:], i) if tag.startswith("B-") else i
@@ -176,14 +207,18 @@ def test_tokenize_datasets_aligns_tags_with_sub_tokens(
     ]
     split_words = 0
     for split in ("train", "validation"):
-        assert set(tokenized[split].column_names) >= {"input_ids", "labels"}
-        for (words, tags), row in zip(sentences[split], tokenized[split]):
-            encoding = tokenizer(
-                words, is_split_into_words=True, truncation=True, max_length=MAX_LENGTH
-            )
-            assert row["input_ids"] == encoding["input_ids"]
+        rows = found[split]
+        assert set(rows["column_names"]) >= {"input_ids", "labels"}
+        for (words, tags), input_ids, labels, expected_ids, word_ids in zip(
+            sentences[split],
+            rows["input_ids"],
+            rows["labels"],
+            rows["expected_ids"],
+            rows["word_ids"],
+        ):
+            assert input_ids == expected_ids
             expected, previous = [], None
-            for word in encoding.word_ids():
+            for word in word_ids:
                 if word is None:
                     expected.append(IGNORE)
                 elif word != previous:
@@ -195,13 +230,34 @@ def test_tokenize_datasets_aligns_tags_with_sub_tokens(
                     expected.append(IGNORE)
                     split_words += 1
                 previous = word
-            assert row["labels"] == expected, (
-                f"{split} labels for {words} {tags}: {row['labels']}, expected "
+            assert labels == expected, (
+                f"{split} labels for {words} {tags}: {labels}, expected "
                 f"{expected} (the first sub-token of each word"
                 + (", and in training the others as I-" if label_all_tokens else "")
                 + ")"
             )
     assert split_words, "the judge's data has no word of several sub-tokens"
+
+
+def encoded_labels(
+    twin_dir: str, sources: dict, columns: list, tags: list, max_length: int
+):
+    """Runs in the project's process: each data source through data.load_raw_datasets,
+    data.resolve_labels and data.tokenize_datasets; the labels and the validation ids.
+    """
+    import data
+    import model
+
+    tokenizer = data.prepare_tokenizer(
+        model.load_tokenizer(twin_dir, add_prefix_space=True)
+    )
+    found = {}
+    for kind, source in sources.items():
+        raw = data.load_raw_datasets(**source)
+        labels = data.resolve_labels(raw["train"], columns[1], tags)
+        result = data.tokenize_datasets(raw, tokenizer, *columns, labels, max_length)
+        found[kind] = [list(labels), result["validation"]["labels"]]
+    return found
 
 
 def test_tag_names_ids_and_class_labels_encode_alike(
@@ -212,7 +268,6 @@ def test_tag_names_ids_and_class_labels_encode_alike(
     load_raw_datasets, give the same labels."""
     from conftest import write_hub_dataset
 
-    tokenizer = word_tokenizer(twin_dir)
     sources = {}
     for kind, as_ids in (("names", False), ("ids", True)):
         files = {
@@ -228,33 +283,67 @@ def test_tag_names_ids_and_class_labels_encode_alike(
         {split: rows_of(s, as_ids=True) for split, s in sentences.items()},
     )
     sources["class labels"] = {"dataset_name": str(hub)}
-    encoded = {}
-    for kind, source in sources.items():
-        raw = data.load_raw_datasets(**source)
-        labels = data.resolve_labels(raw["train"], TAGS_COLUMN, TAG_NAMES)
+    columns = [TOKENS_COLUMN, TAGS_COLUMN]
+    found = harness.run(
+        encoded_labels, str(twin_dir), sources, columns, TAG_NAMES, MAX_LENGTH
+    )
+    for kind, (labels, _) in found.items():
         assert labels == TAG_NAMES, f"{kind}: {labels}"
-        tokenized = data.tokenize_datasets(
-            raw, tokenizer, TOKENS_COLUMN, TAGS_COLUMN, labels, MAX_LENGTH
-        )
-        encoded[kind] = tokenized["validation"]["labels"]
+    encoded = {kind: ids for kind, (_, ids) in found.items()}
     assert (
         encoded["names"] == encoded["ids"] == encoded["class labels"]
     ), "tag names, tag ids and a ClassLabel feature give different labels"
 
 
-def test_resolve_labels_checks_the_data(sentences: dict[str, list]) -> None:
-    names = _datasets(sentences, as_ids=False)["train"]
-    found = data.resolve_labels(names, TAGS_COLUMN)
+def resolved_labels(folders: dict, column: str, checks: list) -> list:
+    """Runs in the project's process: data.resolve_labels on saved datasets, with or
+    without labels; the labels found, or the error's type."""
+    from datasets import load_from_disk
+
+    import data
+
+    results = []
+    for kind, labels in checks:
+        try:
+            found = data.resolve_labels(load_from_disk(folders[kind]), column, labels)
+        except Exception as exc:
+            results.append(type(exc).__name__)
+        else:
+            results.append(list(found))
+    return results
+
+
+def test_resolve_labels_checks_the_data(
+    sentences: dict[str, list], tmp_path: Path
+) -> None:
+    folders = {}
+    for kind, args in (
+        ("names", (False,)),
+        ("ids", (True,)),
+        ("class labels", (False, True)),
+    ):
+        folders[kind] = str(tmp_path / kind)
+        _datasets(sentences, *args)["train"].save_to_disk(folders[kind])
+    checks = [
+        ("names", None),
+        ("names", [OUTSIDE, "B-NOPE"]),  # a tag in the data that the labels lack
+        ("ids", None),  # ids without names
+        ("class labels", None),
+        (
+            "class labels",
+            list(reversed(TAG_NAMES)),
+        ),  # names that are not the ClassLabel's
+    ]
+    found, lacking, nameless, class_labels, reordered = harness.run(
+        resolved_labels, folders, TAGS_COLUMN, checks
+    )
     assert sorted(found) == sorted({t for _, tags in sentences["train"] for t in tags})
-    with pytest.raises(ValueError):  # a tag in the data that the labels lack
-        data.resolve_labels(names, TAGS_COLUMN, [OUTSIDE, "B-NOPE"])
-    ids = _datasets(sentences, as_ids=True)["train"]
-    with pytest.raises(ValueError):  # ids without names
-        data.resolve_labels(ids, TAGS_COLUMN)
-    class_labels = _datasets(sentences, False, class_labels=True)["train"]
-    assert data.resolve_labels(class_labels, TAGS_COLUMN) == TAG_NAMES
-    with pytest.raises(ValueError):  # names that are not the ClassLabel's
-        data.resolve_labels(class_labels, TAGS_COLUMN, list(reversed(TAG_NAMES)))
+    assert lacking == "ValueError", f"labels that lack a tag of the data gave {lacking}"
+    assert nameless == "ValueError", f"tag ids without names gave {nameless}"
+    assert class_labels == TAG_NAMES
+    assert (
+        reordered == "ValueError"
+    ), f"names that are not the ClassLabel's gave {reordered}"
 
 
 # --- train.py: what a training run leaves ---------------------------------------------
@@ -380,13 +469,12 @@ def test_predict_tags_every_word_of_a_long_input(
     check_prediction(prediction, words)
 
 
-def test_predict_cli_texts(trained: Path, capsys: pytest.CaptureFixture) -> None:
+def test_predict_cli_texts(trained: Path) -> None:
     texts = ["they met Alice Smith in Berlin", "Acme Corp reported news"]
     argv = ["--model_dir", str(trained), "--max_length", str(MAX_LENGTH)]
     for text in texts:
         argv += ["--text", text]
-    predict.main(argv)
-    predictions = json_lines(capsys.readouterr().out)
+    predictions = json_lines(harness.output("predict.main", argv))
     assert [p["text"] for p in predictions] == texts, predictions
     for text, prediction in zip(texts, predictions):
         check_prediction(prediction, text.split())

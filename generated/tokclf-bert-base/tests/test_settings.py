@@ -12,14 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-# conftest.py puts tests/ and the project folder on sys.path. (Kept out of isort's way:
-# whether it calls these modules first- or third-party depends on where it runs.)
+# conftest.py puts tests/ on sys.path. (Kept out of isort's way: whether it calls these
+# modules first- or third-party depends on where it runs.)
 # isort: off
 from conftest import PROJECT_DIR
-import data
-import train
+import harness
 
 # isort: on
+
+# The project's modules, run in a process of their own (harness.py).
+data = harness.module("data")
+train = harness.module("train")
 
 # Every flag train.py must accept, with a value and what parse_args must make of it.
 TRAIN_FLAGS = {
@@ -131,6 +134,13 @@ def test_a_data_source_on_the_command_line_replaces_config_labels(
     assert train.parse_args(argv).labels == ["p", "q"]
 
 
+def training_arguments(argv: list[str]) -> object:
+    """Runs in the project's process: the TrainingArguments that argv makes."""
+    import train
+
+    return train.build_training_args(train.parse_args(argv))
+
+
 def test_training_arguments_from_flags_and_the_trainer_block(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     trainer_block = {
@@ -145,7 +155,7 @@ def test_training_arguments_from_flags_and_the_trainer_block(tmp_path: Path) -> 
     argv += ["--warmup_steps", "7", "--logging_steps", "3", "--report_to", "none"]
     argv += ["--gradient_accumulation_steps", "4", "--learning_rate", "1e-4"]
     argv += ["--precision", "fp32"]  # whatever config.yaml says: this runs on a CPU
-    training_args = train.build_training_args(train.parse_args(argv))
+    training_args = harness.run(training_arguments, argv)
     assert training_args.weight_decay == 0.01, "the trainer: block was not applied"
     scheduler = training_args.lr_scheduler_type
     assert getattr(scheduler, "value", scheduler) == "cosine", scheduler
@@ -155,23 +165,37 @@ def test_training_arguments_from_flags_and_the_trainer_block(tmp_path: Path) -> 
     assert training_args.learning_rate == 1e-4
     # precision and gradient checkpointing reach the Trainer (use_cpu: bf16 on a CPU).
     argv += ["--precision", "bf16", "--use_cpu", "true", "--gradient_checkpointing"]
-    training_args = train.build_training_args(train.parse_args(argv))
+    training_args = harness.run(training_arguments, argv)
     assert training_args.bf16 and not training_args.fp16
     assert training_args.gradient_checkpointing
     with pytest.raises(SystemExit):
         train.parse_args(["--no_such_flag", "1"])
 
 
-def test_limit_samples_draws_at_random() -> None:
-    """Many datasets are sorted by label (IMDB): the first N rows would all share one."""
+def sampled_rows() -> list:
+    """Runs in the project's process: data.limit_samples on a dataset sorted by label."""
     from datasets import Dataset
+
+    import data
 
     dataset = Dataset.from_dict({"row": list(range(100)), "label": [0] * 50 + [1] * 50})
     subset = data.limit_samples(dataset, 20, seed=1)
-    assert len(subset) == 20
-    assert set(subset["label"]) == {0, 1}, "limit_samples must shuffle before it cuts"
-    assert subset["row"] == data.limit_samples(dataset, 20, seed=1)["row"]
-    assert len(data.limit_samples(dataset, None, seed=1)) == len(dataset)
+    again = data.limit_samples(dataset, 20, seed=1)
+    return [
+        subset["row"],
+        subset["label"],
+        again["row"],
+        len(data.limit_samples(dataset, None, seed=1)),
+    ]
+
+
+def test_limit_samples_draws_at_random() -> None:
+    """Many datasets are sorted by label (IMDB): the first N rows would all share one."""
+    rows, labels, again, unlimited = harness.run(sampled_rows)
+    assert len(rows) == 20
+    assert set(labels) == {0, 1}, "limit_samples must shuffle before it cuts"
+    assert rows == again, "limit_samples must draw the same rows for the same seed"
+    assert unlimited == 100
 
 
 def write_parquet_dataset(folder: Path, splits: dict[str, int]) -> Path:
