@@ -41,6 +41,7 @@ class LLMSettings:
     model: str | None = None
     max_repairs: int | None = None
     source: Path | None = None
+    context: int | None = None  # the server's context window, where /models does not say
 
 
 def find_config(start: Path) -> Path | None:
@@ -82,14 +83,19 @@ def llm_settings(start: Path) -> LLMSettings:
     path, data = _read(start)
     if path is None:
         return LLMSettings()
-    llm = _section(path, data, "llm", {"uri", "model", "max_repairs"})
+    llm = _section(path, data, "llm", {"uri", "model", "max_repairs", "context"})
     repairs = llm.get("max_repairs")
     if repairs is not None and (not isinstance(repairs, int) or not 0 <= repairs <= 20):
         raise UserError(f"{path}: [llm] max_repairs must be an integer from 0 to 20")
+    context = llm.get("context")
+    if context is not None and (
+        isinstance(context, bool) or not isinstance(context, int) or context < 512
+    ):
+        raise UserError(f"{path}: [llm] context must be a number of tokens (512 or more)")
     for key in ("uri", "model"):
         if key in llm and not isinstance(llm[key], str):
             raise UserError(f"{path}: [llm] {key} must be a string")
-    return LLMSettings(llm.get("uri"), llm.get("model"), repairs, path)
+    return LLMSettings(llm.get("uri"), llm.get("model"), repairs, path, context)
 
 
 def validation_strict(start: Path, flag: bool = False) -> bool:

@@ -18,6 +18,9 @@ PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers")
 # Scaffold the code must fit, shown to the model: the settings, the requirements and the
 # judge; the rest (README, .gitignore, ...) is noise.
 _SHOWN_SETTINGS = ("config.yaml", "requirements.txt")
+# The judge's plumbing (it runs the project's code in a process of its own): nothing the
+# code must fit.
+_NOT_SHOWN = ("tests/harness.py",)
 
 
 def installed_versions() -> dict[str, str]:
@@ -30,7 +33,7 @@ def installed_versions() -> dict[str, str]:
     return found
 
 
-def _context(plan: Plan) -> dict[str, Any]:
+def _context(plan: Plan, compact: bool = False) -> dict[str, Any]:
     # Imported here: pipeline imports backends, which import this module.
     from .backends.reference import ReferenceBackend
 
@@ -44,17 +47,21 @@ def _context(plan: Plan) -> dict[str, Any]:
         "scaffold": {
             p: text
             for p, text in scaffold.items()
-            if p in _SHOWN_SETTINGS or p.startswith(JUDGE_PREFIX)
+            if p in _SHOWN_SETTINGS
+            or (p.startswith(JUDGE_PREFIX) and p not in _NOT_SHOWN and not compact)
         },
-        "reference": ReferenceBackend().generate(plan),
+        "reference": {} if compact else ReferenceBackend().generate(plan),
+        "compact": compact,
         "requirements": plan.spec.requirements,
         "text_block": file_block,
     }
 
 
-def generation_messages(plan: Plan) -> list[dict[str, str]]:
-    """The one request that asks for all of the project's code files."""
-    context = _context(plan)
+def generation_messages(plan: Plan, compact: bool = False) -> list[dict[str, str]]:
+    """The one request that asks for all of the project's code files; ``compact`` leaves
+    out the contract tests and the reference exemplar (the contracts stay), for a model
+    whose context cannot hold them."""
+    context = _context(plan, compact)
     return [
         {"role": "system", "content": render("_common/prompts/system.md.j2", context)},
         {"role": "user", "content": render("_common/prompts/task.md.j2", context)},

@@ -52,6 +52,7 @@ Behaviour = Callable[[_Context], None]
 @dataclass
 class _State:
     models: list[str]
+    max_model_len: int | None = None  # listed with each model, as vLLM does
     queue: list[Behaviour] = field(default_factory=list)
     last: Behaviour | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
@@ -108,6 +109,8 @@ class _Handler(BaseHTTPRequestHandler):
             data = [
                 {"id": m, "object": "model", "owned_by": "test"} for m in state.models
             ]
+            if state.max_model_len is not None:
+                data = [{**entry, "max_model_len": state.max_model_len} for entry in data]
             self.send_json(200, {"object": "list", "data": data})
             return
         if self.command == "POST" and path == "/v1/chat/completions":
@@ -225,8 +228,12 @@ def _send_reply(
 class ScriptedServer:
     """A real HTTP server on 127.0.0.1 that plays scripted chat behaviours in order."""
 
-    def __init__(self, models: Sequence[str] = ("scripted-model",)) -> None:
-        self._state = _State(models=list(models))
+    def __init__(
+        self,
+        models: Sequence[str] = ("scripted-model",),
+        max_model_len: int | None = None,
+    ) -> None:
+        self._state = _State(models=list(models), max_model_len=max_model_len)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -66,14 +66,18 @@ def _replay(arg: str, **options: Any) -> Backend:
 
 
 def _openai(arg: str, *, llm_model: str | None = None, **options: Any) -> Backend:
+    from pathlib import Path
+
+    from ..config import llm_settings
     from .llm import LLMBackend, openai_chat
 
     if not arg.startswith(("http://", "https://")):
         raise UserError(
             f"openai needs a base URL: --llm openai:http://HOST:PORT/v1 (got {arg!r})"
         )
+    context = llm_settings(Path.cwd()).context
     return LLMBackend(
-        name="openai", chat=openai_chat(arg, llm_model), model=llm_model or ""
+        name="openai", chat=openai_chat(arg, llm_model, context), model=llm_model or ""
     )
 
 

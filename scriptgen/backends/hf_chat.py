@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependency, ScriptgenError
-from .llm import Messages, OnToken, Reply
+from .llm import REPLY_TOKENS, REQUEST_SECONDS, Messages, OnToken, Reply
 
-DEFAULT_MAX_NEW_TOKENS = 4096
 
 
 class HFChat:
@@ -75,6 +74,16 @@ class HFChat:
             )
         return replies
 
+    def measure(self, messages: Messages) -> tuple[int, int | None, bool]:
+        """The prompt's tokens under the model's chat template, and its context window
+        (the config's max_position_embeddings)."""
+        model, tokenizer = self.load()
+        ids = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
+        context = getattr(model.config, "max_position_embeddings", None)
+        return len(ids), context if isinstance(context, int) else None, True
+
     def load(self) -> tuple[Any, Any]:
         """The model and tokenizer, loaded once."""
         if self._model is None:
@@ -86,8 +95,9 @@ class HFChat:
 
         max_new = decoding.get("max_new_tokens") or decoding.get("max_tokens")
         kwargs: dict[str, Any] = {
-            "max_new_tokens": int(max_new or DEFAULT_MAX_NEW_TOKENS),
+            "max_new_tokens": int(max_new or REPLY_TOKENS),
             "pad_token_id": self._tokenizer.pad_token_id,
+            "max_time": REQUEST_SECONDS,  # ends the request, finished or not
         }
         temperature = float(decoding.get("temperature") or 0.0)
         if temperature > 0:

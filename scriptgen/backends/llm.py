@@ -18,6 +18,18 @@ from ..prompts import generation_messages, repair_message
 from . import OnToken
 
 Messages = list[dict[str, str]]
+# Every request's reply is capped at this many tokens (unless the decoding says otherwise),
+# and must fit in the model's context beside its prompt.
+REPLY_TOKENS = 4096
+# Every request ends within this many seconds, finished or not.
+REQUEST_SECONDS = 600.0
+
+
+class Measure(Protocol):
+    """Tokens a request's messages take, and the model's context window (None: unknown);
+    ``exact`` says whether the count is the model's own tokenizer's or an estimate."""
+
+    def __call__(self, messages: Messages) -> tuple[int, int | None, bool]: ...
 
 
 @dataclass(frozen=True)
@@ -57,17 +69,62 @@ class LLMBackend:
     _conversation: Messages = field(default_factory=list)
 
     def generate(self, plan: Plan) -> dict[str, str]:
-        self._conversation = generation_messages(plan)
+        full = generation_messages(plan)
+        if self._fits(full):
+            self._conversation = full
+        else:  # no exemplar, no tests: the contracts only
+            compact = generation_messages(plan, compact=True)
+            self._require_fit(compact, full)
+            self._conversation = compact
         return self._ask(plan, "generate")
 
     def repair(
         self, plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
     ) -> dict[str, str]:
-        self._conversation = [
-            *self._conversation,
-            repair_message(plan, stage=stage, diagnostics=diagnostics, failing=failing),
-        ]
+        message = repair_message(
+            plan, stage=stage, diagnostics=diagnostics, failing=failing
+        )
+        conversation = [*self._conversation, message]
+        if not self._fits(conversation):
+            # The failing files are in the message: start again from the compact request.
+            shorter = [*generation_messages(plan, compact=True), message]
+            self._require_fit(shorter, conversation, error=ScriptgenError)
+            conversation = shorter
+        self._conversation = conversation
         return self._ask(plan, "repair")
+
+    @property
+    def reply_tokens(self) -> int:
+        cap = self.decoding.get("max_new_tokens") or self.decoding.get("max_tokens")
+        return int(cap or REPLY_TOKENS)
+
+    def _fits(self, messages: Messages) -> bool:
+        measure: Measure | None = getattr(self.chat, "measure", None)
+        if measure is None:
+            return True  # recorded replies: nothing is sent
+        prompt, context, _ = measure(messages)
+        return context is None or prompt + self.reply_tokens <= context
+
+    def _require_fit(
+        self,
+        messages: Messages,
+        larger: Messages,
+        error: type[ScriptgenError] = UserError,
+    ) -> None:
+        """Raise ``error`` naming the numbers when ``messages`` (the smaller variant of
+        ``larger``) does not fit either."""
+        if self._fits(messages):
+            return
+        measure: Measure = getattr(self.chat, "measure")
+        prompt, context, exact = measure(messages)
+        full, _, _ = measure(larger)
+        counted = "tokens" if exact else "tokens (estimated)"
+        raise error(
+            f"{self.name}: the request does not fit the model's context of {context} "
+            f"tokens: {prompt} {counted} of prompt (without the exemplar and tests; "
+            f"{full} with them) + {self.reply_tokens} for the reply; use a model with a "
+            "longer context"
+        )
 
     def _ask(self, plan: Plan, kind: str) -> dict[str, str]:
         start = time.perf_counter()
@@ -167,13 +224,28 @@ def recorded_chat(
     return chat
 
 
-def openai_chat(base_url: str, model: str | None) -> Chat:
-    """A chat function over an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama)."""
-    from .openai_client import OpenAIClient
+def openai_chat(base_url: str, model: str | None, context: int | None = None) -> Chat:
+    """A chat function over an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama).
+
+    Its context window: ``context`` (``[llm] context``), else what ``/models`` says."""
+    from .openai_client import BackendError, OpenAIClient, Unreachable
 
     # A whole reply (four files) from a slow local model can take minutes: the per-attempt
     # deadline is generous; connection failures still fail within seconds.
-    client = OpenAIClient(base_url, model=model, timeout=600.0)
+    client = OpenAIClient(base_url, model=model, timeout=REQUEST_SECONDS)
+
+    def measure(messages: Messages) -> tuple[int, int | None, bool]:
+        """No tokenizer here: about 3 characters a token, on the safe side for code."""
+        window = context
+        if window is None:
+            try:
+                window = client.context_window()
+            except Unreachable:
+                raise
+            except BackendError:
+                window = None  # a server without /models: sent as it is
+        text = sum(len(m["content"]) + 8 for m in messages)
+        return text // 3, window, False
 
     def chat(
         messages: Messages,
@@ -186,11 +258,12 @@ def openai_chat(base_url: str, model: str | None) -> Chat:
             messages,
             temperature=float(decoding.get("temperature", 0.0)),
             seed=decoding.get("seed"),
-            max_tokens=decoding.get("max_tokens"),
+            max_tokens=int(decoding.get("max_tokens") or REPLY_TOKENS),
             on_token=(lambda _text: on_token(1)) if on_token else None,
         )
         return Reply(
             result.text, result.model, result.prompt_tokens, result.completion_tokens
         )
 
+    chat.measure = measure  # type: ignore[attr-defined]
     return chat

@@ -31,6 +31,10 @@ class BackendError(ScriptgenError):
     exit_code = 1
 
 
+class Unreachable(BackendError):
+    """No connection to the server at all (as opposed to a refusal or a bad reply)."""
+
+
 @dataclass(frozen=True)
 class ChatResult:
     text: str
@@ -98,6 +102,7 @@ class OpenAIClient:
             )
         self._api_key = api_key or None  # local servers need none; "" means none
         self.model = model
+        self._entries: list[dict[str, Any]] | None = None  # GET /models, once
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.retries = max(0, retries)
@@ -124,8 +129,31 @@ class OpenAIClient:
 
     def list_models(self) -> list[str]:
         """The model ids that ``GET {base}/models`` lists, in the server's order."""
-        url = f"{self.base_url}/models"
-        return self._with_retries("GET", url, None, self._read_models)
+        return [_model_id(entry) for entry in self._model_entries()]
+
+    def _model_entries(self) -> list[dict[str, Any]]:
+        if self._entries is None:
+            url = f"{self.base_url}/models"
+            self._entries = self._with_retries("GET", url, None, self._read_models)
+        return self._entries
+
+    def context_window(self) -> int | None:
+        """The model's context in tokens, where ``/models`` says it: vLLM's
+        ``max_model_len``, llama.cpp's ``meta.n_ctx_train``, others' ``context_length``."""
+        model = self.resolve_model()
+        for entry in self._model_entries():
+            if _model_id(entry) != model:
+                continue
+            meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+            for value in (
+                entry.get("max_model_len"),
+                entry.get("context_length"),
+                entry.get("context_window"),
+                meta.get("n_ctx_train"),
+            ):
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+        return None
 
     def resolve_model(self) -> str:
         """The configured model, else the first one the server lists."""
@@ -210,7 +238,7 @@ class OpenAIClient:
         assert last is not None
         plural = "s" if attempts != 1 else ""
         if last.unreachable:
-            raise BackendError(
+            raise Unreachable(
                 f"openai backend: cannot reach {url} after {attempts} attempt{plural} "
                 f"({last.cause}); check that the server is running and the URL is right"
             )
@@ -297,7 +325,9 @@ class OpenAIClient:
 
     # Reading replies.
 
-    def _read_models(self, response: httpx.Response, deadline: float) -> list[str]:
+    def _read_models(
+        self, response: httpx.Response, deadline: float
+    ) -> list[dict[str, Any]]:
         raw = b"".join(_read_bytes(response, deadline, self.timeout))
         try:
             payload = json.loads(raw)
@@ -307,13 +337,11 @@ class OpenAIClient:
             raise _Retry(f"unexpected model list: {_snippet(raw)}")
         # OpenAI shape is {"data": [{"id": ...}]}; llama.cpp adds {"models": [{"name"}]}.
         entries = payload.get("data") or payload.get("models") or []
-        ids: list[str] = []
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict):
-                name = entry.get("id") or entry.get("name") or entry.get("model")
-                if isinstance(name, str) and name:
-                    ids.append(name)
-        return ids
+        return [
+            entry
+            for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict) and _model_id(entry)
+        ]
 
     def _read_chat(
         self,
@@ -338,6 +366,11 @@ class OpenAIClient:
         if on_token is not None and reply.parts[0]:
             on_token(reply.parts[0])
         return reply
+
+
+def _model_id(entry: dict[str, Any]) -> str:
+    name = entry.get("id") or entry.get("name") or entry.get("model")
+    return name if isinstance(name, str) else ""
 
 
 def _read_bytes(
