@@ -187,6 +187,8 @@ PRIVATE_PATHS = (
     "/etc/ssl/private",
 )
 CONFINE = Path(__file__).with_name("confine.py")
+# A validation run's temporary folder: the prefix, scriptgen's PID, a random part.
+_RUN_PREFIX = "scriptgen-validate-"
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,10 @@ def isolation() -> Isolation:
     prefix: tuple[str, ...] = ()
     contained: tuple[str, ...] = ()
     root = _is_root()
+    setpriv = shutil.which("setpriv")
+    if setpriv is not None and _runs([setpriv, "--pdeathsig=KILL", "true"]):
+        # The run dies with scriptgen, even a scriptgen killed with SIGKILL.
+        prefix = (setpriv, "--pdeathsig=KILL")
     unshare = shutil.which("unshare")
     if unshare is not None and sys.platform == "linux":
         # As root, no user namespace: it would map root to root, and the drop to an
@@ -252,9 +258,8 @@ def isolation() -> Isolation:
             (("-n",), ("network",)),
         ):
             if _runs([unshare, *user, *flags, "true"]):
-                prefix, contained = (unshare, *user, *flags), what
+                prefix, contained = (*prefix, unshare, *user, *flags), what
                 break
-    setpriv = shutil.which("setpriv")
     if root and setpriv is not None:
         # The interpreter may lie in a folder only root can read (/root/.pyenv): the
         # unprivileged user keeps CAP_DAC_READ_SEARCH, and Landlock decides what it reads.
@@ -265,6 +270,8 @@ def isolation() -> Isolation:
             "--clear-groups",
             "--inh-caps=+dac_read_search",
             "--ambient-caps=+dac_read_search",
+            # Set again after the change of user, which clears unshare's --kill-child.
+            "--pdeathsig=KILL",
         )
         if _runs([*prefix, *drop, sys.executable, "-c", "pass"]):
             prefix, contained = (*prefix, *drop), (*contained, "unprivileged")
@@ -453,7 +460,8 @@ def run_contract_tests(
     limit = parse_size(memory_limit)
     boxed = isolation()
     secret = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="scriptgen-validate-") as tmp:
+    remove_leftovers()
+    with tempfile.TemporaryDirectory(prefix=f"{_RUN_PREFIX}{os.getpid()}-") as tmp:
         workdir = Path(tmp)
         project = workdir / "project"
         write_tree(project, files)
@@ -545,6 +553,24 @@ def run_contract_tests(
             f"(memory limit {memory_limit}?)"
         )
     return report
+
+
+def remove_leftovers() -> None:
+    """Remove the folders of validation runs whose scriptgen process is gone (killed)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_RUN_PREFIX}*-*"):
+        pid = folder.name[len(_RUN_PREFIX) :].partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _forged(

@@ -243,3 +243,49 @@ def test_validation_json_names_the_isolation(tmp_path: Path) -> None:
     assert report.passed
     assert set(report.isolation) == {*isolation().contained, "limits"}
     assert json.loads(json.dumps(report.to_dict()))["isolation"] == report.isolation
+
+
+def test_nothing_outlives_a_killed_scriptgen(tmp_path: Path) -> None:
+    """scriptgen is killed (SIGKILL) while the code under test runs: every process of the
+    run dies with it, and the next run removes its temporary folder."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import uuid
+
+    from scriptgen.validate import remove_leftovers
+
+    from .test_validate import _running
+
+    marker = f"scriptgen-killed-{uuid.uuid4().hex}"
+    project = {
+        "tests/test_slow.py": (
+            "import subprocess, sys, time\n"
+            "def test_slow():\n"
+            "    for _ in range(5):\n"
+            f"        subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', {marker!r}])\n"
+            "    time.sleep(300)\n"
+        )
+    }
+    script = tmp_path / "run.py"
+    script.write_text(
+        "from scriptgen.validate import run_contract_tests\n"
+        f"run_contract_tests({project!r}, timeout=600)\n",
+        encoding="utf-8",
+    )
+    scriptgen = subprocess.Popen([sys.executable, str(script)])
+    deadline = time.monotonic() + 60
+    while len(_running(marker)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_running(marker)) == 5
+    folders = list(Path(tempfile.gettempdir()).glob(f"scriptgen-validate-{scriptgen.pid}-*"))
+    assert len(folders) == 1
+    scriptgen.kill()
+    scriptgen.wait()
+    deadline = time.monotonic() + 10
+    while _running(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _running(marker) == []
+    remove_leftovers()
+    assert not folders[0].exists()
