@@ -30,6 +30,7 @@ from typing import Any
 
 from .config import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
 from .errors import MissingDependency, UserError
+from .write import pid_alive
 
 ML_STACK = ("torch", "transformers", "datasets", "accelerate", "yaml", "pytest")
 # Environment variables a validation run may inherit; everything else is dropped.
@@ -559,18 +560,8 @@ def remove_leftovers() -> None:
     """Remove the folders of validation runs whose scriptgen process is gone (killed)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{_RUN_PREFIX}*-*"):
         pid = folder.name[len(_RUN_PREFIX) :].partition("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _forged(

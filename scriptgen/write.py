@@ -5,6 +5,7 @@ failure; a run holds the project so that two cannot interleave."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -16,6 +17,60 @@ from pathlib import Path
 from .errors import ScriptgenError, UserError
 
 LOCK_WAIT = 600.0  # seconds a run waits for another run on the same project
+# A run's staging folder beside the project: ".<name>.<pid>.<random>.scriptgen-tmp".
+STAGING_SUFFIX = ".scriptgen-tmp"
+# What an update will swap, written before it swaps anything: a run killed midway is
+# rolled back from it by the next run.
+JOURNAL = "journal.json"
+
+
+def _staging(target: Path) -> Path:
+    return Path(
+        tempfile.mkdtemp(
+            prefix=f".{target.name}.{os.getpid()}.",
+            suffix=STAGING_SUFFIX,
+            dir=target.parent,
+        )
+    )
+
+
+def recover(target: Path) -> list[str]:
+    """Undo what killed runs left beside ``target``: a half-swapped update is rolled back
+    to the old files, staging folders are removed. Returns what it restored. Runs of
+    processes still alive are left alone."""
+    restored: list[str] = []
+    for staging in sorted(target.parent.glob(f".{target.name}.*{STAGING_SUFFIX}")):
+        pid = staging.name[len(target.name) + 2 :].partition(".")[0]
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        try:
+            journal = json.loads((staging / JOURNAL).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            journal = None  # a new project's build, or killed before it swapped anything
+        if isinstance(journal, list):
+            for i, (rel, existed) in enumerate(journal):
+                path, aside, staged = target / rel, staging / "old" / str(i), staging / "new" / str(i)
+                if aside.exists() or aside.is_symlink():
+                    os.replace(aside, path)
+                    restored.append(rel)
+                elif not existed:
+                    if path.exists() and not staged.exists():
+                        path.unlink()  # created by the killed run
+                        restored.append(rel)
+                    _prune_empty(path.parent, target)  # and its new folders
+        shutil.rmtree(staging, ignore_errors=True)
+    return restored
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (the same PID may have been reused since)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_new(target: Path, files: Mapping[str, str]) -> None:
@@ -26,11 +81,8 @@ def write_new(target: Path, files: Mapping[str, str]) -> None:
             "or choose another --name"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(
-            prefix=f".{target.name}.", suffix=".scriptgen-tmp", dir=target.parent
-        )
-    )
+    recover(target)
+    staging = _staging(target)
     try:
         for rel, text in files.items():
             path = staging / rel
@@ -68,11 +120,7 @@ def write_update(project: Path, files: Mapping[str, str | None]) -> None:
     in, each current one moved aside, so that a failure midway puts every file back.
     Files of the project not named in ``files`` are never touched.
     """
-    staging = Path(
-        tempfile.mkdtemp(
-            prefix=f".{project.name}.", suffix=".scriptgen-tmp", dir=project.parent
-        )
-    )
+    staging = _staging(project)
     new, old = staging / "new", staging / "old"
     done: list[tuple[Path, Path | None]] = []  # (target, where its old version went)
     created_dirs: list[Path] = []
@@ -82,6 +130,8 @@ def write_update(project: Path, files: Mapping[str, str | None]) -> None:
             if text is not None:
                 (new / str(i)).write_text(text, encoding="utf-8")
         old.mkdir()
+        journal = [[rel, (project / rel).exists()] for rel in files]
+        (staging / JOURNAL).write_text(json.dumps(journal), encoding="utf-8")
         for i, (rel, text) in enumerate(files.items()):
             target = project / rel
             aside: Path | None = None
@@ -168,6 +218,7 @@ def exclusive(
                         f"{project} is held by another scriptgen run (waited {wait:g}s)"
                     ) from None
                 time.sleep(0.1)
+        recover(project)  # a run killed midway: its project goes back to the old files
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -52,6 +52,38 @@ def test_a_failure_midway_puts_every_file_back(
     assert tree(tmp_path) == names  # no staging folder, no new folder left behind
 
 
+@pytest.mark.parametrize("renames", [1, 2, 3, 4, 5])
+def test_a_run_killed_midway_is_rolled_back_by_the_next(
+    tmp_path: Path, renames: int
+) -> None:
+    """A process dies (os._exit, as under SIGKILL: no cleanup runs) after ``renames`` of
+    an update's swaps: the project is a mix; the next run's hold on it puts every old
+    file back and removes the staging folder."""
+    project = tmp_path / "p"
+    build_file_tree(project, {"a.py": "a\n", "b.py": "b\n", "c.py": "c\n"})
+    before, names = snapshot(project), tree(tmp_path)
+    killed = (
+        "import os, sys\n"
+        "import scriptgen.write as write\n"
+        "real, calls = os.rename, []\n"
+        "def rename(src, dst):\n"
+        "    calls.append(dst)\n"
+        f"    if len(calls) > {renames}:\n"
+        "        os._exit(9)\n"
+        "    real(src, dst)\n"
+        "write.os.rename = rename\n"
+        "write.write_update(write.Path(sys.argv[1]),\n"
+        "    {'a.py': 'A\\n', 'b.py': None, 'c.py': 'C\\n', 'd/e.py': 'e\\n'})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", killed, str(project)])
+    assert proc.returncode == 9
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".scriptgen-tmp")]
+    with exclusive(project):
+        pass
+    assert snapshot(project) == before
+    assert tree(tmp_path) == names
+
+
 def test_a_second_run_waits_for_the_first(tmp_path: Path) -> None:
     project = tmp_path / "p"
     project.mkdir()
@@ -98,3 +130,19 @@ def test_the_lock_holds_across_processes_and_dies_with_its_holder(
         holder.wait()
     with exclusive(project, wait=5):  # the kernel released it with the process
         pass
+
+
+def test_a_killed_new_leaves_nothing_the_next_run_keeps(tmp_path: Path) -> None:
+    """A `new` killed while it built its project beside the target left the staging
+    folder; the next `new` there removes it. A live run's staging folder stays."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "proj"
+    leftover = tmp_path / f".proj.{dead.pid}.abc123.scriptgen-tmp"
+    (leftover / "tests").mkdir(parents=True)
+    (leftover / "train.py").write_text("half\n")
+    live = tmp_path / f".proj.{os.getpid()}.def456.scriptgen-tmp"
+    live.mkdir()
+    write.write_new(target, {"train.py": "whole\n"})
+    assert not leftover.exists() and live.exists()
+    assert snapshot(target) == {"train.py": b"whole\n"}
