@@ -375,7 +375,7 @@ def confine_command(
             *interpreter_paths(sys.executable),
             str(workdir),
         ]
-        policy["read"] = readable_paths(needed, private_paths())
+        policy["read"] = list(dict.fromkeys(readable_paths(needed, private_paths())))
         policy["write"] = [str(p) for p in writable]
         devices = ["/dev/null"]
         if gpu:  # QLoRA: the CUDA devices

@@ -25,13 +25,18 @@ JOURNAL = "journal.json"
 
 
 def _staging(target: Path) -> Path:
-    return Path(
-        tempfile.mkdtemp(
-            prefix=f".{target.name}.{os.getpid()}.",
-            suffix=STAGING_SUFFIX,
-            dir=target.parent,
+    try:
+        return Path(
+            tempfile.mkdtemp(
+                prefix=f".{target.name}.{os.getpid()}.",
+                suffix=STAGING_SUFFIX,
+                dir=target.parent,
+            )
         )
-    )
+    except OSError as exc:
+        raise ScriptgenError(
+            f"cannot write {target}: {exc.strerror or exc}; nothing was written"
+        ) from exc
 
 
 def recover(target: Path) -> list[str]:
@@ -92,8 +97,12 @@ def write_new(target: Path, files: Mapping[str, str]) -> None:
         # rename() of a folder onto an existing non-empty folder fails, so a target that
         # appeared meanwhile is never overwritten.
         os.rename(staging, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a read-only folder, a quota
+            raise ScriptgenError(
+                f"cannot write {target}: {exc.strerror or exc}; nothing was written"
+            ) from exc
         raise
 
 
@@ -145,7 +154,7 @@ def write_update(project: Path, files: Mapping[str, str | None]) -> None:
                 if aside is not None:
                     shutil.copymode(aside, staged)
                 os.rename(staged, target)
-    except BaseException:
+    except BaseException as exc:
         for target, aside in reversed(done):
             if aside is not None:
                 os.replace(aside, target)
@@ -154,6 +163,10 @@ def write_update(project: Path, files: Mapping[str, str | None]) -> None:
         for folder in reversed(created_dirs):
             _rmdir_if_empty(folder)
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise ScriptgenError(
+                f"cannot write {project}: {exc.strerror or exc}; every file was put back"
+            ) from exc
         raise
     shutil.rmtree(staging, ignore_errors=True)
     for (

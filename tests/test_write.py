@@ -44,7 +44,7 @@ def test_a_failure_midway_puts_every_file_back(
         real_rename(src, dst)  # type: ignore[arg-type]
 
     monkeypatch.setattr(write.os, "rename", failing_rename)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(ScriptgenError, match="No space left on device; every file was put back"):
         write_update(
             project, {"a.py": "A\n", "b.py": None, "c.py": "C\n", "d/e.py": "e\n"}
         )
@@ -146,3 +146,27 @@ def test_a_killed_new_leaves_nothing_the_next_run_keeps(tmp_path: Path) -> None:
     write.write_new(target, {"train.py": "whole\n"})
     assert not leftover.exists() and live.exists()
     assert snapshot(target) == {"train.py": b"whole\n"}
+
+
+def test_a_full_disk_is_one_line_and_writes_nothing(repo: Path, tmp_path: Path) -> None:
+    """`new` onto a file system that fills up (a 64 KiB tmpfs, mounted in a mount
+    namespace of the test's own): exit 1, one line naming the cause, nothing left."""
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.fail("unshare -rm is not allowed here: the full-disk case cannot be made")
+    small = tmp_path / "small"
+    small.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=64k tmpfs {small} && "
+        f"{sys.executable} -m scriptgen.cli new textclf --model bert-base --no-validate "
+        f"--no-commit --out {small}/generated; echo \"exit=$?\"; ls -A {small}/generated"
+    )
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script], cwd=repo, capture_output=True, text=True
+    )
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("scriptgen:")]
+    assert errors == [
+        f"scriptgen: error: cannot write {small}/generated/textclf-bert-base: "
+        "No space left on device; nothing was written"
+    ], result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.splitlines() == ["exit=1"]  # and generated/ is empty
