@@ -99,6 +99,10 @@ def write_new(target: Path, files: Mapping[str, str]) -> None:
         os.rename(staging, target)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError) and target.exists():
+            raise ScriptgenError(
+                f"{target} was written by another run meanwhile; this run wrote nothing"
+            ) from exc
         if isinstance(exc, OSError):  # a full disk, a read-only folder, a quota
             raise ScriptgenError(
                 f"cannot write {target}: {exc.strerror or exc}; nothing was written"

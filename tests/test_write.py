@@ -170,3 +170,26 @@ def test_a_full_disk_is_one_line_and_writes_nothing(repo: Path, tmp_path: Path) 
     ], result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout.splitlines() == ["exit=1"]  # and generated/ is empty
+
+
+def test_two_runs_on_one_target(repo: Path) -> None:
+    """Two `new` runs race for the same target: one writes it whole, the other writes
+    nothing and says why in one line."""
+    command = [
+        sys.executable, "-m", "scriptgen.cli", "new", "textclf", "--model", "bert-base",
+        "--no-validate", "--no-commit",
+    ]  # fmt: skip
+    runs = [
+        subprocess.Popen(command, cwd=repo, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(run.wait(), run.stderr.read() if run.stderr else "") for run in runs]
+    codes = sorted(code for code, _ in results)
+    assert codes[0] == 0 and codes[1] in (1, 2), results
+    (loser,) = [err for code, err in results if code]
+    errors = [ln for ln in loser.splitlines() if ln.startswith("scriptgen:")]
+    assert len(errors) == 1 and "textclf-bert-base" in errors[0], loser
+    assert "Traceback" not in loser
+    project = repo / "generated" / "textclf-bert-base"
+    assert (project / "train.py").is_file() and (project / ".scriptgen" / "lock.json").is_file()
+    assert not [p for p in project.parent.iterdir() if p.name.startswith(".")]
