@@ -1,10 +1,14 @@
 """Validate: run a candidate project's contract tests in a sandboxed subprocess.
 
-The candidate is copied to a fresh temporary folder and its contract tests run there under
-a time limit, an address-space limit, a scrubbed environment (offline, no tokens or keys, a
-throwaway HOME) and, where the OS allows it, in namespaces of their own (``unshare``): no
-network, and a PID namespace whose processes all die with the test run. Without one, the
-run's process group is killed when it ends, whatever the outcome.
+The candidate is copied to a fresh temporary folder and its contract tests run there:
+- confined by Landlock where the kernel has it (writes only to the run's own folders,
+  homes and /etc's secrets unreadable; ``confine.py``), as uid 65534 when scriptgen runs
+  as root (``setpriv``), in namespaces of their own where ``unshare`` is allowed (no
+  network; a PID namespace whose processes all die with the run, and with scriptgen);
+- under limits: wall clock, address space, CPU time, file size, process count;
+- in a scrubbed environment (offline, no tokens or keys, a throwaway HOME).
+The judge runs the project's code in a worker process confined more narrowly than itself
+(``tests/harness.py``), and writes its verdict with a secret the code never sees.
 """
 
 from __future__ import annotations

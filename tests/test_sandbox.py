@@ -192,11 +192,16 @@ def test_the_projects_process_cannot_touch_the_verdict() -> None:
         "                     'memory': 'PermissionError'}, tried\n"
         "def test_the_code_fails():\n"
         "    project.main()\n"
+        "def test_the_judge_cannot_import_the_project():\n"
+        "    import importlib.util\n"
+        "    assert importlib.util.find_spec('hostile') is None\n"
     )
     files = {
         "hostile.py": hostile,
         "tests/harness.py": HARNESS,
-        "tests/conftest.py": "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n",
+        "tests/conftest.py": (
+            "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\nimport harness\n"
+        ),
         "tests/test_judge.py": judge,
     }
     report = run_contract_tests(files, timeout=60)
@@ -204,6 +209,7 @@ def test_the_projects_process_cannot_touch_the_verdict() -> None:
     assert outcomes == {
         "test_the_worker_is_fenced": "passed",
         "test_the_code_fails": "failed",
+        "test_the_judge_cannot_import_the_project": "passed",
     }, report.output_tail
     assert not report.passed
     assert not any("forged" in d for d in report.diagnostics)
