@@ -310,6 +310,20 @@ def interpreter_paths(python: str) -> tuple[str, ...]:
     return tuple(sorted(p for p in paths if os.path.exists(p)))
 
 
+def twin_cache() -> Path | None:
+    """Where validations share the judge's tiny twins (one build per family and version):
+    writable by the judge, readable by the code under test; None where it cannot be made."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "scriptgen" / "twins"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if "unprivileged" in isolation().contained and folder.stat().st_uid != UNPRIVILEGED_ID:
+            os.chown(folder, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+    except OSError:
+        return None
+    return folder
+
+
 def private_paths() -> tuple[str, ...]:
     home = os.path.realpath(Path.home())
     extra = () if home == "/" else (home,)
@@ -359,6 +373,7 @@ def confine_command(
     writable: list[Path],
     boxed: Isolation,
     gpu: bool = False,
+    readable: tuple[Path, ...] = (),
 ) -> list[str]:
     """scriptgen's interpreter running confine.py with this run's policy: its limits, and
     under Landlock, what it may read and write."""
@@ -378,6 +393,7 @@ def confine_command(
             *interpreter_paths(python),
             *interpreter_paths(sys.executable),
             str(workdir),
+            *map(str, readable),
         ]
         policy["read"] = list(dict.fromkeys(readable_paths(needed, private_paths())))
         policy["write"] = [str(p) for p in writable]
@@ -480,6 +496,8 @@ def run_contract_tests(
             os.chmod(workdir, 0o711)
             for folder in (*scratch, report_dir):
                 os.chown(folder, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+        twins = twin_cache()
+        shared = () if twins is None else (twins,)
         confine = partial(
             confine_command,
             workdir,
@@ -488,18 +506,21 @@ def run_contract_tests(
             timeout=timeout,
             boxed=boxed,
             gpu=gpu,
+            readable=shared,
         )
         env.update(
             PYTHONPATH=str(judge_dir),
             SCRIPTGEN_VERDICT=secret,
             SCRIPTGEN_VERDICT_FILE=str(report_dir / "verdict.json"),
         )
+        if twins is not None:
+            env["SCRIPTGEN_TWIN_CACHE"] = str(twins)
         if boxed.landlock:  # the project's own processes: not even the report is theirs
             env["SCRIPTGEN_CONFINE"] = json.dumps(confine(writable=scratch))
         report_xml = report_dir / "report.xml"
         command = [
             *boxed.prefix,
-            *confine(writable=[*scratch, report_dir]),
+            *confine(writable=[*scratch, report_dir, *shared]),
             python, "-m", "pytest", "-q", "-p", "scriptgen_verdict",
             "-p", "no:cacheprovider", "--tb=native", "-o", "addopts=",
             "--junitxml", str(report_xml), "tests",
