@@ -32,8 +32,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import harness
 from twin import (
     MAX_LENGTH,
-    UNFREEZE_LAYERS,
     build_tokenizer,
+    cached_twin,
     cue_sentences,
     pretrain_encoder,
     save_twin,
@@ -49,6 +49,9 @@ LABELS = ["neg", "pos"]  # None: the project infers them from the data
 MULTI_LABEL = False
 LABEL_SEPARATOR = ","
 METHOD = "full"
+# --unfreeze_layers for the judge's run of --method freeze: the twin has only a few
+# layers, so 1 (one frozen, one trained) when the spec unfreezes any, else 0.
+UNFREEZE_LAYERS = 0
 # The judge's run: the spec's options where the twin can take them.
 GRADIENT_ACCUMULATION_STEPS = 1
 GRADIENT_CHECKPOINTING = False
@@ -187,10 +190,14 @@ def twin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pretrained model on the hub; its encoder has learnt to notice the cue words."""
     groups = [cue_words(i) for i in range(len(LABEL_NAMES))]
     corpus = [" ".join(FILLER_WORDS), *PREDICT_TEXTS, *(" ".join(g) for g in groups)]
-    tokenizer = build_tokenizer(corpus * 4)
-    texts, targets = cue_sentences(groups, FILLER_WORDS, 512, seed=SEED + 1)
-    encoder = pretrain_encoder(tokenizer, texts, targets, seed=SEED)
-    return save_twin(tmp_path_factory.mktemp("twin"), tokenizer, encoder)
+
+    def make(folder: Path) -> Path:
+        tokenizer = build_tokenizer(corpus * 4)
+        texts, targets = cue_sentences(groups, FILLER_WORDS, 512, seed=SEED + 1)
+        encoder = pretrain_encoder(tokenizer, texts, targets, seed=SEED)
+        return save_twin(folder, tokenizer, encoder)
+
+    return cached_twin(make, tmp_path_factory.mktemp("twin"), corpus, groups, SEED)
 
 
 @pytest.fixture(scope="session")
