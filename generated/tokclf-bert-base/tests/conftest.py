@@ -35,7 +35,6 @@ from twin import (
     MAX_LENGTH,
     MODEL_TYPE,
     SPECIAL_TOKENS,
-    UNFREEZE_LAYERS,
     save_twin,
     twin_config,
 )
@@ -44,6 +43,9 @@ from twin import (
 
 # From the spec.
 METHOD = "full"
+# --unfreeze_layers for the judge's run of --method freeze: the twin has only a few
+# layers, so 1 (one frozen, one trained) when the spec unfreezes any, else 0.
+UNFREEZE_LAYERS = 0
 # The judge's run: the spec's options where the twin can take them.
 GRADIENT_ACCUMULATION_STEPS = 1
 GRADIENT_CHECKPOINTING = False

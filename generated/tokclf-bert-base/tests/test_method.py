@@ -14,7 +14,8 @@ import pytest
 import torch
 
 # isort: off
-from twin import LAYERS, UNFREEZE_LAYERS, after_layers
+from conftest import UNFREEZE_LAYERS
+from twin import LAYERS, after_layers
 
 # isort: on
 

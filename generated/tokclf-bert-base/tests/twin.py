@@ -7,7 +7,13 @@ under test.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import random
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 MODEL_TYPE = "bert"
@@ -21,9 +27,6 @@ TWIN_CONFIG = {
 # Where the base model keeps its list of layers (families.yaml), known independently of
 # the code under test.
 LAYERS = "encoder.layer"
-# --unfreeze_layers for the judge's run of --method freeze: the twin has only a few
-# layers, so 1 (one frozen, one trained) when the spec unfreezes any, else 0.
-UNFREEZE_LAYERS = 0
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0 to 4
 MAX_LENGTH = 32
 
@@ -205,3 +208,28 @@ def cue_sentences(
         texts.append(" ".join(words))
         targets.append([float(g in present) for g in range(len(groups))])
     return texts, targets
+
+
+def cached_twin(make: Callable[[Path], Path], scratch: Path, *key: object) -> Path:
+    """The twin that ``make(folder)`` saves, built once and shared where SCRIPTGEN_TWIN_CACHE
+    names a folder (scriptgen's validation sets it; the code under test can read it, not
+    write it), else built in ``scratch``. ``key``: what ``make`` builds from besides this
+    file (its words, labels, seed)."""
+    root = os.environ.get("SCRIPTGEN_TWIN_CACHE")
+    if not root or not os.path.isdir(root):
+        return make(scratch)
+    import torch
+    import transformers
+
+    versions = [torch.__version__, transformers.__version__]
+    source = Path(__file__).read_text(encoding="utf-8")
+    blob = json.dumps([source, list(key), versions], default=str, sort_keys=True)
+    folder = Path(root) / hashlib.sha256(blob.encode()).hexdigest()[:32]
+    if not folder.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
+        make(staging)
+        try:
+            os.rename(staging, folder)  # whole or not at all
+        except OSError:  # another validation saved it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -28,6 +28,13 @@ from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
+# `python -m pytest` in the project folder puts that folder first on sys.path: take it off,
+# so that no import in the judge's process (its own, or a library's) can reach the
+# project's modules.
+sys.path[:] = [
+    p for p in sys.path if p not in ("", ".") and Path(p).resolve() != PROJECT_DIR
+]
+
 # The worker: imports the project's modules on request, calls, answers in JSON lines on
 # its own pipe (the project's prints go to stdout as usual).
 WORKER = r'''
@@ -173,13 +180,11 @@ class Worker:
         return (result, reply["stdout"]) if stdout else result
 
     def close(self) -> None:
+        """End the worker at once: it keeps nothing worth a clean exit."""
         if self.process is not None:
+            self.process.kill()
+            self.process.wait()
             self._writer.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
             self._reader.close()
             self.process = None
 
