@@ -227,7 +227,9 @@ def regen(
     if not todo:
         click.echo(f"{len(statuses)} project(s) fresh")
         return 0
-    return _regen(todo, options, jobs, max_repairs, timeout, memory_limit, python, strict)
+    return _regen(
+        todo, options, jobs, max_repairs, timeout, memory_limit, python, strict
+    )
 
 
 def _regen(todo: list[Path], options: Options, jobs: int, max_repairs: int | None,

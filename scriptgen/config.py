@@ -41,7 +41,9 @@ class LLMSettings:
     model: str | None = None
     max_repairs: int | None = None
     source: Path | None = None
-    context: int | None = None  # the server's context window, where /models does not say
+    context: int | None = (
+        None  # the server's context window, where /models does not say
+    )
 
 
 def find_config(start: Path) -> Path | None:
@@ -91,7 +93,9 @@ def llm_settings(start: Path) -> LLMSettings:
     if context is not None and (
         isinstance(context, bool) or not isinstance(context, int) or context < 512
     ):
-        raise UserError(f"{path}: [llm] context must be a number of tokens (512 or more)")
+        raise UserError(
+            f"{path}: [llm] context must be a number of tokens (512 or more)"
+        )
     for key in ("uri", "model"):
         if key in llm and not isinstance(llm[key], str):
             raise UserError(f"{path}: [llm] {key} must be a string")

@@ -40,9 +40,7 @@ def set_limits(limits: dict[str, int]) -> None:
         resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
 
 
-def apply_landlock(
-    read: list[str], write: list[str], write_files: list[str]
-) -> None:
+def apply_landlock(read: list[str], write: list[str], write_files: list[str]) -> None:
     from landlock import FSAccess, Ruleset
 
     file_read = FSAccess.READ_FILE | FSAccess.EXECUTE
@@ -70,7 +68,9 @@ def main(argv: list[str]) -> int:
     try:
         set_limits(policy.get("limits", {}))
         if policy.get("landlock"):
-            apply_landlock(policy["read"], policy["write"], policy.get("write_files", []))
+            apply_landlock(
+                policy["read"], policy["write"], policy.get("write_files", [])
+            )
     except Exception as exc:  # reported by the caller as a sandbox failure
         print(f"scriptgen sandbox: cannot confine: {exc}", file=sys.stderr)
         return EXIT_CONFINE

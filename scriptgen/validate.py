@@ -16,8 +16,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import secrets
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -212,7 +212,11 @@ class Isolation:
     def describe(self) -> str:
         parts = [
             "no network" if "network" in self.contained else "network open",
-            "own PID namespace" if "processes" in self.contained else "process group killed",
+            (
+                "own PID namespace"
+                if "processes" in self.contained
+                else "process group killed"
+            ),
             (
                 f"writes confined and homes unreadable (Landlock ABI {self.landlock})"
                 if "filesystem" in self.contained
@@ -312,12 +316,16 @@ def interpreter_paths(python: str) -> tuple[str, ...]:
 
 def twin_cache() -> Path | None:
     """Where validations share the judge's tiny twins (one build per family and version):
-    writable by the judge, readable by the code under test; None where it cannot be made."""
+    writable by the judge, readable by the code under test; None where it cannot be made.
+    """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     folder = Path(base) / "scriptgen" / "twins"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        if "unprivileged" in isolation().contained and folder.stat().st_uid != UNPRIVILEGED_ID:
+        if (
+            "unprivileged" in isolation().contained
+            and folder.stat().st_uid != UNPRIVILEGED_ID
+        ):
             os.chown(folder, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
     except OSError:
         return None
@@ -352,7 +360,10 @@ def readable_paths(needed: list[str], private: tuple[str, ...]) -> list[str]:
                 # A rule follows the link: one to a private path or above it would
                 # open that path (the real folder is walked where it lies).
                 target = os.path.realpath(path)
-                if not any(p == target or p.startswith(target.rstrip("/") + "/") for p in private):
+                if not any(
+                    p == target or p.startswith(target.rstrip("/") + "/")
+                    for p in private
+                ):
                     found.append(path)
             else:
                 found.append(path)
@@ -491,7 +502,9 @@ def run_contract_tests(
         report_dir, judge_dir = workdir / "report", workdir / "judge"
         report_dir.mkdir()
         judge_dir.mkdir()
-        (judge_dir / "scriptgen_verdict.py").write_text(_VERDICT_PLUGIN, encoding="utf-8")
+        (judge_dir / "scriptgen_verdict.py").write_text(
+            _VERDICT_PLUGIN, encoding="utf-8"
+        )
         if "unprivileged" in boxed.contained:
             os.chmod(workdir, 0o711)
             for folder in (*scratch, report_dir):

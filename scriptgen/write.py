@@ -51,10 +51,16 @@ def recover(target: Path) -> list[str]:
         try:
             journal = json.loads((staging / JOURNAL).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            journal = None  # a new project's build, or killed before it swapped anything
+            journal = (
+                None  # a new project's build, or killed before it swapped anything
+            )
         if isinstance(journal, list):
             for i, (rel, existed) in enumerate(journal):
-                path, aside, staged = target / rel, staging / "old" / str(i), staging / "new" / str(i)
+                path, aside, staged = (
+                    target / rel,
+                    staging / "old" / str(i),
+                    staging / "new" / str(i),
+                )
                 if aside.exists() or aside.is_symlink():
                     os.replace(aside, path)
                     restored.append(rel)

@@ -13,6 +13,31 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 
 
+# Tests that take minutes each, started first: pytest-xdist hands tests out in collection
+# order, and one of these started last would keep the run going alone at its end.
+LONGEST_FIRST = (
+    "tests/test_real_training.py",
+    "tests/test_llm_pipeline.py",
+    "tests/test_hf_backend.py::test_real_gguf_model_writes_code",
+    "tests/test_regen.py",
+    "tests/test_precommit_hooks.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first, then the other slow ones, then the quick ones (which fill
+    the gaps at the end): the run's wall time is close to its work divided by workers.
+    """
+
+    def cost(item: pytest.Item) -> int:
+        for rank, prefix in enumerate(LONGEST_FIRST):
+            if item.nodeid.startswith(prefix):
+                return rank
+        return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
+
+    items.sort(key=cost)
+
+
 def build_file_tree(root: Path, files: Mapping[str, str]) -> None:
     """Write {relative path: text} under root (copier's tests/helpers.py habit)."""
     for rel, text in files.items():

@@ -110,7 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
                 {"id": m, "object": "model", "owned_by": "test"} for m in state.models
             ]
             if state.max_model_len is not None:
-                data = [{**entry, "max_model_len": state.max_model_len} for entry in data]
+                data = [
+                    {**entry, "max_model_len": state.max_model_len} for entry in data
+                ]
             self.send_json(200, {"object": "list", "data": data})
             return
         if self.command == "POST" and path == "/v1/chat/completions":

@@ -23,6 +23,8 @@ from scriptgen.spec import build_spec
 from .conftest import init_repo, run_scriptgen
 from .test_bad_input import fingerprint
 
+pytestmark = pytest.mark.slow
+
 
 def project_reply(**changes: str | None) -> str:
     """The reference project as a model writes it, with files changed (None: left out)."""
@@ -39,7 +41,11 @@ def block(path: str, text: str = "print('hi')\n") -> str:
 # (id, reply, a piece of the one error line)
 REPLIES: list[tuple[str, str, str]] = [
     ("empty", "", "no fenced block in the reply"),
-    ("prose-only", "Sure! A text classifier needs data and a model.", "no fenced block"),
+    (
+        "prose-only",
+        "Sure! A text classifier needs data and a model.",
+        "no fenced block",
+    ),
     ("absolute-path", block("/etc/cron.d/job"), "no usable file in the reply"),
     ("escaping-path", block("../../evil.py"), "no usable file in the reply"),
     ("escaping-through-tests", block("tests/../../evil.py"), "no usable file"),

@@ -91,7 +91,9 @@ MANIFEST = Manifest(
             defines=("main", "parse_args"),
             flags=("--model_name_or_path", "--train_file", "max_steps"),
         ),
-        FileContract(path="README.md", kind="scaffold", template="scaffold/README.md.j2"),
+        FileContract(
+            path="README.md", kind="scaffold", template="scaffold/README.md.j2"
+        ),
         FileContract(
             path="tests/test_contract.py",
             kind="scaffold",

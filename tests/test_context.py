@@ -21,6 +21,8 @@ from .test_hf_backend import build_tiny_chat_model
 
 EXEMPLAR = "# Reference implementation"
 
+pytestmark = pytest.mark.slow
+
 
 def textclf_plan(tmp_path: Path):
     raw, base = build_spec("textclf", model="bert-base", sets=[], cwd=tmp_path)
@@ -81,7 +83,9 @@ def test_hf_sends_the_compact_prompt_when_the_full_one_does_not_fit(
     assert EXEMPLAR not in entry["messages"][1]["content"]
     assert entry["prompt_tokens"] == compact
     # With room for the full prompt and its reply, the full one goes.
-    roomy = hf_backend(build_tiny_chat_model(tmp_path / "roomy", max_positions=full + 16), 16)
+    roomy = hf_backend(
+        build_tiny_chat_model(tmp_path / "roomy", max_positions=full + 16), 16
+    )
     roomy.generate(textclf_plan(folder))
     assert EXEMPLAR in roomy.transcript[0]["messages"][1]["content"]  # type: ignore[attr-defined]
 
@@ -128,7 +132,9 @@ def test_openai_context_from_models_compact_then_refused(repo: Path) -> None:
     # One error line (after the progress line of the planning stage).
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("scriptgen:")]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert f"does not fit the model's context of {REPLY_TOKENS + 500} tokens" in lines[0]
+    assert (
+        f"does not fit the model's context of {REPLY_TOKENS + 500} tokens" in lines[0]
+    )
     assert "(estimated)" in lines[0] and f"+ {REPLY_TOKENS} for the reply" in lines[0]
     assert chats == []
     assert tree(repo) == before and git(repo, "rev-parse", "HEAD") == head
@@ -146,6 +152,8 @@ def test_llm_context_setting(repo: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "context of 1024 tokens" in result.stderr
     (repo / "scriptgen.toml").write_text('[llm]\ncontext = "big"\n', encoding="utf-8")
-    result = run_scriptgen("new", "textclf", "--llm", "openai:http://127.0.0.1:9/v1", cwd=repo)
+    result = run_scriptgen(
+        "new", "textclf", "--llm", "openai:http://127.0.0.1:9/v1", cwd=repo
+    )
     assert result.returncode == 2
     assert "[llm] context must be a number of tokens" in result.stderr

@@ -129,6 +129,8 @@ def test_merge_file_reports_conflicts() -> None:
 
 def test_base_copies_of_git_files_do_not_act_as_them() -> None:
     assert base_copy("train.py") == ".scriptgen/base/train.py"
-    assert base_copy("tests/test_contract.py") == ".scriptgen/base/tests/test_contract.py"
+    assert (
+        base_copy("tests/test_contract.py") == ".scriptgen/base/tests/test_contract.py"
+    )
     assert base_copy(".gitignore") == ".scriptgen/base/.gitignore.base"
     assert base_copy("sub/.gitattributes") == ".scriptgen/base/sub/.gitattributes.base"

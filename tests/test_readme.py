@@ -18,7 +18,9 @@ def table_rows() -> dict[tuple[str, str], set[str]]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3 and re.fullmatch(r"`\w+`", cells[0]):
             family = cells[1].split()[0].strip("`")
-            rows[cells[0].strip("`"), family] = {m.strip("` ") for m in cells[2].split(",")}
+            rows[cells[0].strip("`"), family] = {
+                m.strip("` ") for m in cells[2].split(",")
+            }
     return rows
 
 

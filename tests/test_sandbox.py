@@ -226,7 +226,9 @@ def test_strict_refuses_llm_code_without_file_system_confinement(
     Sandbox(strict=True).admit("openai")  # confined here: admitted
     unconfined = Isolation(contained=("network", "processes"))
     monkeypatch.setattr(validate, "isolation", lambda: unconfined)
-    with pytest.raises(UserError, match="strict sandbox: the code was written by openai"):
+    with pytest.raises(
+        UserError, match="strict sandbox: the code was written by openai"
+    ):
         Sandbox(strict=True).admit("openai")
     Sandbox(strict=True).admit("reference")
     Sandbox(strict=False).admit("openai")
@@ -245,7 +247,9 @@ def test_strict_from_scriptgen_toml(tmp_path: Path) -> None:
 
 
 def test_validation_json_names_the_isolation(tmp_path: Path) -> None:
-    report = run_contract_tests({"tests/test_ok.py": "def test_ok():\n    pass\n"}, timeout=60)
+    report = run_contract_tests(
+        {"tests/test_ok.py": "def test_ok():\n    pass\n"}, timeout=60
+    )
     assert report.passed
     assert set(report.isolation) == {*isolation().contained, "limits"}
     assert json.loads(json.dumps(report.to_dict()))["isolation"] == report.isolation
@@ -285,7 +289,9 @@ def test_nothing_outlives_a_killed_scriptgen(tmp_path: Path) -> None:
     while len(_running(marker)) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(_running(marker)) == 5
-    folders = list(Path(tempfile.gettempdir()).glob(f"scriptgen-validate-{scriptgen.pid}-*"))
+    folders = list(
+        Path(tempfile.gettempdir()).glob(f"scriptgen-validate-{scriptgen.pid}-*")
+    )
     assert len(folders) == 1
     scriptgen.kill()
     scriptgen.wait()

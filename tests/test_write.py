@@ -44,7 +44,9 @@ def test_a_failure_midway_puts_every_file_back(
         real_rename(src, dst)  # type: ignore[arg-type]
 
     monkeypatch.setattr(write.os, "rename", failing_rename)
-    with pytest.raises(ScriptgenError, match="No space left on device; every file was put back"):
+    with pytest.raises(
+        ScriptgenError, match="No space left on device; every file was put back"
+    ):
         write_update(
             project, {"a.py": "A\n", "b.py": None, "c.py": "C\n", "d/e.py": "e\n"}
         )
@@ -148,17 +150,20 @@ def test_a_killed_new_leaves_nothing_the_next_run_keeps(tmp_path: Path) -> None:
     assert snapshot(target) == {"train.py": b"whole\n"}
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_writes_nothing(repo: Path, tmp_path: Path) -> None:
     """`new` onto a file system that fills up (a 64 KiB tmpfs, mounted in a mount
     namespace of the test's own): exit 1, one line naming the cause, nothing left."""
     if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
-        pytest.fail("unshare -rm is not allowed here: the full-disk case cannot be made")
+        pytest.fail(
+            "unshare -rm is not allowed here: the full-disk case cannot be made"
+        )
     small = tmp_path / "small"
     small.mkdir()
     script = (
         f"mount -t tmpfs -o size=64k tmpfs {small} && "
         f"{sys.executable} -m scriptgen.cli new textclf --model bert-base --no-validate "
-        f"--no-commit --out {small}/generated; echo \"exit=$?\"; ls -A {small}/generated"
+        f'--no-commit --out {small}/generated; echo "exit=$?"; ls -A {small}/generated'
     )
     result = subprocess.run(
         ["unshare", "-rm", "sh", "-c", script], cwd=repo, capture_output=True, text=True
@@ -172,6 +177,7 @@ def test_a_full_disk_is_one_line_and_writes_nothing(repo: Path, tmp_path: Path) 
     assert result.stdout.splitlines() == ["exit=1"]  # and generated/ is empty
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_target(repo: Path) -> None:
     """Two `new` runs race for the same target: one writes it whole, the other writes
     nothing and says why in one line."""
@@ -191,5 +197,7 @@ def test_two_runs_on_one_target(repo: Path) -> None:
     assert len(errors) == 1 and "textclf-bert-base" in errors[0], loser
     assert "Traceback" not in loser
     project = repo / "generated" / "textclf-bert-base"
-    assert (project / "train.py").is_file() and (project / ".scriptgen" / "lock.json").is_file()
+    assert (project / "train.py").is_file() and (
+        project / ".scriptgen" / "lock.json"
+    ).is_file()
     assert not [p for p in project.parent.iterdir() if p.name.startswith(".")]

@@ -14,7 +14,6 @@ from ..errors import MissingDependency, ScriptgenError
 from .llm import REPLY_TOKENS, REQUEST_SECONDS, Messages, OnToken, Reply
 
 
-
 class HFChat:
     """A ``Chat`` (call it with messages and decoding) plus ``generate_batch``."""
 

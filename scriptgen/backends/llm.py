@@ -115,7 +115,7 @@ class LLMBackend:
         ``larger``) does not fit either."""
         if self._fits(messages):
             return
-        measure: Measure = getattr(self.chat, "measure")
+        measure: Measure = self.chat.measure
         prompt, context, exact = measure(messages)
         full, _, _ = measure(larger)
         counted = "tokens" if exact else "tokens (estimated)"

@@ -139,7 +139,8 @@ class OpenAIClient:
 
     def context_window(self) -> int | None:
         """The model's context in tokens, where ``/models`` says it: vLLM's
-        ``max_model_len``, llama.cpp's ``meta.n_ctx_train``, others' ``context_length``."""
+        ``max_model_len``, llama.cpp's ``meta.n_ctx_train``, others' ``context_length``.
+        """
         model = self.resolve_model()
         for entry in self._model_entries():
             if _model_id(entry) != model:
