@@ -338,6 +338,11 @@ def private_paths() -> tuple[str, ...]:
     return tuple(sorted({os.path.realpath(p) for p in (*PRIVATE_PATHS, *extra)}))
 
 
+def _within(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies beneath it."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def readable_paths(needed: list[str], private: tuple[str, ...]) -> list[str]:
     """Every path but the private ones, as the fewest rules: the entries of each folder
     on the way to a private path are listed one by one; what the run needs beneath a
@@ -353,25 +358,20 @@ def readable_paths(needed: list[str], private: tuple[str, ...]) -> list[str]:
             path = entry.path
             if path in private:
                 continue
-            if any(p.startswith(path.rstrip("/") + "/") for p in private):
+            if any(_within(p, path) for p in private):  # on the way to a private path
                 if entry.is_dir(follow_symlinks=False):
                     walk(path)
             elif entry.is_symlink():
                 # A rule follows the link: one to a private path or above it would
                 # open that path (the real folder is walked where it lies).
                 target = os.path.realpath(path)
-                if not any(
-                    p == target or p.startswith(target.rstrip("/") + "/")
-                    for p in private
-                ):
+                if not any(_within(p, target) for p in private):
                     found.append(path)
             else:
                 found.append(path)
 
     walk("/")
-    found += [
-        p for p in needed if any(p == q or p.startswith(q + "/") for q in private)
-    ]
+    found += [p for p in needed if any(_within(p, q) for q in private)]
     return found
 
 
