@@ -492,7 +492,8 @@ def run_contract_tests(
     limit = parse_size(memory_limit)
     boxed = isolation()
     secret = secrets.token_hex(16)
-    remove_leftovers()
+    twins = twin_cache()
+    remove_leftovers(twins)
     with tempfile.TemporaryDirectory(prefix=f"{_RUN_PREFIX}{os.getpid()}-") as tmp:
         workdir = Path(tmp)
         project = workdir / "project"
@@ -509,7 +510,6 @@ def run_contract_tests(
             os.chmod(workdir, 0o711)
             for folder in (*scratch, report_dir):
                 os.chown(folder, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
-        twins = twin_cache()
         shared = () if twins is None else (twins,)
         confine = partial(
             confine_command,
@@ -594,12 +594,27 @@ def run_contract_tests(
     return report
 
 
-def remove_leftovers() -> None:
-    """Remove the folders of validation runs whose scriptgen process is gone (killed)."""
+# A twin is built in seconds: a staging folder this old in the twin cache belongs to a
+# validation that was killed while it built one.
+_STALE_STAGING_SECONDS = 3600
+
+
+def remove_leftovers(twins: Path | None = None) -> None:
+    """Remove the folders of validation runs whose scriptgen process is gone (killed),
+    and the twin cache's (``twins``) half-built twins that such runs left."""
     for folder in Path(tempfile.gettempdir()).glob(f"{_RUN_PREFIX}*-*"):
         pid = folder.name[len(_RUN_PREFIX) :].partition("-")[0]
         if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
+    # The judge stages a twin as .<name>.<random> and renames it whole into place; its
+    # PID is of the sandbox's own namespace, so age tells a dead build from a live one.
+    for staging in twins.glob(".*") if twins else ():
+        try:
+            stale = time.time() - staging.stat().st_mtime > _STALE_STAGING_SECONDS
+        except OSError:
+            continue
+        if stale and staging.is_dir():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _forged(

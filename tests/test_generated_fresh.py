@@ -9,8 +9,8 @@ import pytest
 from scriptgen.backends import get_backend
 from scriptgen.fmt import format_files
 from scriptgen.lock import Lock, base_copy
-from scriptgen.render import render_scaffold
 from scriptgen.project import plan_for_existing
+from scriptgen.render import render_scaffold
 from scriptgen.stale import status
 
 GENERATED = Path(__file__).resolve().parent.parent / "generated"

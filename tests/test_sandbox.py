@@ -301,3 +301,25 @@ def test_nothing_outlives_a_killed_scriptgen(tmp_path: Path) -> None:
     assert _running(marker) == []
     remove_leftovers()
     assert not folders[0].exists()
+
+
+def test_the_next_run_removes_a_killed_runs_half_built_twin(tmp_path: Path) -> None:
+    """A judge killed while it built a twin leaves its staging folder in the shared
+    cache; the next validation removes it once it is old enough to be no live build's,
+    and leaves built twins and fresh staging folders alone."""
+    import os
+    import time
+
+    from scriptgen.validate import remove_leftovers
+
+    twins = tmp_path / "twins"
+    stale, fresh, built = twins / ".0a1b.x9", twins / ".0a1b.y7", twins / "0a1b"
+    for folder in (stale, fresh, built):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "model.safetensors").write_bytes(b"0")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    os.utime(built, (hours_ago, hours_ago))
+    remove_leftovers(twins)
+    assert not stale.exists()
+    assert fresh.exists() and built.exists()

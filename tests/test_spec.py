@@ -7,8 +7,8 @@ import pytest
 from scriptgen.errors import UserError
 from scriptgen.lock import spec_hash
 from scriptgen.plan import make_plan
-from scriptgen.tasks import get_manifest
 from scriptgen.spec import build_spec, canonical, parse_spec
+from scriptgen.tasks import get_manifest
 
 from .conftest import EXAMPLES, build_file_tree
 

@@ -66,6 +66,42 @@ BREAKAGES = {
 }
 
 
+# The method judges (tests/test_method.py) read the saved weights themselves: projects
+# whose adapters reach weights the method must leave alone. (method, breakage)
+PEFT_MODEL = "    model = peft.get_peft_model(model, peft_config)\n"
+PREFIX_CONFIG = (
+    "            num_attention_heads=config.num_attention_heads,\n"
+    "            modules_to_save=list(head),\n"
+    "        )\n"
+    "    else:  # prompt\n"
+)
+METHOD_BREAKAGES = {
+    # LoRA that also trains the word embeddings: merged, they differ from the base
+    # model's, which LoRA never changes.
+    "lora-trains-the-embeddings": (
+        "lora",
+        (
+            "model.py",
+            PEFT_MODEL,
+            PEFT_MODEL
+            + "    model.get_input_embeddings().weight.requires_grad_(True)\n",
+            ["test_lora_is_merged_and_changes_only_adapted_weights"],
+        ),
+    ),
+    # A prefix-tuning adapter that carries a trained copy of the embeddings: loaded onto
+    # the base model, it replaces the pretrained ones.
+    "prefix-adapter-carries-the-embeddings": (
+        "prefix",
+        (
+            "model.py",
+            PREFIX_CONFIG,
+            PREFIX_CONFIG.replace("list(head)", '[*head, "embeddings"]'),
+            ["test_prefix_leaves_the_base_model_untouched"],
+        ),
+    ),
+}
+
+
 @pytest.fixture(scope="module")
 def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_reference(
@@ -78,3 +114,15 @@ def test_validate_fails_a_broken_project(
     reference_project: Path, tmp_path: Path, breakage: str
 ) -> None:
     assert_validate_catches(reference_project, tmp_path, BREAKAGES[breakage])
+
+
+@pytest.mark.parametrize("breakage", list(METHOD_BREAKAGES))
+def test_the_method_judge_fails_adapters_that_reach_base_weights(
+    tmp_path: Path, breakage: str
+) -> None:
+    method, broken = METHOD_BREAKAGES[breakage]
+    (tmp_path / "reference").mkdir()
+    reference = generate_reference(
+        tmp_path / "reference", "textclf", f"training.method={method}"
+    )
+    assert_validate_catches(reference, tmp_path, broken)
