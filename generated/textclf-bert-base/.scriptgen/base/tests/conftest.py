@@ -161,21 +161,12 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
 def write_hub_dataset(folder: Path, splits: dict[str, list[dict]]) -> Path:
     """A dataset folder as on the hub (data/<split>-00000-of-00001.parquet) with typed
     features: the label column a ClassLabel (a list of them for multi-label)."""
-    from datasets import ClassLabel, Dataset, Features, List, Value
-
-    label = ClassLabel(names=LABEL_NAMES)
-    features = Features(
-        {
-            TEXT_COLUMN: Value("string"),
-            LABEL_COLUMN: List(label) if MULTI_LABEL else label,
-        }
-    )
-    (folder / "data").mkdir(parents=True, exist_ok=True)
-    for split, rows in splits.items():
-        columns = {name: [row[name] for row in rows] for name in features}
-        dataset = Dataset.from_dict(columns, features=features)
-        dataset.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
-    return folder
+    label = harness.class_label(LABEL_NAMES)
+    features = {
+        TEXT_COLUMN: harness.value("string"),
+        LABEL_COLUMN: harness.list_of(label) if MULTI_LABEL else label,
+    }
+    return harness.write_hub_dataset(folder, splits, features)
 
 
 def rows_of(examples: list[tuple[str, list[int]]]) -> list[dict]:
