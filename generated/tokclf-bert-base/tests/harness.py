@@ -11,6 +11,10 @@ verdict. Under scriptgen's validation the worker is confined more narrowly than 
 ``harness.run(function, *args)`` runs one of the judge's own module-level functions in the
 worker (its source is sent), for checks that build objects JSON cannot carry (datasets,
 tokenizers): such a function imports what it needs and returns plain data.
+
+What the judge itself reads and writes (checkpoints' weights and configs, hub-style
+datasets) it handles with numpy and pyarrow, never torch, transformers or datasets: those
+load in the worker only, so judging costs one import of them, not two.
 """
 
 from __future__ import annotations
@@ -234,3 +238,119 @@ def run(function, *args: Any, **kwargs: Any) -> Any:
         "kwargs": kwargs,
     }
     return WORKER_PROCESS.request(message)
+
+
+# --- what the judge reads and writes without the project's libraries -----------------
+
+# safetensors' dtype names, as numpy's (bfloat16 has none: widened to float32 below).
+_DTYPES = {
+    "F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4",
+    "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
+}  # fmt: skip
+
+
+def _safetensors_header(path: Path) -> tuple[dict, int]:
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if not 0 < size < 100_000_000:
+            raise ValueError(f"{path} is not a safetensors file")
+        header = json.loads(f.read(size))
+    header.pop("__metadata__", None)
+    return header, 8 + size
+
+
+def tensor_names(path: Path) -> list[str]:
+    """The names of the tensors in a safetensors file (its header alone is read)."""
+    return sorted(_safetensors_header(path)[0])
+
+
+def tensors(path: Path) -> dict[str, Any]:
+    """The tensors of a safetensors file as numpy arrays."""
+    import numpy as np
+
+    header, start = _safetensors_header(path)
+    raw = Path(path).read_bytes()
+    arrays = {}
+    for name, info in header.items():
+        begin, end = info["data_offsets"]
+        buffer = raw[start + begin : start + end]
+        if info["dtype"] == "BF16":
+            array = (np.frombuffer(buffer, "<u2").astype("<u4") << 16).view("<f4")
+        else:
+            array = np.frombuffer(buffer, _DTYPES[info["dtype"]])
+        arrays[name] = array.reshape(info["shape"])
+    return arrays
+
+
+def checkpoint_weights(folder: Path) -> dict[str, Any]:
+    """A checkpoint folder's weights by name (one model.safetensors, or its shards)."""
+    folder = Path(folder)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(
+            set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        )
+        weights = {}
+        for shard in shards:
+            weights.update(tensors(folder / shard))
+        return weights
+    single = folder / "model.safetensors"
+    assert single.is_file(), (
+        f"{folder} has no model.safetensors: save the checkpoint with save_pretrained "
+        "(safetensors, its default format)"
+    )
+    return tensors(single)
+
+
+def model_config(folder: Path) -> dict:
+    """A checkpoint folder's config.json."""
+    path = Path(folder) / "config.json"
+    assert path.is_file(), f"{folder} has no config.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# Hub-style typed features, in the JSON form that datasets keeps in a parquet file's
+# schema (and on the hub): what datasets.Features.from_dict() reads back.
+def value(dtype: str) -> dict:
+    return {"dtype": dtype, "_type": "Value"}
+
+
+def class_label(names: list[str]) -> dict:
+    return {"names": list(names), "_type": "ClassLabel"}
+
+
+def list_of(feature: dict) -> dict:
+    return {"feature": feature, "_type": "List"}
+
+
+def _arrow_type(feature: dict):
+    import pyarrow as pa
+
+    kind = feature["_type"]
+    if kind == "ClassLabel":
+        return pa.int64()
+    if kind in ("List", "Sequence"):
+        return pa.list_(_arrow_type(feature["feature"]))
+    if kind == "Value":
+        return pa.type_for_alias(feature["dtype"])
+    raise ValueError(f"no arrow type for a {kind} feature")
+
+
+def write_hub_dataset(
+    folder: Path, splits: dict[str, list[dict]], features: dict
+) -> Path:
+    """A folder laid out as a hub dataset repository (data/<split>-00000-of-00001.parquet),
+    the typed features in each parquet file's schema, as the hub's export has them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    metadata = {"huggingface": json.dumps({"info": {"features": features}})}
+    schema = pa.schema(
+        [(name, _arrow_type(feature)) for name, feature in features.items()],
+        metadata=metadata,
+    )
+    (Path(folder) / "data").mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        table = pa.Table.from_pylist(rows, schema=schema)
+        pq.write_table(table, Path(folder) / "data" / f"{split}-00000-of-00001.parquet")
+    return Path(folder)

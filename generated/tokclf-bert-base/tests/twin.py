@@ -29,6 +29,8 @@ TWIN_CONFIG = {
 LAYERS = "encoder.layer"
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0 to 4
 MAX_LENGTH = 32
+# Saved beside the twin's weights by save_twin().
+ANATOMY = "twin_anatomy.json"
 
 
 def build_tokenizer(corpus: list[str], max_length: int = MAX_LENGTH):
@@ -189,7 +191,26 @@ def save_twin(folder: Path, tokenizer, base_model=None) -> Path:
         base_model = AutoModel.from_config(twin_config(tokenizer))
     base_model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    # What the judge needs to know of the architecture to compare weights by name
+    # without loading a model (tests/test_method.py).
+    linear = [
+        name
+        for name, module in base_model.named_modules()
+        if isinstance(module, torch.nn.Linear)
+    ]
+    record = {
+        "base_model_prefix": base_model.base_model_prefix,
+        "linear_modules": linear,
+        "after_layers": after_layers(base_model),
+    }
+    (Path(folder) / ANATOMY).write_text(json.dumps(record, indent=1), encoding="utf-8")
     return folder
+
+
+def anatomy(twin_dir: Path) -> dict:
+    """The twin's base model as save_twin() recorded it: the prefix of its parameters'
+    names inside a task model, its nn.Linear modules, its parts after the layers."""
+    return json.loads((Path(twin_dir) / ANATOMY).read_text(encoding="utf-8"))
 
 
 def cue_sentences(
@@ -218,10 +239,10 @@ def cached_twin(make: Callable[[Path], Path], scratch: Path, *key: object) -> Pa
     root = os.environ.get("SCRIPTGEN_TWIN_CACHE")
     if not root or not os.path.isdir(root):
         return make(scratch)
-    import torch
-    import transformers
+    from importlib.metadata import version
 
-    versions = [torch.__version__, transformers.__version__]
+    # (Not torch.__version__: a cache hit costs no import of torch.)
+    versions = [version("torch"), version("transformers"), version("tokenizers")]
     source = Path(__file__).read_text(encoding="utf-8")
     blob = json.dumps([source, list(key), versions], default=str, sort_keys=True)
     folder = Path(root) / hashlib.sha256(blob.encode()).hexdigest()[:32]

@@ -8,6 +8,7 @@ metrics.py, model.py, train.py and predict.py; they run offline on a CPU in seco
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import random
@@ -35,6 +36,7 @@ from twin import (
     MAX_LENGTH,
     MODEL_TYPE,
     SPECIAL_TOKENS,
+    cached_twin,
     save_twin,
     twin_config,
 )
@@ -283,29 +285,20 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def features():
-    """Hub-style typed features: words as strings, tags as Sequence(ClassLabel)."""
-    from datasets import ClassLabel, Features, Sequence, Value
-
-    return Features(
-        {
-            TOKENS_COLUMN: Sequence(Value("string")),
-            TAGS_COLUMN: Sequence(ClassLabel(names=TAG_NAMES)),
-        }
-    )
+def features() -> dict:
+    """Hub-style typed features: words as strings, tags as a list of ClassLabel (JSON,
+    as datasets keeps them in a parquet file's schema)."""
+    return {
+        TOKENS_COLUMN: harness.list_of(harness.value("string")),
+        TAGS_COLUMN: harness.list_of(harness.class_label(TAG_NAMES)),
+    }
 
 
 def write_hub_dataset(folder: Path, splits: dict[str, list[dict]]) -> Path:
     """A folder laid out as a hub dataset repository (data/<split>-00000-of-00001.parquet)
     with the features (ClassLabel names) in the parquet schema, as the hub's export has.
     """
-    from datasets import Dataset
-
-    (folder / "data").mkdir(parents=True)
-    for split, rows in splits.items():
-        dataset = Dataset.from_list(rows, features=features())
-        dataset.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
-    return folder
+    return harness.write_hub_dataset(folder, splits, features())
 
 
 # --- the twin -----------------------------------------------------------------------
@@ -423,17 +416,24 @@ def twin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny checkpoint of the spec's architecture, with a tokenizer of its family's
     kind, saved like a pretrained model on the hub; its embeddings know the entity words.
     """
-    import torch
-    from transformers import AutoModelForTokenClassification as TaskModel
 
-    tokenizer = build_tokenizer(tokenizer_corpus())
-    torch.manual_seed(SEED)
-    # The base model as the task's head has it (BERT's and RoBERTa's without a pooler).
-    encoder = TaskModel.from_config(twin_config(tokenizer)).base_model
-    # A clean config, as a hub checkpoint's: no head.
-    encoder.config.num_labels = 2
-    plant_word_knowledge(encoder, tokenizer)
-    return save_twin(tmp_path_factory.mktemp("twin"), tokenizer, encoder)
+    def make(folder: Path) -> Path:
+        import torch
+        from transformers import AutoModelForTokenClassification as TaskModel
+
+        tokenizer = build_tokenizer(tokenizer_corpus())
+        torch.manual_seed(SEED)
+        # The base model as the task's head has it (BERT's and RoBERTa's without a pooler).
+        encoder = TaskModel.from_config(twin_config(tokenizer)).base_model
+        # A clean config, as a hub checkpoint's: no head.
+        encoder.config.num_labels = 2
+        plant_word_knowledge(encoder, tokenizer)
+        return save_twin(folder, tokenizer, encoder)
+
+    # What make() builds from besides twin.py: its code here, the words, the tags.
+    key = [inspect.getsource(f) for f in (build_tokenizer, plant_word_knowledge, make)]
+    key += [tokenizer_corpus(), [words_of(t) for t in TYPES], TYPES, SEED]
+    return cached_twin(make, tmp_path_factory.mktemp("twin"), *key)
 
 
 @pytest.fixture(scope="session")

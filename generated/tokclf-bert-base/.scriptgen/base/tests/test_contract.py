@@ -28,6 +28,7 @@ from conftest import (
     TOKENS_COLUMN,
     TRAIN_STEPS,
     TYPES,
+    features,
     judge_entities,
     judge_f1,
     rows_of,
@@ -51,31 +52,37 @@ def json_lines(text: str) -> list[dict]:
 
 
 def saved_labels(model_dir: Path) -> list[str]:
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(model_dir)
-    id2label = {int(i): label for i, label in config.id2label.items()}
+    config = harness.model_config(model_dir)
+    id2label = {int(i): label for i, label in config.get("id2label", {}).items()}
+    label2id = config.get("label2id")
     assert sorted(id2label) == list(range(len(id2label))), id2label
-    assert config.label2id == {
+    assert label2id == {
         label: i for i, label in id2label.items()
-    }, f"label2id {config.label2id} is not the inverse of id2label {id2label}"
+    }, f"label2id {label2id} is not the inverse of id2label {id2label}"
     return [id2label[i] for i in range(len(id2label))]
 
 
 # --- the judge's own fixtures ---------------------------------------------------------
 
 
-def test_twin_loads(twin_dir: Path) -> None:
-    """The judge's own fixture: a checkpoint that the Auto classes load offline."""
+def twin_logits_shape(twin_dir: str, texts: list[str]) -> list:
+    """Runs in the project's process: the twin through the Auto classes, offline; the
+    input ids' and the logits' shapes, and the model type."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(twin_dir)
     twin = AutoModelForTokenClassification.from_pretrained(twin_dir, num_labels=3)
-    inputs = tokenizer(
-        ["alice met bob", "in berlin"], padding=True, return_tensors="pt"
-    )
-    assert twin(**inputs).logits.shape == (*inputs["input_ids"].shape, 3)
-    assert twin.config.model_type == MODEL_TYPE
+    inputs = tokenizer(texts, padding=True, return_tensors="pt")
+    shapes = [list(inputs["input_ids"].shape), list(twin(**inputs).logits.shape)]
+    return [*shapes, twin.config.model_type]
+
+
+def test_twin_loads(twin_dir: Path) -> None:
+    """The judge's own fixture: a checkpoint that the Auto classes load offline."""
+    texts = ["alice met bob", "in berlin"]
+    inputs, logits, model_type = harness.run(twin_logits_shape, str(twin_dir), texts)
+    assert logits == [*inputs, 3]
+    assert model_type == MODEL_TYPE
 
 
 def test_judge_reads_entities_as_seqeval_does() -> None:
@@ -141,25 +148,18 @@ def test_align_labels() -> None:
     ]  # fmt: skip
 
 
-def _datasets(sentences: dict[str, list], as_ids: bool, class_labels: bool = False):
-    from conftest import features
-    from datasets import Dataset, DatasetDict
-
+def _splits(sentences: dict[str, list], as_ids: bool, class_labels: bool = False):
+    """The sentences' rows per split (tags as names or ids) and, for ClassLabel tags,
+    the features (JSON): what a worker function builds a DatasetDict from."""
     rows = {split: rows_of(s, as_ids or class_labels) for split, s in sentences.items()}
-    return DatasetDict(
-        {
-            split: Dataset.from_list(r, features=features() if class_labels else None)
-            for split, r in rows.items()
-        }
-    )
+    return rows, features() if class_labels else None
 
 
-def tokenized(
-    twin_dir: str, dataset_dir: str, columns: list, tags: list, options: dict
-):
+def tokenized(twin_dir: str, splits: dict, columns: list, tags: list, options: dict):
     """Runs in the project's process: the twin's tokenizer as train.py loads it, the
-    saved dataset through data.tokenize_datasets, and each sentence encoded alone."""
-    from datasets import load_from_disk
+    rows of each split as a dataset through data.tokenize_datasets, and each sentence
+    encoded alone."""
+    from datasets import Dataset, DatasetDict
 
     import data
     import model
@@ -167,7 +167,9 @@ def tokenized(
     tokenizer = data.prepare_tokenizer(
         model.load_tokenizer(twin_dir, add_prefix_space=True)
     )
-    raw = load_from_disk(dataset_dir)
+    raw = DatasetDict(
+        {split: Dataset.from_list(rows) for split, rows in splits.items()}
+    )
     result = data.tokenize_datasets(raw, tokenizer, *columns, tags, **options)
     found = {}
     for split in raw:
@@ -192,14 +194,12 @@ def tokenized(
 
 @pytest.mark.parametrize("label_all_tokens", [False, True])
 def test_tokenize_datasets_aligns_tags_with_sub_tokens(
-    twin_dir: Path, sentences: dict[str, list], label_all_tokens: bool, tmp_path: Path
+    twin_dir: Path, sentences: dict[str, list], label_all_tokens: bool
 ) -> None:
-    _datasets(sentences, as_ids=False).save_to_disk(str(tmp_path / "raw"))
+    splits, _ = _splits(sentences, as_ids=False)
     options = {"max_length": MAX_LENGTH, "label_all_tokens": label_all_tokens}
     columns = [TOKENS_COLUMN, TAGS_COLUMN]
-    found = harness.run(
-        tokenized, str(twin_dir), str(tmp_path / "raw"), columns, TAG_NAMES, options
-    )
+    found = harness.run(tokenized, str(twin_dir), splits, columns, TAG_NAMES, options)
     tag_id = {tag: i for i, tag in enumerate(TAG_NAMES)}
     b_to_i = [
         tag_id.get("I-" + tag[2:], i) if tag.startswith("B-") else i
@@ -295,17 +295,21 @@ def test_tag_names_ids_and_class_labels_encode_alike(
     ), "tag names, tag ids and a ClassLabel feature give different labels"
 
 
-def resolved_labels(folders: dict, column: str, checks: list) -> list:
-    """Runs in the project's process: data.resolve_labels on saved datasets, with or
-    without labels; the labels found, or the error's type."""
-    from datasets import load_from_disk
+def resolved_labels(trains: dict, column: str, checks: list) -> list:
+    """Runs in the project's process: data.resolve_labels on train splits (rows, and
+    features or None) with or without labels; the labels found, or the error's type."""
+    from datasets import Dataset, Features
 
     import data
 
+    datasets = {
+        kind: Dataset.from_list(rows, features=Features.from_dict(f) if f else None)
+        for kind, (rows, f) in trains.items()
+    }
     results = []
     for kind, labels in checks:
         try:
-            found = data.resolve_labels(load_from_disk(folders[kind]), column, labels)
+            found = data.resolve_labels(datasets[kind], column, labels)
         except Exception as exc:
             results.append(type(exc).__name__)
         else:
@@ -313,17 +317,15 @@ def resolved_labels(folders: dict, column: str, checks: list) -> list:
     return results
 
 
-def test_resolve_labels_checks_the_data(
-    sentences: dict[str, list], tmp_path: Path
-) -> None:
-    folders = {}
+def test_resolve_labels_checks_the_data(sentences: dict[str, list]) -> None:
+    trains = {}
     for kind, args in (
         ("names", (False,)),
         ("ids", (True,)),
         ("class labels", (False, True)),
     ):
-        folders[kind] = str(tmp_path / kind)
-        _datasets(sentences, *args)["train"].save_to_disk(folders[kind])
+        splits, features = _splits(sentences, *args)
+        trains[kind] = [splits["train"], features]
     checks = [
         ("names", None),
         ("names", [OUTSIDE, "B-NOPE"]),  # a tag in the data that the labels lack
@@ -335,7 +337,7 @@ def test_resolve_labels_checks_the_data(
         ),  # names that are not the ClassLabel's
     ]
     found, lacking, nameless, class_labels, reordered = harness.run(
-        resolved_labels, folders, TAGS_COLUMN, checks
+        resolved_labels, trains, TAGS_COLUMN, checks
     )
     assert sorted(found) == sorted({t for _, tags in sentences["train"] for t in tags})
     assert lacking == "ValueError", f"labels that lack a tag of the data gave {lacking}"
@@ -367,21 +369,26 @@ def test_saved_labels_are_the_datas_tag_names(trained: Path, sentences: dict) ->
         assert set(labels) == found, f"id2label {labels}, the data's tags {found}"
 
 
+def saved_tokenizer_pieces(model_dir: str, words: list[str]) -> list:
+    """Runs in the project's process: the saved tokenizer's pieces of the words pre-split
+    and as running text, and how many pieces the first word has."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    split = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+    running = tokenizer(" ".join(words), add_special_tokens=False)
+    return [split.tokens(), running.tokens(), split.word_ids().count(0)]
+
+
 def test_saved_tokenizer_reads_words_as_in_running_text(trained: Path) -> None:
     """Pre-split words get the pieces they get in a sentence (a byte-level BPE needs
     add_prefix_space for that; without it every word is encoded as a text's first)."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(trained)
     words = ["they", "met", "Alice", "Smith", "in", "Berlin", "today"]
-    split = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
-    running = tokenizer(" ".join(words), add_special_tokens=False)
-    pieces = split.tokens()
-    first = split.word_ids().count(0)
+    pieces, running, first = harness.run(saved_tokenizer_pieces, str(trained), words)
     # The first word may differ (a leading space, or none); the others must not.
     assert (
-        pieces[first:] == running.tokens()[-(len(pieces) - first) :]
-    ), f"pre-split words {pieces} vs running text {running.tokens()}"
+        pieces[first:] == running[-(len(pieces) - first) :]
+    ), f"pre-split words {pieces} vs running text {running}"
 
 
 def test_the_model_learns(trained: Path, sentences: dict) -> None:

@@ -200,13 +200,8 @@ def test_limit_samples_draws_at_random() -> None:
 
 def write_parquet_dataset(folder: Path, splits: dict[str, int]) -> Path:
     """A folder laid out as a hub dataset repository (data/<split>-00000-of-00001.parquet)."""
-    from datasets import Dataset
-
-    (folder / "data").mkdir(parents=True, exist_ok=True)
-    for split, rows in splits.items():
-        dataset = Dataset.from_dict({"row": list(range(rows))})
-        dataset.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
-    return folder
+    rows = {split: [{"row": i} for i in range(n)] for split, n in splits.items()}
+    return harness.write_hub_dataset(folder, rows, {"row": harness.value("int64")})
 
 
 def test_hub_dataset_validation_fallbacks(tmp_path: Path) -> None:
