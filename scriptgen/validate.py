@@ -202,7 +202,8 @@ class Isolation:
 
     ``contained`` names: "network" (a network namespace), "processes" (a PID namespace),
     "unprivileged" (started as root, the run drops to an unprivileged user),
-    "filesystem" (Landlock: writes confined to the run's folders, homes unreadable).
+    "filesystem" (Landlock: writes confined to the run's folders, homes unreadable),
+    "signals" (Landlock ABI 6: no signal to a process outside the sandbox).
     """
 
     prefix: tuple[str, ...] = ()
@@ -223,6 +224,8 @@ class Isolation:
                 else "file system not confined (no Landlock)"
             ),
         ]
+        if "signals" in self.contained:
+            parts.append("no signals out of the sandbox")
         if "unprivileged" in self.contained:
             parts.append(f"runs as uid {UNPRIVILEGED_ID}, not root")
         elif _is_root():
@@ -248,7 +251,7 @@ def isolation() -> Isolation:
     """The strongest sandbox this OS allows: namespaces with no network and their own PIDs
     (every process dies with the run's first one), else no network only, else none; an
     unprivileged user where scriptgen runs as root; Landlock where the kernel has it."""
-    from .confine import landlock_abi
+    from .confine import SIGNAL_SCOPE_ABI, landlock_abi
 
     prefix: tuple[str, ...] = ()
     contained: tuple[str, ...] = ()
@@ -287,6 +290,8 @@ def isolation() -> Isolation:
     abi = landlock_abi()
     if abi:
         contained = (*contained, "filesystem")
+    if abi >= SIGNAL_SCOPE_ABI:
+        contained = (*contained, "signals")
     return Isolation(prefix, contained, abi)
 
 

@@ -29,6 +29,11 @@ confined = pytest.mark.skipif(
     "filesystem" not in isolation().contained,
     reason="no Landlock on this kernel (scriptgen doctor says so)",
 )
+# Landlock ABI 6: without the signal scope, the worker's kill would end the judge.
+signals_scoped = pytest.mark.skipif(
+    "signals" not in isolation().contained,
+    reason="no Landlock signal scope on this kernel (ABI < 6; scriptgen doctor says so)",
+)
 HARNESS = (templates_root() / "_common/tests/harness.py.j2").read_text(encoding="utf-8")
 
 
@@ -158,11 +163,11 @@ def test_a_rewritten_report_fails_validation() -> None:
     assert any("forged verdict" in d for d in report.diagnostics), report.diagnostics
 
 
-@confined
+@signals_scoped
 def test_the_projects_process_cannot_touch_the_verdict() -> None:
     """The judge's harness runs the project's code in a worker confined more narrowly than
-    the judge: it cannot write the report, read the judge's environment or memory, and
-    its exit tricks end only itself."""
+    the judge: it cannot write the report, read the judge's environment or memory, or
+    kill the judge (Landlock's signal scope), and its exit tricks end only itself."""
     hostile = (
         "import atexit, glob, json, os, signal\n"
         "atexit.register(lambda: os._exit(0))\n"
@@ -173,6 +178,7 @@ def test_the_projects_process_cannot_touch_the_verdict() -> None:
         "                                + '/verdict.json', 'w')),\n"
         "        ('environ', lambda: open(f'/proc/{os.getppid()}/environ').read()),\n"
         "        ('memory', lambda: open(f'/proc/{os.getppid()}/mem', 'rb')),\n"
+        "        ('signal', lambda: os.kill(os.getppid(), signal.SIGKILL)),\n"
         "    ):\n"
         "        try:\n"
         "            action()\n"
@@ -189,7 +195,7 @@ def test_the_projects_process_cannot_touch_the_verdict() -> None:
         "def test_the_worker_is_fenced():\n"
         "    tried = project.try_everything()\n"
         "    assert tried == {'report': 'PermissionError', 'environ': 'PermissionError',\n"
-        "                     'memory': 'PermissionError'}, tried\n"
+        "                     'memory': 'PermissionError', 'signal': 'PermissionError'}, tried\n"
         "def test_the_code_fails():\n"
         "    project.main()\n"
         "def test_the_judge_cannot_import_the_project():\n"
