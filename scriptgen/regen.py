@@ -120,7 +120,16 @@ def regen_all(
     if jobs == 1:
         return [one(p) for p in projects]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, projects))
+        try:
+            return list(pool.map(one, projects))
+        except BaseException:
+            # Ctrl-C, or bad input that stops the run: start no other project, and end
+            # the validations under way rather than wait for them on the way out.
+            from .validate import interrupt
+
+            pool.shutdown(wait=False, cancel_futures=True)
+            interrupt()
+            raise
 
 
 def regenerate(

@@ -68,10 +68,16 @@ def check_while_validating(
             cancel=cancel,
             gpu=METHODS[plan.spec.training.method]["cuda"],
         )
-        findings = check_project(files, plan.manifest)
-        if findings:
-            cancel.set()  # the candidate has failed already; stop paying for its tests
-        report = running.result()
+        try:
+            findings = check_project(files, plan.manifest)
+            if findings:
+                cancel.set()  # the candidate has failed already; stop paying for its tests
+            report = running.result()
+        except BaseException:
+            # Ctrl-C (or an error of ours): end the sandbox now, rather than have the pool
+            # wait for the whole validation on the way out.
+            cancel.set()
+            raise
     return findings, (None if findings else report)
 
 

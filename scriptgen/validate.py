@@ -554,6 +554,8 @@ def run_contract_tests(
             start_new_session=True,  # a process group of its own, killed at the end
         )
         out, timed_out = _wait(proc, timeout, cancel)
+        if INTERRUPTED.is_set():
+            raise KeyboardInterrupt  # the temporary folder goes on the way out
         seconds = time.perf_counter() - start
         output = out.decode("utf-8", "replace").replace(str(project) + os.sep, "")
         steps = _read_junit(report_xml, str(project) + os.sep)
@@ -651,10 +653,20 @@ def _forged(
     return ""
 
 
+# Set when scriptgen is interrupted (Ctrl-C): every validation under way, in any thread,
+# ends at once and raises KeyboardInterrupt.
+INTERRUPTED = threading.Event()
+
+
+def interrupt() -> None:
+    """End every validation under way (the caller is on its way out)."""
+    INTERRUPTED.set()
+
+
 def _wait(
     proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event | None
 ) -> tuple[bytes, bool]:
-    """Wait for the run; kill its process group on timeout or cancel.
+    """Wait for the run; kill its process group on timeout, cancel or interrupt().
 
     Returns its output and whether it timed out.
     """
@@ -668,7 +680,7 @@ def _wait(
     deadline = time.monotonic() + timeout
     timed_out = False
     while proc.poll() is None:
-        if cancel is not None and cancel.is_set():
+        if (cancel is not None and cancel.is_set()) or INTERRUPTED.is_set():
             break
         if time.monotonic() >= deadline:
             timed_out = True

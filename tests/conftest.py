@@ -143,7 +143,8 @@ def assert_validate_catches(
     assert result.returncode == 1, output
     assert "validation failed" in output, output
     for test in must_fail:
-        caught = re.search(rf"^\s*(failed|error)\s+{test} \(", output, re.MULTILINE)
+        line = rf"^\s*(failed|error)\s+{re.escape(test)}(\[[^\]]*\])? \("
+        caught = re.search(line, output, re.MULTILINE)
         assert caught, f"{test} did not catch {bad!r}:\n{output}"
 
 

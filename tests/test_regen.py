@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -384,3 +385,106 @@ def test_a_non_utf8_user_file_is_refused_and_kept(repo: Path) -> None:
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert "train.py: not UTF-8 text (byte 10)" in result.stderr
     assert (project / "train.py").read_bytes() == junk, "the user's file was changed"
+
+
+def _validating(proc: subprocess.Popen[str], timeout: float = 180) -> Path:
+    """Wait until ``proc`` (a scriptgen run) has its contract tests running; their
+    temporary folder."""
+    import tempfile
+
+    pattern = f"scriptgen-validate-{proc.pid}-*"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        folders = list(Path(tempfile.gettempdir()).glob(pattern))
+        if folders and (folders[0] / "report").is_dir():
+            time.sleep(2)  # the judge is importing, building data, training
+            return folders[0]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError("the validation never started")
+
+
+def _scriptgen(repo: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "scriptgen.cli", *args],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **IDENTITY},
+    )
+
+
+def _leftovers(root: Path) -> list[str]:
+    return [p.name for p in root.rglob("*") if p.name.endswith(".scriptgen-tmp")]
+
+
+@pytest.mark.parametrize(
+    ("sig", "jobs"),
+    [(signal.SIGINT, "1"), (signal.SIGINT, "2"), (signal.SIGKILL, "1")],
+    ids=["ctrl-c", "ctrl-c-with-jobs", "killed"],
+)
+def test_an_interrupted_regen_leaves_the_old_version(
+    repo: Path, sig: signal.Signals, jobs: str
+) -> None:
+    """Ctrl-C (or SIGKILL) while the new version is validated: the project stays the old
+    version, git (commits, the user's staged work) is untouched, Ctrl-C ends at once with
+    one line and cleans up, and the next run does the job and removes what a killed run
+    left."""
+    build_file_tree(repo, {"notes.txt": "draft\n"})
+    git(repo, "add", "notes.txt")
+    set_learning_rate(repo, "3.0e-05")
+    before, commit = snapshot(repo), head(repo)
+    staged = git(repo, "diff", "--cached", "--name-status")
+
+    proc = _scriptgen(repo, "regen", "--jobs", jobs)
+    sandbox = _validating(proc)
+    started = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err
+        assert err.strip().splitlines()[-1] == "aborted", err
+        assert "Traceback" not in err
+        assert time.monotonic() - started < 5, "Ctrl-C waited for the validation"
+        assert not sandbox.exists()
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert snapshot(repo) == before
+    assert head(repo) == commit
+    assert git(repo, "diff", "--cached", "--name-status") == staged
+    assert _leftovers(repo) == []
+    if sig != signal.SIGKILL:
+        return
+    result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
+    assert result.returncode == 0, result.stderr
+    assert config(repo)["learning_rate"] == 3e-05
+    assert not sandbox.exists(), "the next run did not remove the killed run's folder"
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"]
+)
+def test_an_interrupted_new_writes_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+    """`new` interrupted while its candidate is validated: no project, no staging folder,
+    no commit; the next run writes the project whole."""
+    root = init_repo(tmp_path / "repo", env=IDENTITY)
+    before, commit = snapshot(root), head(root)
+    proc = _scriptgen(root, "new", "textclf", "--model", "bert-base")
+    sandbox = _validating(proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
+    assert snapshot(root) == before
+    assert not (root / "generated").exists()
+    assert head(root) == commit
+    if sig == signal.SIGINT:
+        assert not sandbox.exists()
+        return
+    result = run_scriptgen(
+        "new", "textclf", "--model", "bert-base", cwd=root, env=IDENTITY
+    )
+    assert result.returncode == 0, result.stderr
+    assert (root / "generated" / NAME / "train.py").is_file()
+    assert _leftovers(root) == []
+    assert not sandbox.exists()
