@@ -404,15 +404,34 @@ def _validating(proc: subprocess.Popen[str], timeout: float = 180) -> Path:
     raise AssertionError("the validation never started")
 
 
+# The CLI as a terminal starts it: Ctrl-C raises KeyboardInterrupt even where this test
+# runs in the background (a shell's background jobs inherit SIGINT ignored).
+AT_A_TERMINAL = (
+    "import runpy, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "sys.argv[0] = 'scriptgen'\n"
+    "runpy.run_module('scriptgen.cli', run_name='__main__')\n"
+)
+
+
 def _scriptgen(repo: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "scriptgen.cli", *args],
+        [sys.executable, "-c", AT_A_TERMINAL, *args],
         cwd=repo,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **IDENTITY},
     )
+
+
+def _slow_judge(request: pytest.FixtureRequest) -> None:
+    """Templates (a copy, in use through SCRIPTGEN_TEMPLATES) whose textclf judge sleeps
+    five minutes at start: a run that waits for its validation after Ctrl-C shows."""
+    templates: Path = request.getfixturevalue("templates")
+    conftest = templates / "textclf" / "scaffold" / "tests" / "conftest.py.j2"
+    with conftest.open("a", encoding="utf-8") as f:
+        f.write("\nimport time\n\ntime.sleep(300)\n")
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -425,7 +444,7 @@ def _leftovers(root: Path) -> list[str]:
     ids=["ctrl-c", "ctrl-c-with-jobs", "killed"],
 )
 def test_an_interrupted_regen_leaves_the_old_version(
-    repo: Path, sig: signal.Signals, jobs: str
+    repo: Path, sig: signal.Signals, jobs: str, request: pytest.FixtureRequest
 ) -> None:
     """Ctrl-C (or SIGKILL) while the new version is validated: the project stays the old
     version, git (commits, the user's staged work) is untouched, Ctrl-C ends at once with
@@ -436,6 +455,8 @@ def test_an_interrupted_regen_leaves_the_old_version(
     set_learning_rate(repo, "3.0e-05")
     before, commit = snapshot(repo), head(repo)
     staged = git(repo, "diff", "--cached", "--name-status")
+    if sig == signal.SIGINT:
+        _slow_judge(request)
 
     proc = _scriptgen(repo, "regen", "--jobs", jobs)
     sandbox = _validating(proc)
@@ -446,7 +467,7 @@ def test_an_interrupted_regen_leaves_the_old_version(
         assert proc.returncode == 130, err
         assert err.strip().splitlines()[-1] == "aborted", err
         assert "Traceback" not in err
-        assert time.monotonic() - started < 5, "Ctrl-C waited for the validation"
+        assert time.monotonic() - started < 30, "Ctrl-C waited for the validation"
         assert not sandbox.exists()
     else:
         assert proc.returncode == -signal.SIGKILL
@@ -465,15 +486,21 @@ def test_an_interrupted_regen_leaves_the_old_version(
 @pytest.mark.parametrize(
     "sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"]
 )
-def test_an_interrupted_new_writes_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+def test_an_interrupted_new_writes_nothing(
+    tmp_path: Path, sig: signal.Signals, request: pytest.FixtureRequest
+) -> None:
     """`new` interrupted while its candidate is validated: no project, no staging folder,
-    no commit; the next run writes the project whole."""
+    no commit; Ctrl-C ends at once; the next run writes the project whole."""
     root = init_repo(tmp_path / "repo", env=IDENTITY)
+    if sig == signal.SIGINT:
+        _slow_judge(request)
     before, commit = snapshot(root), head(root)
     proc = _scriptgen(root, "new", "textclf", "--model", "bert-base")
     sandbox = _validating(proc)
+    started = time.monotonic()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
+    assert time.monotonic() - started < 30, "Ctrl-C waited for the validation"
     assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
     assert snapshot(root) == before
     assert not (root / "generated").exists()
