@@ -125,10 +125,8 @@ def regen_all(
         except BaseException:
             # Ctrl-C, or bad input that stops the run: start no other project, and end
             # the validations under way rather than wait for them on the way out.
-            from .validate import interrupt
-
             pool.shutdown(wait=False, cancel_futures=True)
-            interrupt()
+            sandbox.stop()
             raise
 
 

@@ -65,7 +65,7 @@ def check_while_validating(
             timeout=sandbox.timeout,
             memory_limit=sandbox.memory_limit,
             python=sandbox.python,
-            cancel=cancel,
+            cancel=(cancel, sandbox.stopped),
             gpu=METHODS[plan.spec.training.method]["cuda"],
         )
         try:
@@ -73,6 +73,8 @@ def check_while_validating(
             if findings:
                 cancel.set()  # the candidate has failed already; stop paying for its tests
             report = running.result()
+            if sandbox.stopped.is_set():
+                raise KeyboardInterrupt  # another thread was interrupted: so is this one
         except BaseException:
             # Ctrl-C (or an error of ours): end the sandbox now, rather than have the pool
             # wait for the whole validation on the way out.

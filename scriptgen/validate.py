@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
@@ -59,6 +59,14 @@ class Sandbox:
     python: str = sys.executable  # an interpreter with the ML stack
     # Refuse to run code an LLM wrote where the file system cannot be confined.
     strict: bool = False
+    # Set by stop(): every validation under way in this sandbox ends at once (Ctrl-C).
+    stopped: threading.Event = field(
+        default_factory=threading.Event, compare=False, repr=False
+    )
+
+    def stop(self) -> None:
+        """End every validation under way in this sandbox (the caller is on its way out)."""
+        self.stopped.set()
 
     def __post_init__(self) -> None:
         parse_size(self.memory_limit)  # a bad size is bad input, before any work
@@ -489,7 +497,7 @@ def run_contract_tests(
     timeout: float = DEFAULT_TIMEOUT,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     python: str = sys.executable,
-    cancel: threading.Event | None = None,
+    cancel: threading.Event | Sequence[threading.Event] = (),
     gpu: bool = False,
 ) -> ValidationReport:
     """Write ``files`` (the whole candidate, judge included) to a temp folder and run its tests."""
@@ -553,9 +561,8 @@ def run_contract_tests(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a process group of its own, killed at the end
         )
-        out, timed_out = _wait(proc, timeout, cancel)
-        if INTERRUPTED.is_set():
-            raise KeyboardInterrupt  # the temporary folder goes on the way out
+        cancels = (cancel,) if isinstance(cancel, threading.Event) else tuple(cancel)
+        out, timed_out = _wait(proc, timeout, cancels)
         seconds = time.perf_counter() - start
         output = out.decode("utf-8", "replace").replace(str(project) + os.sep, "")
         steps = _read_junit(report_xml, str(project) + os.sep)
@@ -653,20 +660,13 @@ def _forged(
     return ""
 
 
-# Set when scriptgen is interrupted (Ctrl-C): every validation under way, in any thread,
-# ends at once and raises KeyboardInterrupt.
-INTERRUPTED = threading.Event()
-
-
-def interrupt() -> None:
-    """End every validation under way (the caller is on its way out)."""
-    INTERRUPTED.set()
-
-
 def _wait(
-    proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event | None
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    cancels: tuple[threading.Event, ...],
 ) -> tuple[bytes, bool]:
-    """Wait for the run; kill its process group on timeout, cancel or interrupt().
+    """Wait for the run; kill its process group on timeout or when one of ``cancels`` is
+    set.
 
     Returns its output and whether it timed out.
     """
@@ -680,7 +680,7 @@ def _wait(
     deadline = time.monotonic() + timeout
     timed_out = False
     while proc.poll() is None:
-        if (cancel is not None and cancel.is_set()) or INTERRUPTED.is_set():
+        if any(cancel.is_set() for cancel in cancels):
             break
         if time.monotonic() >= deadline:
             timed_out = True
