@@ -249,31 +249,33 @@ _DTYPES = {
 }  # fmt: skip
 
 
-def _safetensors_header(path: Path) -> tuple[dict, int]:
-    with open(path, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        if not 0 < size < 100_000_000:
-            raise ValueError(f"{path} is not a safetensors file")
-        header = json.loads(f.read(size))
+def _safetensors_header(f, path: Path) -> dict:
+    """The header of the safetensors file open as ``f``, which is left at its data."""
+    size = int.from_bytes(f.read(8), "little")
+    if not 0 < size < 100_000_000:
+        raise ValueError(f"{path} is not a safetensors file")
+    header = json.loads(f.read(size))
     header.pop("__metadata__", None)
-    return header, 8 + size
+    return header
 
 
 def tensor_names(path: Path) -> list[str]:
     """The names of the tensors in a safetensors file (its header alone is read)."""
-    return sorted(_safetensors_header(path)[0])
+    with open(path, "rb") as f:
+        return sorted(_safetensors_header(f, path))
 
 
 def tensors(path: Path) -> dict[str, Any]:
     """The tensors of a safetensors file as numpy arrays."""
     import numpy as np
 
-    header, start = _safetensors_header(path)
-    raw = Path(path).read_bytes()
+    with open(path, "rb") as f:
+        header = _safetensors_header(f, path)
+        data = f.read()
     arrays = {}
     for name, info in header.items():
         begin, end = info["data_offsets"]
-        buffer = raw[start + begin : start + end]
+        buffer = data[begin:end]
         if info["dtype"] == "BF16":
             array = (np.frombuffer(buffer, "<u2").astype("<u4") << 16).view("<f4")
         else:

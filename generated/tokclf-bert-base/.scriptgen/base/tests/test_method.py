@@ -37,15 +37,19 @@ def initial(twin_dir: Path) -> Weights:
     return checkpoint_weights(twin_dir)
 
 
-def trained_base(trained: Path, twin: dict) -> Weights:
-    """The trained checkpoint's base-model parameters (the head aside), named as in the
-    base model; the checkpoint must be a plain one."""
+def trained_weights(trained: Path) -> Weights:
+    """The trained checkpoint's weights, which must be a plain checkpoint's."""
     assert not (trained / "adapter_config.json").exists(), (
         f"--method {METHOD} must save a plain checkpoint (adapters merged), "
         "not a peft adapter"
     )
+    return checkpoint_weights(trained)
+
+
+def base_part(weights: Weights, twin: dict) -> Weights:
+    """A task model's base-model parameters (the head aside), named as in the base
+    model."""
     prefix = twin["base_model_prefix"] + "."
-    weights = checkpoint_weights(trained)
     return {n[len(prefix) :]: w for n, w in weights.items() if n.startswith(prefix)}
 
 
@@ -75,7 +79,7 @@ def is_after_layers(name: str, twin: dict) -> bool:
 
 
 def test_full_trains_every_layer(trained: Path, twin: dict, initial: Weights) -> None:
-    moved = changed(initial, trained_base(trained, twin))
+    moved = changed(initial, base_part(trained_weights(trained), twin))
     for i in range(num_layers(initial)):
         assert any(layer_index(n) == i for n in moved), f"layer {i} did not train"
     embeddings = [n for n in initial if layer_index(n) is None and "embed" in n]
