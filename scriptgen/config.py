@@ -5,6 +5,7 @@ root), so that a team's backend need not be repeated on every command:
     uri = "openai:http://gpu-box:8000/v1"
     model = "Qwen/Qwen2.5-Coder-7B-Instruct"
     max_repairs = 3
+    budget = 900                  # seconds for all of a run's requests
 
     [validate]
     python = ".venv/bin/python"   # the interpreter that runs the contract tests
@@ -44,6 +45,7 @@ class LLMSettings:
     context: int | None = (
         None  # the server's context window, where /models does not say
     )
+    budget: float | None = None  # seconds for all of one run's LLM requests
 
 
 def find_config(start: Path) -> Path | None:
@@ -85,7 +87,9 @@ def llm_settings(start: Path) -> LLMSettings:
     path, data = _read(start)
     if path is None:
         return LLMSettings()
-    llm = _section(path, data, "llm", {"uri", "model", "max_repairs", "context"})
+    llm = _section(
+        path, data, "llm", {"uri", "model", "max_repairs", "context", "budget"}
+    )
     repairs = llm.get("max_repairs")
     if repairs is not None and (not isinstance(repairs, int) or not 0 <= repairs <= 20):
         raise UserError(f"{path}: [llm] max_repairs must be an integer from 0 to 20")
@@ -96,10 +100,15 @@ def llm_settings(start: Path) -> LLMSettings:
         raise UserError(
             f"{path}: [llm] context must be a number of tokens (512 or more)"
         )
+    budget = llm.get("budget")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0
+    ):
+        raise UserError(f"{path}: [llm] budget must be a number of seconds above 0")
     for key in ("uri", "model"):
         if key in llm and not isinstance(llm[key], str):
             raise UserError(f"{path}: [llm] {key} must be a string")
-    return LLMSettings(llm.get("uri"), llm.get("model"), repairs, path, context)
+    return LLMSettings(llm.get("uri"), llm.get("model"), repairs, path, context, budget)
 
 
 def validation_strict(start: Path, flag: bool = False) -> bool:

@@ -2,7 +2,7 @@
 
     with ScriptedServer(models=["coder"]) as server:
         server.status(500).reply("print('hi')")
-        client = OpenAIClient(server.url, backoff=0.01)
+        client = OpenAIClient(server.url)
         ...
         assert len(server.chat_requests) == 2
 

@@ -15,7 +15,7 @@ def test_settings_come_from_the_nearest_scriptgen_toml(tmp_path: Path) -> None:
     build_file_tree(
         tmp_path,
         {
-            "scriptgen.toml": '[llm]\nuri = "openai:http://h:1/v1"\nmodel = "m"\nmax_repairs = 1\n',
+            "scriptgen.toml": '[llm]\nuri = "openai:http://h:1/v1"\nmodel = "m"\nmax_repairs = 1\nbudget = 120\n',
             "a/b/.keep": "",
         },
     )
@@ -26,12 +26,16 @@ def test_settings_come_from_the_nearest_scriptgen_toml(tmp_path: Path) -> None:
         1,
     )
     assert settings.source == tmp_path / "scriptgen.toml"
+    assert settings.budget == 120
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [("[llm]\nuri = 3\n", "uri must be a string"), ("[llm]\nmax_repairs = 99\n", "max_repairs must be"),
-     ("[llm]\nurl = 'x'\n", "unknown: url"), ("[llm\n", "cannot read")],
+     ("[llm]\nurl = 'x'\n", "unknown: url"), ("[llm\n", "cannot read"),
+     ("[llm]\nbudget = 0\n", "budget must be a number of seconds"),
+     ("[llm]\nbudget = '10m'\n", "budget must be a number of seconds"),
+     ("[llm]\nbudget = true\n", "budget must be a number of seconds")],
 )  # fmt: skip
 def test_bad_settings_are_user_errors(tmp_path: Path, text: str, message: str) -> None:
     build_file_tree(tmp_path, {"scriptgen.toml": text})

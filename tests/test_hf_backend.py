@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from scriptgen.backends.hf_chat import hf_chat
 from scriptgen.errors import ScriptgenError, UserError
 from scriptgen.plan import make_plan
 from scriptgen.spec import build_spec
+
+from .conftest import git, run_scriptgen, tree
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}"
@@ -186,3 +189,28 @@ def test_streamed_tokens_are_counted_for_progress(tiny_model: str) -> None:
         ask("count me"), {"max_new_tokens": 12}, on_token=seen.append
     )
     assert sum(seen) == reply.completion_tokens > 0
+
+
+@pytest.mark.slow
+def test_a_run_ends_when_its_llm_budget_is_spent(tiny_model: str, repo: Path) -> None:
+    """`[llm] budget`: the first reply is cut off when the budget ends (junk, which the
+    pipeline refuses), no repair is asked for, and the run ends in one line."""
+    (repo / "scriptgen.toml").write_text("[llm]\nbudget = 2\n", encoding="utf-8")
+    before, head = tree(repo), git(repo, "rev-parse", "HEAD")
+    started = time.monotonic()
+    result = run_scriptgen(
+        "new", "textclf", "--model", "bert-base", "--llm", f"hf:{tiny_model}", cwd=repo
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    # transformers' own progress bars aside, one line.
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("scriptgen:")]
+    assert errors == [
+        "scriptgen: error: hf: this run's LLM time (2s, [llm] budget) is spent after "
+        "1 request(s); nothing was written"
+    ], result.stderr
+    assert "Traceback" not in result.stderr
+    assert tree(repo) == before and git(repo, "rev-parse", "HEAD") == head
+    # Starting the CLI and loading the model take the rest (4,096 tokens would take
+    # longer than this on the tiny model).
+    assert elapsed < 60

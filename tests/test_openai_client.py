@@ -36,11 +36,11 @@ def server() -> Iterator[ScriptedServer]:
 
 @pytest.fixture
 def client() -> Iterator[MakeClient]:
-    """Make clients with a test-sized backoff and timeout; close them afterwards."""
+    """Make clients with a test-sized timeout; close them afterwards."""
     made: list[OpenAIClient] = []
 
     def make(url: str, **options: Any) -> OpenAIClient:
-        made.append(OpenAIClient(url, **{"backoff": 0.01, "timeout": 5.0, **options}))
+        made.append(OpenAIClient(url, **{"timeout": 5.0, **options}))
         return made[-1]
 
     yield make
@@ -141,13 +141,13 @@ def test_5xx_is_retried(server: ScriptedServer, client: MakeClient) -> None:
 
 
 def test_429_honours_retry_after(server: ScriptedServer, client: MakeClient) -> None:
-    server.status(429, retry_after=0).reply("done")
+    server.status(429, retry_after=2).reply("done")
     started = time.monotonic()
-    # A 10 s backoff would show if Retry-After: 0 were ignored.
-    result = client(server.url, model="m", backoff=10).chat(MESSAGES)
+    result = client(server.url, model="m").chat(MESSAGES)
     assert result.text == "done"
     assert len(server.chat_requests) == 2
-    assert time.monotonic() - started < 3
+    # The first backoff would be half a second: the server's 2 s was waited for.
+    assert 1.9 < time.monotonic() - started < 5
 
 
 def test_long_retry_after_stops_at_once(
@@ -224,13 +224,13 @@ def test_nothing_listening(client: MakeClient) -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
     started = time.monotonic()
     with pytest.raises(BackendError) as info:
-        client(url, model="m", backoff=0.05, retries=3).chat(MESSAGES)
+        client(url, model="m", retries=2).chat(MESSAGES)
     message = str(info.value)
     assert message.startswith(
-        f"openai backend: cannot reach {url}/chat/completions after 4 attempts "
+        f"openai backend: cannot reach {url}/chat/completions after 3 attempts "
         "(connection refused)"
     )
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 3  # backoff 0.5 s, then 1 s
 
 
 def test_401_is_not_retried(server: ScriptedServer, client: MakeClient) -> None:
@@ -261,3 +261,18 @@ def test_stream_options_rejected_by_an_old_server(
 def test_bad_base_url() -> None:
     with pytest.raises(BackendError, match="bad base URL"):
         OpenAIClient("localhost:8000")
+
+
+def test_a_call_ends_within_its_seconds_whatever_the_retries(
+    server: ScriptedServer, client: MakeClient
+) -> None:
+    """The run's budget: all attempts of one call end by ``seconds``, though each
+    attempt alone may take ``timeout`` and three more are allowed."""
+    server.trickle("partial", interval=0.1, seconds=20)
+    started = time.monotonic()
+    with pytest.raises(
+        BackendError, match=r"after 1 attempt \(reply not finished within 1.5s"
+    ):
+        client(server.url, model="m", timeout=10, retries=3).chat(MESSAGES, seconds=1.5)
+    assert time.monotonic() - started < 4
+    assert len(server.chat_requests) == 1

@@ -69,25 +69,32 @@ def _openai(arg: str, *, llm_model: str | None = None, **options: Any) -> Backen
     from pathlib import Path
 
     from ..config import llm_settings
-    from .llm import LLMBackend, openai_chat
+    from .llm import RUN_SECONDS, LLMBackend, openai_chat
 
     if not arg.startswith(("http://", "https://")):
         raise UserError(
             f"openai needs a base URL: --llm openai:http://HOST:PORT/v1 (got {arg!r})"
         )
-    context = llm_settings(Path.cwd()).context
+    settings = llm_settings(Path.cwd())
     return LLMBackend(
-        name="openai", chat=openai_chat(arg, llm_model, context), model=llm_model or ""
+        name="openai",
+        chat=openai_chat(arg, llm_model, settings.context),
+        model=llm_model or "",
+        budget=settings.budget or RUN_SECONDS,
     )
 
 
 def _hf(arg: str, **options: Any) -> Backend:
+    from pathlib import Path
+
+    from ..config import llm_settings
     from .hf_chat import hf_chat
-    from .llm import LLMBackend
+    from .llm import RUN_SECONDS, LLMBackend
 
     if not arg:
         raise UserError("hf needs a model: --llm hf:<hub id, folder or .gguf>")
-    return LLMBackend(name="hf", chat=hf_chat(arg), model=arg)
+    budget = llm_settings(Path.cwd()).budget or RUN_SECONDS
+    return LLMBackend(name="hf", chat=hf_chat(arg), model=arg, budget=budget)
 
 
 BACKENDS: dict[str, Callable[..., Backend]] = {

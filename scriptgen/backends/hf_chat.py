@@ -29,8 +29,11 @@ class HFChat:
         decoding: Mapping[str, Any],
         *,
         on_token: OnToken | None = None,
+        seconds: float = REQUEST_SECONDS,
     ) -> Reply:
-        return self.generate_batch([messages], decoding, on_token=on_token)[0]
+        return self.generate_batch(
+            [messages], decoding, on_token=on_token, seconds=seconds
+        )[0]
 
     def generate_batch(
         self,
@@ -38,6 +41,7 @@ class HFChat:
         decoding: Mapping[str, Any],
         *,
         on_token: OnToken | None = None,
+        seconds: float = REQUEST_SECONDS,
     ) -> list[Reply]:
         """One reply per conversation; independent prompts share one ``generate``."""
         import torch
@@ -56,7 +60,10 @@ class HFChat:
         with torch.inference_mode():
             streamer = _TokenCounter(on_token) if on_token else None
             output = model.generate(
-                **inputs, **self._generate_kwargs(decoding), streamer=streamer
+                **inputs,
+                **self._generate_kwargs(decoding),
+                max_time=seconds,  # ends the request, finished or not
+                streamer=streamer,
             )
         eos = _eos_ids(model, tokenizer)
         replies = []
@@ -96,7 +103,6 @@ class HFChat:
         kwargs: dict[str, Any] = {
             "max_new_tokens": int(max_new or REPLY_TOKENS),
             "pad_token_id": self._tokenizer.pad_token_id,
-            "max_time": REQUEST_SECONDS,  # ends the request, finished or not
         }
         temperature = float(decoding.get("temperature") or 0.0)
         if temperature > 0:

@@ -21,8 +21,11 @@ Messages = list[dict[str, str]]
 # Every request's reply is capped at this many tokens (unless the decoding says otherwise),
 # and must fit in the model's context beside its prompt.
 REPLY_TOKENS = 4096
-# Every request ends within this many seconds, finished or not.
+# Every request ends within this many seconds, finished or not...
 REQUEST_SECONDS = 600.0
+# ... and all the requests of one run (generation and repairs) within this many, unless
+# `[llm] budget` says otherwise: a run with a slow local model ends in minutes.
+RUN_SECONDS = 900.0
 
 
 class Measure(Protocol):
@@ -42,7 +45,8 @@ class Reply:
 
 
 class Chat(Protocol):
-    """A chat function: messages and decoding parameters in, one reply out."""
+    """A chat function: messages and decoding parameters in, one reply out, within
+    ``seconds`` (a reply cut short, or an error)."""
 
     def __call__(
         self,
@@ -50,6 +54,7 @@ class Chat(Protocol):
         decoding: Mapping[str, Any],
         *,
         on_token: OnToken | None = None,
+        seconds: float = REQUEST_SECONDS,
     ) -> Reply: ...
 
 
@@ -66,6 +71,8 @@ class LLMBackend:
     transcript: list[dict[str, Any]] = field(default_factory=list)
     on_token: OnToken | None = None  # set by whoever shows progress
     problems: list[str] = field(default_factory=list)  # of the last reply's parse
+    budget: float = RUN_SECONDS  # seconds for all of this run's requests
+    _spent: float = 0.0
     _conversation: Messages = field(default_factory=list)
 
     def generate(self, plan: Plan) -> dict[str, str]:
@@ -127,8 +134,22 @@ class LLMBackend:
         )
 
     def _ask(self, plan: Plan, kind: str) -> dict[str, str]:
+        left = self.budget - self._spent
+        if left <= 0:
+            raise ScriptgenError(
+                f"{self.name}: this run's LLM time ({self.budget:g}s, [llm] budget) is "
+                f"spent after {len(self.transcript)} request(s); nothing was written"
+            )
         start = time.perf_counter()
-        reply = self.chat(self._conversation, self.decoding, on_token=self.on_token)
+        try:
+            reply = self.chat(
+                self._conversation,
+                self.decoding,
+                on_token=self.on_token,
+                seconds=min(REQUEST_SECONDS, left),
+            )
+        finally:
+            self._spent += time.perf_counter() - start
         self.model = reply.model or self.model
         self.transcript.append(
             {
@@ -205,6 +226,7 @@ def recorded_chat(
         decoding: Mapping[str, Any],
         *,
         on_token: OnToken | None = None,
+        seconds: float = REQUEST_SECONDS,
     ) -> Reply:
         entry = recorded.get(json.dumps(messages, sort_keys=True))
         if entry is not None:
@@ -219,7 +241,7 @@ def recorded_chat(
             raise missing or ScriptgenError(
                 f"{path} has no recorded reply for this request"
             )
-        return live(messages, decoding, on_token=on_token)
+        return live(messages, decoding, on_token=on_token, seconds=seconds)
 
     return chat
 
@@ -252,6 +274,7 @@ def openai_chat(base_url: str, model: str | None, context: int | None = None) ->
         decoding: Mapping[str, Any],
         *,
         on_token: OnToken | None = None,
+        seconds: float = REQUEST_SECONDS,
     ) -> Reply:
         # Servers stream about one token per chunk (vLLM, llama.cpp, Ollama): count chunks.
         result = client.chat(
@@ -260,6 +283,7 @@ def openai_chat(base_url: str, model: str | None, context: int | None = None) ->
             seed=decoding.get("seed"),
             max_tokens=int(decoding.get("max_tokens") or REPLY_TOKENS),
             on_token=(lambda _text: on_token(1)) if on_token else None,
+            seconds=seconds,
         )
         return Reply(
             result.text, result.model, result.prompt_tokens, result.completion_tokens

@@ -1,28 +1,39 @@
-"""A small client for OpenAI-compatible chat servers (vLLM, TGI, llama.cpp, Ollama).
+"""The client for OpenAI-compatible chat servers (vLLM, TGI, llama.cpp, Ollama), over the
+``openai`` package.
 
-Streams by default, retries what another attempt may fix (connection errors, timeouts,
-429, 5xx, a stream cut or garbled mid-way) with exponential backoff, and turns every
-failure into one ``BackendError`` line that names the URL and the last cause.
+The package sends the requests and retries what another request may fix before a reply
+starts (connection errors, timeouts, 408, 409, 429 and 5xx, with exponential backoff and
+the server's ``Retry-After`` up to two minutes). This module adds what it does not do:
+
+- a stream that breaks, garbles or stops without a finish reason is asked again, within
+  the same budget of attempts;
+- each attempt has a deadline for the whole reply, not only between two bytes;
+- a server that refuses ``stream_options`` is asked again without it;
+- a server that ignores ``stream`` and answers one JSON body is read as such;
+- the model's context window is read from what ``/models`` lists beside each id;
+- every failure ends as one ``BackendError`` line that names the URL and the cause.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import httpx2
+import openai
 
 from ..errors import ScriptgenError
 
-T = TypeVar("T")
-
-MAX_DELAY = 30.0  # cap on one backoff sleep
-MAX_RETRY_AFTER = 60.0  # a longer Retry-After is not worth blocking a CLI run for
+# Cap on one backoff sleep after a broken stream (the package's own cap for its retries).
+MAX_DELAY = 8.0
 
 
 class BackendError(ScriptgenError):
@@ -45,20 +56,12 @@ class ChatResult:
     finish_reason: str | None
 
 
-class _Retry(Exception):
-    """This attempt failed in a way that another attempt may fix."""
+class _Broken(Exception):
+    """The reply broke off or was garbled after it started: another attempt may fix it."""
 
-    def __init__(
-        self, cause: str, *, unreachable: bool = False, wait: float | None = None
-    ) -> None:
+    def __init__(self, cause: str) -> None:
         super().__init__(cause)
         self.cause = _one_line(cause)
-        self.unreachable = unreachable
-        self.wait = wait  # the server's Retry-After, used instead of the backoff
-
-
-class _StreamOptionsRejected(Exception):
-    """An older server refused ``stream_options``; ask again without it."""
 
 
 @dataclass
@@ -79,17 +82,16 @@ class OpenAIClient:
         timeout: float = 120.0,
         connect_timeout: float = 10.0,
         retries: int = 3,
-        backoff: float = 1.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         try:
-            parsed = httpx.URL(self.base_url)
-        except (httpx.InvalidURL, TypeError) as exc:
+            parsed = urlsplit(self.base_url)
+            host = parsed.hostname
+        except ValueError as exc:
             raise BackendError(
                 f"openai backend: bad base URL {base_url!r} ({exc})"
             ) from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
+        if parsed.scheme not in ("http", "https") or not host:
             raise BackendError(
                 f"openai backend: bad base URL {base_url!r}; "
                 "expected something like http://127.0.0.1:8000/v1"
@@ -101,23 +103,40 @@ class OpenAIClient:
                 or None
             )
         self._api_key = api_key or None  # local servers need none; "" means none
+        # Without a key no Authorization header at all (the package insists on a key).
+        self._headers = {} if self._api_key else {"Authorization": openai.Omit()}
         self.model = model
         self._entries: list[dict[str, Any]] | None = None  # GET /models, once
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.retries = max(0, retries)
-        self.backoff = backoff
-        headers = {"Accept": "application/json, text/event-stream"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        self._http = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            transport=transport,
+        self._sent = 0  # requests sent, retries included: the "attempts" of a message
+        self._lock = threading.Lock()
+        # The end of the chat() under way, if it has one, and its length in seconds.
+        self._call_limit = (math.inf, math.inf)
+        self._http = openai.DefaultHttpxClient(
+            transport=_DeadlineTransport(httpx2.HTTPTransport(), self._deadline),
+            event_hooks={"request": [self._count]},
+        )
+        self._sdk = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=self._api_key or "none",
+            max_retries=self.retries,
+            timeout=openai.Timeout(timeout, connect=connect_timeout),
+            http_client=self._http,
         )
 
+    def _deadline(self) -> tuple[float, float]:
+        """When a request sent now must have its whole reply, and the limit that sets it
+        (the attempt's timeout, or the call's seconds), in seconds."""
+        return min((time.monotonic() + self.timeout, self.timeout), self._call_limit)
+
+    def _count(self, _request: object) -> None:
+        with self._lock:
+            self._sent += 1
+
     def close(self) -> None:
-        self._http.close()
+        self._sdk.close()
 
     def __enter__(self) -> OpenAIClient:
         return self
@@ -134,7 +153,19 @@ class OpenAIClient:
     def _model_entries(self) -> list[dict[str, Any]]:
         if self._entries is None:
             url = f"{self.base_url}/models"
-            self._entries = self._with_retries("GET", url, None, self._read_models)
+            sent = self._sent
+            try:
+                page = self._sdk.models.list(extra_headers=self._headers)
+                entries = [entry.to_dict() for entry in page.data]
+            except openai.APIStatusError as exc:
+                raise self._status_error("GET", url, exc, self._sent - sent) from None
+            except openai.OpenAIError as exc:
+                raise self._failure("GET", url, exc, self._sent - sent) from None
+            except ValueError as exc:  # a body that is not the JSON it claims to be
+                raise BackendError(
+                    f"openai backend: GET {url} gave a malformed model list ({exc})"
+                ) from None
+            self._entries = [e for e in entries if _model_id(e)]
         return self._entries
 
     def context_window(self) -> int | None:
@@ -145,7 +176,8 @@ class OpenAIClient:
         for entry in self._model_entries():
             if _model_id(entry) != model:
                 continue
-            meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+            meta = entry.get("meta")
+            meta = meta if isinstance(meta, dict) else {}
             for value in (
                 entry.get("max_model_len"),
                 entry.get("context_length"),
@@ -177,8 +209,10 @@ class OpenAIClient:
         seed: int | None = 0,
         max_tokens: int | None = None,
         on_token: Callable[[str], None] | None = None,
+        seconds: float | None = None,
     ) -> ChatResult:
-        """Send ``messages``; stream the reply through ``on_token`` and return it whole.
+        """Send ``messages``; stream the reply through ``on_token`` and return it whole,
+        all attempts within ``seconds`` when given.
 
         A retried attempt restarts the generation, so ``on_token`` may see the start of
         a reply again after a stream broke.
@@ -196,16 +230,12 @@ class OpenAIClient:
             body["seed"] = seed
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
-        url = f"{self.base_url}/chat/completions"
-
-        def read(response: httpx.Response, deadline: float) -> _Reply:
-            return self._read_chat(response, deadline, on_token)
-
+        if seconds is not None:
+            self._call_limit = (start + seconds, seconds)
         try:
-            reply = self._with_retries("POST", url, body, read)
-        except _StreamOptionsRejected:
-            del body["stream_options"]
-            reply = self._with_retries("POST", url, body, read)
+            reply = self._send(body, on_token)
+        finally:
+            self._call_limit = (math.inf, math.inf)
         return ChatResult(
             text="".join(reply.parts),
             model=reply.model or model,
@@ -215,100 +245,101 @@ class OpenAIClient:
             finish_reason=reply.finish_reason,
         )
 
-    # Transport, retries and errors.
-
-    def _with_retries(
-        self,
-        method: str,
-        url: str,
-        body: dict[str, Any] | None,
-        read: Callable[[httpx.Response, float], T],
-    ) -> T:
-        attempts = self.retries + 1
-        last: _Retry | None = None
-        for attempt in range(attempts):
+    def _send(
+        self, body: dict[str, Any], on_token: Callable[[str], None] | None
+    ) -> _Reply:
+        """The reply to ``body``, asked again while another attempt may fix it."""
+        url = f"{self.base_url}/chat/completions"
+        sent = self._sent
+        while True:
+            left = self.retries + 1 - (self._sent - sent)  # requests still allowed
             try:
-                return self._attempt(method, url, body, read)
-            except _Retry as exc:
-                last = exc
-            if attempt + 1 < attempts:
-                delay = last.wait
-                if delay is None:
-                    delay = min(self.backoff * 2**attempt, MAX_DELAY)
-                time.sleep(max(0.0, delay))
-        assert last is not None
-        plural = "s" if attempts != 1 else ""
-        if last.unreachable:
-            raise Unreachable(
-                f"openai backend: cannot reach {url} after {attempts} attempt{plural} "
-                f"({last.cause}); check that the server is running and the URL is right"
-            )
-        raise BackendError(
-            f"openai backend: {method} {url} failed after {attempts} attempt{plural} "
-            f"({last.cause}); check the server's log"
-        )
+                return self._attempt(body, left, on_token)
+            except _Broken as exc:
+                attempts = self._sent - sent
+                if attempts > self.retries or time.monotonic() >= self._call_limit[0]:
+                    raise BackendError(
+                        f"openai backend: POST {url} failed after {_times(attempts)} "
+                        f"({exc.cause}); check the server's log"
+                    ) from None
+                time.sleep(min(0.5 * 2 ** (attempts - 1), MAX_DELAY))
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if "stream_options" in body and "stream_options" in _detail(exc):
+                    del body["stream_options"]  # an older server: ask without it
+                    continue
+                raise self._status_error("POST", url, exc, self._sent - sent) from None
+            except openai.APIStatusError as exc:
+                raise self._status_error("POST", url, exc, self._sent - sent) from None
+            except openai.OpenAIError as exc:
+                raise self._failure("POST", url, exc, self._sent - sent) from None
+
+    # One request, and its reply.
 
     def _attempt(
         self,
-        method: str,
-        url: str,
-        body: dict[str, Any] | None,
-        read: Callable[[httpx.Response, float], T],
-    ) -> T:
-        # The read timeout only bounds the gap between bytes; this bounds the attempt.
-        deadline = time.monotonic() + self.timeout
+        body: dict[str, Any],
+        left: int,
+        on_token: Callable[[str], None] | None,
+    ) -> _Reply:
+        sdk = self._sdk.with_options(max_retries=max(0, left - 1))
+        raw = sdk.chat.completions.with_raw_response.create(
+            **body, extra_headers=self._headers
+        )
+        if "text/event-stream" not in raw.headers.get("content-type", ""):
+            # A server that ignores "stream" answers one JSON body.
+            try:
+                body_bytes = raw.http_response.read()
+            except httpx2.TransportError as exc:
+                raise _Broken(_transport_cause(exc, self.timeout)) from None
+            reply = _parse_completion(body_bytes)
+            if on_token is not None and reply.parts[0]:
+                on_token(reply.parts[0])
+            return reply
+        reply = _Reply()
+        stream = raw.parse()
         try:
-            with self._http.stream(method, url, json=body) as response:
-                if response.status_code >= 400:
-                    self._fail_on_status(method, url, body, response, deadline)
-                return read(response, deadline)
-        except httpx.ConnectTimeout as exc:
-            raise _Retry(
-                f"connect timed out after {self.connect_timeout:g}s", unreachable=True
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise _Retry(_connect_cause(exc), unreachable=True) from exc
-        except httpx.ReadTimeout as exc:
-            raise _Retry(f"no data for {self.timeout:g}s") from exc
-        except httpx.TimeoutException as exc:
-            raise _Retry(f"timed out ({type(exc).__name__})") from exc
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            raise BackendError(f"openai backend: cannot send to {url} ({exc})") from exc
-        except httpx.RemoteProtocolError as exc:
-            raise _Retry(f"connection closed mid-reply: {exc}") from exc
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise _Retry(f"{type(exc).__name__}: {exc}") from exc
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise BackendError(
-                f"openai backend: {method} {url} failed ({exc})"
-            ) from exc
+            for chunk in stream:
+                piece = _apply_chunk(reply, chunk.to_dict())
+                if piece:
+                    reply.parts.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+        except json.JSONDecodeError as exc:
+            raise _Broken(f"malformed JSON in stream: {_snippet(exc.doc)}") from None
+        except openai.APIConnectionError as exc:  # timeouts included
+            raise _Broken(_transport_cause(exc.__cause__, self.timeout)) from None
+        except openai.APIError as exc:  # an error event in the stream
+            raise _Broken(f"server error in stream: {_snippet(exc.message)}") from None
+        finally:
+            stream.close()
+        if reply.finish_reason is None:
+            # Every server ends a whole reply with a finish reason: this one was cut.
+            raise _Broken("stream ended before a finish_reason")
+        return reply
 
-    def _fail_on_status(
-        self,
-        method: str,
-        url: str,
-        body: dict[str, Any] | None,
-        response: httpx.Response,
-        deadline: float,
-    ) -> None:
-        code = response.status_code
-        detail = _error_detail(b"".join(_read_bytes(response, deadline, self.timeout)))
+    # Errors, as one line each.
+
+    def _status_error(
+        self, method: str, url: str, exc: openai.APIStatusError, attempts: int
+    ) -> BackendError:
+        code = exc.status_code
+        detail = _detail(exc)
         cause = f"HTTP {code}" + (f": {detail}" if detail else "")
-        if code in (408, 429) or code >= 500:
-            wait = _retry_after(response.headers.get("Retry-After"))
-            if wait is not None and wait > MAX_RETRY_AFTER:
-                raise BackendError(
-                    f"openai backend: {url} is busy ({_one_line(cause)}) and asks to wait "
+        if code in (408, 409, 429) or code >= 500:
+            wait = _retry_after(exc.response.headers)
+            if wait is not None and wait > 120:  # the package waits no longer than that
+                return BackendError(
+                    f"openai backend: {url} is busy ({cause}) and asks to wait "
                     f"{wait:.0f}s; try again later"
                 )
-            raise _Retry(cause, wait=wait)
-        if code in (400, 422) and body and "stream_options" in body:
-            if "stream_options" in detail:
-                raise _StreamOptionsRejected()
+            return BackendError(
+                f"openai backend: {method} {url} failed after {_times(attempts)} "
+                f"({cause}); check the server's log"
+            )
         if code in (401, 403):
             sent = "the key sent was refused; " if self._api_key else ""
-            raise BackendError(
-                f"openai backend: {method} {url} unauthorized ({_one_line(cause)}); "
+            return BackendError(
+                f"openai backend: {method} {url} unauthorized ({cause}); "
                 f"{sent}set SCRIPTGEN_API_KEY or OPENAI_API_KEY"
             )
         if code == 404:
@@ -317,56 +348,77 @@ class OpenAIClient:
                 if self.base_url.endswith("/v1")
                 else "the base URL usually ends with /v1, e.g. http://127.0.0.1:8000/v1"
             )
-            raise BackendError(
-                f"openai backend: {method} {url} not found ({_one_line(cause)}); {hint}"
+            return BackendError(
+                f"openai backend: {method} {url} not found ({cause}); {hint}"
             )
-        raise BackendError(
-            f"openai backend: {method} {url} was rejected ({_one_line(cause)})"
+        return BackendError(f"openai backend: {method} {url} was rejected ({cause})")
+
+    def _failure(
+        self, method: str, url: str, exc: openai.OpenAIError, attempts: int
+    ) -> BackendError:
+        """A request that got no answer at all, or an answer that is not JSON."""
+        # The transport's own exception (httpx2's, or httpx's) says which phase failed.
+        transport = type(exc.__cause__).__name__
+        if transport in ("ConnectError", "ConnectTimeout"):
+            cause = (
+                f"connect timed out after {self.connect_timeout:g}s"
+                if transport == "ConnectTimeout"
+                else _cause(exc.__cause__)
+            )
+            return Unreachable(
+                f"openai backend: cannot reach {url} after {_times(attempts)} "
+                f"({cause}); check that the server is running and the URL is right"
+            )
+        if isinstance(exc, openai.APIConnectionError):  # timeouts included
+            cause = _transport_cause(exc.__cause__, self.timeout)
+        else:
+            cause = _snippet(str(exc))
+        return BackendError(
+            f"openai backend: {method} {url} failed after {_times(attempts)} "
+            f"({cause}); check the server's log"
         )
 
-    # Reading replies.
 
-    def _read_models(
-        self, response: httpx.Response, deadline: float
-    ) -> list[dict[str, Any]]:
-        raw = b"".join(_read_bytes(response, deadline, self.timeout))
-        try:
-            payload = json.loads(raw)
-        except ValueError as exc:
-            raise _Retry(f"malformed JSON in the model list: {_snippet(raw)}") from exc
-        if not isinstance(payload, dict):
-            raise _Retry(f"unexpected model list: {_snippet(raw)}")
-        # OpenAI shape is {"data": [{"id": ...}]}; llama.cpp adds {"models": [{"name"}]}.
-        entries = payload.get("data") or payload.get("models") or []
-        return [
-            entry
-            for entry in (entries if isinstance(entries, list) else [])
-            if isinstance(entry, dict) and _model_id(entry)
-        ]
+class _DeadlinePassed(httpx2.ReadTimeout):
+    """A reply still coming when its attempt's deadline passed."""
 
-    def _read_chat(
-        self,
-        response: httpx.Response,
-        deadline: float,
-        on_token: Callable[[str], None] | None,
-    ) -> _Reply:
-        chunks = _read_bytes(response, deadline, self.timeout)
-        first = b""
-        for chunk in chunks:
-            first = chunk
-            if chunk.strip():
-                break
-        content_type = response.headers.get("Content-Type", "")
-        head = first.lstrip()
-        # Some servers ignore "stream" and answer one JSON body; some stream SSE under
-        # a generic content type. Decide by what arrived, not only by the header.
-        if "text/event-stream" in content_type or head.startswith((b"data:", b":")):
-            return _read_sse(_prepend(first, chunks), on_token)
-        raw = first + b"".join(chunks)
-        reply = _parse_completion(raw)
-        if on_token is not None and reply.parts[0]:
-            on_token(reply.parts[0])
-        return reply
+
+class _DeadlineTransport(httpx2.BaseTransport):
+    """Every reply must end within ``seconds`` of its request: the read timeout only
+    bounds the gap between two bytes, and a server that sends keep-alives forever never
+    hits it."""
+
+    def __init__(
+        self, inner: httpx2.BaseTransport, deadline: Callable[[], tuple[float, float]]
+    ) -> None:
+        self.inner = inner
+        # When a request sent now must have its reply, and that limit in seconds.
+        self.deadline = deadline
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        deadline, seconds = self.deadline()
+        response = self.inner.handle_request(request)
+        response.stream = _DeadlineStream(response.stream, deadline, seconds)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _DeadlineStream(httpx2.SyncByteStream):
+    def __init__(self, inner: Any, deadline: float, seconds: float) -> None:
+        self.inner = inner
+        self.deadline = deadline
+        self.seconds = seconds
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            if time.monotonic() > self.deadline:
+                raise _DeadlinePassed(f"reply not finished within {self.seconds:g}s")
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def _model_id(entry: dict[str, Any]) -> str:
@@ -374,81 +426,14 @@ def _model_id(entry: dict[str, Any]) -> str:
     return name if isinstance(name, str) else ""
 
 
-def _read_bytes(
-    response: httpx.Response, deadline: float, timeout: float
-) -> Iterator[bytes]:
-    for chunk in response.iter_bytes():
-        if time.monotonic() > deadline:
-            raise _Retry(f"reply not finished within {timeout:g}s")
-        yield chunk
-
-
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
-
-
-def _read_sse(
-    chunks: Iterator[bytes], on_token: Callable[[str], None] | None
-) -> _Reply:
-    reply = _Reply()
-    pending: list[str] = []  # data lines of an event not yet complete
-    buffer = b""
-    for chunk in chunks:
-        buffer += chunk
-        while (newline := buffer.find(b"\n")) >= 0:
-            raw_line, buffer = buffer[:newline].rstrip(b"\r"), buffer[newline + 1 :]
-            try:
-                line = raw_line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _Retry(f"invalid UTF-8 in stream: {_snippet(raw_line)}") from exc
-            if not line:
-                if pending:  # end of an event whose data never parsed
-                    raise _Retry(
-                        f"malformed JSON in stream: {_snippet(' '.join(pending))}"
-                    )
-                continue
-            if line.startswith(":") or not line.startswith("data:"):
-                continue  # keep-alive comment, or event:/id:/retry: fields
-            pending.append(line[5:].removeprefix(" "))
-            data = "\n".join(pending)
-            if data.strip() == "[DONE]":
-                return _finished(reply, done=True)
-            try:
-                event = json.loads(data)
-            except ValueError:
-                continue  # may go on in the next data line of the same event
-            pending.clear()
-            piece = _apply_event(reply, event)
-            if piece:
-                reply.parts.append(piece)
-                if on_token is not None:
-                    on_token(piece)
-    if pending:
-        raise _Retry(f"malformed JSON in stream: {_snippet(' '.join(pending))}")
-    return _finished(reply, done=False)
-
-
-def _finished(reply: _Reply, *, done: bool) -> _Reply:
-    # Servers that never send [DONE] still send a finish_reason; without either the
-    # stream was cut short and the text may be truncated.
-    if not done and reply.finish_reason is None:
-        raise _Retry("stream ended before [DONE]")
-    return reply
-
-
-def _apply_event(reply: _Reply, event: Any) -> str:
+def _apply_chunk(reply: _Reply, chunk: dict[str, Any]) -> str:
     """Fold one stream chunk into ``reply``; return its new text."""
-    if not isinstance(event, dict):
-        raise _Retry(f"unexpected stream chunk: {_snippet(event)}")
-    if event.get("error") or event.get("object") == "error":
-        raise _Retry(f"server error in stream: {_error_text(event)}")
-    if isinstance(event.get("model"), str):
-        reply.model = event["model"]
-    if isinstance(event.get("usage"), dict):
-        reply.usage = event["usage"]
+    if isinstance(chunk.get("model"), str):
+        reply.model = chunk["model"]
+    if isinstance(chunk.get("usage"), dict):
+        reply.usage = chunk["usage"]
     text = ""
-    choices = event.get("choices") or []
+    choices = chunk.get("choices") or []
     for choice in choices if isinstance(choices, list) else []:
         if not isinstance(choice, dict) or choice.get("index", 0) != 0:
             continue
@@ -464,17 +449,17 @@ def _apply_event(reply: _Reply, event: Any) -> str:
 def _parse_completion(raw: bytes) -> _Reply:
     try:
         payload = json.loads(raw)
-    except ValueError as exc:
-        raise _Retry(f"malformed JSON reply: {_snippet(raw)}") from exc
+    except ValueError:
+        raise _Broken(f"malformed JSON reply: {_snippet(raw)}") from None
     if not isinstance(payload, dict):
-        raise _Retry(f"unexpected reply: {_snippet(raw)}")
+        raise _Broken(f"unexpected reply: {_snippet(raw)}")
     if payload.get("error") or payload.get("object") == "error":
-        raise _Retry(f"server error: {_error_text(payload)}")
+        raise _Broken(f"server error: {_error_text(payload.get('error') or payload)}")
     try:
         choice = payload["choices"][0]
         content = choice["message"].get("content") or ""
-    except (KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise _Retry(f"reply has no choices[0].message: {_snippet(raw)}") from exc
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise _Broken(f"reply has no choices[0].message: {_snippet(raw)}") from None
     usage = payload.get("usage")
     return _Reply(
         model=payload.get("model") if isinstance(payload.get("model"), str) else None,
@@ -487,24 +472,16 @@ def _parse_completion(raw: bytes) -> _Reply:
 # Small helpers.
 
 
-def _error_detail(raw: bytes) -> str:
-    """The server's own error message, from the body shapes servers really send."""
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        return _snippet(raw.decode("utf-8", errors="replace"))
-    return _error_text(payload)
+def _detail(exc: openai.APIStatusError) -> str:
+    """The server's own error message, from the body shapes servers really send (the
+    package has already taken the body's ``error`` member, where there is one)."""
+    return _error_text(exc.body) if exc.body is not None else _snippet(exc.message)
 
 
 def _error_text(payload: Any) -> str:
     if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return _snippet(error["message"])  # OpenAI, vLLM, llama.cpp, Ollama
-        if isinstance(error, str) and error:
-            return _snippet(error)  # TGI
-        for key in ("message", "detail"):  # older vLLM, FastAPI validation errors
-            if payload.get(key):
+        for key in ("message", "detail", "error"):  # OpenAI, vLLM, llama.cpp, Ollama
+            if isinstance(payload.get(key), str) and payload[key]:
                 return _snippet(payload[key])
     return _snippet(payload)
 
@@ -521,8 +498,24 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _connect_cause(exc: httpx.ConnectError) -> str:
-    text = str(exc)
+def _times(attempts: int) -> str:
+    return f"{attempts} attempt{'s' if attempts != 1 else ''}"
+
+
+def _transport_cause(exc: BaseException | None, timeout: float) -> str:
+    """What went wrong below HTTP, in a few words."""
+    if isinstance(exc, _DeadlinePassed):
+        return str(exc)
+    if isinstance(exc, httpx2.TimeoutException):
+        return f"no data for {timeout:g}s"
+    if isinstance(exc, httpx2.RemoteProtocolError):
+        return f"connection closed mid-reply: {_snippet(str(exc))}"
+    return _cause(exc)
+
+
+def _cause(exc: BaseException | None) -> str:
+    """What the connection failure was, in a few words."""
+    text = str(exc) if exc is not None else ""
     lowered = text.lower()
     if "refused" in lowered:
         return "connection refused"
@@ -532,10 +525,12 @@ def _connect_cause(exc: httpx.ConnectError) -> str:
         or "getaddrinfo" in lowered
     ):
         return "unknown host"
-    return text or "connection failed"
+    return _snippet(text) or "connection failed"
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(headers: Any) -> float | None:
+    """The server's Retry-After in seconds: a number, or an HTTP date."""
+    value = headers.get("Retry-After")
     if not value:
         return None
     try:
