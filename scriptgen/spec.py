@@ -210,8 +210,11 @@ def parse_spec(raw: dict[str, Any], manifest: Manifest) -> Spec:
     data = raw.get("data") or {}
     if not isinstance(data, dict):
         raise UserError(f"invalid spec: data: expected a mapping (got {data!r})")
+    training = raw.get("training", {})
+    if isinstance(training, dict):  # (anything else is reported below)
+        training = {**manifest.training, **training}
     try:
-        spec = Spec.model_validate({**raw, "data": {}})
+        spec = Spec.model_validate({**raw, "training": training, "data": {}})
     except ValidationError as exc:
         raise UserError(_format_validation_error(exc)) from None
     try:

@@ -90,6 +90,9 @@ class Manifest(_Strict):
     # Values the task's templates read as ``task.vars`` (e.g. the Auto class of a shared
     # model template), so that templates in _common/ can serve several tasks.
     vars: dict[str, Any] = {}
+    # The task's own defaults for the spec's training block, where they differ from the
+    # general ones (qa: max_length 384), below what the spec says.
+    training: dict[str, Any] = {}
     folder: Path = Path()
 
     @property

@@ -14,7 +14,7 @@ from .conftest import build_file_tree, git, run_scriptgen, tree
     [
         (
             ["new", "nosuchtask", "--model", "bert-base"],
-            "unknown task 'nosuchtask'; available: textclf",
+            "unknown task 'nosuchtask'; available: qa, textclf, tokclf",
         ),
         (["new", "textclf", "--model", "gpt-17"], "unknown model 'gpt-17'"),
         (

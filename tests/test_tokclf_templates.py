@@ -100,9 +100,22 @@ def test_the_judge_builds_a_tokenizer_of_the_familys_kind(
     tmp_path: Path, model: str, tokenizer_kind: str
 ) -> None:
     plan = plan_for(tmp_path, model=model)
-    conftest = render_scaffold(plan, only_judge=True)["tests/conftest.py"]
-    assert f"MODEL_TYPE" in conftest and tokenizer_kind in conftest
-    assert "from twin import" in conftest  # the shared twin module
+    judge = render_scaffold(plan, only_judge=True)
+    # The judge builds its twin's tokenizer with the shared twin module's builder.
+    assert "build_family_tokenizer(" in judge["tests/conftest.py"]
+    assert "from twin import" in judge["tests/conftest.py"]
+    # The rendered twin module builds that kind of tokenizer for this family.
+    namespace: dict = {"__name__": "twin"}
+    exec(compile(judge["tests/twin.py"], "twin.py", "exec"), namespace)
+    tokenizer = namespace["build_family_tokenizer"](["alice met bruno in lima"] * 4)
+    backend = tokenizer.backend_tokenizer
+    kind = {
+        "WordPiece": type(backend.model).__name__,
+        "Unigram": type(backend.model).__name__,
+        "ByteLevel": type(backend.pre_tokenizer).__name__,
+        "RobertaTokenizer": type(tokenizer).__name__,
+    }[tokenizer_kind]
+    assert kind == tokenizer_kind
 
 
 def test_method_options_reach_config_and_requirements(tmp_path: Path) -> None:
