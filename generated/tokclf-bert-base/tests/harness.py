@@ -328,9 +328,15 @@ def list_of(feature: dict) -> dict:
 def _arrow_type(feature: dict):
     import pyarrow as pa
 
+    if "_type" not in feature:  # a struct: {name: feature}
+        return pa.struct([(k, _arrow_type(v)) for k, v in feature.items()])
     kind = feature["_type"]
     if kind == "ClassLabel":
         return pa.int64()
+    if kind == "Sequence" and "_type" not in feature["feature"]:
+        # A Sequence of a struct is stored as a struct of lists (SQuAD's answers).
+        inner = feature["feature"]
+        return pa.struct([(k, pa.list_(_arrow_type(v))) for k, v in inner.items()])
     if kind in ("List", "Sequence"):
         return pa.list_(_arrow_type(feature["feature"]))
     if kind == "Value":

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import string
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +75,112 @@ def build_tokenizer(corpus: list[str], max_length: int = MAX_LENGTH):
         # Not every architecture takes token_type_ids.
         model_input_names=["input_ids", "attention_mask"],
     )
+
+
+# The families whose real tokenizers are a byte-level BPE (a word's leading space is part
+# of its first piece), and those with a SentencePiece-style Unigram; the others WordPiece.
+BYTE_LEVEL_FAMILIES = ("roberta", "modernbert", "longformer", "gpt2")
+UNIGRAM_FAMILIES = ("deberta-v2", "xlm-roberta", "albert", "camembert")
+
+
+def build_family_tokenizer(corpus: list[str]):
+    """A tokenizer trained on ``corpus`` in the family's style (byte-level BPE,
+    SentencePiece-style Unigram or WordPiece), saved as its real counterpart would be
+    (RoBERTa's own class; a generic fast tokenizer otherwise): where words and offsets
+    matter (tokclf, qa), the code under test meets what the real tokenizer does."""
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    special = {"special_tokens": SPECIAL_TOKENS, "show_progress": False}
+    if MODEL_TYPE in BYTE_LEVEL_FAMILIES:
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=1000,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            **special,
+        )
+    elif MODEL_TYPE in UNIGRAM_FAMILIES:
+        # Unigram's trainer needs far more text than this: the pieces are written out.
+        # Whole words score higher than single characters, which cover the rest.
+        words = sorted({w.lower() for line in corpus for w in line.split()})
+        chars = sorted(set(string.ascii_lowercase + string.digits + string.punctuation))
+        vocab = [(token, 0.0) for token in SPECIAL_TOKENS]
+        vocab += [("▁" + w, -2.0) for w in words]
+        vocab += [(c, -6.0) for c in chars] + [("▁" + c, -6.0) for c in chars]
+        vocab += [("▁", -8.0)]
+        tokenizer = Tokenizer(models.Unigram(vocab, unk_id=1))
+        tokenizer.normalizer = normalizers.Lowercase()
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always")
+        tokenizer.decoder = decoders.Metaspace(prepend_scheme="always")
+        trainer = None
+    else:
+        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=600, **special)
+    if trainer is not None:
+        tokenizer.train_from_iterator(corpus, trainer)
+    cls_id, sep_id = SPECIAL_TOKENS.index("[CLS]"), SPECIAL_TOKENS.index("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    names = {
+        "pad_token": "[PAD]",
+        "unk_token": "[UNK]",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+        "mask_token": "[MASK]",
+        "bos_token": "[CLS]",
+        "eos_token": "[SEP]",
+        "model_max_length": MAX_LENGTH,
+    }
+    if MODEL_TYPE == "roberta":
+        from transformers import RobertaTokenizer
+
+        model = json.loads(tokenizer.to_str())["model"]
+        # Merges are pairs in recent tokenizers' JSON, "a b" strings in older ones.
+        pairs = model["merges"]
+        merges = [tuple(m.split() if isinstance(m, str) else m) for m in pairs]
+        return RobertaTokenizer(vocab=model["vocab"], merges=merges, **names)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        # Not every architecture takes token_type_ids.
+        model_input_names=["input_ids", "attention_mask"],
+        **names,
+    )
+
+
+def plant_words(model, tokenizer, groups: list[list[str]], seed: int = 0) -> None:
+    """Give the twin what pretraining gives a real encoder: the first sub-token of every
+    word of a group, as it is tokenized in running text, gets a direction of the group's
+    own in the input embeddings; other tokens keep their small random embeddings."""
+    import torch
+
+    weight = model.get_input_embeddings().weight
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.randn(len(groups), weight.shape[1], generator=generator)
+    if len(groups) <= weight.shape[1]:
+        directions = torch.linalg.qr(directions.T)[0].T  # orthonormal
+    directions = directions / directions.norm(dim=1, keepdim=True)
+    with torch.no_grad():
+        for words, direction in zip(groups, directions):
+            for word in words:
+                encoding = tokenizer(f"the {word}", add_special_tokens=False)
+                first = encoding.word_ids().index(1)
+                weight[encoding["input_ids"][first]] += direction
 
 
 def twin_config(tokenizer, **kwargs):

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import re
-import string
 import sys
 from pathlib import Path
 
@@ -35,8 +34,9 @@ import harness
 from twin import (
     MAX_LENGTH,
     MODEL_TYPE,
-    SPECIAL_TOKENS,
+    build_family_tokenizer,
     cached_twin,
+    plant_words,
     save_twin,
     twin_config,
 )
@@ -303,112 +303,13 @@ def write_hub_dataset(folder: Path, splits: dict[str, list[dict]]) -> Path:
 
 # --- the twin -----------------------------------------------------------------------
 
-# The families whose real tokenizers are a byte-level BPE (a word's leading space is part
-# of its first piece), and those with a SentencePiece-style Unigram; the others WordPiece.
-BYTE_LEVEL_FAMILIES = ("roberta", "modernbert", "longformer", "gpt2")
-UNIGRAM_FAMILIES = ("deberta-v2", "xlm-roberta", "albert", "camembert")
-
-
-def build_tokenizer(corpus: list[str]):
-    """A tokenizer trained on ``corpus`` in the family's style, saved as its real
-    counterpart would be (RoBERTa's own class; a generic fast tokenizer otherwise)."""
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
-    from transformers import PreTrainedTokenizerFast
-
-    special = {"special_tokens": SPECIAL_TOKENS, "show_progress": False}
-    if MODEL_TYPE in BYTE_LEVEL_FAMILIES:
-        tokenizer = Tokenizer(models.BPE())
-        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tokenizer.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(
-            vocab_size=1000,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            **special,
-        )
-    elif MODEL_TYPE in UNIGRAM_FAMILIES:
-        # Unigram's trainer needs far more text than this: the pieces are written out.
-        # Whole words score higher than single characters, which cover the rest.
-        words = sorted({w.lower() for line in corpus for w in line.split()})
-        chars = sorted(set(string.ascii_lowercase + string.digits + string.punctuation))
-        vocab = [(token, 0.0) for token in SPECIAL_TOKENS]
-        vocab += [("▁" + w, -2.0) for w in words]
-        vocab += [(c, -6.0) for c in chars] + [("▁" + c, -6.0) for c in chars]
-        vocab += [("▁", -8.0)]
-        tokenizer = Tokenizer(models.Unigram(vocab, unk_id=1))
-        tokenizer.normalizer = normalizers.Lowercase()
-        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always")
-        tokenizer.decoder = decoders.Metaspace(prepend_scheme="always")
-        trainer = None
-    else:
-        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tokenizer.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=600, **special)
-    if trainer is not None:
-        tokenizer.train_from_iterator(corpus, trainer)
-    cls_id, sep_id = SPECIAL_TOKENS.index("[CLS]"), SPECIAL_TOKENS.index("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    names = {
-        "pad_token": "[PAD]",
-        "unk_token": "[UNK]",
-        "cls_token": "[CLS]",
-        "sep_token": "[SEP]",
-        "mask_token": "[MASK]",
-        "bos_token": "[CLS]",
-        "eos_token": "[SEP]",
-        "model_max_length": MAX_LENGTH,
-    }
-    if MODEL_TYPE == "roberta":
-        from transformers import RobertaTokenizer
-
-        model = json.loads(tokenizer.to_str())["model"]
-        # Merges are pairs in recent tokenizers' JSON, "a b" strings in older ones.
-        pairs = model["merges"]
-        merges = [tuple(m.split() if isinstance(m, str) else m) for m in pairs]
-        return RobertaTokenizer(vocab=model["vocab"], merges=merges, **names)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        # Not every architecture takes token_type_ids.
-        model_input_names=["input_ids", "attention_mask"],
-        **names,
-    )
-
 
 def plant_word_knowledge(model, tokenizer) -> None:
     """Give the twin what pretraining gives a real encoder: word embeddings that tell a
-    name from a place, and a name's first word from its last. Each entity word's first
-    sub-token, as it is tokenized in running text, gets a direction of its own kind (type,
-    first or later word); other tokens keep their small random embeddings. A method that
-    trains only a head or adapters on the frozen twin can then learn in a few dozen steps,
-    as it can on a real checkpoint; the tags themselves must still be learnt."""
-    import torch
-
-    weight = model.get_input_embeddings().weight
-    kinds = [(type_, i) for type_ in TYPES for i in (0, 1)]
-    generator = torch.Generator().manual_seed(SEED)
-    directions = torch.randn(len(kinds), weight.shape[1], generator=generator)
-    if len(kinds) <= weight.shape[1]:
-        directions = torch.linalg.qr(directions.T)[0].T  # orthonormal
-    directions = directions / directions.norm(dim=1, keepdim=True)
-    with torch.no_grad():
-        for (type_, i), direction in zip(kinds, directions):
-            for word in words_of(type_)[i]:
-                encoding = tokenizer(f"the {word}", add_special_tokens=False)
-                first = encoding.word_ids().index(1)
-                weight[encoding["input_ids"][first]] += direction
+    name from a place, and a name's first word from its last (twin.plant_words). A method
+    that trains only a head or adapters on the frozen twin can then learn in a few dozen
+    steps, as it can on a real checkpoint; the tags themselves must still be learnt."""
+    plant_words(model, tokenizer, [words_of(t)[i] for t in TYPES for i in (0, 1)], SEED)
 
 
 @pytest.fixture(scope="session")
@@ -421,7 +322,7 @@ def twin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         import torch
         from transformers import AutoModelForTokenClassification as TaskModel
 
-        tokenizer = build_tokenizer(tokenizer_corpus())
+        tokenizer = build_family_tokenizer(tokenizer_corpus())
         torch.manual_seed(SEED)
         # The base model as the task's head has it (BERT's and RoBERTa's without a pooler).
         encoder = TaskModel.from_config(twin_config(tokenizer)).base_model
@@ -431,7 +332,7 @@ def twin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return save_twin(folder, tokenizer, encoder)
 
     # What make() builds from besides twin.py: its code here, the words, the tags.
-    key = [inspect.getsource(f) for f in (build_tokenizer, plant_word_knowledge, make)]
+    key = [inspect.getsource(f) for f in (plant_word_knowledge, make)]
     key += [tokenizer_corpus(), [words_of(t) for t in TYPES], TYPES, SEED]
     return cached_twin(make, tmp_path_factory.mktemp("twin"), *key)
 
