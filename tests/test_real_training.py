@@ -126,7 +126,7 @@ def test_qa_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
         f"data:\n  format: json\n  train: {data / 'qa-train.jsonl'}\n"
         f"  validation: {data / 'qa-valid.jsonl'}\n"
         "  version_2_with_negative: true\n  doc_stride: 32\n  max_answer_length: 16\n"
-        "training: {epochs: 10, batch_size: 8, learning_rate: 1.0e-4, max_length: 128}\n"
+        "training: {epochs: 10, batch_size: 8, learning_rate: 1.0e-4, max_length: 96}\n"
     )
     result = run_scriptgen(
         "new", "qa", "--spec", str(spec), "--out", str(tmp_path / "out"), cwd=tmp_path
@@ -139,10 +139,10 @@ def test_qa_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
                            capture_output=True, text=True, env=env, timeout=1200)  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
     results = json.loads((project / "outputs" / "eval_results.json").read_text())
-    # SQuAD F1 on the 15 validation questions: measured 57.1 (exact match 53.3) for
+    # SQuAD F1 on the 15 validation questions: measured 66.7 (exact match 66.7) for
     # MiniLM-L6, a sentence-embedding model, after these 10 epochs on a 2-core CPU;
     # always answering "" scores 20.
-    assert results["eval_f1"] >= 40, results
+    assert results["eval_f1"] >= 45, results
 
     context = "In 1975, Ilse Varga moved from Ostbury to Kelling."
     predict = subprocess.run(
