@@ -34,39 +34,44 @@ def minilm_folder() -> Path:
     return folder
 
 
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def train_generated(
+    tmp_path: Path, task: str, name: str, spec: str
+) -> tuple[Path, dict]:
+    """Generate ``task`` from the spec text (its name ``name``), run its train.py with no
+    arguments from elsewhere, and return the project and its eval_results.json."""
+    spec_file = tmp_path / f"{name}.yaml"
+    spec_file.write_text(spec)
+    result = run_scriptgen(
+        "new", task, "--spec", str(spec_file), "--out", str(tmp_path / "out"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "out" / name
+    # Run from elsewhere: the project finds its config, data and model from its own folder.
+    train = subprocess.run([sys.executable, str(project / "train.py")], cwd=tmp_path,
+                           capture_output=True, text=True, env=ENV, timeout=1200)  # fmt: skip
+    assert train.returncode == 0, train.stderr[-3000:]
+    return project, json.loads((project / "outputs" / "eval_results.json").read_text())
+
+
 def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
-    spec = tmp_path / "reviews.yaml"
-    spec.write_text(
+    spec = (
         f"task: textclf\nname: reviews-minilm\nmodel: {minilm_folder()}\n"
         f"data:\n  train: {EXAMPLES / 'data/reviews-train.csv'}\n"
         f"  validation: {EXAMPLES / 'data/reviews-valid.csv'}\n"
         "training: {epochs: 4, batch_size: 16, learning_rate: 1.0e-4, max_length: 64}\n"
     )
-    result = run_scriptgen(
-        "new",
-        "textclf",
-        "--spec",
-        str(spec),
-        "--out",
-        str(tmp_path / "out"),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    project = tmp_path / "out" / "reviews-minilm"
-
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    # Run from elsewhere: the project finds its config, data and model from its own folder.
-    train = subprocess.run([sys.executable, str(project / "train.py")], cwd=tmp_path,
-                           capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
-    assert train.returncode == 0, train.stderr[-3000:]
-    results = json.loads((project / "outputs" / "eval_results.json").read_text())
+    project, results = train_generated(tmp_path, "textclf", "reviews-minilm", spec)
     # Chance is 0.5 on these balanced labels; a real fine-tune of a real encoder does far better.
     assert results["eval_accuracy"] >= 0.8, results
 
     predict = subprocess.run(
         [sys.executable, "predict.py", "--text", "An absolute delight from start to finish, I loved it.",
          "--text", "Broke after two days and support never answered. Awful."],
-        cwd=project, capture_output=True, text=True, env=env, timeout=300,
+        cwd=project, capture_output=True, text=True, env=ENV, timeout=300,
     )  # fmt: skip
     assert predict.returncode == 0, predict.stderr[-3000:]
     rows = [
@@ -78,24 +83,13 @@ def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
 def test_tokclf_train_py_fine_tunes_a_real_checkpoint_for_ner(tmp_path: Path) -> None:
     """tokclf on the hand-written NER set (327 / 84 sentences, IOB2 PER/ORG/LOC/MISC)."""
     data = EXAMPLES / "data"
-    spec = tmp_path / "ner.yaml"
-    spec.write_text(
+    spec = (
         f"task: tokclf\nname: ner-minilm\nmodel: {minilm_folder()}\n"
         f"data:\n  train: {data / 'ner-train.jsonl'}\n"
         f"  validation: {data / 'ner-valid.jsonl'}\n"
         "training: {epochs: 5, batch_size: 16, learning_rate: 2.0e-4, max_length: 64}\n"
     )
-    result = run_scriptgen(
-        "new", "tokclf", "--spec", str(spec), "--out", str(tmp_path / "out"), cwd=tmp_path
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    project = tmp_path / "out" / "ner-minilm"
-
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    train = subprocess.run([sys.executable, str(project / "train.py")], cwd=tmp_path,
-                           capture_output=True, text=True, env=env, timeout=1200)  # fmt: skip
-    assert train.returncode == 0, train.stderr[-3000:]
-    results = json.loads((project / "outputs" / "eval_results.json").read_text())
+    project, results = train_generated(tmp_path, "tokclf", "ner-minilm", spec)
     # Entity F1 (seqeval's definition) on the 84 validation sentences: measured 0.84
     # (word accuracy 0.965) for the uncased MiniLM-L6 after these 5 epochs on a 2-core
     # CPU, 3.3 minutes; 0.85 after 10 epochs at 1e-4. A tagger that learnt nothing scores 0.
@@ -105,7 +99,7 @@ def test_tokclf_train_py_fine_tunes_a_real_checkpoint_for_ner(tmp_path: Path) ->
     predict = subprocess.run(
         [sys.executable, "predict.py", "--text",
          "Yesterday Angela Merkel flew from Berlin to Madrid for talks with Pedro Sanchez ."],
-        cwd=project, capture_output=True, text=True, env=env, timeout=300,
+        cwd=project, capture_output=True, text=True, env=ENV, timeout=300,
     )  # fmt: skip
     assert predict.returncode == 0, predict.stderr[-3000:]
     (row,) = [
@@ -120,25 +114,14 @@ def test_qa_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
     """qa on the small hand-made SQuAD v2-style set (45 / 15 questions, 3 of the 15
     without an answer)."""
     data = EXAMPLES / "data"
-    spec = tmp_path / "qa.yaml"
-    spec.write_text(
+    spec = (
         f"task: qa\nname: qa-minilm\nmodel: {minilm_folder()}\n"
         f"data:\n  format: json\n  train: {data / 'qa-train.jsonl'}\n"
         f"  validation: {data / 'qa-valid.jsonl'}\n"
         "  version_2_with_negative: true\n  doc_stride: 32\n  max_answer_length: 16\n"
         "training: {epochs: 10, batch_size: 8, learning_rate: 1.0e-4, max_length: 96}\n"
     )
-    result = run_scriptgen(
-        "new", "qa", "--spec", str(spec), "--out", str(tmp_path / "out"), cwd=tmp_path
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    project = tmp_path / "out" / "qa-minilm"
-
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    train = subprocess.run([sys.executable, str(project / "train.py")], cwd=tmp_path,
-                           capture_output=True, text=True, env=env, timeout=1200)  # fmt: skip
-    assert train.returncode == 0, train.stderr[-3000:]
-    results = json.loads((project / "outputs" / "eval_results.json").read_text())
+    project, results = train_generated(tmp_path, "qa", "qa-minilm", spec)
     # SQuAD F1 on the 15 validation questions: measured 66.7 (exact match 66.7) for
     # MiniLM-L6, a sentence-embedding model, after these 10 epochs on a 2-core CPU;
     # always answering "" scores 20.
@@ -148,7 +131,7 @@ def test_qa_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
     predict = subprocess.run(
         [sys.executable, "predict.py", "--question", "Where did Ilse Varga live before Kelling?",
          "--context", context],
-        cwd=project, capture_output=True, text=True, env=env, timeout=300,
+        cwd=project, capture_output=True, text=True, env=ENV, timeout=300,
     )  # fmt: skip
     assert predict.returncode == 0, predict.stderr[-3000:]
     [row] = [json.loads(x) for x in predict.stdout.splitlines() if x.startswith("{")]
