@@ -120,9 +120,9 @@ class LLMBackend:
     ) -> None:
         """Raise ``error`` naming the numbers when ``messages`` (the smaller variant of
         ``larger``) does not fit either."""
-        if self._fits(messages):
+        measure: Measure | None = getattr(self.chat, "measure", None)
+        if measure is None or self._fits(messages):
             return
-        measure: Measure = self.chat.measure
         prompt, context, exact = measure(messages)
         full, _, _ = measure(larger)
         counted = "tokens" if exact else "tokens (estimated)"
