@@ -79,8 +79,19 @@ def build_tokenizer(corpus: list[str], max_length: int = MAX_LENGTH):
 
 # The families whose real tokenizers are a byte-level BPE (a word's leading space is part
 # of its first piece), and those with a SentencePiece-style Unigram; the others WordPiece.
-BYTE_LEVEL_FAMILIES = ("roberta", "modernbert", "longformer", "gpt2")
-UNIGRAM_FAMILIES = ("deberta-v2", "xlm-roberta", "albert", "camembert")
+BYTE_LEVEL_FAMILIES = ("roberta", "modernbert", "longformer", "gpt2", "bart")
+UNIGRAM_FAMILIES = (
+    "deberta-v2",
+    "xlm-roberta",
+    "albert",
+    "camembert",
+    "t5",
+    "mt5",
+    "marian",
+)
+# The families whose tokenizers end a text with </s> and put nothing before it (the
+# others: [CLS] or <s> first).
+EOS_ONLY_FAMILIES = ("t5", "mt5", "marian")
 
 
 def build_family_tokenizer(corpus: list[str]):
@@ -132,11 +143,18 @@ def build_family_tokenizer(corpus: list[str]):
     if trainer is not None:
         tokenizer.train_from_iterator(corpus, trainer)
     cls_id, sep_id = SPECIAL_TOKENS.index("[CLS]"), SPECIAL_TOKENS.index("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
+    if MODEL_TYPE in EOS_ONLY_FAMILIES:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="$A [SEP]",
+            pair="$A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[SEP]", sep_id)],
+        )
+    else:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        )
     names = {
         "pad_token": "[PAD]",
         "unk_token": "[UNK]",
@@ -163,10 +181,13 @@ def build_family_tokenizer(corpus: list[str]):
     )
 
 
-def plant_words(model, tokenizer, groups: list[list[str]], seed: int = 0) -> None:
+def plant_words(
+    model, tokenizer, groups: list[list[str]], seed: int = 0, scale: float = 1.0
+) -> None:
     """Give the twin what pretraining gives a real encoder: the first sub-token of every
     word of a group, as it is tokenized in running text, gets a direction of the group's
-    own in the input embeddings; other tokens keep their small random embeddings."""
+    own (of length ``scale``) in the input embeddings; other tokens keep their random
+    embeddings."""
     import torch
 
     weight = model.get_input_embeddings().weight
@@ -174,7 +195,7 @@ def plant_words(model, tokenizer, groups: list[list[str]], seed: int = 0) -> Non
     directions = torch.randn(len(groups), weight.shape[1], generator=generator)
     if len(groups) <= weight.shape[1]:
         directions = torch.linalg.qr(directions.T)[0].T  # orthonormal
-    directions = directions / directions.norm(dim=1, keepdim=True)
+    directions = scale * directions / directions.norm(dim=1, keepdim=True)
     with torch.no_grad():
         for words, direction in zip(groups, directions):
             for word in words:
