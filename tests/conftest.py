@@ -123,15 +123,17 @@ def run_scriptgen(
     )
 
 
-def generate_reference(out: Path, task: str, *sets: str) -> Path:
-    """The reference project for ``task`` on bert-base, written but not validated."""
+def generate_reference(
+    out: Path, task: str, *sets: str, model: str = "bert-base"
+) -> Path:
+    """The reference project for ``task`` on ``model``, written but not validated."""
     settings = [arg for value in sets for arg in ("--set", value)]
     result = run_scriptgen(
-        "new", task, "--model", "bert-base", *settings, "--no-validate", "--no-commit",
+        "new", task, "--model", model, *settings, "--no-validate", "--no-commit",
         "--out", str(out), cwd=out,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    return out / f"{task}-bert-base"
+    return out / f"{task}-{model}"
 
 
 def assert_validate_catches(
