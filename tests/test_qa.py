@@ -1,7 +1,7 @@
 """qa beyond the catalog's rows: its judge catches broken projects (broken the way a code
 LLM might break them, `scriptgen validate` must fail naming the contract test that
-caught it); an LLM's broken project is repaired through a real scripted server; the
-example spec (JSON Lines, unanswerable questions) generates and validates.
+caught it); the example spec (JSON Lines, unanswerable questions) generates and validates.
+Its LLM repair through a scripted server: tests/test_llm_repair.py.
 """
 
 from __future__ import annotations
@@ -11,19 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from scriptgen.backends.reference import ReferenceBackend
-from scriptgen.parse import file_block
-from scriptgen.plan import make_plan
-from scriptgen.spec import build_spec
-
 from .conftest import (
     REPO,
     assert_validate_catches,
     generate_reference,
-    git,
     run_scriptgen,
 )
-from .openai_server import ScriptedServer
 
 pytestmark = pytest.mark.slow
 
@@ -76,42 +69,6 @@ def test_validate_fails_a_broken_project(
     reference_project: Path, tmp_path: Path, breakage: str
 ) -> None:
     assert_validate_catches(reference_project, tmp_path, BREAKAGES[breakage])
-
-
-def as_reply(files: dict[str, str]) -> str:
-    """What a model writes: a sentence, then the files in the requested format."""
-    blocks = "\n".join(file_block(path, text) for path, text in files.items())
-    return f"Here is the QA project.\n\n{blocks}\nEach file follows the contract.\n"
-
-
-def test_one_repair_round_fixes_the_answer_positions(
-    repo: Path, tmp_path: Path
-) -> None:
-    raw, base = build_spec("qa", model="bert-base", cwd=tmp_path)
-    good = ReferenceBackend().generate(make_plan(raw, base, tmp_path / "generated"))
-    assert good["data.py"].count(RIGHT_START) == 1
-    broken = dict(good, **{"data.py": good["data.py"].replace(RIGHT_START, LATE_START)})
-    with ScriptedServer(models=["qwen2.5-coder-7b"]) as server:
-        server.reply(as_reply(broken)).reply(as_reply(good))
-        result = run_scriptgen(
-            "new", "qa", "--model", "bert-base", "--llm", f"openai:{server.url}",
-            cwd=repo,
-        )  # fmt: skip
-        chats = server.chat_requests
-    assert result.returncode == 0, result.stderr
-    assert len(chats) == 2
-    first, second = (r.body for r in chats)
-    prompt = first["messages"][-1]["content"]
-    assert "# Task: Extractive question answering (qa)" in prompt
-    for name in ("prepare_train_features", "postprocess_predictions", "offset_mapping"):
-        assert name in prompt, name
-    repair = second["messages"][-1]["content"]
-    assert "(in test_answer_positions)" in repair, repair
-    assert "### data.py" in repair
-    project = repo / "generated" / "qa-bert-base"
-    assert RIGHT_START in (project / "data.py").read_text(encoding="utf-8")
-    trailers = git(repo, "log", "-1", "--format=%(trailers:only,unfold)")
-    assert "Scriptgen-Task: qa" in trailers
 
 
 def test_the_example_spec_with_unanswerable_questions_validates(tmp_path: Path) -> None:

@@ -1,0 +1,125 @@
+"""`scriptgen new TASK --llm openai:URL` against a real scripted server on 127.0.0.1, for
+each task beyond textclf (whose LLM path tests/test_llm_pipeline.py covers in depth).
+
+The server stands in for a code LLM. Its first reply is the task's reference project with
+a classic bug of that task; the judge catches it, the repair request says where, and the
+second reply (the fixed project) lands, committed with its provenance.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from scriptgen.backends.reference import ReferenceBackend
+from scriptgen.parse import file_block
+from scriptgen.plan import make_plan
+from scriptgen.spec import build_spec
+
+from .conftest import git, run_scriptgen
+from .openai_server import ScriptedServer
+
+pytestmark = pytest.mark.slow
+
+
+class Bug(NamedTuple):
+    model: str
+    path: str  # the file the bug is in
+    good: str  # what the reference has
+    bad: str  # what the LLM's first reply has instead
+    title: str  # the task's heading in the generation prompt
+    in_prompt: tuple[str, ...]  # what the generation prompt must carry for this task
+    caught_by: tuple[str, ...]  # contract tests the repair request must name
+
+
+BUGS = {
+    # Every sub-token of a word labelled although label_all_tokens is false.
+    "tokclf": Bug(
+        "bert-base",
+        "data.py",
+        "        else:\n            labels.append(IGNORE_INDEX)\n        previous = word_id",
+        "        else:\n            labels.append(word_labels[word_id])\n        previous = word_id",
+        "Token classification (tokclf)",
+        (
+            "align_labels",
+            "entity_scores",
+            "tests/conftest.py",
+            "is_split_into_words=True",
+        ),
+        ("test_align_labels", "test_tokenize_datasets_aligns_tags_with_sub_tokens"),
+    ),
+    # A window's answer starts one token late: the off-by-one of answer_positions.
+    "qa": Bug(
+        "bert-base",
+        "data.py",
+        "    return start - 1, end + 1\n",
+        "    return start, end + 1\n",
+        "Extractive question answering (qa)",
+        ("prepare_train_features", "postprocess_predictions", "offset_mapping"),
+        ("test_answer_positions",),
+    ),
+    # ROUGE without stemming: not the numbers the examples (and papers) report.
+    "seq2seq": Bug(
+        "t5-small",
+        "metrics.py",
+        "    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)\n",
+        "    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES))\n",
+        "Sequence-to-sequence generation (seq2seq)",
+        ("generation_scores", "source_prefix_for", "text_target"),
+        ("test_generation_scores_are_rouge_bleu_and_chrf",),
+    ),
+}
+
+
+def as_reply(files: dict[str, str]) -> str:
+    """What a model writes: a sentence, then the files in the requested format."""
+    blocks = "\n".join(file_block(path, text) for path, text in files.items())
+    return f"Here is the project.\n\n{blocks}\nEach file follows the contract.\n"
+
+
+@pytest.mark.parametrize("task", list(BUGS))
+def test_one_repair_round_fixes_the_bug(repo: Path, tmp_path: Path, task: str) -> None:
+    bug = BUGS[task]
+    raw, base = build_spec(task, model=bug.model, cwd=tmp_path)
+    good = ReferenceBackend().generate(make_plan(raw, base, tmp_path / "generated"))
+    assert good[bug.path].count(bug.good) == 1, f"{bug.path} no longer has the code"
+    broken = dict(good, **{bug.path: good[bug.path].replace(bug.good, bug.bad)})
+    with ScriptedServer(models=["qwen2.5-coder-7b"]) as server:
+        server.reply(as_reply(broken)).reply(as_reply(good))
+        result = run_scriptgen(
+            "new", task, "--model", bug.model, "--llm", f"openai:{server.url}",
+            cwd=repo,
+        )  # fmt: skip
+        chats = server.chat_requests
+    assert result.returncode == 0, result.stderr
+    assert len(chats) == 2
+    first, second = (r.body for r in chats)
+
+    # The generation request is the task's: its contract, its judge, its pitfalls.
+    prompt = first["messages"][-1]["content"]
+    assert f"# Task: {bug.title}" in prompt
+    for text in bug.in_prompt:
+        assert text in prompt, text
+
+    # The repair request names the failing contract tests and shows the failing file.
+    repair = second["messages"][-1]["content"]
+    assert f"(in {bug.caught_by[0]})" in repair, repair
+    for test in bug.caught_by[1:]:
+        assert test in repair, (test, repair)
+    assert "AssertionError" in repair
+    assert f"### {bug.path}" in repair
+    assert second["messages"][-2] == {"role": "assistant", "content": as_reply(broken)}
+
+    project = repo / "generated" / f"{task}-{bug.model}"
+    written = (project / bug.path).read_text(encoding="utf-8")
+    assert bug.bad not in written and bug.good in written
+    trailers = git(repo, "log", "-1", "--format=%(trailers:only,unfold)")
+    assert f"Scriptgen-Task: {task}" in trailers
+    assert "Scriptgen-Backend: openai (qwen2.5-coder-7b)" in trailers
+    assert "Scriptgen-Validation: passed (" in trailers
+    transcript = (project / ".scriptgen/transcript.jsonl").read_text(encoding="utf-8")
+    exchanges = [json.loads(line) for line in transcript.splitlines()]
+    assert [e["kind"] for e in exchanges] == ["generate", "repair"]
