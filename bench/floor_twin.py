@@ -1,56 +1,68 @@
-"""The floor for bench_new.py: a bare script that imports torch, transformers and datasets
-and trains a tiny BERT twin for 2 steps (plain loop, no Trainer: the least work that counts).
+"""The floor for bench_new.py: a bare script that imports the libraries a task's project
+imports and trains the task's tiny twin (its family's twin config from families.yaml, the
+task's Auto class from its manifest) for 2 steps on random token ids: plain loop, no
+Trainer, no tokenizer training, the least work that counts.
+
+    python bench/floor_twin.py [--task textclf] [--model-type bert]
 """
 
 from __future__ import annotations
 
-import torch
-import transformers
-from datasets import Dataset
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+import argparse
+import importlib
+from pathlib import Path
 
-words = "good great fine bad awful poor film plot actor scene".split()
-texts = [" ".join(words[(i * 7 + j) % len(words)] for j in range(8)) for i in range(32)]
-labels = [i % 2 for i in range(32)]
+import yaml
 
-tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-tok.train_from_iterator(
-    texts,
-    trainers.WordPieceTrainer(
-        vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    ),
-)
-tokenizer = transformers.PreTrainedTokenizerFast(
-    tokenizer_object=tok,
-    pad_token="[PAD]",
-    unk_token="[UNK]",
-    model_input_names=["input_ids", "attention_mask"],
-)
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# What each task's generated code imports beyond torch, transformers and datasets.
+EXTRA_IMPORTS = {"seq2seq": ["rouge_score.rouge_scorer", "sacrebleu"]}
 
-config = transformers.BertConfig(
-    vocab_size=tok.get_vocab_size(),
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=37,
-    max_position_embeddings=64,
+parser = argparse.ArgumentParser()
+parser.add_argument("--task", default="textclf")
+parser.add_argument("--model-type", default="bert")
+args = parser.parse_args()
+manifest = yaml.safe_load((TEMPLATES / args.task / "manifest.yaml").read_text())
+family = yaml.safe_load((TEMPLATES / "_common" / "families.yaml").read_text())[
+    args.model_type
+]
+
+import datasets  # noqa: E402,F401
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+for name in EXTRA_IMPORTS.get(args.task, []):
+    importlib.import_module(name)
+
+auto_class = getattr(transformers, manifest["vars"]["auto_class"])
+vocab = 300
+config = transformers.AutoConfig.for_model(
+    args.model_type,
+    **family["config"],
+    vocab_size=vocab,
+    pad_token_id=0,
+    eos_token_id=3,
+    decoder_start_token_id=0,
     num_labels=2,
 )
-model = transformers.BertForSequenceClassification(config)
-ds = Dataset.from_dict({"text": texts, "label": labels}).map(
-    lambda b: tokenizer(b["text"], truncation=True, max_length=32), batched=True
-)
-collate = transformers.DataCollatorWithPadding(tokenizer)
-loader = torch.utils.data.DataLoader(
-    ds.remove_columns(["text"]), batch_size=4, collate_fn=collate
-)
+model = auto_class.from_config(config)
+generator = torch.Generator().manual_seed(0)
 optim = torch.optim.AdamW(model.parameters(), lr=1e-3)
 model.train()
-for step, batch in zip(range(2), loader):
+for step in range(2):
+    batch = {"input_ids": torch.randint(5, vocab, (4, 16), generator=generator)}
+    batch["attention_mask"] = torch.ones_like(batch["input_ids"])
+    if auto_class.__name__ == "AutoModelForQuestionAnswering":
+        batch["start_positions"] = torch.randint(0, 16, (4,), generator=generator)
+        batch["end_positions"] = torch.randint(0, 16, (4,), generator=generator)
+    elif auto_class.__name__ == "AutoModelForTokenClassification":
+        batch["labels"] = torch.randint(0, 2, (4, 16), generator=generator)
+    elif auto_class.__name__ == "AutoModelForSeq2SeqLM":
+        batch["labels"] = torch.randint(5, vocab, (4, 8), generator=generator)
+    else:
+        batch["labels"] = torch.randint(0, 2, (4,), generator=generator)
     loss = model(**batch).loss
     loss.backward()
     optim.step()
     optim.zero_grad()
-print(f"floor: 2 steps, loss {loss.item():.3f}")
+print(f"floor: {args.task} on a {args.model_type} twin, 2 steps, loss {loss.item():.3f}")

@@ -106,3 +106,26 @@ def test_format_files_reports_invalid_file_and_keeps_it() -> None:
     assert str(findings[0]) == (
         "pkg/bad.py:1:7: black: cannot parse for target version Python 3.10"
     )
+
+
+def test_formatted_text_is_cached_on_disk_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later run reads the formatted text back instead of running isort and black; the
+    key covers the text, the project's module names and the tools' versions."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fmt._format_python.cache_clear()
+    assert format_python(MESSY, "train.py", first_party={"data", "model"}) == TIDY
+    entries = [p for p in (tmp_path / "scriptgen" / "format").rglob("*") if p.is_file()]
+    assert [p.read_text() for p in entries] == [TIDY]
+    # What is on disk is what a later run gets, without formatting again.
+    entries[0].write_text("# from the cache\n")
+    fmt._format_python.cache_clear()
+    assert (
+        format_python(MESSY, "train.py", first_party={"data", "model"})
+        == "# from the cache\n"
+    )
+    # Other first-party modules sort imports differently: another entry.
+    assert (
+        format_python(MESSY, "train.py", first_party={"data"}) != "# from the cache\n"
+    )
