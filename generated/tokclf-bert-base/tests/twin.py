@@ -80,10 +80,18 @@ def build_tokenizer(corpus: list[str], max_length: int = MAX_LENGTH):
 # The families whose real tokenizers are a byte-level BPE (a word's leading space is part
 # of its first piece), and those with a SentencePiece-style Unigram; the others WordPiece.
 BYTE_LEVEL_FAMILIES = ("roberta", "modernbert", "longformer", "gpt2", "bart")
-UNIGRAM_FAMILIES = ("deberta-v2", "xlm-roberta", "albert", "camembert", "t5", "mt5")
+UNIGRAM_FAMILIES = (
+    "deberta-v2",
+    "xlm-roberta",
+    "albert",
+    "camembert",
+    "t5",
+    "mt5",
+    "marian",
+)
 # The families whose tokenizers end a text with </s> and put nothing before it (the
 # others: [CLS] or <s> first).
-EOS_ONLY_FAMILIES = ("t5", "mt5")
+EOS_ONLY_FAMILIES = ("t5", "mt5", "marian")
 
 
 def build_family_tokenizer(corpus: list[str]):
