@@ -142,19 +142,17 @@ def build_family_tokenizer(corpus: list[str]):
         trainer = trainers.WordPieceTrainer(vocab_size=600, **special)
     if trainer is not None:
         tokenizer.train_from_iterator(corpus, trainer)
-    cls_id, sep_id = SPECIAL_TOKENS.index("[CLS]"), SPECIAL_TOKENS.index("[SEP]")
-    if MODEL_TYPE in EOS_ONLY_FAMILIES:
-        tokenizer.post_processor = processors.TemplateProcessing(
-            single="$A [SEP]",
-            pair="$A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[SEP]", sep_id)],
-        )
-    else:
-        tokenizer.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]",
-            pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-        )
+    # [CLS] $A [SEP] (BERT, RoBERTa's <s> $A </s>, BART), or $A [SEP] (T5's $A </s>).
+    marks = [("[SEP]", SPECIAL_TOKENS.index("[SEP]"))]
+    first = ""
+    if MODEL_TYPE not in EOS_ONLY_FAMILIES:
+        marks.append(("[CLS]", SPECIAL_TOKENS.index("[CLS]")))
+        first = "[CLS] "
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{first}$A [SEP]",
+        pair=f"{first}$A [SEP] $B:1 [SEP]:1",
+        special_tokens=marks,
+    )
     names = {
         "pad_token": "[PAD]",
         "unk_token": "[UNK]",
