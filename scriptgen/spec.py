@@ -20,9 +20,15 @@ from .tasks import Manifest, data_model, first_error
 from .yamlfile import read_yaml
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".txt": "text",
+    ".parquet": "parquet",
+}
 # Formats whose train/validation values are local paths (files or folders), not hub ids.
-LOCAL_FORMATS = ("csv", "json", "parquet", "imagefolder", "audiofolder")
+LOCAL_FORMATS = ("csv", "json", "text", "parquet", "imagefolder", "audiofolder")
 
 
 class _Strict(BaseModel):
