@@ -79,7 +79,15 @@ def build_tokenizer(corpus: list[str], max_length: int = MAX_LENGTH):
 
 # The families whose real tokenizers are a byte-level BPE (a word's leading space is part
 # of its first piece), and those with a SentencePiece-style Unigram; the others WordPiece.
-BYTE_LEVEL_FAMILIES = ("roberta", "modernbert", "longformer", "gpt2", "bart")
+BYTE_LEVEL_FAMILIES = (
+    "roberta",
+    "modernbert",
+    "longformer",
+    "gpt2",
+    "bart",
+    "llama",
+    "qwen2",
+)
 UNIGRAM_FAMILIES = (
     "deberta-v2",
     "xlm-roberta",
@@ -92,6 +100,9 @@ UNIGRAM_FAMILIES = (
 # The families whose tokenizers end a text with </s> and put nothing before it (the
 # others: [CLS] or <s> first).
 EOS_ONLY_FAMILIES = ("t5", "mt5", "marian")
+# Causal LMs' tokenizers add no end mark: the text as it is (GPT-2, Qwen2), or after the
+# beginning-of-text token (Llama's <|begin_of_text|>).
+DECODER_TEMPLATES = {"gpt2": "$A", "qwen2": "$A", "llama": "[CLS] $A"}
 
 
 def build_family_tokenizer(corpus: list[str]):
@@ -148,10 +159,13 @@ def build_family_tokenizer(corpus: list[str]):
     if MODEL_TYPE not in EOS_ONLY_FAMILIES:
         marks.append(("[CLS]", SPECIAL_TOKENS.index("[CLS]")))
         first = "[CLS] "
+    if MODEL_TYPE in DECODER_TEMPLATES:
+        single = DECODER_TEMPLATES[MODEL_TYPE]
+        pair = f"{single} $B:1"
+    else:
+        single, pair = f"{first}$A [SEP]", f"{first}$A [SEP] $B:1 [SEP]:1"
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{first}$A [SEP]",
-        pair=f"{first}$A [SEP] $B:1 [SEP]:1",
-        special_tokens=marks,
+        single=single, pair=pair, special_tokens=marks
     )
     names = {
         "pad_token": "[PAD]",
