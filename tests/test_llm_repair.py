@@ -71,6 +71,16 @@ BUGS = {
         ("generation_scores", "source_prefix_for", "text_target"),
         ("test_generation_scores_are_rouge_bleu_and_chrf",),
     ),
+    # Labels shifted by hand: the model shifts them again and learns the token after next.
+    "clm": Bug(
+        "smollm2-135m",
+        "data.py",
+        '        "labels": [list(block) for block in blocks],\n',
+        '        "labels": [list(block[1:]) + [IGNORE_INDEX] for block in blocks],\n',
+        "Causal language modelling (clm)",
+        ("pack_texts", "assistant_spans", "apply_chat_template"),
+        ("test_pack_texts_ends_documents_and_cuts_blocks",),
+    ),
 }
 
 

@@ -1,0 +1,100 @@
+"""clm beyond the catalog's rows: its judge catches broken projects (broken the way a code
+LLM might break them, `scriptgen validate` must fail naming the contract test that caught
+it); the example spec (chat conversations in JSON Lines, loss on the assistant's turns)
+generates and validates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import (
+    REPO,
+    assert_validate_catches,
+    generate_reference,
+    run_scriptgen,
+)
+
+pytestmark = pytest.mark.slow
+
+CHAT_LABELS = """\
+                token
+                if any(s <= start < e for s, e in spans) and end > start
+                else IGNORE_INDEX
+"""
+
+# (file, what the reference has, what the broken project has instead, tests that must fail)
+BREAKAGES = {
+    # Labels shifted by hand: the model shifts them again and learns the token after next.
+    "labels-shifted-twice": (
+        "data.py",
+        '        "labels": [list(block) for block in blocks],\n',
+        '        "labels": [list(block[1:]) + [IGNORE_INDEX] for block in blocks],\n',
+        ["test_pack_texts_ends_documents_and_cuts_blocks", "test_model_learns_the_task"],
+    ),
+    # Documents run into each other: the model never learns where a text ends.
+    "no-eos-between-documents": (
+        "data.py",
+        "        chain.from_iterable(ids + [tokenizer.eos_token_id] for ids in encoded)\n",
+        "        chain.from_iterable(ids for ids in encoded)\n",
+        ["test_pack_texts_ends_documents_and_cuts_blocks"],
+    ),
+    # Chat data trained on every token: the model learns to write the user's turns too.
+    "chat-loss-on-every-token": (
+        "data.py",
+        CHAT_LABELS,
+        "                token\n",
+        ["test_chat_labels_only_the_assistants_turns"],
+    ),
+    # Perplexity from the wrong loss.
+    "perplexity-not-exp-of-the-loss": (
+        "train.py",
+        '    metrics["eval_perplexity"] = math.exp(loss) if loss < 700 else float("inf")\n',
+        '    metrics["eval_perplexity"] = 2**loss\n',
+        ["test_train_writes_loss_and_perplexity"],
+    ),
+    # The prompt handed back as part of the completion.
+    "completion-echoes-the-prompt": (
+        "predict.py",
+        '        new_tokens = generated[:, inputs["input_ids"].shape[1] :]\n',
+        "        new_tokens = generated\n",
+        ["test_model_learns_the_task"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reference")
+    return generate_reference(out, "clm", model="smollm2-135m")
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_validate_fails_a_broken_project(
+    reference_project: Path, tmp_path: Path, breakage: str
+) -> None:
+    assert_validate_catches(reference_project, tmp_path, BREAKAGES[breakage])
+
+
+def test_the_chat_example_validates(tmp_path: Path) -> None:
+    """examples/clm-chat.yaml: JSON Lines with a messages column, the loss on the
+    assistant's turns; the judge writes its conversations in that layout."""
+    spec = REPO / "examples" / "clm-chat.yaml"
+    result = run_scriptgen(
+        "new", "clm", "--spec", str(spec), "--out", str(tmp_path), "--no-commit",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    project = tmp_path / "clm-bike-support"
+    config = (project / "config.yaml").read_text(encoding="utf-8")
+    assert "kind: chat" in config and "messages_column: messages" in config
+    report = json.loads((project / ".scriptgen" / "validation.json").read_text())
+    names = {step["name"] for step in report["steps"] if step["outcome"] == "passed"}
+    assert {
+        "test_model_learns_the_task",
+        "test_chat_labels_only_the_assistants_turns",
+        "test_full_trains_every_layer",
+    } <= names
