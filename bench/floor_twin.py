@@ -59,6 +59,8 @@ for step in range(2):
         batch["labels"] = torch.randint(0, 2, (4, 16), generator=generator)
     elif auto_class.__name__ == "AutoModelForSeq2SeqLM":
         batch["labels"] = torch.randint(5, vocab, (4, 8), generator=generator)
+    elif auto_class.__name__ == "AutoModelForCausalLM":
+        batch["labels"] = batch["input_ids"].clone()
     else:
         batch["labels"] = torch.randint(0, 2, (4,), generator=generator)
     loss = model(**batch).loss

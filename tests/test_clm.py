@@ -52,8 +52,8 @@ BREAKAGES = {
     # Perplexity from the wrong loss.
     "perplexity-not-exp-of-the-loss": (
         "train.py",
-        '    metrics["eval_perplexity"] = math.exp(loss) if loss < 700 else float("inf")\n',
-        '    metrics["eval_perplexity"] = 2**loss\n',
+        '    return math.exp(loss) if loss < 700 else float("inf")\n',
+        "    return 2**loss\n",
         ["test_train_writes_loss_and_perplexity"],
     ),
     # The prompt handed back as part of the completion.
