@@ -205,4 +205,10 @@ def _data_with_defaults(data: Any, manifest: Manifest) -> dict[str, Any]:
     for name, key in manifest.data.keys.items():
         if data.get(name) is None and key.default is not None:
             data[name] = key.default
+        formats = key.formats.get(str(data.get(name)))
+        if formats and data.get("format") not in formats:
+            raise UserError(
+                f"data.format: {data.get('format')} cannot hold the data of "
+                f"{name}: {data[name]}; use one of {', '.join(formats)}"
+            )
     return data

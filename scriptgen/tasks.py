@@ -52,6 +52,9 @@ class DataKey(_Strict):
     choices: tuple[Any, ...] | None = None
     min_items: int | None = None  # "strings" only
     unique: bool = False  # "strings" only: no repeats
+    # The data formats that can hold the data of some of its values (clm's kind chat:
+    # message lists, which CSV and plain text cannot hold).
+    formats: dict[str, tuple[DataFormat, ...]] = {}
 
 
 class DataSchema(_Strict):

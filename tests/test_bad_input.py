@@ -57,6 +57,10 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("method-unsupported-by-task", ("new", "tokclf", "--model", "bert-base",
                                     "--set", "training.method=prompt"), {}, "prompt"),  # fmt: skip
     ("llm-unknown-scheme", (*NEW, "--llm", "telepathy:x"), {}, "telepathy"),
+    # A CSV file cannot hold conversations (lists of messages).
+    ("chat-data-in-csv", ("new", "clm", "--model", "smollm2-135m", "--set", "data.kind=chat",
+                          "--set", "data.train=train.csv"), {"train.csv": "text\nhi\n"},
+     "csv cannot hold the data of kind: chat"),  # fmt: skip
     # --- spec files ----------------------------------------------------------------------
     ("spec-missing", (*NEW, "--spec", "nope.yaml"), {}, "nope.yaml"),
     (
