@@ -381,8 +381,9 @@ def tasks(as_json: bool) -> int:
             if f["flags"]:
                 click.echo(f"             flags: {' '.join(f['flags'])}")
     click.echo("models:")
+    width = max(map(len, found["models"]), default=0)
     for alias, entry in found["models"].items():
-        click.echo(f"  {alias:18} {entry['hub_id']} ({entry['model_type']})")
+        click.echo(f"  {alias:{width}}  {entry['hub_id']} ({entry['model_type']})")
     return 0
 
 
