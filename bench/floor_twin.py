@@ -67,4 +67,6 @@ for step in range(2):
     loss.backward()
     optim.step()
     optim.zero_grad()
-print(f"floor: {args.task} on a {args.model_type} twin, 2 steps, loss {loss.item():.3f}")
+print(
+    f"floor: {args.task} on a {args.model_type} twin, 2 steps, loss {loss.item():.3f}"
+)

@@ -21,7 +21,9 @@ from .yamlfile import read_yaml
 FileKind = Literal["code", "scaffold"]
 KeyType = Literal["string", "integer", "number", "boolean", "strings"]
 # The data formats scriptgen knows how to point at; a task lists the ones it reads.
-DataFormat = Literal["csv", "json", "text", "parquet", "hf", "imagefolder", "audiofolder"]
+DataFormat = Literal[
+    "csv", "json", "text", "parquet", "hf", "imagefolder", "audiofolder"
+]
 # Keys every task's data block has: where the data is and in which format.
 SOURCE_KEYS = ("format", "train", "validation")
 

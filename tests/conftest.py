@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -156,6 +157,52 @@ def assert_validate_catches(
         line = rf"^\s*(failed|error)\s+{re.escape(test)}(\[[^\]]*\])? \("
         caught = re.search(line, output, re.MULTILINE)
         assert caught, f"{test} did not catch {bad!r}:\n{output}"
+
+
+def breakage_tests(task: str, breakages: Mapping[str, tuple], model: str = "bert-base"):
+    """A task's judge catches broken projects: the module fixture of ``task``'s reference
+    project on ``model`` and the test that breaks a copy of it each way ``breakages``
+    says (assert_validate_catches). A test module takes both as module-level names."""
+
+    @pytest.fixture(scope="module")
+    def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return generate_reference(
+            tmp_path_factory.mktemp("reference"), task, model=model
+        )
+
+    @pytest.mark.parametrize("breakage", list(breakages))
+    def test_validate_fails_a_broken_project(
+        reference_project: Path, tmp_path: Path, breakage: str
+    ) -> None:
+        assert_validate_catches(reference_project, tmp_path, breakages[breakage])
+
+    return reference_project, test_validate_fails_a_broken_project
+
+
+def assert_example_validates(
+    tmp_path: Path, spec: str, in_config: tuple[str, ...], passed: set[str]
+) -> Path:
+    """`scriptgen new TASK --spec examples/SPEC` generates and validates: its config.yaml
+    has each of ``in_config`` and each test of ``passed`` passed. Returns the project.
+    """
+    spec_file = EXAMPLES / spec
+    task, name = (
+        re.search(rf"^{key}: (\S+)", spec_file.read_text(encoding="utf-8"), re.M)[1]
+        for key in ("task", "name")
+    )
+    result = run_scriptgen(
+        "new", task, "--spec", str(spec_file), "--out", str(tmp_path), "--no-commit",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    project = tmp_path / name
+    config = (project / "config.yaml").read_text(encoding="utf-8")
+    for line in in_config:
+        assert line in config, line
+    report = json.loads((project / ".scriptgen" / "validation.json").read_text())
+    names = {step["name"] for step in report["steps"] if step["outcome"] == "passed"}
+    assert passed <= names, passed - names
+    return project
 
 
 def alias_for(model_type: str) -> str:

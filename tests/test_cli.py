@@ -131,5 +131,7 @@ def test_help_and_tasks_do_not_import_torch(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
     tasks = run_scriptgen("tasks", cwd=tmp_path)
     assert "textclf: " in tasks.stdout
-    assert re.search(r"\n  bert-base +google-bert/bert-base-uncased \(bert\)\n", tasks.stdout)
+    assert re.search(
+        r"\n  bert-base +google-bert/bert-base-uncased \(bert\)\n", tasks.stdout
+    )
     assert "--model_name_or_path" in tasks.stdout

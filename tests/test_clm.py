@@ -6,17 +6,11 @@ generates and validates.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from .conftest import (
-    REPO,
-    assert_validate_catches,
-    generate_reference,
-    run_scriptgen,
-)
+from .conftest import assert_example_validates, breakage_tests
 
 pytestmark = pytest.mark.slow
 
@@ -33,14 +27,10 @@ BREAKAGES = {
         "data.py",
         '        "labels": [list(block) for block in blocks],\n',
         '        "labels": [list(block[1:]) + [IGNORE_INDEX] for block in blocks],\n',
-        ["test_pack_texts_ends_documents_and_cuts_blocks", "test_model_learns_the_task"],
-    ),
-    # Documents run into each other: the model never learns where a text ends.
-    "no-eos-between-documents": (
-        "data.py",
-        "        chain.from_iterable(ids + [tokenizer.eos_token_id] for ids in encoded)\n",
-        "        chain.from_iterable(ids for ids in encoded)\n",
-        ["test_pack_texts_ends_documents_and_cuts_blocks"],
+        [
+            "test_pack_texts_ends_documents_and_cuts_blocks",
+            "test_model_learns_the_task",
+        ],
     ),
     # Chat data trained on every token: the model learns to write the user's turns too.
     "chat-loss-on-every-token": (
@@ -66,35 +56,21 @@ BREAKAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("reference")
-    return generate_reference(out, "clm", model="smollm2-135m")
-
-
-@pytest.mark.parametrize("breakage", list(BREAKAGES))
-def test_validate_fails_a_broken_project(
-    reference_project: Path, tmp_path: Path, breakage: str
-) -> None:
-    assert_validate_catches(reference_project, tmp_path, BREAKAGES[breakage])
+reference_project, test_validate_fails_a_broken_project = breakage_tests(
+    "clm", BREAKAGES, model="smollm2-135m"
+)
 
 
 def test_the_chat_example_validates(tmp_path: Path) -> None:
     """examples/clm-chat.yaml: JSON Lines with a messages column, the loss on the
     assistant's turns; the judge writes its conversations in that layout."""
-    spec = REPO / "examples" / "clm-chat.yaml"
-    result = run_scriptgen(
-        "new", "clm", "--spec", str(spec), "--out", str(tmp_path), "--no-commit",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    project = tmp_path / "clm-bike-support"
-    config = (project / "config.yaml").read_text(encoding="utf-8")
-    assert "kind: chat" in config and "messages_column: messages" in config
-    report = json.loads((project / ".scriptgen" / "validation.json").read_text())
-    names = {step["name"] for step in report["steps"] if step["outcome"] == "passed"}
-    assert {
-        "test_model_learns_the_task",
-        "test_chat_labels_only_the_assistants_turns",
-        "test_full_trains_every_layer",
-    } <= names
+    assert_example_validates(
+        tmp_path,
+        "clm-chat.yaml",
+        ("kind: chat", "messages_column: messages"),
+        {
+            "test_model_learns_the_task",
+            "test_chat_labels_only_the_assistants_turns",
+            "test_full_trains_every_layer",
+        },
+    )

@@ -6,17 +6,11 @@ Its LLM repair through a scripted server: tests/test_llm_repair.py.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from .conftest import (
-    REPO,
-    assert_validate_catches,
-    generate_reference,
-    run_scriptgen,
-)
+from .conftest import assert_example_validates, breakage_tests
 
 pytestmark = pytest.mark.slow
 
@@ -59,31 +53,17 @@ BREAKAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_reference(tmp_path_factory.mktemp("reference"), "qa")
-
-
-@pytest.mark.parametrize("breakage", list(BREAKAGES))
-def test_validate_fails_a_broken_project(
-    reference_project: Path, tmp_path: Path, breakage: str
-) -> None:
-    assert_validate_catches(reference_project, tmp_path, BREAKAGES[breakage])
+reference_project, test_validate_fails_a_broken_project = breakage_tests(
+    "qa", BREAKAGES
+)
 
 
 def test_the_example_spec_with_unanswerable_questions_validates(tmp_path: Path) -> None:
     """examples/qa-squad-v2.yaml: JSON Lines files, version_2_with_negative; the judge
     writes its data in that format, with questions that have no answer."""
-    spec = REPO / "examples" / "qa-squad-v2.yaml"
-    result = run_scriptgen(
-        "new", "qa", "--spec", str(spec), "--out", str(tmp_path), "--no-commit",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    project = tmp_path / "qa-squad-v2"
-    config = (project / "config.yaml").read_text(encoding="utf-8")
-    assert "version_2_with_negative: true" in config
-    assert "train_file:" in config
-    report = json.loads((project / ".scriptgen" / "validation.json").read_text())
-    names = {step["name"] for step in report["steps"] if step["outcome"] == "passed"}
-    assert "test_model_learns_the_task" in names
+    assert_example_validates(
+        tmp_path,
+        "qa-squad-v2.yaml",
+        ("version_2_with_negative: true", "train_file:"),
+        {"test_model_learns_the_task"},
+    )

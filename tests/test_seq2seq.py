@@ -7,17 +7,11 @@ tests/test_llm_repair.py.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from .conftest import (
-    REPO,
-    assert_validate_catches,
-    generate_reference,
-    run_scriptgen,
-)
+from .conftest import assert_example_validates, breakage_tests
 
 pytestmark = pytest.mark.slow
 
@@ -57,34 +51,20 @@ BREAKAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("reference")
-    return generate_reference(out, "seq2seq", model="t5-small")
-
-
-@pytest.mark.parametrize("breakage", list(BREAKAGES))
-def test_validate_fails_a_broken_project(
-    reference_project: Path, tmp_path: Path, breakage: str
-) -> None:
-    assert_validate_catches(reference_project, tmp_path, BREAKAGES[breakage])
+reference_project, test_validate_fails_a_broken_project = breakage_tests(
+    "seq2seq", BREAKAGES, model="t5-small"
+)
 
 
 def test_the_translation_example_validates(tmp_path: Path) -> None:
     """examples/seq2seq-translation.yaml: JSON Lines with one column of {language: text}
     pairs, mT5 with LoRA; the judge writes its data in that layout."""
-    spec = REPO / "examples" / "seq2seq-translation.yaml"
-    result = run_scriptgen(
-        "new", "seq2seq", "--spec", str(spec), "--out", str(tmp_path), "--no-commit",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    project = tmp_path / "seq2seq-en-de"
-    config = (project / "config.yaml").read_text(encoding="utf-8")
-    assert "source_column: translation" in config and "target_lang: de" in config
-    report = json.loads((project / ".scriptgen" / "validation.json").read_text())
-    names = {step["name"] for step in report["steps"] if step["outcome"] == "passed"}
-    assert {
-        "test_model_learns_the_task",
-        "test_lora_is_merged_and_changes_only_adapted_weights",
-    } <= names
+    assert_example_validates(
+        tmp_path,
+        "seq2seq-translation.yaml",
+        ("source_column: translation", "target_lang: de"),
+        {
+            "test_model_learns_the_task",
+            "test_lora_is_merged_and_changes_only_adapted_weights",
+        },
+    )

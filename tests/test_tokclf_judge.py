@@ -5,11 +5,9 @@ caught it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from .conftest import assert_validate_catches, generate_reference
+from .conftest import breakage_tests
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +46,6 @@ BREAKAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_reference(tmp_path_factory.mktemp("reference"), "tokclf")
-
-
-@pytest.mark.parametrize("breakage", list(BREAKAGES))
-def test_validate_fails_a_broken_project(
-    reference_project: Path, tmp_path: Path, breakage: str
-) -> None:
-    assert_validate_catches(reference_project, tmp_path, BREAKAGES[breakage])
+reference_project, test_validate_fails_a_broken_project = breakage_tests(
+    "tokclf", BREAKAGES
+)
