@@ -47,6 +47,9 @@ MERGEABLE = ("lora", "ia3")
 # its attention projections.
 # Other architectures get every linear layer of the encoder ("all-linear").
 LORA_TARGET_MODULES = {"bert": ["query", "value"]}
+# Where the base model keeps its stack of layers, per architecture (for freeze); other
+# architectures: the longest list of modules in the base model.
+LAYERS = {"bert": "encoder.layer"}
 
 
 def load_tokenizer(model_name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
@@ -102,6 +105,8 @@ def load_model(
         freeze_encoder(model, unfreeze_layers)
     elif method in PEFT_METHODS:
         model = _add_adapter(model, method, lora or {}, num_virtual_tokens)
+    if method != "full":
+        keep_frozen_statistics(model)
     trainable, total = count_parameters(model)
     logger.info(
         "method %s: %d of %d parameters train (%.2f%%)",
@@ -119,8 +124,12 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 
 
 def find_layers(model: PreTrainedModel) -> tuple[str, nn.ModuleList]:
-    """The encoder's stack of layers: the longest nn.ModuleList in the base model (the
-    first one on a tie, i.e. the outermost), with its dotted name."""
+    """The encoder's stack of layers, with its dotted name: for a known architecture its
+    own (LAYERS), else the longest nn.ModuleList in the base model (the first one on a
+    tie, i.e. the outermost)."""
+    known = LAYERS.get(model.config.model_type)
+    if known:
+        return known, model.base_model.get_submodule(known)
     best_name, best = "", None
     for name, module in model.base_model.named_modules():
         if isinstance(module, nn.ModuleList) and (
@@ -178,6 +187,21 @@ def freeze_encoder(model: PreTrainedModel, unfreeze_layers: int = 0) -> None:
     if model.is_gradient_checkpointing:
         # The first checkpointed layer's input comes from frozen embeddings.
         model.enable_input_require_grads()
+
+
+def keep_frozen_statistics(model: nn.Module) -> None:
+    """Batch norms whose weights are frozen keep their running statistics frozen too
+    (ResNet's): they normalize with the pretrained statistics, whatever mode the Trainer
+    puts the model in."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
+            p.requires_grad for p in module.parameters()
+        ):
+            module.register_forward_pre_hook(_use_running_statistics)
+
+
+def _use_running_statistics(module: nn.Module, args: tuple) -> None:
+    module.training = False
 
 
 def _load_4bit(model_name_or_path: str, kwargs: dict) -> PreTrainedModel:

@@ -325,6 +325,11 @@ def list_of(feature: dict) -> dict:
     return {"feature": feature, "_type": "List"}
 
 
+def image() -> dict:
+    """An Image feature: each value {"bytes": the encoded file, "path": its name}."""
+    return {"_type": "Image"}
+
+
 def _arrow_type(feature: dict):
     import pyarrow as pa
 
@@ -333,6 +338,8 @@ def _arrow_type(feature: dict):
     kind = feature["_type"]
     if kind == "ClassLabel":
         return pa.int64()
+    if kind == "Image":
+        return pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     if kind == "Sequence" and "_type" not in feature["feature"]:
         # A Sequence of a struct is stored as a struct of lists (SQuAD's answers).
         inner = feature["feature"]

@@ -31,10 +31,17 @@ def twin(twin_dir: Path) -> dict:
     return anatomy(twin_dir)
 
 
+def in_memory(weights: Weights, twin: dict) -> Weights:
+    """Base-model weights under their names in the model's modules (the names LAYERS and
+    the twin's anatomy use), not the saved checkpoint's, where the two differ."""
+    renamed = twin.get("module_names", {})
+    return {renamed.get(name, name): weight for name, weight in weights.items()}
+
+
 @pytest.fixture(scope="module")
-def initial(twin_dir: Path) -> Weights:
+def initial(twin_dir: Path, twin: dict) -> Weights:
     """The twin's base model's parameters by name, as saved."""
-    return checkpoint_weights(twin_dir)
+    return in_memory(checkpoint_weights(twin_dir), twin)
 
 
 def trained_weights(trained: Path) -> Weights:
@@ -50,7 +57,8 @@ def base_part(weights: Weights, twin: dict) -> Weights:
     """A task model's base-model parameters (the head aside), named as in the base
     model."""
     prefix = twin["base_model_prefix"] + "."
-    return {n[len(prefix) :]: w for n, w in weights.items() if n.startswith(prefix)}
+    base = {n[len(prefix) :]: w for n, w in weights.items() if n.startswith(prefix)}
+    return in_memory(base, twin)
 
 
 def layer_index(name: str) -> int | None:

@@ -234,18 +234,6 @@ def twin_config(tokenizer, **kwargs):
     )
 
 
-def after_layers(base_model) -> list[str]:
-    """The base model's top-level parts that come after its layers (a pooler, a final
-    norm), by registration order, which is the order the forward pass uses."""
-    container = LAYERS.split(".")[0]
-    names, seen = [], False
-    for name, _ in base_model.named_children():
-        if seen:
-            names.append(name)
-        seen = seen or name == container
-    return names
-
-
 def pretrain_encoder(
     tokenizer,
     texts: list[str],
@@ -331,26 +319,8 @@ def save_twin(folder: Path, tokenizer, base_model=None) -> Path:
         base_model = AutoModel.from_config(twin_config(tokenizer))
     base_model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    # What the judge needs to know of the architecture to compare weights by name
-    # without loading a model (tests/test_method.py).
-    linear = [
-        name
-        for name, module in base_model.named_modules()
-        if isinstance(module, torch.nn.Linear)
-    ]
-    record = {
-        "base_model_prefix": base_model.base_model_prefix,
-        "linear_modules": linear,
-        "after_layers": after_layers(base_model),
-    }
-    (Path(folder) / ANATOMY).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    write_anatomy(folder, base_model)
     return folder
-
-
-def anatomy(twin_dir: Path) -> dict:
-    """The twin's base model as save_twin() recorded it: the prefix of its parameters'
-    names inside a task model, its nn.Linear modules, its parts after the layers."""
-    return json.loads((Path(twin_dir) / ANATOMY).read_text(encoding="utf-8"))
 
 
 def cue_sentences(
@@ -369,6 +339,77 @@ def cue_sentences(
         texts.append(" ".join(words))
         targets.append([float(g in present) for g in range(len(groups))])
     return texts, targets
+
+
+def after_layers(base_model) -> list[str]:
+    """The base model's top-level parts that come after its layers (a pooler, a final
+    norm), by registration order, which is the order the forward pass uses."""
+    container = LAYERS.split(".")[0]
+    names, seen = [], False
+    for name, _ in base_model.named_children():
+        if seen:
+            names.append(name)
+        seen = seen or name == container
+    return names
+
+
+def module_names(base_model) -> dict[str, str]:
+    """The parameters' names in the model's modules, by their names in its saved
+    checkpoint, where they differ: transformers 5 saves some architectures under their
+    original checkpoints' names (ViT's encoder.layer.0.attention.attention.query, in
+    memory layers.0.attention.q_proj). Found by saving a copy whose every parameter holds
+    a number of its own."""
+    import copy
+
+    import torch
+    from safetensors.torch import load_file
+
+    probe = copy.deepcopy(base_model)
+    names = [name for name, _ in probe.named_parameters()]
+    with torch.no_grad():
+        for i, (_, parameter) in enumerate(probe.named_parameters()):
+            parameter.fill_(i + 1)
+    with tempfile.TemporaryDirectory() as scratch:
+        probe.save_pretrained(scratch)
+        saved = load_file(str(Path(scratch) / "model.safetensors"))
+    renamed = {}
+    for saved_name, tensor in saved.items():
+        if not tensor.is_floating_point() or not tensor.numel():
+            continue
+        number = float(tensor.flatten()[0])
+        if (
+            number.is_integer()
+            and 1 <= number <= len(names)
+            and bool((tensor == number).all())
+        ):
+            name = names[int(number) - 1]
+            if name != saved_name:
+                renamed[saved_name] = name
+    return renamed
+
+
+def write_anatomy(folder: Path, base_model) -> None:
+    """Record beside the twin's weights what the judge needs to know of its architecture
+    to compare weights by name without loading a model (tests/test_method.py)."""
+    import torch
+
+    def named(kind) -> list[str]:
+        return [n for n, m in base_model.named_modules() if isinstance(m, kind)]
+
+    record = {
+        "base_model_prefix": base_model.base_model_prefix,
+        "linear_modules": named(torch.nn.Linear),
+        "conv_modules": named(torch.nn.Conv2d),
+        "after_layers": after_layers(base_model),
+        "module_names": module_names(base_model),
+    }
+    (Path(folder) / ANATOMY).write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def anatomy(twin_dir: Path) -> dict:
+    """The twin's base model as save_twin() recorded it: the prefix of its parameters'
+    names inside a task model, its nn.Linear modules, its parts after the layers."""
+    return json.loads((Path(twin_dir) / ANATOMY).read_text(encoding="utf-8"))
 
 
 def cached_twin(make: Callable[[Path], Path], scratch: Path, *key: object) -> Path:
