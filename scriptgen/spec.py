@@ -236,7 +236,11 @@ def parse_spec(raw: dict[str, Any], manifest: Manifest) -> Spec:
 
 
 def infer_format(path: str, formats: tuple[str, ...]) -> str:
-    """The data format of a local file from its extension, among ``formats``."""
+    """The data format of a local file from its extension, among ``formats``; of a
+    folder, the task's one folder format (imgclf's imagefolder)."""
+    folders = [f for f in formats if f.endswith("folder")]
+    if Path(path).is_dir() and len(folders) == 1:
+        return folders[0]
     fmt = _EXTENSIONS.get(Path(path).suffix.lower())
     if fmt is None or fmt not in formats:
         raise UserError(

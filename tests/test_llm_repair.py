@@ -81,6 +81,16 @@ BUGS = {
         ("pack_texts", "assistant_spans", "apply_chat_template"),
         ("test_pack_texts_ends_documents_and_cuts_blocks",),
     ),
+    # The validation images cropped and flipped at random like the training ones.
+    "imgclf": Bug(
+        "vit-base",
+        "data.py",
+        '                train=split == "train",\n',
+        "                train=True,\n",
+        "Image classification (imgclf)",
+        ("preprocess_datasets", "remove_unused_columns", "AutoImageProcessor"),
+        ("test_augmentation_keeps_images_with_their_labels",),
+    ),
 }
 
 
