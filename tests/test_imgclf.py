@@ -13,7 +13,9 @@ from .conftest import assert_example_validates, breakage_tests
 
 pytestmark = pytest.mark.slow
 
-# (file, what the reference has, what the broken project has instead, tests that must fail)
+# (file, what the reference has, what the broken project has instead, tests that must fail).
+# Validation images augmented like the training ones: tests/test_llm_repair.py's imgclf
+# case, caught by test_augmentation_keeps_images_with_their_labels.
 BREAKAGES = {
     # Greyscale, palette and RGBA files handed to the image processor as they are.
     "images-not-converted-to-rgb": (
@@ -24,13 +26,6 @@ BREAKAGES = {
             "test_augmentation_keeps_images_with_their_labels",
             "test_train_writes_eval_results",
         ],
-    ),
-    # The validation images cropped and flipped at random like the training ones.
-    "validation-images-augmented": (
-        "data.py",
-        '                train=split == "train",\n',
-        "                train=True,\n",
-        ["test_augmentation_keeps_images_with_their_labels"],
     ),
     # A folder per label read as class ids of the sorted sub-folder names: --labels in
     # another order no longer matches.
