@@ -184,6 +184,22 @@ def _check_data(data: dict[str, Any]) -> None:
                     + ("not a folder" if folder else "a folder, not a file")
                     + f" (data.format: {data['format']})"
                 )
+            if value and folder and not _has_label_folders(Path(value)):
+                raise UserError(
+                    f"data.{key}: {value} has no sub-folder with files in it "
+                    f"(data.format: {data['format']}: one sub-folder per label)"
+                )
+
+
+def _has_label_folders(folder: Path) -> bool:
+    """Whether a folder-per-label data folder has a sub-folder with a file in it."""
+    try:
+        return any(
+            sub.is_dir() and any(f.is_file() for f in sub.rglob("*"))
+            for sub in folder.iterdir()
+        )
+    except OSError as exc:
+        raise UserError(f"cannot read {folder}: {exc.strerror or exc}") from None
 
 
 def _data_with_defaults(data: Any, manifest: Manifest) -> dict[str, Any]:

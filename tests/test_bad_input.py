@@ -61,6 +61,16 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("chat-data-in-csv", ("new", "clm", "--model", "smollm2-135m", "--set", "data.kind=chat",
                           "--set", "data.train=train.csv"), {"train.csv": "text\nhi\n"},
      "csv cannot hold the data of kind: chat"),  # fmt: skip
+    # A folder per label without its label folders; an image where a data file belongs.
+    ("image-folder-without-label-folders", ("new", "imgclf", "--model", "vit-base",
+     "--set", "data.train=pics"), {"pics/cat.png": b"\x89PNG"},
+     "one sub-folder per label"),  # fmt: skip
+    ("an-image-as-the-data-file", ("new", "imgclf", "--model", "vit-base",
+     "--set", "data.train=cat.png"), {"cat.png": b"\x89PNG"},
+     "cannot tell the data format"),  # fmt: skip
+    ("audio-folder-for-images", ("new", "imgclf", "--model", "vit-base",
+     "--set", "data.format=audiofolder", "--set", "data.train=clips"),
+     {"clips/yes/a.wav": b"RIFF"}, "audiofolder"),  # fmt: skip
     # --- spec files ----------------------------------------------------------------------
     ("spec-missing", (*NEW, "--spec", "nope.yaml"), {}, "nope.yaml"),
     (

@@ -15,7 +15,7 @@ from .conftest import build_file_tree, git, run_scriptgen, tree
     [
         (
             ["new", "nosuchtask", "--model", "bert-base"],
-            "unknown task 'nosuchtask'; available: clm, imgclf, qa, seq2seq, textclf, tokclf",
+            "unknown task 'nosuchtask'; available: audioclf, clm, imgclf, qa, seq2seq, textclf, tokclf",
         ),
         (["new", "textclf", "--model", "gpt-17"], "unknown model 'gpt-17'"),
         (

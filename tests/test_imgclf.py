@@ -27,14 +27,6 @@ BREAKAGES = {
             "test_train_writes_eval_results",
         ],
     ),
-    # A folder per label read as class ids of the sorted sub-folder names: --labels in
-    # another order no longer matches.
-    "folder-labels-kept-as-class-ids": (
-        "data.py",
-        '            if "label" in dataset.column_names:\n',
-        "            if False:\n",
-        ["test_a_folder_per_label_and_files_of_paths"],
-    ),
     # Predicted ids named by the sorted label names, not by the model's id2label.
     "predictions-named-by-sorted-labels": (
         "predict.py",
