@@ -330,6 +330,11 @@ def image() -> dict:
     return {"_type": "Image"}
 
 
+def audio() -> dict:
+    """An Audio feature: each value {"bytes": the encoded file, "path": its name}."""
+    return {"_type": "Audio"}
+
+
 def _arrow_type(feature: dict):
     import pyarrow as pa
 
@@ -338,7 +343,7 @@ def _arrow_type(feature: dict):
     kind = feature["_type"]
     if kind == "ClassLabel":
         return pa.int64()
-    if kind == "Image":
+    if kind in ("Image", "Audio"):
         return pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     if kind == "Sequence" and "_type" not in feature["feature"]:
         # A Sequence of a struct is stored as a struct of lists (SQuAD's answers).
