@@ -19,11 +19,12 @@ $(BIN)/.installed: pyproject.toml
 .PHONY: install test bench bench-hf bench-regen
 install: $(BIN)/.installed
 
-# One worker more than the two cores: the slow tests wait on subprocesses, git and
-# servers for about a sixth of their time (a fresh-clone run with two workers: 45.7 min
-# of CPU in 30.2 min), which a third worker fills.
+# Two workers more than the two cores: the slow tests wait on subprocesses, git and
+# servers for part of their time (a fresh-clone run with two workers: 45.7 min of CPU in
+# 30.2 min; with three, 45.5 min in 29.3), which more workers fill; work stealing keeps
+# one long test from finishing alone at the end.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -n 3
+	$(BIN)/python -m pytest -n 4 --dist worksteal
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_new.py
