@@ -19,12 +19,13 @@ $(BIN)/.installed: pyproject.toml
 .PHONY: install test bench bench-hf bench-regen
 install: $(BIN)/.installed
 
-# Two workers more than the two cores: the slow tests wait on subprocesses, git and
-# servers for part of their time (a fresh-clone run with two workers: 45.7 min of CPU in
-# 30.2 min; with three, 45.5 min in 29.3), which more workers fill; work stealing keeps
-# one long test from finishing alone at the end.
+# One worker more than the two cores: the slow tests wait on subprocesses, git and
+# servers for part of their time, which a third worker fills (fresh-clone runs: two
+# workers, 45.7 min of CPU in 30.2 min; three, 46 min in 25.5); a fourth only adds CPU
+# (54 min in 30.4, with 14 more tests). Work stealing keeps one long test from finishing
+# alone at the end.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -n 4 --dist worksteal
+	$(BIN)/python -m pytest -n 3 --dist worksteal
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_new.py

@@ -371,9 +371,14 @@ def tasks(as_json: bool) -> int:
                 f" (default: {info['default']})" if info["default"] is not None else ""
             )
             click.echo(f"  data.{key}: {info['type']}{default}  {info['description']}")
+            for value, methods in info["methods"].items():
+                click.echo(
+                    f"    with {key}: {value}, methods: {', '.join(methods)} only"
+                )
         click.echo("  families and methods:")
+        family_width = max(map(len, task["families"]), default=0)
         for model_type, methods in task["families"].items():
-            click.echo(f"    {model_type:12} {', '.join(methods)}")
+            click.echo(f"    {model_type:{family_width}}  {', '.join(methods)}")
         for f in task["files"]:
             click.echo(f"  {f['kind']:8} {f['path']}")
             if f["defines"]:

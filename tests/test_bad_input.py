@@ -61,6 +61,9 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("chat-data-in-csv", ("new", "clm", "--model", "smollm2-135m", "--set", "data.kind=chat",
                           "--set", "data.train=train.csv"), {"train.csv": "text\nhi\n"},
      "csv cannot hold the data of kind: chat"),  # fmt: skip
+    # LoRA on packed plain text: clm offers it for chat data only.
+    ("clm-lora-on-plain-text", ("new", "clm", "--model", "smollm2-135m",
+     "--set", "training.method=lora"), {}, "data.kind: text; use one of full, or data.kind: chat"),  # fmt: skip
     # A folder per label without its label folders; an image where a data file belongs.
     ("image-folder-without-label-folders", ("new", "imgclf", "--model", "vit-base",
      "--set", "data.train=pics"), {"pics/cat.png": b"\x89PNG"},

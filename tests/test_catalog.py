@@ -14,8 +14,9 @@ import pytest
 
 from scriptgen.catalog import combinations
 from scriptgen.pipeline import generate
-from scriptgen.plan import cuda_available, make_plan
+from scriptgen.plan import cuda_available, make_plan, method_settings
 from scriptgen.spec import METHODS, build_spec
+from scriptgen.tasks import get_manifest
 
 from .conftest import alias_for
 
@@ -39,10 +40,13 @@ def test_the_catalog_has_rows_for_every_task_and_method() -> None:
 def test_row_generates_and_validates(
     task: str, model_type: str, method: str, tmp_path: Path
 ) -> None:
+    # Data settings a method needs where the task's defaults do not take it (clm's lora:
+    # chat data).
+    data = method_settings(get_manifest(task), method)
     raw, base = build_spec(
         task,
         model=alias_for(model_type),
-        sets=[f"training.method={method}"],
+        sets=[f"training.method={method}", *data],
         cwd=tmp_path,
     )
     result = generate(make_plan(raw, base, tmp_path / "generated"), commit=False)

@@ -34,8 +34,18 @@ def user_repo(tmp_path: Path) -> Path:
     return root
 
 
-def try_repo(root: Path, hook: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One pre-commit store for the session, shared by pytest-xdist's workers (the
+    parent of each worker's temp folder): a hook's environment is built once per
+    revision of this repository, as on a user's machine (pre-commit locks the store)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return root / "pre-commit-home"
+
+
+def try_repo(root: Path, hook: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home)}
     env.pop("PRE_COMMIT", None)
     return subprocess.run(
         [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), hook, "--all-files"],
@@ -56,9 +66,9 @@ def test_hooks_file_names_both_hooks() -> None:
 
 
 def test_check_hook_passes_fresh_and_fails_on_a_spec_edit(
-    user_repo: Path, tmp_path: Path
+    user_repo: Path, pre_commit_home: Path
 ) -> None:
-    fresh = try_repo(user_repo, "scriptgen-check", tmp_path)
+    fresh = try_repo(user_repo, "scriptgen-check", pre_commit_home)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     assert "scriptgen projects are fresh" in fresh.stdout and "Passed" in fresh.stdout
 
@@ -66,7 +76,7 @@ def test_check_hook_passes_fresh_and_fails_on_a_spec_edit(
     spec.write_text(
         spec.read_text().replace("learning_rate: 2.0e-05", "learning_rate: 3.0e-05")
     )
-    stale = try_repo(user_repo, "scriptgen-check", tmp_path)
+    stale = try_repo(user_repo, "scriptgen-check", pre_commit_home)
     assert stale.returncode == 1
     assert "Failed" in stale.stdout
     assert (f"generated/{NAME}: stale: spec changed: training.learning_rate: 2e-05 -> 3e-05"
@@ -74,7 +84,7 @@ def test_check_hook_passes_fresh_and_fails_on_a_spec_edit(
 
 
 def test_regen_hook_rewrites_and_fails_once_then_passes(
-    user_repo: Path, tmp_path: Path
+    user_repo: Path, pre_commit_home: Path
 ) -> None:
     project = user_repo / "generated" / NAME
     spec = project / ".scriptgen/spec.yaml"
@@ -84,7 +94,7 @@ def test_regen_hook_rewrites_and_fails_once_then_passes(
     head = git(user_repo, "rev-parse", "HEAD")
     index = (user_repo / ".git" / "index").read_bytes()
 
-    first = try_repo(user_repo, "scriptgen-regen", tmp_path)
+    first = try_repo(user_repo, "scriptgen-regen", pre_commit_home)
     assert first.returncode == 1, first.stdout + first.stderr
     assert "Failed" in first.stdout and "- exit code: 1" in first.stdout
     assert f"generated/{NAME}: regenerated (spec changed" in first.stdout
@@ -94,10 +104,10 @@ def test_regen_hook_rewrites_and_fails_once_then_passes(
     assert git(user_repo, "rev-parse", "HEAD") == head
     assert (user_repo / ".git" / "index").read_bytes() == index
 
-    second = try_repo(user_repo, "scriptgen-regen", tmp_path)
+    second = try_repo(user_repo, "scriptgen-regen", pre_commit_home)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Passed" in second.stdout
-    assert try_repo(user_repo, "scriptgen-check", tmp_path).returncode == 0
+    assert try_repo(user_repo, "scriptgen-check", pre_commit_home).returncode == 0
 
 
 def test_try_repo_sees_this_repository() -> None:
