@@ -72,6 +72,8 @@ class Plan:
                 "description": manifest.description,
                 "metric": manifest.metric,
                 "metrics": list(manifest.metrics or (manifest.metric,)),
+                # The methods offered for this spec's family.
+                "methods": supported_methods(manifest, self.family),
                 "vars": dict(manifest.vars),
             },
             "model": {
