@@ -6,7 +6,9 @@ error is one line on stderr; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from .regen import Options
     from .validate import Sandbox
 
-_state = {"debug": False}
+_state = {"debug": False, "interrupted": False}
 
 timeout_option = click.option(
     "--timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT, show_default=True,
@@ -392,8 +394,18 @@ def tasks(as_json: bool) -> int:
     return 0
 
 
+def _remember_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C as usual (KeyboardInterrupt), remembered: code it lands in may turn it into
+    another exception on its way out (a library's half-built cache), which is still the
+    user's interrupt, not a bug to report."""
+    _state["interrupted"] = True
+    signal.default_int_handler(signum, frame)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; every error is mapped to an exit code here and only here."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _remember_interrupt)
     try:
         rv = cli.main(args=argv, prog_name="scriptgen", standalone_mode=False)
     except click.exceptions.Exit as exc:  # --help, --version
@@ -425,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(line, err=True)
         return exc.exit_code
     except Exception as exc:  # a bug of ours: still no traceback unless asked
+        if _state["interrupted"]:
+            click.echo("aborted", err=True)
+            return 130
         if _state["debug"]:
             raise
         click.echo(
