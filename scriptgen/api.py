@@ -32,6 +32,7 @@ def plan(
     name: str | None = None,
     spec_file: Path | str | None = None,
     sets: Sequence[str] = (),
+    baseline: str | None = None,
     out: Path | str = "generated",
 ) -> Plan:
     """The validated plan for a spec given as a file and/or ``KEY=VALUE`` assignments."""
@@ -44,6 +45,7 @@ def plan(
         model=model,
         name=name,
         sets=tuple(sets),
+        baseline=baseline,
     )
     return make_plan(raw, model_base, Path(out))
 
@@ -55,6 +57,7 @@ def new(
     name: str | None = None,
     spec_file: Path | str | None = None,
     sets: Sequence[str] = (),
+    baseline: str | None = None,
     out: Path | str = "generated",
     llm: str | None = None,
     llm_model: str | None = None,
@@ -71,7 +74,13 @@ def new(
     from .validate import Sandbox
 
     the_plan = plan(
-        task, model=model, name=name, spec_file=spec_file, sets=sets, out=out
+        task,
+        model=model,
+        name=name,
+        spec_file=spec_file,
+        sets=sets,
+        baseline=baseline,
+        out=out,
     )
     return generate(
         the_plan,

@@ -105,6 +105,12 @@ def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--set", "sets", multiple=True, metavar="KEY=VALUE",
             help="Override a spec key, e.g. training.epochs=1.",
         ),
+        click.option(
+            "--baseline", metavar="[LLM]", is_flag=False, flag_value="", default=None,
+            help="Add baseline.py: an instruct LLM prompted for the task on the same "
+            "validation data (a hub id, alias, local folder or openai:URL; default: "
+            "Qwen/Qwen2.5-1.5B-Instruct). Put it after TASK.",
+        ),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -134,7 +140,7 @@ def cli(debug: bool) -> None:
 )
 def new(
     task: str, model: str | None, name: str | None, spec_file: Path | None, sets: tuple[str, ...],
-    out: Path, llm: str | None, llm_model: str | None, max_repairs: int | None, no_validate: bool,
+    baseline: str | None, out: Path, llm: str | None, llm_model: str | None, max_repairs: int | None, no_validate: bool,
     no_commit: bool, timeout: float, memory_limit: str, python: str | None, strict: bool,
 ) -> int:  # fmt: skip
     """Generate a project for TASK, prove it on a tiny twin, write and commit it."""
@@ -147,7 +153,8 @@ def new(
     if llm is None and settings.uri:  # flags win over scriptgen.toml
         llm, llm_model = settings.uri, llm_model or settings.model
     result = api.new(
-        task, model=model, name=name, spec_file=spec_file, sets=sets, out=out, llm=llm,
+        task, model=model, name=name, spec_file=spec_file, sets=sets, baseline=baseline,
+        out=out, llm=llm,
         llm_model=llm_model, validate=not no_validate, commit=not no_commit, sandbox=sandbox,
         max_repairs=_max_repairs(max_repairs, settings), progress=Progress(),
     )  # fmt: skip
@@ -320,6 +327,7 @@ def prompt(
     name: str | None,
     spec_file: Path | None,
     sets: tuple[str, ...],
+    baseline: str | None,
     as_json: bool,
 ) -> int:
     """Print the messages an LLM backend would send for TASK; calls nothing."""
@@ -329,7 +337,10 @@ def prompt(
     from .prompts import generation_messages
 
     messages = generation_messages(
-        api.plan(task, model=model, name=name, spec_file=spec_file, sets=sets)
+        api.plan(
+            task, model=model, name=name, spec_file=spec_file, sets=sets,
+            baseline=baseline,
+        )  # fmt: skip
     )
     if as_json:
         click.echo(json.dumps(messages, indent=2))

@@ -102,19 +102,43 @@ def _is_prompt(rel: str) -> bool:
     return rel.startswith(PROMPTS_DIR + "/") or rel.split("/")[1:2] == ["prompts"]
 
 
-def template_hashes(task: str, backend: str, shared: Iterable[str]) -> dict[str, str]:
+def unused_templates(task: str, baseline: bool) -> tuple[str, ...]:
+    """The task's own templates that only files a project leaves out render (a project
+    without a prompt baseline: the baseline's), read from the manifest without
+    validating it (``regen --check`` stays light)."""
+    from .yamlfile import read_yaml
+
+    raw = read_yaml(templates_root() / task / "manifest.yaml", "task manifest")
+    files = raw.get("files") if isinstance(raw, dict) else None
+    files = [f for f in files or () if isinstance(f, dict)]
+
+    def name(template: str) -> str:
+        return template if template.startswith("_common/") else f"{task}/{template}"
+
+    kept = {
+        name(str(f.get("template"))) for f in files if not f.get("when") or baseline
+    }
+    optional = {name(str(f.get("template"))) for f in files if f.get("when")}
+    return tuple(sorted(optional - kept))
+
+
+def template_hashes(
+    task: str, backend: str, shared: Iterable[str], unused: Iterable[str] = ()
+) -> dict[str, str]:
     """Hashes of what a project of ``task`` made by ``backend`` depends on: the task's
-    folder, and each ``shared`` key: a file under ``_common/`` that its templates read, or
-    one entry of a shared registry (``_common/models.yaml#bert-base``). Prompt templates
-    count only for backends that send prompts. Nothing else of ``_common/`` counts, so
-    adding a task, an alias or a family leaves existing projects fresh.
+    folder (but the ``unused`` templates of files the project leaves out), and each
+    ``shared`` key: a file under ``_common/`` that its templates read, or one entry of a
+    shared registry (``_common/models.yaml#bert-base``). Prompt templates count only for
+    backends that send prompts. Nothing else of ``_common/`` counts, so adding a task,
+    an alias or a family leaves existing projects fresh.
     """
     root = templates_root()
     llm = backend not in OFFLINE_BACKENDS
+    skip = set(unused)
     hashes = {
         f"{task}/{rel}": digest
         for rel, digest in hash_tree(root / task).items()
-        if llm or not _is_prompt(f"{task}/{rel}")
+        if (llm or not _is_prompt(f"{task}/{rel}")) and f"{task}/{rel}" not in skip
     }
     keys = {k for k in shared if llm or not _is_prompt(k)}
     if llm:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,9 @@ from typing import Any
 from . import __version__
 from .errors import UserError
 from .lock import ENTRY_SEP, FAMILIES_FILE, MODELS_FILE, spec_hash
-from .registry import Family, ResolvedModel, family, resolve_model
+from .registry import Family, ResolvedModel, aliases, family, resolve_model
 from .spec import LOCAL_FORMATS, METHODS, Spec, canonical, infer_format, parse_spec
-from .tasks import Manifest, get_manifest
+from .tasks import Manifest, available_tasks, get_manifest
 
 
 @dataclass
@@ -88,9 +89,21 @@ class Plan:
                 "model_type": self.model.model_type,
                 **self.family.model_dump(mode="json"),
             },
+            "baseline": self._baseline_context(),
             "spec": self.canonical_spec,
             "scriptgen_version": __version__,
         }
+
+    def _baseline_context(self) -> dict[str, Any] | None:
+        """The prompt baseline's settings; the LLM as baseline.py loads it (a local
+        folder relative to the project)."""
+        baseline = self.spec.baseline
+        if baseline is None:
+            return None
+        llm = resolve_llm(baseline.llm)
+        if os.path.isabs(llm):
+            llm = _rel(llm, self.target)
+        return {**baseline.model_dump(mode="json"), "llm": llm}
 
 
 def _rel(path: str, start: Path) -> str:
@@ -126,8 +139,39 @@ def make_plan(
     check_method(spec.training.method, manifest, fam, model.model_type)
     _check_method_for_data(spec.training.method, spec.data, manifest)
     _check_data(spec.data)
+    if spec.baseline is not None:
+        if not manifest.has_baseline:
+            with_one = [t for t in available_tasks() if get_manifest(t).has_baseline]
+            raise UserError(
+                f"task {manifest.name} has no prompt baseline yet; tasks with one: "
+                + ", ".join(with_one)
+            )
+        resolve_llm(spec.baseline.llm)
+    manifest = manifest.for_spec(baseline=spec.baseline is not None)
     target = target.resolve() if target is not None else out.resolve() / spec.name
     return Plan(manifest=manifest, spec=spec, model=model, family=fam, target=target)
+
+
+# A hub id: an organisation and a name ("Qwen/Qwen2.5-1.5B-Instruct").
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_llm(value: str) -> str:
+    """What a baseline's LLM setting loads: an OpenAI-compatible server as given, a known
+    alias's hub id, a local folder (absolute here), or a hub id."""
+    if value.startswith("openai:") or os.path.isabs(value):
+        if not value.startswith("openai:") and not Path(value).is_dir():
+            raise UserError(f"baseline.llm: no such folder: {value}")
+        return value
+    known = aliases()
+    if value in known:
+        return known[value].hub_id
+    if _HUB_ID.match(value):
+        return value
+    raise UserError(
+        f"baseline.llm: {value!r} is not a known alias, a hub id (org/name), a local "
+        "folder or openai:<base url>"
+    )
 
 
 def supported_methods(manifest: Manifest, fam: Family) -> list[str]:

@@ -18,6 +18,7 @@ from .lock import (
     base_copy,
     sha256_text,
     template_hashes,
+    unused_templates,
 )
 from .render import shared_templates
 from .spec import dump_spec
@@ -54,6 +55,7 @@ def meta_files(
             plan.manifest.name,
             backend.name,
             [*shared_templates(plan.manifest), *plan.registry_keys],
+            unused_templates(plan.manifest.name, plan.spec.baseline is not None),
         ),
         files={path: sha256_text(text) for path, text in sorted(files.items())},
         validation=validation,

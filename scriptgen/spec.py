@@ -84,6 +84,33 @@ METHOD_OPTIONS = {
 }
 
 
+# The instruct LLM of a prompt baseline when ``--baseline`` names none: small enough for
+# one consumer GPU (or a CPU, slowly), strong enough to be a fair opponent.
+DEFAULT_BASELINE_LLM = "Qwen/Qwen2.5-1.5B-Instruct"
+
+
+class BaselineSpec(_Strict):
+    """``baseline``: an instruct LLM prompted for the task, beside the fine-tune."""
+
+    # A hub id, a local model folder, or "openai:<base url>" (an OpenAI-compatible server).
+    llm: str = Field(default=DEFAULT_BASELINE_LLM, min_length=1)
+    # The server's model name (openai: only); None: the first that /v1/models lists.
+    llm_model: str | None = None
+    # Examples from the training split shown before each question (0: zero-shot).
+    shots: int = Field(default=4, ge=0, le=64)
+    # The instruction that opens the prompt; None: the task's own.
+    instruction: str | None = None
+
+    @field_validator("llm")
+    @classmethod
+    def _llm(cls, v: str) -> str:
+        if v.startswith("openai:") and not v.removeprefix("openai:").startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError("openai: takes the server's base URL (openai:http://...)")
+        return v
+
+
 class Spec(_Strict):
     task: str
     name: str
@@ -91,6 +118,8 @@ class Spec(_Strict):
     # The task's data block, validated against its manifest (``tasks.data_model``).
     data: dict[str, Any] = {}
     training: TrainingSpec = TrainingSpec()
+    # None: no prompt baseline.
+    baseline: BaselineSpec | None = None
     requirements: list[str] = []
 
     @field_validator("name")
@@ -157,6 +186,18 @@ def absolutize_paths(raw: dict[str, Any], base: Path) -> None:
             data[key] = str((base / value).resolve())
 
 
+def absolutize_llm(raw: dict[str, Any], base: Path) -> None:
+    """Make a baseline LLM that is a local folder relative to ``base`` absolute."""
+    block = raw.get("baseline")
+    if not isinstance(block, dict):
+        return
+    llm = block.get("llm")
+    if isinstance(llm, str) and llm and not llm.startswith("openai:"):
+        folder = (base / llm).expanduser()
+        if not os.path.isabs(llm) and folder.is_dir():
+            block["llm"] = str(folder.resolve())
+
+
 def build_spec(
     task: str,
     *,
@@ -165,10 +206,12 @@ def build_spec(
     name: str | None = None,
     sets: tuple[str, ...] | list[str] = (),
     cwd: Path | None = None,
+    baseline: str | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Merge a spec file and flags into one raw mapping; returns it and the model's base dir.
 
-    Nothing is resolved against the registry or the task here (see ``plan.make_plan``).
+    ``baseline``: the --baseline flag's LLM ("": the default one). Nothing is resolved
+    against the registry or the task here (see ``plan.make_plan``).
     """
     cwd = cwd or Path.cwd()
     raw: dict[str, Any] = {}
@@ -176,6 +219,9 @@ def build_spec(
     if spec_file is not None:
         raw = read_spec_file(spec_file)
         absolutize_paths(raw, spec_file.resolve().parent)
+        if raw.get("baseline") is True:  # "baseline: true": the defaults
+            raw["baseline"] = {}
+        absolutize_llm(raw, spec_file.resolve().parent)
         model_base = spec_file.resolve().parent
         if raw.get("task") not in (None, task):
             raise UserError(
@@ -187,7 +233,12 @@ def build_spec(
         _set_dotted(set_data, assignment)
     if "task" in set_data and set_data["task"] != task:
         raise UserError("--set task=... cannot change the task; give it as TASK")
+    if baseline is not None:
+        block = set_data.setdefault("baseline", {})
+        if isinstance(block, dict) and baseline:
+            block["llm"] = baseline
     absolutize_paths(set_data, cwd)
+    absolutize_llm(set_data, cwd)
     if "model" in set_data:
         model_base = cwd
     _merge(raw, set_data)
@@ -216,6 +267,8 @@ def parse_spec(raw: dict[str, Any], manifest: Manifest) -> Spec:
     data = raw.get("data") or {}
     if not isinstance(data, dict):
         raise UserError(f"invalid spec: data: expected a mapping (got {data!r})")
+    if raw.get("baseline") is False:  # "baseline: false": none
+        raw = {**raw, "baseline": None}
     training = raw.get("training", {})
     if isinstance(training, dict):  # (anything else is reported below)
         training = {**manifest.training, **training}
@@ -263,6 +316,12 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
                 out["data"][key] = Path(os.path.relpath(value, relative_to)).as_posix()
     if os.path.isabs(spec.model):
         out["model"] = Path(os.path.relpath(spec.model, relative_to)).as_posix()
+    if spec.baseline is None:
+        # (A spec without a baseline hashes as it did before baselines existed.)
+        del out["baseline"]
+    elif os.path.isabs(spec.baseline.llm):
+        llm = Path(os.path.relpath(spec.baseline.llm, relative_to)).as_posix()
+        out["baseline"]["llm"] = llm
     return out
 
 

@@ -26,6 +26,7 @@ from .lock import (
     spec_hash,
     template_hashes,
     templates_root,
+    unused_templates,
 )
 from .yamlfile import read_yaml
 
@@ -94,7 +95,10 @@ def status(project: Path, wanted: Wanted | None = None) -> Status:
         )
     if not (templates_root() / lock.task / "manifest.yaml").is_file():
         raise UserError(f"{project}: its task {lock.task!r} is not among the templates")
-    now = template_hashes(lock.task, wanted.backend, shared_keys(lock.templates))
+    unused = unused_templates(lock.task, raw.get("baseline") is not None)
+    now = template_hashes(
+        lock.task, wanted.backend, shared_keys(lock.templates), unused
+    )
     changed = sorted(k for k in now.keys() | lock.templates.keys()
                      if now.get(k) != lock.templates.get(k))  # fmt: skip
     if changed:

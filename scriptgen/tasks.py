@@ -42,6 +42,8 @@ class FileContract(_Strict):
     description: str = ""
     defines: tuple[str, ...] = ()  # top-level names the module must define
     flags: tuple[str, ...] = ()  # command-line flags the script must accept (argparse)
+    # "baseline": the file is part of a project only when its spec has a prompt baseline.
+    when: Literal["baseline"] | None = None
 
 
 class DataKey(_Strict):
@@ -110,6 +112,18 @@ class Manifest(_Strict):
     @property
     def scaffold_files(self) -> tuple[FileContract, ...]:
         return tuple(f for f in self.files if f.kind == "scaffold")
+
+    @property
+    def has_baseline(self) -> bool:
+        return any(f.when == "baseline" for f in self.files)
+
+    def for_spec(self, baseline: bool) -> Manifest:
+        """The manifest of one project: its optional files kept or dropped."""
+        if baseline:
+            return self
+        return self.model_copy(
+            update={"files": tuple(f for f in self.files if f.when is None)}
+        )
 
     def contract(self, path: str) -> FileContract | None:
         return next((f for f in self.files if f.path == path), None)

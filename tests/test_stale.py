@@ -131,9 +131,10 @@ def test_backend_model_and_decoding_changes(project: Path) -> None:
 
 
 def _prompt_hashes() -> dict[str, str]:
-    from scriptgen.lock import template_hashes
+    from scriptgen.lock import template_hashes, unused_templates
 
-    return template_hashes("textclf", "openai", [])
+    unused = unused_templates("textclf", baseline=False)
+    return template_hashes("textclf", "openai", [], unused)
 
 
 def test_wanted_keeps_the_locks_backend_unless_told() -> None:
@@ -255,7 +256,9 @@ def test_the_lock_hashes_only_the_registry_entries_the_project_reads(
     entries = [k for k in keys if "#" in k]
     assert entries == ["_common/families.yaml#bert", "_common/models.yaml#bert-base"]
     # Shared template files: exactly those the task's templates name or include.
-    assert sorted(set(keys) - set(entries)) == shared_templates(get_manifest("textclf"))
+    # (A project without a prompt baseline: not the baseline's files.)
+    manifest = get_manifest("textclf").for_spec(baseline=False)
+    assert sorted(set(keys) - set(entries)) == shared_templates(manifest)
 
 
 def test_adding_an_alias_a_family_or_a_task_leaves_projects_fresh(
