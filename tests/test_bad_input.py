@@ -74,6 +74,35 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("audio-folder-for-images", ("new", "imgclf", "--model", "vit-base",
      "--set", "data.format=audiofolder", "--set", "data.train=clips"),
      {"clips/yes/a.wav": b"RIFF"}, "audiofolder"),  # fmt: skip
+    # --- the prompt baseline --------------------------------------------------------------
+    ("baseline-for-a-task-without-one", ("new", "clm", "--model", "smollm2-135m",
+     "--baseline"), {}, "clm has no prompt baseline yet"),  # fmt: skip
+    ("baseline-llm-junk", (*NEW, "--baseline", "not a model"), {}, "'not a model'"),
+    (
+        "baseline-llm-missing-folder",
+        (*NEW, "--baseline", "/no/such/llm"),
+        {},
+        "/no/such/llm",
+    ),
+    (
+        "baseline-openai-without-url",
+        (*NEW, "--baseline", "openai:gpu-box"),
+        {},
+        "base URL",
+    ),
+    ("baseline-shots-negative", (*NEW, "--baseline", "--set", "baseline.shots=-1"), {},
+     "baseline.shots"),  # fmt: skip
+    (
+        "baseline-shots-junk",
+        (*NEW, "--set", "baseline.shots=\xff\x1b[2J"),
+        {},
+        "baseline.shots",
+    ),
+    ("baseline-not-a-mapping", (*NEW, "--spec", "s.yaml"), {"s.yaml": "baseline: [1, 2]\n"},
+     "baseline"),  # fmt: skip
+    ("baseline-unknown-key", (*NEW, "--spec", "s.yaml"),
+     {"s.yaml": "baseline:\n  llm: qwen2.5-1.5b-instruct\n  temperature: 2\n"},
+     "baseline.temperature"),  # fmt: skip
     # --- spec files ----------------------------------------------------------------------
     ("spec-missing", (*NEW, "--spec", "nope.yaml"), {}, "nope.yaml"),
     (
