@@ -44,6 +44,7 @@ def task_entry(name: str) -> dict[str, Any]:
                 "kind": f.kind,
                 "defines": list(f.defines),
                 "flags": list(f.flags),
+                "when": f.when,
             }
             for f in manifest.files
         ],

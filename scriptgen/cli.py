@@ -351,6 +351,39 @@ def prompt(
 
 
 @cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--price-per-hour",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Dollars per hour of the machine that trained and predicted.",
+)
+@click.option(
+    "--price-per-mtok",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Dollars per million tokens, where the baseline's LLM is an API priced by "
+    "the token  [default: priced by the hour like the fine-tune].",
+)
+def compare(
+    directory: Path, price_per_hour: float, price_per_mtok: float | None
+) -> int:
+    """Compare a project's fine-tune with its prompt baseline, as measured: writes
+    comparison.md and comparison.png into DIRECTORY."""
+    from .compare import compare as measure
+    from .compare import table, write
+
+    comparison = measure(
+        directory, price_per_hour=price_per_hour, price_per_mtok=price_per_mtok
+    )
+    md, png = write(comparison)
+    click.echo(table(comparison).rstrip())
+    click.echo(f"wrote {md} and {png}")
+    return 0
+
+
+@cli.command()
 @click.option("--llm", metavar="URI", help="Also check this backend (e.g. openai:URL).")
 @click.option(
     "--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server."
@@ -393,7 +426,8 @@ def tasks(as_json: bool) -> int:
         for model_type, methods in task["families"].items():
             click.echo(f"    {model_type:{family_width}}  {', '.join(methods)}")
         for f in task["files"]:
-            click.echo(f"  {f['kind']:8} {f['path']}")
+            when = "  (with --baseline)" if f["when"] == "baseline" else ""
+            click.echo(f"  {f['kind']:8} {f['path']}{when}")
             if f["defines"]:
                 click.echo(f"             defines: {', '.join(f['defines'])}")
             if f["flags"]:

@@ -148,6 +148,27 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("models-yaml-missing-key", NEW, {"templates/_common/models.yaml": "bert-base:\n  model_type: bert\n"}, "models.yaml"),  # fmt: skip
     ("families-yaml-a-list", NEW, {"templates/_common/families.yaml": "- bert\n"}, "families.yaml"),  # fmt: skip
     # --- a project's own files, edited by hand -------------------------------------------
+    # --- compare ----------------------------------------------------------------------------
+    ("compare-no-such-folder", ("compare", "nope"), {}, "nope"),
+    (
+        "compare-not-a-project",
+        ("compare", "."),
+        {"config.yaml": "output_dir: out\n"},
+        "lock.json",
+    ),
+    ("compare-before-training", ("compare", PROJECT), {f"{PROJECT}/outputs/x": ""},
+     "run `python train.py` first"),  # fmt: skip
+    ("compare-results-binary", ("compare", PROJECT),
+     {f"{PROJECT}/outputs/eval_results.json": b"\xff\x00junk"}, "not a JSON results file"),  # fmt: skip
+    ("compare-results-not-numbers", ("compare", PROJECT),
+     {f"{PROJECT}/outputs/eval_results.json": '{"eval_accuracy": 0.9}',
+      f"{PROJECT}/outputs/train_results.json": '{"train_runtime": "long"}',
+      f"{PROJECT}/outputs/baseline_results.json": '{"eval_accuracy": 0.5}'},
+     "train_runtime"),  # fmt: skip
+    ("compare-without-baseline", ("compare", PROJECT),
+     {f"{PROJECT}/outputs/eval_results.json": '{"eval_accuracy": 0.9}',
+      f"{PROJECT}/outputs/train_results.json": '{"train_runtime": 10}'},
+     "run `python baseline.py` first"),  # fmt: skip
     ("lock-junk", ("regen", "--check"), {f"{PROJECT}/.scriptgen/lock.json": "{not json"}, "lock"),  # fmt: skip
     ("lock-binary", ("regen", "--check"), {f"{PROJECT}/.scriptgen/lock.json": b"\xff\xfe\x00"}, "lock"),  # fmt: skip
     ("lock-not-ours", ("regen", "--check"), {f"{PROJECT}/.scriptgen/lock.json": '{"task": 1}'}, "lock"),  # fmt: skip

@@ -62,16 +62,42 @@ def train_generated(
     return project, json.loads((project / "outputs" / "eval_results.json").read_text())
 
 
-def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return smollm2_folder(tmp_path_factory.mktemp("llm") / "smollm2-135m-instruct")
+
+
+def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path, smollm2: Path) -> None:
+    """textclf on the reviews of examples/textclf-reviews.yaml from all-MiniLM-L6-v2, with
+    a prompt baseline of SmolLM2-135M-Instruct: both run on the same validation texts,
+    and `scriptgen compare` writes the table and the plot."""
     spec = (
         f"task: textclf\nname: reviews-minilm\nmodel: {minilm_folder()}\n"
         f"data:\n  train: {EXAMPLES / 'data/reviews-train.csv'}\n"
         f"  validation: {EXAMPLES / 'data/reviews-valid.csv'}\n"
         "training: {epochs: 4, batch_size: 16, learning_rate: 1.0e-4, max_length: 64}\n"
+        f"baseline: {{llm: {smollm2}, shots: 2}}\n"
     )
     project, results = train_generated(tmp_path, "textclf", "reviews-minilm", spec)
     # Chance is 0.5 on these balanced labels; a real fine-tune of a real encoder does far better.
     assert results["eval_accuracy"] >= 0.8, results
+
+    baseline = subprocess.run([sys.executable, "baseline.py"], cwd=project,
+                              capture_output=True, text=True, env=ENV, timeout=900)  # fmt: skip
+    assert baseline.returncode == 0, baseline.stderr[-3000:]
+    prompted = json.loads((project / "outputs" / "baseline_results.json").read_text())
+    assert prompted["eval_samples"] == 60 and prompted["unparseable"] == 0, prompted
+    assert 0.0 <= prompted["eval_accuracy"] <= 1.0
+    assert prompted["llm"] == str(smollm2) and prompted["answers"] == ["scores"]
+    compared = run_scriptgen("compare", str(project), cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    table = (project / "comparison.md").read_text(encoding="utf-8")
+    assert (
+        "| fine-tune (model) | " in table
+        and "| prompt (smollm2-135m-instruct, 2-shot) |" in table
+    )
+    assert f"{results['eval_accuracy']:.4f}" in table
+    assert (project / "comparison.png").read_bytes().startswith(b"\x89PNG")
 
     predict = subprocess.run(
         [sys.executable, "predict.py", "--text", "An absolute delight from start to finish, I loved it.",
@@ -167,11 +193,13 @@ def smollm2_folder(folder: Path) -> Path:
     return folder
 
 
-def test_clm_train_py_fine_tunes_a_real_chat_model(tmp_path: Path) -> None:
+def test_clm_train_py_fine_tunes_a_real_chat_model(
+    tmp_path: Path, smollm2: Path
+) -> None:
     """clm on the support conversations of examples/clm-chat.yaml (16 / 4), from
     SmolLM2-135M-Instruct (Llama family, ChatML template): the loss on the held-out
     answers falls, and predict.py answers as the assistant."""
-    model = smollm2_folder(tmp_path / "smollm2-135m-instruct")
+    model = smollm2
     data = EXAMPLES / "data"
     spec = (
         f"task: clm\nname: chat-smollm2\nmodel: {model}\n"

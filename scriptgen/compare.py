@@ -1,0 +1,331 @@
+"""``scriptgen compare DIR``: the fine-tune against the prompt baseline, as measured.
+
+Reads what ``python train.py`` and ``python baseline.py`` wrote to the project's output
+folder (``eval_results.json``, ``train_results.json``, ``baseline_results.json``), and
+writes ``comparison.md`` (the table, who wins and by how much) and ``comparison.png``
+(the task's metric against the cost of 1,000 predictions) into the project.
+
+Costs are derived from measured times: the machine's price per hour (``--price-per-hour``)
+times the hours a run took; for a baseline served by an API priced per token
+(``--price-per-mtok``), its tokens per example times that price. Light: no torch, no
+transformers; matplotlib only for the plot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .yamlfile import read_yaml
+
+RESULTS = "eval_results.json"
+TRAIN_RESULTS = "train_results.json"
+BASELINE_RESULTS = "baseline_results.json"
+TABLE_FILE = "comparison.md"
+PLOT_FILE = "comparison.png"
+DEFAULT_PRICE_PER_HOUR = 1.0
+# Metrics where lower is better.
+_LOWER_IS_BETTER = ("loss", "perplexity")
+
+
+@dataclass
+class Side:
+    """One way of doing the task: its metrics and what it cost."""
+
+    name: str
+    metrics: dict[str, float]
+    train_seconds: float  # 0 for a baseline: nothing trains
+    examples_per_second: float  # predictions on the validation data
+    cost_per_1000: float  # dollars per 1,000 predictions
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    project: Path
+    task: str
+    metric: str
+    price_per_hour: float
+    fine_tune: Side
+    baseline: Side
+    train_cost: float
+    derivations: list[str]
+
+    def winner(self) -> tuple[Side, Side, float]:
+        """(better side, other side, margin on the task's metric)."""
+        a = self.fine_tune.metrics.get(self.metric, math.nan)
+        b = self.baseline.metrics.get(self.metric, math.nan)
+        lower = any(word in self.metric for word in _LOWER_IS_BETTER)
+        fine_tune_wins = (a <= b) if lower else (a >= b)
+        if fine_tune_wins:
+            return self.fine_tune, self.baseline, abs(a - b)
+        return self.baseline, self.fine_tune, abs(a - b)
+
+    def verdict(self) -> str:
+        better, other, margin = self.winner()
+        metric = self.metric
+        text = (
+            f"{better.name} wins on {metric} by {margin:.4f} "
+            f"({better.metrics[metric]:.4f} vs {other.metrics[metric]:.4f})"
+        )
+        if other.cost_per_1000 > 0 and better.cost_per_1000 > 0:
+            ratio = other.cost_per_1000 / better.cost_per_1000
+            if ratio >= 1:
+                text += f", at {ratio:.1f}x lower cost per 1,000 predictions"
+            else:
+                text += f", at {1 / ratio:.1f}x the cost per 1,000 predictions"
+        if better is self.fine_tune:
+            text += f", after {_duration(self.fine_tune.train_seconds)} of training"
+            text += f" (${self.train_cost:.4f})"
+        else:
+            text += ", with no training at all"
+        return text + "."
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(what)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{path}: not a JSON results file ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a JSON object")
+    return data
+
+
+def _number(data: dict[str, Any], key: str, path: Path) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{path}: {key} is missing or not a number")
+    return float(value)
+
+
+def output_dir(project: Path) -> Path:
+    """The folder train.py writes to: config.yaml's output_dir, relative to it."""
+    config_path = project / "config.yaml"
+    if not config_path.is_file():
+        raise UserError(f"{project}: no config.yaml; is it a generated project?")
+    config = read_yaml(config_path, "config")
+    value = config.get("output_dir") if isinstance(config, dict) else None
+    return project / (value if isinstance(value, str) and value else "outputs")
+
+
+def _task_of(project: Path) -> tuple[str, str, tuple[str, ...]]:
+    """The task, its metric and metric names, from the project's lock and manifest."""
+    from .lock import Lock
+    from .tasks import get_manifest
+
+    try:
+        task = Lock.read(project).task
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(
+            f"{project}: no readable .scriptgen/lock.json; compare takes a project "
+            "that scriptgen generated"
+        ) from None
+    manifest = get_manifest(task)
+    return task, manifest.metric, tuple(manifest.metrics or (manifest.metric,))
+
+
+def _short(name: str) -> str:
+    """A model's name for a table cell: a folder's or hub id's last part; a server's
+    model name as it is."""
+    model, at, _ = name.partition(" at ")
+    if at:
+        return model
+    return Path(name.rstrip("/")).name or name
+
+
+def _model_of(project: Path) -> str:
+    """The fine-tuned model's short name, from config.yaml."""
+    config = read_yaml(project / "config.yaml", "config")
+    value = config.get("model_name_or_path") if isinstance(config, dict) else None
+    return _short(value) if isinstance(value, str) and value else ""
+
+
+def compare(
+    project: Path,
+    *,
+    price_per_hour: float = DEFAULT_PRICE_PER_HOUR,
+    price_per_mtok: float | None = None,
+) -> Comparison:
+    """The measured comparison of the project's last training run and baseline run."""
+    project = Path(project)
+    if not project.is_dir():
+        raise UserError(f"{project}: no such project folder")
+    task, metric, metric_names = _task_of(project)
+    out = output_dir(project)
+    results_path = out / RESULTS
+    results = _read_json(
+        results_path, f"{results_path}: not found; run `python train.py` first"
+    )
+    train_path = out / TRAIN_RESULTS
+    train = _read_json(
+        train_path, f"{train_path}: not found; run `python train.py` first"
+    )
+    baseline_path = out / BASELINE_RESULTS
+    base = _read_json(
+        baseline_path,
+        f"{baseline_path}: not found; run `python baseline.py` first "
+        "(a project made with `scriptgen new ... --baseline`)",
+    )
+    names = [m for m in metric_names if m in results and m in base]
+    if metric not in names:
+        raise UserError(
+            f"{baseline_path}: {metric} missing here or in {RESULTS}; nothing to compare"
+        )
+    train_seconds = _number(train, "train_runtime", train_path)
+    ft_speed = _number(results, "eval_samples_per_second", results_path)
+    base_speed = _number(base, "examples_per_second", baseline_path)
+    hour = 3600.0
+    derivations = [
+        f"training cost: train_runtime {train_seconds:.1f} s (train_results.json) x "
+        f"${price_per_hour:.2f}/hour (--price-per-hour)",
+        "fine-tune per 1,000 predictions: 1,000 / eval_samples_per_second "
+        f"({ft_speed:.2f}/s, eval_results.json) x ${price_per_hour:.2f}/hour",
+    ]
+    ft_cost = 1000 / ft_speed / hour * price_per_hour if ft_speed > 0 else math.inf
+    tokens = _number(base, "prompt_tokens_per_example", baseline_path) + _number(
+        base, "completion_tokens_per_example", baseline_path
+    )
+    if price_per_mtok is not None:
+        base_cost = tokens * 1000 / 1e6 * price_per_mtok
+        derivations.append(
+            f"baseline per 1,000 predictions: {tokens:.1f} tokens per example "
+            f"(baseline_results.json) x 1,000 x ${price_per_mtok:.2f} per million tokens "
+            "(--price-per-mtok)"
+        )
+    else:
+        base_cost = (
+            1000 / base_speed / hour * price_per_hour if base_speed else math.inf
+        )
+        derivations.append(
+            "baseline per 1,000 predictions: 1,000 / examples_per_second "
+            f"({base_speed:.2f}/s, baseline_results.json) x ${price_per_hour:.2f}/hour"
+        )
+    llm = _short(str(base.get("llm", "the LLM")))
+    settings = base.get("settings") if isinstance(base.get("settings"), dict) else {}
+    shots = settings.get("shots", "?") if isinstance(settings, dict) else "?"
+    model = _model_of(project)
+    fine_tune = Side(
+        f"fine-tune ({model})" if model else "fine-tune",
+        {m: float(results[m]) for m in names},
+        train_seconds,
+        ft_speed,
+        ft_cost,
+    )
+    baseline = Side(
+        f"prompt ({llm}, {shots}-shot)",
+        {m: float(base[m]) for m in names},
+        0.0,
+        base_speed,
+        base_cost,
+    )
+    unparseable = base.get("unparseable")
+    if isinstance(unparseable, int) and unparseable:
+        baseline.notes.append(f"{unparseable} unparseable answer(s), counted wrong")
+    return Comparison(
+        project,
+        task,
+        metric,
+        price_per_hour,
+        fine_tune,
+        baseline,
+        train_seconds / hour * price_per_hour,
+        derivations,
+    )
+
+
+def table(comparison: Comparison) -> str:
+    """The comparison as Markdown: the table, the verdict, how each cost was derived."""
+    c = comparison
+    metrics = list(c.fine_tune.metrics)
+    header = [
+        "",
+        *metrics,
+        "training",
+        "training cost",
+        "predictions/s",
+        "cost / 1,000",
+    ]
+    rows = [header, ["---"] * len(header)]
+    for side, train_cell, train_cost in (
+        (c.fine_tune, _duration(c.fine_tune.train_seconds), f"${c.train_cost:.4f}"),
+        (c.baseline, "none", "$0"),
+    ):
+        rows.append(
+            [
+                side.name,
+                *(f"{side.metrics[m]:.4f}" for m in metrics),
+                train_cell,
+                train_cost,
+                f"{side.examples_per_second:.2f}",
+                f"${side.cost_per_1000:.4f}",
+            ]
+        )
+    lines = [f"# {c.project.name}: fine-tune or prompt?", ""]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", c.verdict(), ""]
+    notes = [f"- {s.name}: {n}" for s in (c.fine_tune, c.baseline) for n in s.notes]
+    if notes:
+        lines += [*notes, ""]
+    lines += ["How the costs were derived:", ""]
+    lines += [f"- {d}" for d in c.derivations]
+    return "\n".join(lines) + "\n"
+
+
+def plot(comparison: Comparison, path: Path) -> None:
+    """The task's metric against the cost of 1,000 predictions, one point per side."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError(
+            "the plot needs matplotlib: pip install matplotlib "
+            "(or pip install 'scriptgen[ml]')"
+        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = comparison
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    sides = (c.fine_tune, c.baseline)
+    for side, colour in zip(sides, ("tab:blue", "tab:orange")):
+        x, y = side.cost_per_1000, side.metrics[c.metric]
+        ax.scatter([x], [y], s=80, color=colour, label=side.name, zorder=3)
+    costs = [s.cost_per_1000 for s in sides]
+    if all(cost > 0 and math.isfinite(cost) for cost in costs):
+        ax.set_xscale("log")
+        ax.set_xlim(min(costs) / 3, max(costs) * 3)
+    values = [s.metrics[c.metric] for s in sides]
+    span = max(max(values) - min(values), 0.05)
+    ax.set_ylim(min(values) - span / 2, max(values) + span / 2)
+    # (A bare "$" starts matplotlib's math text.)
+    price = f"\\${c.price_per_hour:.2f}/hour"
+    ax.set_xlabel(f"cost per 1,000 predictions (\\$, at {price})")
+    ax.set_ylabel(c.metric)
+    ax.set_title(f"{c.project.name}: {c.metric} against cost")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
+def write(comparison: Comparison) -> tuple[Path, Path]:
+    """comparison.md and comparison.png in the project."""
+    md = comparison.project / TABLE_FILE
+    png = comparison.project / PLOT_FILE
+    plot(comparison, png)
+    md.write_text(table(comparison), encoding="utf-8")
+    return md, png

@@ -1,0 +1,82 @@
+"""`scriptgen compare`: the table, the verdict and the costs follow from the results files
+train.py and baseline.py write (here: written by hand, with known numbers)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, run_scriptgen
+
+
+def project_with_results(tmp_path: Path, fine_tune: float, prompted: float) -> Path:
+    project = tmp_path / "textclf-bert-base"
+    shutil.copytree(REPO / "generated" / "textclf-bert-base", project)
+    out = project / "outputs"
+    out.mkdir()
+    results = {"eval_accuracy": fine_tune, "eval_f1_macro": fine_tune - 0.01,
+               "eval_samples_per_second": 200.0}  # fmt: skip
+    (out / "eval_results.json").write_text(json.dumps(results))
+    (out / "train_results.json").write_text(json.dumps({"train_runtime": 1800.0}))
+    baseline = {
+        "eval_accuracy": prompted, "eval_f1_macro": prompted - 0.02, "examples_per_second": 2.0,
+        "prompt_tokens_per_example": 180.0, "completion_tokens_per_example": 2.0,
+        "llm": "Qwen/Qwen2.5-1.5B-Instruct", "settings": {"shots": 4}, "unparseable": 3,
+    }  # fmt: skip
+    (out / "baseline_results.json").write_text(json.dumps(baseline))
+    return project
+
+
+def test_the_fine_tune_wins_and_the_costs_are_derived(tmp_path: Path) -> None:
+    project = project_with_results(tmp_path, 0.91, 0.84)
+    result = run_scriptgen(
+        "compare", str(project), "--price-per-hour", "2", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    table = (project / "comparison.md").read_text(encoding="utf-8")
+    assert table == result.stdout.split("\nwrote ")[0] + "\n"
+    # Half an hour of training at $2/hour; 1,000 predictions at 200/s and 2/s.
+    assert (
+        "| fine-tune (bert-base-uncased) | 0.9100 | 0.9000 | 30.0 min | $1.0000 | 200.00 | $0.0028 |"
+        in table
+    )
+    assert (
+        "| prompt (Qwen2.5-1.5B-Instruct, 4-shot) | 0.8400 | 0.8200 | none | $0 | 2.00 | $0.2778 |"
+        in table
+    )
+    assert (
+        "fine-tune (bert-base-uncased) wins on eval_accuracy by 0.0700 (0.9100 vs 0.8400), at 100.0x lower "
+        "cost per 1,000 predictions, after 30.0 min of training ($1.0000)."
+    ) in table
+    assert "3 unparseable answer(s), counted wrong" in table
+    assert (project / "comparison.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_baseline_can_win_priced_by_the_token(tmp_path: Path) -> None:
+    project = project_with_results(tmp_path, 0.62, 0.80)
+    result = run_scriptgen(
+        "compare", str(project), "--price-per-mtok", "0.5", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    table = (project / "comparison.md").read_text(encoding="utf-8")
+    # 182 tokens an example, 1,000 examples, $0.50 per million tokens.
+    assert "| 2.00 | $0.0910 |" in table
+    assert "182.0 tokens per example" in table
+    assert (
+        "prompt (Qwen2.5-1.5B-Instruct, 4-shot) wins on eval_accuracy by 0.1800"
+        in table
+    )
+    assert "with no training at all." in table
+
+
+@pytest.mark.parametrize("price", ["-1", "cheap"])
+def test_a_bad_price_is_refused(tmp_path: Path, price: str) -> None:
+    project = project_with_results(tmp_path, 0.9, 0.8)
+    result = run_scriptgen(
+        "compare", str(project), "--price-per-hour", price, cwd=tmp_path
+    )
+    assert result.returncode == 2 and "price-per-hour" in result.stderr
+    assert not (project / "comparison.md").exists()
