@@ -350,6 +350,74 @@ def prompt(
     return 0
 
 
+@cli.command("plan")
+@spec_options
+@click.option(
+    "--examples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Training examples, where the data is not a local file  [default: counted "
+    "from the file, else 10000].",
+)
+@click.option(
+    "--utilisation",
+    type=click.FloatRange(0.01, 1.0),
+    default=0.3,
+    show_default=True,
+    help="Share of a device's peak throughput that training reaches.",
+)
+@click.option(
+    "--price-per-hour",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Dollars per hour for every device  [default: a typical price of each].",
+)
+@click.option(
+    "--price-per-mtok",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Dollars per million tokens of a baseline LLM served by an API.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print every number as JSON.")
+def plan_command(
+    task: str, model: str | None, name: str | None, spec_file: Path | None,
+    sets: tuple[str, ...], baseline: str | None, examples: int | None,
+    utilisation: float, price_per_hour: float | None, price_per_mtok: float | None,
+    as_json: bool,
+) -> int:  # fmt: skip
+    """Estimate what fine-tuning TASK costs with each method (parameters, memory, time,
+    money), and its prompt baseline, before anything runs; TASK may be a spec file."""
+    import json
+
+    from . import api
+    from .estimate import estimate, render
+
+    if spec_file is None and task.endswith((".yaml", ".yml")) and Path(task).is_file():
+        spec_file = Path(task)
+        task = _task_of_spec(spec_file)
+    the_plan = api.plan(
+        task, model=model, name=name, spec_file=spec_file, sets=sets, baseline=baseline
+    )
+    result = estimate(
+        the_plan, examples=examples, utilisation=utilisation,
+        price_per_hour=price_per_hour, price_per_mtok=price_per_mtok,
+    )  # fmt: skip
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
+    return 0
+
+
+def _task_of_spec(path: Path) -> str:
+    from .errors import UserError
+    from .spec import read_spec_file
+
+    task = read_spec_file(path).get("task")
+    if not isinstance(task, str) or not task:
+        raise UserError(
+            f"{path}: no task: key; give the task: scriptgen plan TASK --spec FILE"
+        )
+    return task
+
+
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
