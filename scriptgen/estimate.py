@@ -365,12 +365,21 @@ def estimate(
             act += batch * seq * vocab * 8
             act_how += f"; + logits and their gradient, b*s*{vocab}*8 bytes"
         row.memory["activations"] = Number(act, act_how)
+        row.memory["transient"] = Number(
+            _activation_bytes(config, batch, seq, 1, fp32),
+            "one layer's activations: the buffers of the layer being computed, "
+            "frozen or not (freed after it, but part of the peak)",
+        )
         needed = sum(n.value for n in row.memory.values())
+        row.memory["allocator"] = Number(
+            needed * (ALLOCATOR_SLACK - 1),
+            f"{ALLOCATOR_SLACK - 1:.0%} of the above: the allocator's caching and "
+            "fragmentation",
+        )
+        needed *= ALLOCATOR_SLACK
         row.memory["total"] = Number(needed, "the sum of the above")
         fits = [
-            g.name
-            for g in GPUS
-            if needed * ALLOCATOR_SLACK / GIB + CUDA_OVERHEAD_GIB <= g.memory_gib
+            g.name for g in GPUS if needed / GIB + CUDA_OVERHEAD_GIB <= g.memory_gib
         ]
         row.smallest_gpu = fits[0] if fits else None
         backward = total if method != "freeze" else trainable
@@ -397,8 +406,8 @@ def estimate(
     result = Estimate(plan.manifest.name, plan.model.name_or_path, tokens_number, rows)
     result.assumptions = [
         "GPU prices: typical on-demand cloud prices per hour (override: --price-per-hour)",
-        f"memory fits a GPU when total x {ALLOCATOR_SLACK} + {CUDA_OVERHEAD_GIB:g} GiB "
-        "(CUDA context) is within its memory",
+        f"memory fits a GPU when the total + {CUDA_OVERHEAD_GIB:g} GiB (the CUDA "
+        "context) is within its memory",
         f"CPU throughput measured now: {cpu.tflops:.3f} TFLOPS fp32",
     ]
     if plan.spec.baseline is not None:
