@@ -95,8 +95,12 @@ def _auto_class(plan: Plan) -> Any:
 
 def load_config(name_or_path: str, **kwargs: Any) -> Any:
     """The model's config: a local folder's config.json, else the hub's (a few KB)."""
+    import logging
+
     from transformers import AutoConfig
 
+    # The hub client logs each retry; the one line below says what went wrong.
+    logging.getLogger("huggingface_hub").setLevel(logging.CRITICAL)
     try:
         return AutoConfig.from_pretrained(name_or_path, **kwargs)
     except (OSError, ValueError) as exc:
@@ -133,6 +137,30 @@ def _count(model: Any, trainable_only: bool = False) -> int:
     )
 
 
+def _head(model: Any, layers_path: str) -> list[str]:
+    """The modules that train in full with every method but full, as model.py finds
+    them: the model's children outside the base model, and the base model's children
+    after its layers (BERT's pooler, a final norm)."""
+    prefix = model.base_model_prefix
+
+    def has_parameters(module: Any) -> bool:
+        return any(True for _ in module.parameters())
+
+    names = [
+        name
+        for name, module in model.named_children()
+        if name != prefix and has_parameters(module)
+    ]
+    container = layers_path.split(".")[0]
+    after = False
+    if model.base_model is not model:
+        for name, module in model.base_model.named_children():
+            if after and has_parameters(module):
+                names.append(f"{prefix}.{name}")
+            after = after or name == container
+    return names
+
+
 def _layers(model: Any, path: str) -> list[Any]:
     node = model.base_model
     for part in path.split("."):
@@ -147,31 +175,35 @@ def apply_method(plan: Plan, model: Any) -> Any:
     adapters added (on the meta device)."""
     method = plan.spec.training.method
     training = plan.spec.training
-    base = model.base_model
-    head = [n for n, _ in model.named_children() if getattr(model, n) is not base]
+    head = _head(model, plan.family.layers)
     if method == "full":
         return model
     if method == "freeze":
+        for p in model.parameters():
+            p.requires_grad = False
         layers = _layers(model, plan.family.layers)
-        in_layers = {id(p) for layer in layers for p in layer.parameters()}
-        for name, p in base.named_parameters():
-            # What follows the layers (a pooler, a final norm) trains with the head.
-            p.requires_grad = id(p) not in in_layers and "embed" not in name
         keep = (
             layers[len(layers) - training.unfreeze_layers :]
             if training.unfreeze_layers
             else []
         )
-        for layer in keep:
-            for p in layer.parameters():
+        for module in [*keep, *(model.get_submodule(name) for name in head)]:
+            for p in module.parameters():
                 p.requires_grad = True
         return model
     import peft
 
     task_type = _peft_task_type(plan)
-    common: dict[str, Any] = {"task_type": task_type}
-    if task_type is None or task_type in ("TOKEN_CLS", "QUESTION_ANS"):
-        common["modules_to_save"] = head or None
+    # As model.py does: the head trains in full (modules_to_save), no adapter inside it.
+    in_head = [
+        name
+        for module_name in head
+        for name, _ in model.get_submodule(module_name).named_modules(
+            prefix=module_name
+        )
+    ]
+    common: dict[str, Any] = {"task_type": task_type, "modules_to_save": head or None}
+    config_of = model.config
     if method in ("lora", "qlora"):
         lora = training.lora
         targets = lora.target_modules or plan.family.lora_target_modules
@@ -180,22 +212,38 @@ def apply_method(plan: Plan, model: Any) -> Any:
             lora_alpha=lora.alpha,  # type: ignore[arg-type]
             lora_dropout=lora.dropout,
             target_modules=targets if isinstance(targets, str) else list(targets),
+            exclude_modules=in_head or None,
             **common,
         )
     elif method == "ia3":
-        targets = plan.family.lora_target_modules
+        from peft.utils import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING
+
+        known = (
+            config_of.model_type in TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING
+        )
         config = peft.IA3Config(
-            target_modules=targets if isinstance(targets, str) else list(targets),
-            feedforward_modules=[],
+            # peft's own choice where it has one, else every linear layer's output.
+            target_modules=None if known else "all-linear",
+            feedforward_modules=None if known else [],
+            exclude_modules=in_head or None,
             **common,
         )
-    elif method == "prefix":
-        config = peft.PrefixTuningConfig(
-            num_virtual_tokens=training.num_virtual_tokens, **common
+    else:
+        sizes = {
+            "token_dim": _first(config_of, "hidden_size", "dim", "d_model"),
+            "num_layers": _first(config_of, "num_hidden_layers", "n_layers"),
+            "num_attention_heads": _first(config_of, "num_attention_heads", "n_heads"),
+        }
+        settings: dict[str, Any] = {k: v for k, v in sizes.items() if v is not None}
+        kind = (
+            peft.PrefixTuningConfig if method == "prefix" else peft.PromptTuningConfig
         )
-    else:  # prompt
-        config = peft.PromptTuningConfig(
-            num_virtual_tokens=training.num_virtual_tokens, **common
+        if method == "prompt":
+            # Virtual tokens live in the input embedding space, which can be smaller
+            # than the hidden size (ELECTRA, ALBERT).
+            settings["token_dim"] = model.get_input_embeddings().embedding_dim
+        config = kind(
+            num_virtual_tokens=training.num_virtual_tokens, **settings, **common
         )
     return peft.get_peft_model(model, config)
 

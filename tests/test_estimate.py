@@ -1,0 +1,151 @@
+"""`scriptgen plan`'s parameter counts: for every family of the catalog, the count on the
+meta device equals the instantiated model's; for textclf, each method's trainable count
+equals what the generated model.py's load_model leaves trainable on a real checkpoint of
+the family's twin sizes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from scriptgen.catalog import combinations
+from scriptgen.plan import make_plan
+from scriptgen.registry import family
+from scriptgen.spec import METHODS, build_spec
+
+from .conftest import alias_for, generate_reference, run_scriptgen
+
+pytestmark = pytest.mark.slow
+
+PAIRS = sorted({(task, model_type) for task, model_type, _ in combinations()})
+
+
+def twin_config(model_type: str):
+    from transformers import AutoConfig
+
+    return AutoConfig.for_model(model_type, **family(model_type).config)
+
+
+def plan_for(task: str, model_type: str, tmp_path: Path, *sets: str):
+    raw, base = build_spec(
+        task, model=alias_for(model_type), sets=list(sets), cwd=tmp_path
+    )
+    return make_plan(raw, base, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("task", "model_type"), PAIRS, ids=[f"{t}-{m}" for t, m in PAIRS]
+)
+def test_planned_parameters_equal_the_instantiated_models(
+    task: str, model_type: str, tmp_path: Path
+) -> None:
+    from scriptgen.estimate import _auto_class, parameters
+
+    plan = plan_for(task, model_type, tmp_path)
+    total, trainable, _ = parameters(plan, twin_config(model_type))
+    config = twin_config(model_type)
+    labels = plan.spec.data.get("labels")
+    if labels and hasattr(config, "num_labels"):
+        config.num_labels = len(labels)
+    model = _auto_class(plan).from_config(config)
+    assert total == sum(p.numel() for p in model.parameters())
+    # The spec's method: full (Marian's sinusoidal positions are fixed, not trained).
+    assert trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+TEXTCLF_ROWS = [
+    (m, f) for t, m, f in combinations() if t == "textclf" and not METHODS[f]["cuda"]
+]
+
+
+@pytest.fixture(scope="module")
+def model_modules(tmp_path_factory: pytest.TempPathFactory):
+    """The generated textclf project's model.py of each family, imported on demand."""
+    modules: dict = {}
+
+    def get(model_type: str):
+        if model_type not in modules:
+            out = tmp_path_factory.mktemp(model_type)
+            project = generate_reference(out, "textclf", model=alias_for(model_type))
+            name = f"generated_textclf_model_{model_type.replace('-', '_')}"
+            spec = importlib.util.spec_from_file_location(name, project / "model.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            modules[model_type] = module
+        return modules[model_type]
+
+    return get
+
+
+@pytest.mark.parametrize(
+    ("model_type", "method"), TEXTCLF_ROWS, ids=[f"{m}-{f}" for m, f in TEXTCLF_ROWS]
+)
+def test_planned_trainable_parameters_equal_model_py(
+    model_type: str, method: str, model_modules, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    from scriptgen.estimate import parameters
+
+    sets = [f"training.method={method}"] + (
+        ["training.unfreeze_layers=1"] if method == "freeze" else []
+    )
+    plan = plan_for("textclf", model_type, tmp_path, *sets)
+    labels = plan.spec.data["labels"]
+    config = twin_config(model_type)
+    config.num_labels = len(labels)
+    checkpoint = tmp_path / "checkpoint"
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(checkpoint)
+    model = model_modules(model_type).load_model(
+        str(checkpoint),
+        labels,
+        method,
+        unfreeze_layers=1,
+        lora=None,
+        num_virtual_tokens=20,
+    )
+    expected = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total, trainable, _ = parameters(plan, twin_config(model_type))
+    assert trainable == expected, (method, trainable, expected)
+    if method == "full":
+        assert total == sum(p.numel() for p in model.parameters())
+
+
+def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
+    result = run_scriptgen("plan", "textclf", "--model", "bert-base", cwd=tmp_path)
+    # Offline, a hub model's config cannot be read: one line, exit 2.
+    if result.returncode == 2:
+        assert (
+            "cannot read the config of google-bert/bert-base-uncased" in result.stderr
+        )
+        assert len(result.stderr.strip().splitlines()) == 1
+    folder = tmp_path / "tiny-bert"
+    twin_config("bert").save_pretrained(folder)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"task: textclf\nmodel: {folder}\nbaseline: {{llm: openai:http://127.0.0.1:9/v1}}\n"
+    )
+    result = run_scriptgen(
+        "plan", str(spec), "--examples", "5000", "--price-per-mtok", "0.2", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    for method in ("full", "freeze", "lora", "ia3", "prefix", "prompt"):
+        assert f"\n{method} " in result.stdout, method
+    assert "5000 training examples (--examples) x max_length 256" in result.stdout
+    assert "cost_per_1000: $" in result.stdout
+    result = run_scriptgen(
+        "plan", str(spec), "--examples", "5000", "--json", cwd=tmp_path
+    )
+    data = json.loads(result.stdout)
+    full = data["methods"][0]
+    assert full["method"] == "full" and full["trainable_params"] == full["total_params"]
+    assert full["flops"]["value"] == pytest.approx(
+        6 * full["total_params"] * data["tokens"]["value"]
+    )
+    assert all(number["how"] for number in full["memory"].values())
