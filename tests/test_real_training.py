@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,7 +65,20 @@ def train_generated(
 
 @pytest.fixture(scope="module")
 def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return smollm2_folder(tmp_path_factory.mktemp("llm") / "smollm2-135m-instruct")
+    """The de-quantized checkpoint, made once for all of the run's workers (pytest-xdist
+    workers share the base temp folder's parent)."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp().parent
+    folder = root / "smollm2-135m-instruct"
+    with open(root / "smollm2.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "config.json").is_file():
+            staging = root / "smollm2-135m-instruct.partial"
+            shutil.rmtree(staging, ignore_errors=True)
+            smollm2_folder(staging)
+            staging.rename(folder)
+    return folder
 
 
 def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path, smollm2: Path) -> None:
