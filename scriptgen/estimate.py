@@ -558,7 +558,13 @@ def _fmt_params(n: float) -> str:
     return f"{n:.0f}"
 
 
+def _fmt_money(v: float) -> str:
+    return f"${v:.2f}" if v >= 1 else f"${v:.4f}" if v >= 1e-4 else "<$0.0001"
+
+
 def _fmt_hours(h: float) -> str:
+    if h * 3600 < 1:
+        return f"{h * 3600 * 1000:.0f} ms"
     if h * 3600 < 120:
         return f"{h * 3600:.1f} s"
     if h < 2:
@@ -585,7 +591,7 @@ def render(result: Estimate) -> str:
             f"{_fmt_bytes(row.memory['total'].value):>10} "
             f"{row.smallest_gpu or 'none listed':>13} "
             f"{_fmt_hours(row.hours[gpu].value):>11} "
-            f"{'$' + format(row.cost[gpu].value, '.2f'):>10} "
+            f"{_fmt_money(row.cost[gpu].value):>10} "
             f"{_fmt_hours(row.hours[cpu].value):>10}"
         )
     if result.methods:
@@ -598,7 +604,7 @@ def render(result: Estimate) -> str:
         for device in names:
             lines.append(
                 f"  {device}: {_fmt_hours(first.hours[device].value)}, "
-                f"${first.cost[device].value:.2f}: {first.hours[device].how}; "
+                f"{_fmt_money(first.cost[device].value)}: {first.hours[device].how}; "
                 f"{first.cost[device].how}"
             )
     if result.baseline:
@@ -608,7 +614,7 @@ def render(result: Estimate) -> str:
                 f"{number.value:,.1f}" if "tokens" in key
                 else _fmt_params(number.value) if key == "llm_params" and math.isfinite(number.value)
                 else _fmt_hours(number.value) if key.startswith("hours")
-                else f"${number.value:.4f}" if key.startswith("cost")
+                else _fmt_money(number.value) if key.startswith("cost")
                 else str(number.value)
             )  # fmt: skip
             lines.append(f"  {key}: {value}: {number.how}")
