@@ -54,6 +54,9 @@ class Comparison:
     baseline: Side
     train_cost: float
     derivations: list[str]
+    # (what, plan's estimate, the measurement), or why there is none.
+    against_plan: list[tuple[str, float, float]] = field(default_factory=list)
+    no_plan: str = ""
 
     def winner(self) -> tuple[Side, Side, float]:
         """(better side, other side, margin on the task's metric)."""
@@ -160,6 +163,8 @@ def compare(
     *,
     price_per_hour: float = DEFAULT_PRICE_PER_HOUR,
     price_per_mtok: float | None = None,
+    with_plan: bool = True,
+    device: str | None = None,
 ) -> Comparison:
     """The measured comparison of the project's last training run and baseline run."""
     project = Path(project)
@@ -236,7 +241,7 @@ def compare(
     unparseable = base.get("unparseable")
     if isinstance(unparseable, int) and unparseable:
         baseline.notes.append(f"{unparseable} unparseable answer(s), counted wrong")
-    return Comparison(
+    result = Comparison(
         project,
         task,
         metric,
@@ -246,6 +251,69 @@ def compare(
         train_seconds / hour * price_per_hour,
         derivations,
     )
+    if with_plan:
+        _against_plan(result, train, base, device)
+    return result
+
+
+def _against_plan(
+    result: Comparison, train: dict[str, Any], base: dict[str, Any], device: str | None
+) -> None:
+    """What ``scriptgen plan`` estimates for the project's spec beside what was measured:
+    training time on ``device`` (default: this machine's CPU, or the GPU torch sees),
+    training FLOPs against the Trainer's own count, and the baseline's prompt tokens."""
+    try:
+        import torch
+
+        from .api import plan as make
+        from .estimate import GPUS, estimate
+        from .lock import SPEC_FILE
+
+        if device is None:
+            device = "CPU (this machine)"
+            if torch.cuda.is_available():
+                name = torch.cuda.get_device_name(0)
+                device = next(
+                    (g.name for g in GPUS if g.name.split("-")[0] in name), ""
+                )
+        spec_file = result.project / SPEC_FILE
+        task = result.task
+        plan = make(task, spec_file=spec_file, out=result.project.parent)
+        method = plan.spec.training.method
+        [row] = estimate(plan, methods=[method]).methods
+    except (UserError, ImportError) as exc:
+        result.no_plan = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return
+    if device in row.hours:
+        measured = train.get("train_runtime")
+        if isinstance(measured, (int, float)) and measured > 0:
+            result.against_plan.append(
+                (
+                    f"training time on {device} (s)",
+                    row.hours[device].value * 3600,
+                    measured,
+                )
+            )
+    else:
+        result.no_plan = f"no estimate for device {device!r}"
+    flos = train.get("total_flos")
+    if row.flops is not None and isinstance(flos, (int, float)) and flos > 0:
+        result.against_plan.append(
+            ("training FLOPs (the Trainer's count)", row.flops.value, flos)
+        )
+    if plan.spec.baseline is not None:
+        from .estimate import _baseline
+
+        planned = _baseline(plan, [], 0.3, None)
+        tokens = base.get("prompt_tokens_per_example")
+        if isinstance(tokens, (int, float)) and tokens > 0:
+            result.against_plan.append(
+                (
+                    "baseline prompt tokens per example",
+                    planned["prompt_tokens_per_example"].value,
+                    tokens,
+                )
+            )
 
 
 def table(comparison: Comparison) -> str:
@@ -283,6 +351,23 @@ def table(comparison: Comparison) -> str:
         lines += [*notes, ""]
     lines += ["How the costs were derived:", ""]
     lines += [f"- {d}" for d in c.derivations]
+    if c.against_plan:
+        lines += ["", "`scriptgen plan`'s estimate against the measurement:", ""]
+        lines += [
+            "| | estimate | measured | estimate / measured |",
+            "| --- | --- | --- | --- |",
+        ]
+        for what, planned, measured in c.against_plan:
+            lines.append(
+                f"| {what} | {planned:,.4g} | {measured:,.4g} | {planned / measured:.2f} |"
+            )
+        lines += [
+            "",
+            "(plan's tokens come from the data file's characters, 4 to a token; its "
+            "time assumes 30% of the device's peak throughput.)",
+        ]
+    elif c.no_plan:
+        lines += ["", f"No estimate of `scriptgen plan` to compare with: {c.no_plan}"]
     return "\n".join(lines) + "\n"
 
 

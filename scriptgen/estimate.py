@@ -291,6 +291,25 @@ def _sequence(plan: Plan, config: Any) -> tuple[int, str]:
     return n, f"max_length {n} tokens (batches padded to their longest: an upper bound)"
 
 
+def _tokens_per_example(plan: Plan, seq: int, seq_how: str) -> tuple[float, str]:
+    """Tokens an example trains on: from a local text file's rows (characters / 4, cut at
+    max_length) where there is one, else the sequence length (an upper bound)."""
+    data = plan.spec.data
+    train = data.get("train")
+    is_text = seq == plan.spec.training.max_length
+    if is_text and data.get("format") in ("csv", "json") and train:
+        lengths = _row_lengths(str(train))
+        if lengths:
+            mean = sum(min(seq, n / CHARS_PER_TOKEN + 2) for n in lengths) / len(
+                lengths
+            )
+            return mean, (
+                f"{mean:.1f} tokens an example (its row's characters / "
+                f"{CHARS_PER_TOKEN:g} + 2, at most max_length {seq})"
+            )
+    return seq, seq_how
+
+
 def _examples(plan: Plan, given: int | None) -> tuple[int, str]:
     if given is not None:
         return given, f"{given} training examples (--examples)"
@@ -365,9 +384,10 @@ def estimate(
     training = plan.spec.training
     seq, seq_how = _sequence(plan, config)
     n_examples, examples_how = _examples(plan, examples)
-    tokens = n_examples * seq * training.epochs
+    per_example, per_example_how = _tokens_per_example(plan, seq, seq_how)
+    tokens = n_examples * per_example * training.epochs
     tokens_number = Number(
-        tokens, f"{examples_how} x {seq_how} x {training.epochs:g} epoch(s)"
+        tokens, f"{examples_how} x {per_example_how} x {training.epochs:g} epoch(s)"
     )
     cpu = Device("CPU (this machine)", math.inf, measure_cpu_tflops(), 0.10)
     devices = [*GPUS, cpu]
@@ -385,6 +405,15 @@ def estimate(
         method_plan = Plan(plan.manifest, spec, plan.model, plan.family, plan.target)
         total, trainable, model = parameters(method_plan, config)
         row = MethodCost(method, total, trainable)
+        # Embedding lookups are no matrix products (Kaplan et al.'s N; the Trainer's
+        # total_flos counts the same way).
+        embedding = sum(p.numel() for p in model.get_input_embeddings().parameters())
+        dense = total - embedding
+        dense_trainable = trainable - sum(
+            p.numel()
+            for p in model.get_input_embeddings().parameters()
+            if p.requires_grad
+        )
         weight_bytes = 0.5 if method == "qlora" else 4.0
         frozen = total - trainable
         row.memory["weights"] = Number(
@@ -430,12 +459,15 @@ def estimate(
             g.name for g in GPUS if needed / GIB + CUDA_OVERHEAD_GIB <= g.memory_gib
         ]
         row.smallest_gpu = fits[0] if fits else None
-        backward = total if method != "freeze" else trainable
-        flops = 2 * total * tokens + 2 * backward * tokens + 2 * trainable * tokens
+        backward = dense if method != "freeze" else dense_trainable
+        flops = (
+            2 * dense * tokens + 2 * backward * tokens + 2 * dense_trainable * tokens
+        )
         row.flops = Number(
             flops,
-            "2*N*T forward + 2*N*T backward through the layers + 2*N_trainable*T "
-            "weight gradients (6*N*T for full fine-tuning)",
+            f"2*N*T forward + 2*N*T backward through the layers + 2*N_trainable*T "
+            f"weight gradients (6*N*T for full fine-tuning), N = {dense:,} parameters "
+            "but the input embeddings'",
         )
         for device in devices:
             seconds = flops / (device.tflops * 1e12 * utilisation)
@@ -465,9 +497,15 @@ def estimate(
 
 def _row_chars(path: str) -> float | None:
     """The mean number of characters of a data file's rows (their string values)."""
+    lengths = _row_lengths(path)
+    return sum(lengths) / len(lengths) if lengths else None
+
+
+def _row_lengths(path: str) -> list[int]:
+    """The characters of each of a data file's first 2,000 rows (their string values)."""
     file = Path(path)
     if not file.is_file():
-        return None
+        return []
     lengths = []
     with open(file, encoding="utf-8", errors="replace") as f:
         if file.suffix.lower() == ".csv":
@@ -479,7 +517,7 @@ def _row_chars(path: str) -> float | None:
                 break
             values = row.values() if isinstance(row, dict) else [row]
             lengths.append(sum(len(str(v)) for v in values))
-    return sum(lengths) / len(lengths) if lengths else None
+    return lengths
 
 
 def _baseline(

@@ -11,6 +11,9 @@ import pytest
 
 from .conftest import REPO, run_scriptgen
 
+# The project's model is a hub id: offline, plan's estimate is not to be had (said so).
+OFFLINE = {"HF_HUB_OFFLINE": "1"}
+
 
 def project_with_results(tmp_path: Path, fine_tune: float, prompted: float) -> Path:
     project = tmp_path / "textclf-bert-base"
@@ -33,7 +36,7 @@ def project_with_results(tmp_path: Path, fine_tune: float, prompted: float) -> P
 def test_the_fine_tune_wins_and_the_costs_are_derived(tmp_path: Path) -> None:
     project = project_with_results(tmp_path, 0.91, 0.84)
     result = run_scriptgen(
-        "compare", str(project), "--price-per-hour", "2", cwd=tmp_path
+        "compare", str(project), "--price-per-hour", "2", cwd=tmp_path, env=OFFLINE
     )
     assert result.returncode == 0, result.stderr
     table = (project / "comparison.md").read_text(encoding="utf-8")
@@ -52,13 +55,17 @@ def test_the_fine_tune_wins_and_the_costs_are_derived(tmp_path: Path) -> None:
         "cost per 1,000 predictions, after 30.0 min of training ($1.0000)."
     ) in table
     assert "3 unparseable answer(s), counted wrong" in table
+    assert (
+        "No estimate of `scriptgen plan` to compare with: cannot read the config"
+        in table
+    )
     assert (project / "comparison.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_baseline_can_win_priced_by_the_token(tmp_path: Path) -> None:
     project = project_with_results(tmp_path, 0.62, 0.80)
     result = run_scriptgen(
-        "compare", str(project), "--price-per-mtok", "0.5", cwd=tmp_path
+        "compare", str(project), "--price-per-mtok", "0.5", cwd=tmp_path, env=OFFLINE
     )
     assert result.returncode == 0, result.stderr
     table = (project / "comparison.md").read_text(encoding="utf-8")
@@ -76,7 +83,7 @@ def test_the_baseline_can_win_priced_by_the_token(tmp_path: Path) -> None:
 def test_a_bad_price_is_refused(tmp_path: Path, price: str) -> None:
     project = project_with_results(tmp_path, 0.9, 0.8)
     result = run_scriptgen(
-        "compare", str(project), "--price-per-hour", price, cwd=tmp_path
+        "compare", str(project), "--price-per-hour", price, cwd=tmp_path, env=OFFLINE
     )
     assert result.returncode == 2 and "price-per-hour" in result.stderr
     assert not (project / "comparison.md").exists()
