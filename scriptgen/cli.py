@@ -48,6 +48,13 @@ strict_option = click.option(
 )  # fmt: skip
 
 
+price_per_mtok_option = click.option(
+    "--price-per-mtok", type=click.FloatRange(min=0), default=None,
+    help="Dollars per million tokens of a baseline LLM served by an API (plan, "
+    "compare)  [default: the baseline priced by the hour like the fine-tune].",
+)  # fmt: skip
+
+
 def sandbox_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--timeout, --memory-limit, --python and --strict-sandbox, shared by new, validate
     and regen."""
@@ -372,12 +379,7 @@ def prompt(
     default=None,
     help="Dollars per hour for every device  [default: a typical price of each].",
 )
-@click.option(
-    "--price-per-mtok",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Dollars per million tokens of a baseline LLM served by an API.",
-)
+@price_per_mtok_option
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON.")
 def plan_command(
     task: str, model: str | None, name: str | None, spec_file: Path | None,
@@ -427,13 +429,7 @@ def _task_of_spec(path: Path) -> str:
     show_default=True,
     help="Dollars per hour of the machine that trained and predicted.",
 )
-@click.option(
-    "--price-per-mtok",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Dollars per million tokens, where the baseline's LLM is an API priced by "
-    "the token  [default: priced by the hour like the fine-tune].",
-)
+@price_per_mtok_option
 def compare(
     directory: Path, price_per_hour: float, price_per_mtok: float | None
 ) -> int:
