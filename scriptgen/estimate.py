@@ -539,7 +539,11 @@ def _baseline(
     if chars is None:
         chars, how_chars = 400.0, "400 characters a row (a stated guess: no local data)"
     labels = _labels(plan) or 2
-    instruction = 120 + 12 * labels
+    names = plan.spec.data.get("labels") or ["label"] * labels
+    # A sentence of instruction and the label names, or the spec's own instruction.
+    instruction = len(baseline.instruction or "") or 80 + sum(
+        len(str(n)) + 2 for n in names
+    )
     prompt_chars = instruction + (baseline.shots + 1) * (chars + 30)
     tokens = prompt_chars / CHARS_PER_TOKEN
     out: dict[str, Number] = {

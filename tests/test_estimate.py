@@ -118,13 +118,14 @@ def test_planned_trainable_parameters_equal_model_py(
 
 
 def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
-    result = run_scriptgen("plan", "textclf", "--model", "bert-base", cwd=tmp_path)
     # Offline, a hub model's config cannot be read: one line, exit 2.
-    if result.returncode == 2:
-        assert (
-            "cannot read the config of google-bert/bert-base-uncased" in result.stderr
-        )
-        assert len(result.stderr.strip().splitlines()) == 1
+    offline = {"HF_HUB_OFFLINE": "1"}
+    result = run_scriptgen(
+        "plan", "textclf", "--model", "bert-base", cwd=tmp_path, env=offline
+    )
+    assert result.returncode == 2
+    assert "cannot read the config of google-bert/bert-base-uncased" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     folder = tmp_path / "tiny-bert"
     twin_config("bert").save_pretrained(folder)
     spec = tmp_path / "spec.yaml"
@@ -132,20 +133,37 @@ def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
         f"task: textclf\nmodel: {folder}\nbaseline: {{llm: openai:http://127.0.0.1:9/v1}}\n"
     )
     result = run_scriptgen(
-        "plan", str(spec), "--examples", "5000", "--price-per-mtok", "0.2", cwd=tmp_path
-    )
+        "plan", str(spec), "--examples", "5000", "--price-per-mtok", "0.2", "--json",
+        cwd=tmp_path, env=offline,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    for method in ("full", "freeze", "lora", "ia3", "prefix", "prompt"):
-        assert f"\n{method} " in result.stdout, method
-    assert "5000 training examples (--examples) x max_length 256" in result.stdout
-    assert "cost_per_1000: $" in result.stdout
-    result = run_scriptgen(
-        "plan", str(spec), "--examples", "5000", "--json", cwd=tmp_path
-    )
     data = json.loads(result.stdout)
+    methods = ["full", "freeze", "lora", "qlora", "ia3", "prefix", "prompt"]
+    assert [m["method"] for m in data["methods"]] == methods
+    assert data["tokens"]["how"].startswith(
+        "5000 training examples (--examples) x max_length 256"
+    )
+    assert data["baseline"]["cost_per_1000"]["value"] > 0
     full = data["methods"][0]
-    assert full["method"] == "full" and full["trainable_params"] == full["total_params"]
+    assert full["trainable_params"] == full["total_params"]
     # 6 N T, N without the input embeddings (the twin's 30522 words x 32).
     dense = full["total_params"] - 30522 * 32
     assert full["flops"]["value"] == pytest.approx(6 * dense * data["tokens"]["value"])
     assert all(number["how"] for number in full["memory"].values())
+    # The terminal table: the same figures, rendered (no second run of the estimate).
+    from scriptgen.estimate import Estimate, MethodCost, Number, render
+
+    rows = [
+        MethodCost(**{**m, "memory": {k: Number(**v) for k, v in m["memory"].items()},
+                      "flops": Number(**m["flops"]),
+                      "hours": {k: Number(**v) for k, v in m["hours"].items()},
+                      "cost": {k: Number(**v) for k, v in m["cost"].items()}})
+        for m in data["methods"]
+    ]  # fmt: skip
+    baseline = {k: Number(**v) for k, v in data["baseline"].items()}
+    text = render(
+        Estimate(data["task"], data["model"], Number(**data["tokens"]), rows, baseline)
+    )
+    for method in ("full", "freeze", "lora", "ia3", "prefix", "prompt"):
+        assert f"\n{method} " in text, method
+    assert "cost_per_1000: $" in text

@@ -90,7 +90,7 @@ def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path, smollm2: Path) ->
         f"data:\n  train: {EXAMPLES / 'data/reviews-train.csv'}\n"
         f"  validation: {EXAMPLES / 'data/reviews-valid.csv'}\n"
         "training: {epochs: 4, batch_size: 16, learning_rate: 1.0e-4, max_length: 64}\n"
-        f"baseline: {{llm: {smollm2}, shots: 2}}\n"
+        f"baseline: {{llm: {smollm2}, shots: 0}}\n"
     )
     project, results = train_generated(tmp_path, "textclf", "reviews-minilm", spec)
     # Chance is 0.5 on these balanced labels; a real fine-tune of a real encoder does far better.
@@ -108,7 +108,7 @@ def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path, smollm2: Path) ->
     table = (project / "comparison.md").read_text(encoding="utf-8")
     assert (
         "| fine-tune (model) | " in table
-        and "| prompt (smollm2-135m-instruct, 2-shot) |" in table
+        and "| prompt (smollm2-135m-instruct, 0-shot) |" in table
     )
     assert f"{results['eval_accuracy']:.4f}" in table
     assert (project / "comparison.png").read_bytes().startswith(b"\x89PNG")
