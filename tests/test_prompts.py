@@ -74,3 +74,21 @@ def test_prompt_command_prints_messages_without_heavy_imports(tmp_path: Path) ->
     assert "=== user ===\n# Task: Text classification (textclf)" in proc.stdout
     assert "model_type `roberta`" in proc.stdout
     assert not (tmp_path / "generated").exists()
+
+
+def test_a_baseline_is_in_the_prompt_only_when_the_spec_has_one(tmp_path: Path) -> None:
+    """--baseline: the LLM writes baseline.py and llm.py to their contracts, is shown their
+    judge, and the exemplar still parses back as the reference implementation."""
+    raw, base = build_spec("textclf", model="bert-base", cwd=tmp_path, baseline="")
+    plan = make_plan(raw, base, tmp_path / "generated")
+    system, user = generation_messages(plan)
+    assert "`predict.py`, `baseline.py`, `llm.py`" in system["content"]
+    assert (
+        "Must define at module top level: `parse_args`, `build_messages`"
+        in user["content"]
+    )
+    assert "### tests/test_baseline.py" in user["content"]
+    code = {f.path for f in plan.manifest.code_files}
+    assert parse_reply(user["content"], code).files == ReferenceBackend().generate(plan)
+    _, without = generation_messages(plan_for(tmp_path))
+    assert "baseline" not in without["content"]
