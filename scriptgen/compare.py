@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .estimate import format_duration
 from .yamlfile import read_yaml
 
 RESULTS = "eval_results.json"
@@ -82,19 +83,13 @@ class Comparison:
             else:
                 text += f", at {1 / ratio:.1f}x the cost per 1,000 predictions"
         if better is self.fine_tune:
-            text += f", after {_duration(self.fine_tune.train_seconds)} of training"
+            text += (
+                f", after {format_duration(self.fine_tune.train_seconds)} of training"
+            )
             text += f" (${self.train_cost:.4f})"
         else:
             text += ", with no training at all"
         return text + "."
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -116,13 +111,18 @@ def _number(data: dict[str, Any], key: str, path: Path) -> float:
     return float(value)
 
 
-def output_dir(project: Path) -> Path:
-    """The folder train.py writes to: config.yaml's output_dir, relative to it."""
+def _config(project: Path) -> dict[str, Any]:
+    """The project's config.yaml (train.py's settings)."""
     config_path = project / "config.yaml"
     if not config_path.is_file():
         raise UserError(f"{project}: no config.yaml; is it a generated project?")
     config = read_yaml(config_path, "config")
-    value = config.get("output_dir") if isinstance(config, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def output_dir(project: Path, config: dict[str, Any]) -> Path:
+    """The folder train.py writes to: config.yaml's output_dir, relative to it."""
+    value = config.get("output_dir")
     return project / (value if isinstance(value, str) and value else "outputs")
 
 
@@ -151,10 +151,9 @@ def _short(name: str) -> str:
     return Path(name.rstrip("/")).name or name
 
 
-def _model_of(project: Path) -> str:
+def _model_of(config: dict[str, Any]) -> str:
     """The fine-tuned model's short name, from config.yaml."""
-    config = read_yaml(project / "config.yaml", "config")
-    value = config.get("model_name_or_path") if isinstance(config, dict) else None
+    value = config.get("model_name_or_path")
     return _short(value) if isinstance(value, str) and value else ""
 
 
@@ -171,7 +170,8 @@ def compare(
     if not project.is_dir():
         raise UserError(f"{project}: no such project folder")
     task, metric, metric_names = _task_of(project)
-    out = output_dir(project)
+    config = _config(project)
+    out = output_dir(project, config)
     results_path = out / RESULTS
     results = _read_json(
         results_path, f"{results_path}: not found; run `python train.py` first"
@@ -223,7 +223,7 @@ def compare(
     llm = _short(str(base.get("llm", "the LLM")))
     settings = base.get("settings") if isinstance(base.get("settings"), dict) else {}
     shots = settings.get("shots", "?") if isinstance(settings, dict) else "?"
-    model = _model_of(project)
+    model = _model_of(config)
     fine_tune = Side(
         f"fine-tune ({model})" if model else "fine-tune",
         {m: float(results[m]) for m in names},
@@ -280,7 +280,8 @@ def _against_plan(
         task = result.task
         plan = make(task, spec_file=spec_file, out=result.project.parent)
         method = plan.spec.training.method
-        [row] = estimate(plan, methods=[method]).methods
+        estimated = estimate(plan, methods=[method])
+        [row] = estimated.methods
     except (UserError, ImportError) as exc:
         result.no_plan = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return
@@ -301,19 +302,12 @@ def _against_plan(
         result.against_plan.append(
             ("training FLOPs (the Trainer's count)", row.flops.value, flos)
         )
-    if plan.spec.baseline is not None:
-        from .estimate import _baseline
-
-        planned = _baseline(plan, [], 0.3, None)
-        tokens = base.get("prompt_tokens_per_example")
-        if isinstance(tokens, (int, float)) and tokens > 0:
-            result.against_plan.append(
-                (
-                    "baseline prompt tokens per example",
-                    planned["prompt_tokens_per_example"].value,
-                    tokens,
-                )
-            )
+    planned = estimated.baseline.get("prompt_tokens_per_example")
+    tokens = base.get("prompt_tokens_per_example")
+    if planned is not None and isinstance(tokens, (int, float)) and tokens > 0:
+        result.against_plan.append(
+            ("baseline prompt tokens per example", planned.value, tokens)
+        )
 
 
 def table(comparison: Comparison) -> str:
@@ -330,7 +324,11 @@ def table(comparison: Comparison) -> str:
     ]
     rows = [header, ["---"] * len(header)]
     for side, train_cell, train_cost in (
-        (c.fine_tune, _duration(c.fine_tune.train_seconds), f"${c.train_cost:.4f}"),
+        (
+            c.fine_tune,
+            format_duration(c.fine_tune.train_seconds),
+            f"${c.train_cost:.4f}",
+        ),
         (c.baseline, "none", "$0"),
     ):
         rows.append(

@@ -604,14 +604,20 @@ def _fmt_money(v: float) -> str:
     return f"${v:.2f}" if v >= 1 else f"${v:.4f}" if v >= 1e-4 else "<$0.0001"
 
 
-def _fmt_hours(h: float) -> str:
-    if h * 3600 < 1:
-        return f"{h * 3600 * 1000:.0f} ms"
-    if h * 3600 < 120:
-        return f"{h * 3600:.1f} s"
-    if h < 2:
-        return f"{h * 60:.1f} min"
-    return f"{h:.1f} h"
+def format_duration(seconds: float) -> str:
+    """A time for a person: ms below a second, s below two minutes, min below two
+    hours, h above (plan's estimates and compare's measurements alike)."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _fmt_hours(hours: float) -> str:
+    return format_duration(hours * 3600)
 
 
 def render(result: Estimate) -> str:
