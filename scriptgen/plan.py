@@ -13,7 +13,15 @@ from . import __version__
 from .errors import UserError
 from .lock import ENTRY_SEP, FAMILIES_FILE, MODELS_FILE, spec_hash
 from .registry import Family, ResolvedModel, aliases, family, resolve_model
-from .spec import LOCAL_FORMATS, METHODS, Spec, canonical, infer_format, parse_spec
+from .spec import (
+    LOCAL_FORMATS,
+    METHODS,
+    Spec,
+    canonical,
+    infer_format,
+    parse_spec,
+    relative_posix,
+)
 from .tasks import Manifest, available_tasks, get_manifest
 
 
@@ -60,10 +68,10 @@ class Plan:
         if data.get("format") in LOCAL_FORMATS:
             for key in ("train", "validation"):
                 if data.get(key):
-                    data[key] = _rel(data[key], self.target)
+                    data[key] = relative_posix(data[key], self.target)
         name_or_path = self.model.name_or_path
         if self.model.is_local:
-            name_or_path = _rel(name_or_path, self.target)
+            name_or_path = relative_posix(name_or_path, self.target)
         manifest = self.manifest
         return {
             "project_name": self.spec.name,
@@ -102,12 +110,8 @@ class Plan:
             return None
         llm = resolve_llm(baseline.llm)
         if os.path.isabs(llm):
-            llm = _rel(llm, self.target)
+            llm = relative_posix(llm, self.target)
         return {**baseline.model_dump(mode="json"), "llm": llm}
-
-
-def _rel(path: str, start: Path) -> str:
-    return Path(os.path.relpath(path, start)).as_posix()
 
 
 def make_plan(
@@ -159,8 +163,10 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 def resolve_llm(value: str) -> str:
     """What a baseline's LLM setting loads: an OpenAI-compatible server as given, a known
     alias's hub id, a local folder (absolute here), or a hub id."""
-    if value.startswith("openai:") or os.path.isabs(value):
-        if not value.startswith("openai:") and not Path(value).is_dir():
+    if value.startswith("openai:"):
+        return value
+    if os.path.isabs(value):
+        if not Path(value).is_dir():
             raise UserError(f"baseline.llm: no such folder: {value}")
         return value
     known = aliases()

@@ -303,6 +303,11 @@ def infer_format(path: str, formats: tuple[str, ...]) -> str:
     return fmt
 
 
+def relative_posix(path: str, start: Path) -> str:
+    """``path`` relative to ``start``, with forward slashes (as spec files hold them)."""
+    return Path(os.path.relpath(path, start)).as_posix()
+
+
 def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
     """The spec as written to ``.scriptgen/spec.yaml``: defaults filled, paths relative."""
     out = spec.model_dump(mode="json")
@@ -313,15 +318,14 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
         for key in ("train", "validation"):
             value = out["data"][key]
             if value and os.path.isabs(value):
-                out["data"][key] = Path(os.path.relpath(value, relative_to)).as_posix()
+                out["data"][key] = relative_posix(value, relative_to)
     if os.path.isabs(spec.model):
-        out["model"] = Path(os.path.relpath(spec.model, relative_to)).as_posix()
+        out["model"] = relative_posix(spec.model, relative_to)
     if spec.baseline is None:
         # (A spec without a baseline hashes as it did before baselines existed.)
         del out["baseline"]
     elif os.path.isabs(spec.baseline.llm):
-        llm = Path(os.path.relpath(spec.baseline.llm, relative_to)).as_posix()
-        out["baseline"]["llm"] = llm
+        out["baseline"]["llm"] = relative_posix(spec.baseline.llm, relative_to)
     return out
 
 
