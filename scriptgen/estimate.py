@@ -511,13 +511,25 @@ def _row_lengths(path: str) -> list[int]:
         if file.suffix.lower() == ".csv":
             rows: Any = csv.DictReader(f)
         else:
-            rows = (json.loads(line) for line in f if line.strip())
-        for i, row in enumerate(rows):
-            if i >= 2000:
-                break
-            values = row.values() if isinstance(row, dict) else [row]
-            lengths.append(sum(len(str(v)) for v in values))
+            rows = (
+                _json_row(line, file, n) for n, line in enumerate(f, 1) if line.strip()
+            )
+        try:
+            for i, row in enumerate(rows):
+                if i >= 2000:
+                    break
+                values = row.values() if isinstance(row, dict) else [row]
+                lengths.append(sum(len(str(v)) for v in values))
+        except csv.Error as exc:
+            raise UserError(f"{file}: not a CSV file ({exc})") from None
     return lengths
+
+
+def _json_row(line: str, file: Path, number: int) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        raise UserError(f"{file}: line {number} is not JSON") from None
 
 
 def _baseline(

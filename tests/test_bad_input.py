@@ -148,6 +148,15 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("models-yaml-missing-key", NEW, {"templates/_common/models.yaml": "bert-base:\n  model_type: bert\n"}, "models.yaml"),  # fmt: skip
     ("families-yaml-a-list", NEW, {"templates/_common/families.yaml": "- bert\n"}, "families.yaml"),  # fmt: skip
     # --- a project's own files, edited by hand -------------------------------------------
+    # --- plan ---------------------------------------------------------------------------------
+    # (A local model folder: plan reads its config before the data.)
+    ("plan-json-lines-with-junk", ("plan", "textclf", "--model", "m", "--set",
+     "data.train=t.jsonl"), {"m/config.json": '{"model_type": "bert"}',
+     "t.jsonl": '{"text": "a", "label": "x"}\nnot json\n'},
+     "t.jsonl: line 2 is not JSON"),  # fmt: skip
+    ("plan-binary-data-file", ("plan", "textclf", "--model", "m", "--set",
+     "data.train=t.jsonl"), {"m/config.json": '{"model_type": "bert"}',
+     "t.jsonl": b"\x00\xff\xfe"}, "t.jsonl: line 1 is not JSON"),  # fmt: skip
     # --- compare ----------------------------------------------------------------------------
     ("compare-no-such-folder", ("compare", "nope"), {}, "nope"),
     (
