@@ -298,7 +298,7 @@ def _tokens_per_example(plan: Plan, seq: int, seq_how: str) -> tuple[float, str]
     train = data.get("train")
     is_text = seq == plan.spec.training.max_length
     if is_text and data.get("format") in ("csv", "json") and train:
-        lengths = _row_lengths(str(train))
+        lengths = _row_lengths(str(train), _text_column(plan))
         if lengths:
             mean = sum(min(seq, n / CHARS_PER_TOKEN + 2) for n in lengths) / len(
                 lengths
@@ -495,14 +495,30 @@ def estimate(
     return result
 
 
-def _row_chars(path: str) -> float | None:
-    """The mean number of characters of a data file's rows (their string values)."""
-    lengths = _row_lengths(path)
+def _text_column(plan: Plan) -> str | None:
+    """The data column that holds a row's text (the data key the manifest's
+    ``text_key`` names, e.g. tokclf's tokens_column), if the spec names one."""
+    key = plan.manifest.vars.get("text_key", "text_column")
+    column = plan.spec.data.get(key)
+    return str(column) if column else None
+
+
+def _row_chars(path: str, column: str | None = None) -> float | None:
+    """The mean number of characters of a data file's rows' text."""
+    lengths = _row_lengths(path, column)
     return sum(lengths) / len(lengths) if lengths else None
 
 
-def _row_lengths(path: str) -> list[int]:
-    """The characters of each of a data file's first 2,000 rows (their string values)."""
+def _chars(value: Any) -> int:
+    """A value's characters as text: a list of words joined by spaces."""
+    if isinstance(value, list):
+        return sum(len(str(v)) for v in value) + max(len(value) - 1, 0)
+    return len(str(value))
+
+
+def _row_lengths(path: str, column: str | None = None) -> list[int]:
+    """The characters of each of a data file's first 2,000 rows: its text column's where
+    the row has it, else all its values'."""
     file = Path(path)
     if not file.is_file():
         return []
@@ -518,8 +534,11 @@ def _row_lengths(path: str) -> list[int]:
             for i, row in enumerate(rows):
                 if i >= 2000:
                     break
+                if isinstance(row, dict) and column in row:
+                    lengths.append(_chars(row[column]))
+                    continue
                 values = row.values() if isinstance(row, dict) else [row]
-                lengths.append(sum(len(str(v)) for v in values))
+                lengths.append(sum(_chars(v) for v in values))
         except csv.Error as exc:
             raise UserError(f"{file}: not a CSV file ({exc})") from None
     return lengths
@@ -544,7 +563,7 @@ def _baseline(
     chars = None
     for key in ("validation", "train"):
         if data.get("format") in ("csv", "json") and data.get(key):
-            chars = _row_chars(str(data[key]))
+            chars = _row_chars(str(data[key]), _text_column(plan))
             if chars:
                 break
     how_chars = "a row's characters, from the data file"
@@ -552,25 +571,41 @@ def _baseline(
         chars, how_chars = 400.0, "400 characters a row (a stated guess: no local data)"
     labels = _labels(plan) or 2
     names = plan.spec.data.get("labels") or ["label"] * labels
+    # A task whose LLM writes its answer (tokclf: a JSON list of entities) says how long
+    # an answer may be; the others score each label.
+    max_new = plan.manifest.vars.get("baseline_max_new_tokens")
+    # A written answer: about as many tokens as the text (a stated guess: a JSON list of
+    # entities for a news sentence, its quotes and keys included).
+    answer = min(chars / CHARS_PER_TOKEN + 2, max_new) if max_new else 0.0
     # A sentence of instruction and the label names, or the spec's own instruction.
     instruction = len(baseline.instruction or "") or 80 + sum(
         len(str(n)) + 2 for n in names
     )
     prompt_chars = instruction + (baseline.shots + 1) * (chars + 30)
-    tokens = prompt_chars / CHARS_PER_TOKEN
+    tokens = prompt_chars / CHARS_PER_TOKEN + baseline.shots * answer
+    shots_answers = (
+        f" + {baseline.shots} shots' answers x {answer:.0f} tokens" if answer else ""
+    )
     out: dict[str, Number] = {
         "prompt_tokens_per_example": Number(
             tokens,
             f"(instruction ~{instruction} chars + {baseline.shots + 1} x ({chars:.0f} "
             f"chars: {how_chars}, + 30 of chat template)) / {CHARS_PER_TOKEN:g} chars "
-            "a token",
+            f"a token{shots_answers}",
         )
     }
+    if answer:
+        out["completion_tokens_per_example"] = Number(
+            answer,
+            f"about the text's tokens ({chars:.0f} chars / {CHARS_PER_TOKEN:g} + 2, a "
+            f"stated guess for a JSON answer), at most max_new_tokens {max_new}",
+        )
+    total_tokens = tokens + answer
     llm = resolve_llm(baseline.llm)
     if llm.startswith("openai:"):
         if price_per_mtok is not None:
             out["cost_per_1000"] = Number(
-                tokens * 1000 / 1e6 * price_per_mtok,
+                total_tokens * 1000 / 1e6 * price_per_mtok,
                 f"tokens x 1,000 x ${price_per_mtok:.2f} per million (--price-per-mtok)",
             )
         return out
@@ -585,14 +620,19 @@ def _baseline(
         out["llm_params"] = Number(math.nan, f"unknown: {exc}")
         return out
     out["llm_params"] = Number(n, f"{llm}'s config on the meta device")
-    # Each label is scored after the prompt: the prompt's forward pass once per label.
-    flops = 2 * n * (tokens + 2) * labels * 1000
+    if answer:
+        # The prompt's forward pass, then one token at a time (the KV cache).
+        flops = 2 * n * total_tokens * 1000
+        how = f"2 x {n:.3g} params x (prompt + answer) tokens x 1,000"
+    else:
+        # Each label is scored after the prompt: the prompt's forward pass per label.
+        flops = 2 * n * (tokens + 2) * labels * 1000
+        how = f"2 x {n:.3g} params x (prompt + 2) tokens x {labels} labels x 1,000"
     for device in devices:
         seconds = flops / (device.tflops * 1e12 * utilisation)
         out[f"hours_per_1000 {device.name}"] = Number(
             seconds / 3600,
-            f"2 x {n:.3g} params x (prompt + 2) tokens x {labels} labels x 1,000 / "
-            f"({device.tflops:.3g} TFLOPS x {utilisation:.0%})",
+            f"{how} / ({device.tflops:.3g} TFLOPS x {utilisation:.0%})",
         )
         out[f"cost_per_1000 {device.name}"] = Number(
             seconds / 3600 * device.price_per_hour,

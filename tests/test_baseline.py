@@ -1,7 +1,8 @@
-"""The prompt baseline (`new textclf --baseline`): the project validates with it; its judge
-catches baselines that ask the wrong questions or read the answers wrong; the generated
-baseline.py works against a real OpenAI-compatible server on 127.0.0.1, with and without
-guided_choice; a project without a baseline does not depend on the baseline's templates.
+"""The prompt baselines (`new textclf --baseline`, `new tokclf --baseline`; the catalog's
+rows validate them): their judges catch baselines that ask the wrong questions, read the
+answers wrong or place the entities wrong; the generated baseline.py works against a real
+OpenAI-compatible server on 127.0.0.1, with and without guided_choice / guided_json; a
+project without a baseline does not depend on the baseline's templates.
 """
 
 from __future__ import annotations
@@ -24,32 +25,32 @@ pytestmark = pytest.mark.slow
 CUES = {"neg": ("dreadful", "dull"), "pos": ("lovely", "superb")}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`scriptgen new textclf --baseline`, validated in the sandbox."""
-    out = tmp_path_factory.mktemp("baseline")
+def generate_project(out: Path, task: str) -> Path:
+    """`scriptgen new TASK --baseline`, not validated: the catalog's row for the task's
+    first family validates it with its baseline (tests/test_catalog.py)."""
     result = run_scriptgen(
-        "new", "textclf", "--model", "bert-base", "--baseline", "--no-commit",
+        "new", task, "--model", "bert-base", "--baseline", "--no-commit", "--no-validate",
         "--out", str(out), cwd=out,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    return out / "textclf-bert-base"
+    return out / f"{task}-bert-base"
 
 
-def test_a_project_with_a_baseline_validates(project: Path) -> None:
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = generate_project(tmp_path_factory.mktemp("baseline"), "textclf")
     for name in ("baseline.py", "llm.py", "baseline.yaml", "tests/test_baseline.py"):
         assert (project / name).is_file(), name
     spec = (project / ".scriptgen" / "spec.yaml").read_text(encoding="utf-8")
     assert "baseline:\n  llm: Qwen/Qwen2.5-1.5B-Instruct\n" in spec
-    report = json.loads((project / ".scriptgen" / "validation.json").read_text())
-    passed = {s["name"] for s in report["steps"] if s["outcome"] == "passed"}
-    assert {
-        "test_the_twin_llm_does_the_task_through_the_baseline",
-        "test_results_are_what_the_predictions_earn",
-        "test_shots_come_from_the_training_data",
-        "test_model_learns_the_task",
-    } <= passed
-    assert "## Prompt baseline" in (project / "README.md").read_text(encoding="utf-8")
+    return project
+
+
+@pytest.fixture(scope="module")
+def tokclf_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = generate_project(tmp_path_factory.mktemp("baseline"), "tokclf")
+    assert "max_new_tokens: 256" in (project / "baseline.yaml").read_text()
+    return project
 
 
 # (file, what the reference has, what the broken baseline has instead, the judge's test
@@ -88,11 +89,43 @@ BREAKAGES = {
 }
 
 
-@pytest.mark.parametrize("breakage", list(BREAKAGES))
+TOKCLF_BREAKAGES = {
+    # Each entity tagged one word late.
+    "entities-placed-a-word-late": (
+        "baseline.py",
+        "tags[at + offset] = tag",
+        "tags[min(at + offset + 1, len(words) - 1)] = tag",
+        "test_place_entities",
+    ),
+    # Shots drawn from the validation data the baseline is scored on.
+    "shots-from-validation": (
+        "baseline.py",
+        'raw["train"], args, encode_tags(raw["train"], args.tags_column, labels), labels',
+        'raw["validation"], args, encode_tags(raw["train"], args.tags_column, labels), labels',
+        "test_shots_come_from_the_training_data",
+    ),
+    # The conversation sent as plain lines, not through the chat template: the twin
+    # cannot find the entities.
+    "no-chat-template": BREAKAGES["no-chat-template"][:3]
+    + ("test_the_twin_llm_does_the_task_through_the_baseline",),
+}
+
+
+@pytest.mark.parametrize(
+    ("task", "breakage"),
+    [("textclf", b) for b in BREAKAGES] + [("tokclf", b) for b in TOKCLF_BREAKAGES],
+)
 def test_the_judge_catches_a_broken_baseline(
-    project: Path, tmp_path: Path, breakage: str
+    request: pytest.FixtureRequest, tmp_path: Path, task: str, breakage: str
 ) -> None:
-    path, good, bad, must_fail = BREAKAGES[breakage]
+    if task == "textclf":
+        project, (path, good, bad, must_fail) = (
+            request.getfixturevalue("project"),
+            BREAKAGES[breakage],
+        )
+    else:
+        project = request.getfixturevalue("tokclf_project")
+        path, good, bad, must_fail = TOKCLF_BREAKAGES[breakage]
     broken = tmp_path / "project"
     shutil.copytree(project, broken)
     source = (broken / path).read_text(encoding="utf-8")
@@ -237,6 +270,129 @@ def test_baseline_against_a_server_without_guided_choice(
     ]
     right = sum(p["prediction"] == p["label"] for p in predictions)
     assert results["eval_accuracy"] == pytest.approx(right / 6)
+
+
+NER = [
+    (
+        "Alice Smith met the Acme team".split(),
+        ["B-PER", "I-PER", "O", "O", "B-ORG", "O"],
+    ),
+    ("rain fell on Oslo".split(), ["O", "O", "O", "B-LOC"]),
+    ("nothing happened today".split(), ["O", "O", "O"]),
+    ("Bruno flew to Lima".split(), ["B-PER", "O", "O", "B-LOC"]),
+]
+
+
+def run_tokclf_baseline(
+    project: Path, server: ScriptedServer, tmp_path: Path
+) -> tuple[dict, list[dict]]:
+    rows = [{"tokens": w, "ner_tags": t} for w, t in NER]
+    for name in ("train.jsonl", "valid.jsonl"):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "baseline.py", "--llm", f"openai:{server.url}",
+         "--train_file", str(tmp_path / "train.jsonl"),
+         "--validation_file", str(tmp_path / "valid.jsonl"),
+         "--output_dir", str(tmp_path / "out"), "--shots", "1"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "out"
+    lines = (out / "baseline_predictions.jsonl").read_text().splitlines()
+    return json.loads((out / "baseline_results.json").read_text()), [
+        json.loads(line) for line in lines
+    ]
+
+
+def test_tokclf_baseline_against_a_server_with_guided_json(
+    tokclf_project: Path, tmp_path: Path
+) -> None:
+    """vLLM-style: guided_json holds the answer to the schema; every entity right."""
+    answers = {
+        " ".join(w): [
+            {"text": " ".join(w[s : e + 1]), "type": t} for t, s, e in entities_of(tags)
+        ]
+        for w, tags in NER
+    }
+
+    def answer(ctx) -> None:
+        body = ctx.request.body
+        schema = body["guided_json"]
+        types = schema["items"]["properties"]["type"]["enum"]
+        assert sorted(types) == ["LOC", "ORG", "PER"]
+        text = json.dumps(answers[last_user_text(body)])
+        usage = {"prompt_tokens": 80, "completion_tokens": 12}
+        _send_reply(
+            ctx, text, stream=False, usage=usage, finish_reason="stop", chunk_size=4
+        )
+
+    with ScriptedServer(models=["served-llm"]) as server:
+        server.then(answer)
+        results, predictions = run_tokclf_baseline(tokclf_project, server, tmp_path)
+    assert results["eval_f1"] == 1.0 and results["eval_accuracy"] == 1.0
+    assert results["answers"] == ["guided_json"] and results["unparseable"] == 0
+    assert results["completion_tokens_per_example"] == 12
+    assert [p["prediction"] for p in predictions] == [t for _, t in NER]
+    # The shot: a training sentence and its entities as the assistant's answer.
+    assert (
+        json.loads(results["shot_examples"][0]["label"])
+        == answers[results["shot_examples"][0]["text"]]
+    )
+
+
+def test_tokclf_baseline_against_a_server_without_guided_json(
+    tokclf_project: Path, tmp_path: Path
+) -> None:
+    """guided_json refused: free answers are parsed (a code fence, words around the
+    list); one that is not a JSON list tags nothing and is counted, and so are entities
+    whose words are not in the sentence."""
+    answers = iter(
+        [
+            '```json\n[{"text": "Alice Smith", "type": "PER"}, {"text": "Acme", "type": "ORG"}]\n```',
+            "Oslo is a place.",
+            '[{"text": "Bob", "type": "PER"}]',
+            'The entities: [{"text": "Bruno", "type": "per"}, {"text": "Lima", "type": "LOC"}]',
+        ]
+    )
+
+    def answer(ctx) -> None:
+        if "guided_json" in ctx.request.body:
+            ctx.handler.send_json(400, {"error": {"message": "unknown field"}})
+            return
+        usage = {"prompt_tokens": 60, "completion_tokens": 20}
+        _send_reply(
+            ctx, next(answers), stream=False, usage=usage, finish_reason="stop",
+            chunk_size=4,
+        )  # fmt: skip
+
+    with ScriptedServer(models=["plain-llm"]) as server:
+        server.then(answer)
+        results, predictions = run_tokclf_baseline(tokclf_project, server, tmp_path)
+        guided = [r for r in server.chat_requests if "guided_json" in r.body]
+    assert len(guided) == 1 and results["answers"] == ["free"]
+    assert results["unparseable"] == 1 and results["dropped_entities"] == 1
+    assert [p["prediction"] for p in predictions] == [
+        NER[0][1],
+        ["O"] * 4,
+        ["O"] * 3,
+        NER[3][1],
+    ]
+    # 4 of the 5 entities found, none wrong.
+    assert results["eval_precision"] == 1.0
+    assert results["eval_recall"] == pytest.approx(4 / 5)
+
+
+def entities_of(tags: list[str]) -> list[tuple[str, int, int]]:
+    """(type, start, end) of IOB2 tags, end inclusive."""
+    out: list[tuple[str, int, int]] = []
+    for i, tag in enumerate(tags):
+        if tag.startswith("B-"):
+            out.append((tag[2:], i, i))
+        elif tag.startswith("I-"):
+            type_, start, _ = out[-1]
+            out[-1] = (type_, start, i)
+    return out
 
 
 def test_a_project_without_a_baseline_ignores_the_baseline_templates(

@@ -42,11 +42,19 @@ def test_row_generates_and_validates(
 ) -> None:
     # Data settings a method needs where the task's defaults do not take it (clm's lora:
     # chat data).
-    data = method_settings(get_manifest(task), method)
+    manifest = get_manifest(task)
+    data = method_settings(manifest, method)
+    # A task's first family, full fine-tuning: with its prompt baseline, where the task
+    # has one (the baseline's judge runs beside the others).
+    baseline = manifest.has_baseline and (model_type, method) == (
+        manifest.model_types[0],
+        "full",
+    )
     raw, base = build_spec(
         task,
         model=alias_for(model_type),
         sets=[f"training.method={method}", *data],
+        baseline="" if baseline else None,
         cwd=tmp_path,
     )
     result = generate(make_plan(raw, base, tmp_path / "generated"), commit=False)
@@ -56,3 +64,11 @@ def test_row_generates_and_validates(
     # The judge ran whole: no contract test skipped its check.
     skipped = [s.name for s in result.validation.steps if s.outcome == "skipped"]
     assert skipped == [], skipped
+    if baseline:
+        passed = {s.name for s in result.validation.steps if s.outcome == "passed"}
+        assert {
+            "test_the_twin_llm_does_the_task_through_the_baseline",
+            "test_results_are_what_the_predictions_earn",
+            "test_shots_come_from_the_training_data",
+        } <= passed, sorted(passed)
+        assert "## Prompt baseline" in result.files["README.md"]

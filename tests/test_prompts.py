@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from scriptgen.backends.reference import ReferenceBackend
 from scriptgen.parse import parse_reply
 from scriptgen.plan import make_plan
@@ -76,10 +78,13 @@ def test_prompt_command_prints_messages_without_heavy_imports(tmp_path: Path) ->
     assert not (tmp_path / "generated").exists()
 
 
-def test_a_baseline_is_in_the_prompt_only_when_the_spec_has_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("task", ["textclf", "tokclf"])
+def test_a_baseline_is_in_the_prompt_only_when_the_spec_has_one(
+    tmp_path: Path, task: str
+) -> None:
     """--baseline: the LLM writes baseline.py and llm.py to their contracts, is shown their
     judge, and the exemplar still parses back as the reference implementation."""
-    raw, base = build_spec("textclf", model="bert-base", cwd=tmp_path, baseline="")
+    raw, base = build_spec(task, model="bert-base", cwd=tmp_path, baseline="")
     plan = make_plan(raw, base, tmp_path / "generated")
     system, user = generation_messages(plan)
     assert "`predict.py`, `baseline.py`, `llm.py`" in system["content"]
