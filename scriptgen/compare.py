@@ -241,6 +241,11 @@ def compare(
     unparseable = base.get("unparseable")
     if isinstance(unparseable, int) and unparseable:
         baseline.notes.append(f"{unparseable} unparseable answer(s), counted wrong")
+    dropped = base.get("dropped_entities")
+    if isinstance(dropped, int) and dropped:
+        baseline.notes.append(
+            f"{dropped} entit(ies) of an unknown type or not in the sentence, dropped"
+        )
     result = Comparison(
         project,
         task,

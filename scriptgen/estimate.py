@@ -498,8 +498,8 @@ def estimate(
 def _text_column(plan: Plan) -> str | None:
     """The data column that holds a row's text (the data key the manifest's
     ``text_key`` names, e.g. tokclf's tokens_column), if the spec names one."""
-    key = plan.manifest.vars.get("text_key", "text_column")
-    column = plan.spec.data.get(key)
+    key = plan.manifest.vars.get("text_key")
+    column = plan.spec.data.get(key) if key else None
     return str(column) if column else None
 
 

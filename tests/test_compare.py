@@ -87,3 +87,29 @@ def test_a_bad_price_is_refused(tmp_path: Path, price: str) -> None:
     )
     assert result.returncode == 2 and "price-per-hour" in result.stderr
     assert not (project / "comparison.md").exists()
+
+
+def test_a_tokclf_project_is_compared_on_its_entity_f1(tmp_path: Path) -> None:
+    project = tmp_path / "tokclf-bert-base"
+    shutil.copytree(REPO / "generated" / "tokclf-bert-base", project)
+    out = project / "outputs"
+    out.mkdir()
+    metrics = {"eval_precision": 0.9, "eval_recall": 0.8, "eval_f1": 0.85,
+               "eval_accuracy": 0.97}  # fmt: skip
+    (out / "eval_results.json").write_text(
+        json.dumps({**metrics, "eval_samples_per_second": 100.0})
+    )
+    (out / "train_results.json").write_text(json.dumps({"train_runtime": 600.0}))
+    baseline = {
+        "eval_precision": 0.6, "eval_recall": 0.5, "eval_f1": 0.55, "eval_accuracy": 0.9,
+        "examples_per_second": 1.0, "prompt_tokens_per_example": 300.0,
+        "completion_tokens_per_example": 25.0, "llm": "Qwen/Qwen2.5-1.5B-Instruct",
+        "settings": {"shots": 4}, "unparseable": 0, "dropped_entities": 7,
+    }  # fmt: skip
+    (out / "baseline_results.json").write_text(json.dumps(baseline))
+    result = run_scriptgen("compare", str(project), cwd=tmp_path, env=OFFLINE)
+    assert result.returncode == 0, result.stderr
+    table = (project / "comparison.md").read_text(encoding="utf-8")
+    assert "| eval_precision | eval_recall | eval_f1 | eval_accuracy |" in table
+    assert "wins on eval_f1 by 0.3000 (0.8500 vs 0.5500)" in table
+    assert "7 entit(ies) of an unknown type or not in the sentence, dropped" in table
