@@ -427,11 +427,21 @@ def cached_twin(make: Callable[[Path], Path], scratch: Path, *key: object) -> Pa
     source = Path(__file__).read_text(encoding="utf-8")
     blob = json.dumps([source, list(key), versions], default=str, sort_keys=True)
     folder = Path(root) / hashlib.sha256(blob.encode()).hexdigest()[:32]
-    if not folder.is_dir():
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
-        make(staging)
-        try:
-            os.rename(staging, folder)  # whole or not at all
-        except OSError:  # another validation saved it first
-            shutil.rmtree(staging, ignore_errors=True)
+    if folder.is_dir():
+        return folder
+    try:
+        import fcntl
+    except ImportError:  # (no file locks) two validations may both build it, harmlessly
+        fcntl = None
+    with open(Path(root) / f".{folder.name}.lock", "a") as lock:
+        if fcntl is not None:
+            # One validation builds it; the others wait, then read it.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if not folder.is_dir():
+            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
+            make(staging)
+            try:
+                os.rename(staging, folder)  # whole or not at all
+            except OSError:  # another validation saved it first
+                shutil.rmtree(staging, ignore_errors=True)
     return folder
