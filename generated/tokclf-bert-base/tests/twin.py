@@ -429,14 +429,19 @@ def cached_twin(make: Callable[[Path], Path], scratch: Path, *key: object) -> Pa
     folder = Path(root) / hashlib.sha256(blob.encode()).hexdigest()[:32]
     if folder.is_dir():
         return folder
+    # One validation builds it; the others wait for it, then read it. Read-only, so that
+    # a lock file another user made still serves (flock needs no write access).
+    lock = None
     try:
         import fcntl
-    except ImportError:  # (no file locks) two validations may both build it, harmlessly
-        fcntl = None
-    with open(Path(root) / f".{folder.name}.lock", "a") as lock:
-        if fcntl is not None:
-            # One validation builds it; the others wait, then read it.
-            fcntl.flock(lock, fcntl.LOCK_EX)
+
+        lock = os.open(
+            Path(root) / f".{folder.name}.lock", os.O_RDONLY | os.O_CREAT, 0o644
+        )
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    except (ImportError, OSError):
+        pass  # no lock to be had: two builds may race, harmlessly
+    try:
         if not folder.is_dir():
             staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
             make(staging)
@@ -444,4 +449,7 @@ def cached_twin(make: Callable[[Path], Path], scratch: Path, *key: object) -> Pa
                 os.rename(staging, folder)  # whole or not at all
             except OSError:  # another validation saved it first
                 shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        if lock is not None:
+            os.close(lock)
     return folder
