@@ -25,7 +25,7 @@ install: $(BIN)/.installed
 # (54 min in 30.4, with 14 more tests). Work stealing keeps one long test from finishing
 # alone at the end.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -n 3 --dist worksteal
+	$(BIN)/python -m pytest -n 3 --dist worksteal --durations=40
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_new.py
