@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import os
 import re
 from dataclasses import dataclass
@@ -192,26 +192,22 @@ def check_method(method: str, manifest: Manifest, fam: Family, model_type: str) 
             f"training.method {method!r} is not supported for {manifest.name} with "
             f"model_type {model_type!r}; supported: {', '.join(supported)}"
         )
-    if METHODS[method]["cuda"]:
-        if not cuda_available():
-            raise UserError(
-                f"training.method {method!r} needs a CUDA GPU (bitsandbytes' 4-bit "
-                "kernels) and none is visible here; use lora on this machine"
-            )
-        if importlib.util.find_spec("bitsandbytes") is None:
-            raise UserError(
-                f"training.method {method!r} needs bitsandbytes to validate: "
-                "pip install bitsandbytes"
-            )
+    if METHODS[method]["quantized"] and not bitsandbytes_available():
+        raise UserError(
+            f"training.method {method!r} needs bitsandbytes 0.46.1 or newer to "
+            "validate (4-bit kernels for the CPU): pip install 'bitsandbytes>=0.46.1'"
+        )
 
 
-def cuda_available() -> bool:
-    """Whether torch sees a CUDA device; False without torch (imported only when asked)."""
+def bitsandbytes_available() -> bool:
+    """Whether bitsandbytes with CPU kernels (0.46.1 or newer) is installed; its version
+    is read from the package metadata, without importing it."""
     try:
-        import torch
-    except ImportError:
+        version = importlib.metadata.version("bitsandbytes")
+    except importlib.metadata.PackageNotFoundError:
         return False
-    return bool(torch.cuda.is_available())
+    parts = [int(p) for p in re.findall(r"\d+", version)[:3]]
+    return parts >= [0, 46, 1]
 
 
 def _check_method_for_data(

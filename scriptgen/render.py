@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import ScriptgenError
-from .lock import templates_root
+from .lock import templates_root, unused_templates
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -101,17 +101,21 @@ def render_scaffold(plan: Plan, only_judge: bool = False) -> dict[str, str]:
 
 def shared_templates(manifest: Manifest) -> list[str]:
     """The files under ``_common/`` that the task's templates read: named by the manifest,
-    or included, imported or extended by another template, at any depth."""
+    or included, imported or extended by another template, at any depth; for a project
+    without a prompt baseline (``Manifest.for_spec``), not what only the baseline's files
+    read."""
     from jinja2 import meta
 
     root = templates_root()
     env = environment(root)
+    unused = set(unused_templates(manifest.name, manifest.has_baseline))
     todo = [manifest.template(f) for f in manifest.files]
     todo += [
         p.relative_to(root).as_posix()
         for p in (root / manifest.name).rglob("*.j2")
         if p.is_file()
     ]
+    todo = [name for name in todo if name not in unused]
     seen: set[str] = set()
     while todo:
         name = todo.pop()

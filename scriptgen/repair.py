@@ -20,7 +20,6 @@ from .lock import TRANSCRIPT_FILE, VALIDATION_FILE
 from .plan import Plan
 from .progress import QUIET, Progress
 from .render import render_scaffold
-from .spec import METHODS
 from .validate import Sandbox, ValidationReport, require_ml_stack, run_contract_tests
 from .write import keep_candidate
 
@@ -66,7 +65,6 @@ def check_while_validating(
             memory_limit=sandbox.memory_limit,
             python=sandbox.python,
             cancel=(cancel, sandbox.stopped),
-            gpu=METHODS[plan.spec.training.method]["cuda"],
         )
         try:
             findings = check_project(files, plan.manifest)

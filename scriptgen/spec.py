@@ -36,15 +36,16 @@ class _Strict(BaseModel):
 
 
 # Training methods: what trains, and what each needs. ``peft``: built with the peft library;
-# ``cuda``: needs a CUDA GPU (bitsandbytes' 4-bit kernels).
+# ``quantized``: a 4-bit base model (bitsandbytes, whose kernels run on CUDA GPUs and,
+# from 0.46.1, on the CPU that validation uses).
 METHODS: dict[str, dict[str, bool]] = {
-    "full": {"peft": False, "cuda": False},
-    "freeze": {"peft": False, "cuda": False},
-    "lora": {"peft": True, "cuda": False},
-    "prefix": {"peft": True, "cuda": False},
-    "prompt": {"peft": True, "cuda": False},
-    "ia3": {"peft": True, "cuda": False},
-    "qlora": {"peft": True, "cuda": True},
+    "full": {"peft": False, "quantized": False},
+    "freeze": {"peft": False, "quantized": False},
+    "lora": {"peft": True, "quantized": False},
+    "prefix": {"peft": True, "quantized": False},
+    "prompt": {"peft": True, "quantized": False},
+    "ia3": {"peft": True, "quantized": False},
+    "qlora": {"peft": True, "quantized": True},
 }
 Method = Literal["full", "freeze", "lora", "prefix", "prompt", "ia3", "qlora"]
 

@@ -396,7 +396,6 @@ def confine_command(
     timeout: float,
     writable: list[Path],
     boxed: Isolation,
-    gpu: bool = False,
     readable: tuple[Path, ...] = (),
 ) -> list[str]:
     """scriptgen's interpreter running confine.py with this run's policy: its limits, and
@@ -421,10 +420,7 @@ def confine_command(
         ]
         policy["read"] = list(dict.fromkeys(readable_paths(needed, private_paths())))
         policy["write"] = [str(p) for p in writable]
-        devices = ["/dev/null"]
-        if gpu:  # QLoRA: the CUDA devices
-            devices += [str(p) for p in Path("/dev").glob("nvidia*")]
-        policy["write_files"] = devices
+        policy["write_files"] = ["/dev/null"]
     return [sys.executable, str(CONFINE), json.dumps(policy), "--"]
 
 
@@ -451,7 +447,7 @@ def pytest_sessionfinish(session, exitstatus):
 """
 
 
-def sandbox_env(workdir: Path, gpu: bool = False) -> dict[str, str]:
+def sandbox_env(workdir: Path) -> dict[str, str]:
     env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
     for sub in ("home", "tmp", "hf"):
         (workdir / sub).mkdir(exist_ok=True)
@@ -475,12 +471,10 @@ def sandbox_env(workdir: Path, gpu: bool = False) -> dict[str, str]:
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
         WANDB_DISABLED="true",
         WANDB_MODE="disabled",
+        # The tiny twin trains on the CPU, the same everywhere (QLoRA too: bitsandbytes'
+        # CPU kernels).
+        CUDA_VISIBLE_DEVICES="",
     )
-    if gpu:  # a method that needs CUDA (QLoRA) keeps the devices this process sees
-        if "CUDA_VISIBLE_DEVICES" in os.environ:
-            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
-    else:  # the tiny twin trains on the CPU, the same everywhere
-        env["CUDA_VISIBLE_DEVICES"] = ""
     return env
 
 
@@ -498,7 +492,6 @@ def run_contract_tests(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     python: str = sys.executable,
     cancel: threading.Event | Sequence[threading.Event] = (),
-    gpu: bool = False,
 ) -> ValidationReport:
     """Write ``files`` (the whole candidate, judge included) to a temp folder and run its tests."""
     require_ml_stack(python)
@@ -511,7 +504,7 @@ def run_contract_tests(
         workdir = Path(tmp)
         project = workdir / "project"
         write_tree(project, files)
-        env = sandbox_env(workdir, gpu)
+        env = sandbox_env(workdir)
         scratch = [workdir / sub for sub in ("home", "tmp", "hf")]
         report_dir, judge_dir = workdir / "report", workdir / "judge"
         report_dir.mkdir()
@@ -531,7 +524,6 @@ def run_contract_tests(
             memory_limit=limit,
             timeout=timeout,
             boxed=boxed,
-            gpu=gpu,
             readable=shared,
         )
         env.update(

@@ -53,7 +53,6 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("name-reserved", (*NEW, "--name", "CON"), {}, "Windows reserves"),
     ("name-too-long", (*NEW, "--name", "a" * 200), {}, "name"),
     ("memory-limit-junk", (*NEW, "--memory-limit", "lots"), {}, "lots"),
-    ("method-needs-cuda", (*NEW, "--set", "training.method=qlora"), {}, "qlora"),
     ("method-unsupported-by-task", ("new", "tokclf", "--model", "bert-base",
                                     "--set", "training.method=prompt"), {}, "prompt"),  # fmt: skip
     ("llm-unknown-scheme", (*NEW, "--llm", "telepathy:x"), {}, "telepathy"),
@@ -64,6 +63,8 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     # LoRA on packed plain text: clm offers it for chat data only.
     ("clm-lora-on-plain-text", ("new", "clm", "--model", "smollm2-135m",
      "--set", "training.method=lora"), {}, "data.kind: text; use one of full, or data.kind: chat"),  # fmt: skip
+    ("clm-qlora-on-plain-text", ("new", "clm", "--model", "smollm2-135m",
+     "--set", "training.method=qlora"), {}, "data.kind: text; use one of full, or data.kind: chat"),  # fmt: skip
     # A folder per label without its label folders; an image where a data file belongs.
     ("image-folder-without-label-folders", ("new", "imgclf", "--model", "vit-base",
      "--set", "data.train=pics"), {"pics/cat.png": b"\x89PNG"},

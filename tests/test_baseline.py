@@ -411,3 +411,13 @@ def test_a_project_without_a_baseline_ignores_the_baseline_templates(
     assert "textclf/reference/baseline.py.j2" not in without
     assert "textclf/scaffold/tests/test_baseline.py.j2" not in without
     assert "textclf/reference/train.py.j2" in without
+    # Nor what only the baseline's templates include (its shared argument handling).
+    from scriptgen.render import shared_templates
+    from scriptgen.tasks import get_manifest
+
+    for task in ("textclf", "tokclf"):
+        manifest = get_manifest(task)
+        shared = shared_templates(manifest)
+        assert "_common/baseline/cli.py.j2" in shared, shared
+        shared = shared_templates(manifest.for_spec(baseline=False))
+        assert not [t for t in shared if t.startswith("_common/baseline/")], shared

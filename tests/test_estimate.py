@@ -15,7 +15,7 @@ import pytest
 from scriptgen.catalog import combinations
 from scriptgen.plan import make_plan
 from scriptgen.registry import family
-from scriptgen.spec import METHODS, build_spec
+from scriptgen.spec import build_spec
 
 from .conftest import alias_for, generate_reference, run_scriptgen
 
@@ -57,9 +57,7 @@ def test_planned_parameters_equal_the_instantiated_models(
     assert trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-TEXTCLF_ROWS = [
-    (m, f) for t, m, f in combinations() if t == "textclf" and not METHODS[f]["cuda"]
-]
+TEXTCLF_ROWS = [(m, f) for t, m, f in combinations() if t == "textclf"]
 
 
 @pytest.fixture(scope="module")

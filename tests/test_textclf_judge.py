@@ -66,8 +66,9 @@ BREAKAGES = {
 }
 
 
-# The method judges (tests/test_method.py) read the saved weights themselves: projects
-# whose adapters reach weights the method must leave alone. (method, breakage)
+# The method judges (tests/test_method.py) read the saved weights (and, for qlora, the
+# loaded model) themselves: projects that break a method's promise but still learn.
+# (method, breakage)
 PEFT_MODEL = "    model = peft.get_peft_model(model, peft_config)\n"
 PREFIX_CONFIG = (
     "            num_attention_heads=config.num_attention_heads,\n"
@@ -99,6 +100,17 @@ METHOD_BREAKAGES = {
             ["test_prefix_leaves_the_base_model_untouched"],
         ),
     ),
+    # "QLoRA" on the model in full precision: it trains and saves a LoRA adapter as
+    # QLoRA does; only the loaded model's layers tell.
+    "qlora-without-4-bit-weights": (
+        "qlora",
+        (
+            "model.py",
+            '    if method == "qlora":\n        model = _load_4bit(',
+            '    if method == "never":\n        model = _load_4bit(',
+            ["test_qlora_trains_adapters_over_a_4bit_base_model"],
+        ),
+    ),
 }
 
 
@@ -117,7 +129,7 @@ def test_validate_fails_a_broken_project(
 
 
 @pytest.mark.parametrize("breakage", list(METHOD_BREAKAGES))
-def test_the_method_judge_fails_adapters_that_reach_base_weights(
+def test_the_method_judge_fails_a_method_that_breaks_its_promise(
     tmp_path: Path, breakage: str
 ) -> None:
     method, broken = METHOD_BREAKAGES[breakage]
