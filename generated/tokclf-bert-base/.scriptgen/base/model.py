@@ -6,7 +6,7 @@ Training methods (--method):
     freeze   the encoder is frozen but for its top --unfreeze_layers layers; the head
              (and what sits between the layers and the head: a pooler, a final norm) trains
     lora     low-rank adapters on the attention (peft); the head trains in full
-    qlora    lora on a 4-bit quantized encoder (bitsandbytes, CUDA only)
+    qlora    lora on a 4-bit quantized encoder (bitsandbytes; a GPU, or slowly the CPU)
     ia3      learnt scaling vectors on the linear layers (peft); the head trains in full
     prefix   learnt key/value prefixes in every layer (peft prefix tuning)
     prompt   learnt virtual tokens before the input (peft prompt tuning)
@@ -205,19 +205,25 @@ def _use_running_statistics(module: nn.Module, args: tuple) -> None:
 
 
 def _load_4bit(model_name_or_path: str, kwargs: dict) -> PreTrainedModel:
-    """The model with its encoder quantized to 4 bits (NF4) for QLoRA; needs CUDA."""
+    """The model with its encoder quantized to 4 bits (NF4) for QLoRA: on the GPU of this
+    process (bf16 or fp16 compute), or where there is none on the CPU (bitsandbytes' CPU
+    kernels, fp32 compute; slow, but the same code path)."""
     from accelerate import PartialState, init_empty_weights
     from peft import prepare_model_for_kbit_training
     from transformers import BitsAndBytesConfig
 
-    if not torch.cuda.is_available():
-        raise RuntimeError("qlora needs a CUDA GPU (bitsandbytes); use --method lora")
     # The head is created fresh and trained in full: keep it out of the quantization.
     # Its module names come from an empty (meta-device) copy of the model.
     config = AutoConfig.from_pretrained(model_name_or_path, **_config_kwargs(kwargs))
     with init_empty_weights():
         skeleton = AUTO_CLASS.from_config(config)
-    compute_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if torch.cuda.is_available():
+        bf16 = torch.cuda.is_bf16_supported()
+        compute_dtype = torch.bfloat16 if bf16 else torch.float16
+        # One whole copy per process (torchrun / accelerate launch).
+        device: int | str = PartialState().local_process_index
+    else:
+        compute_dtype, device = torch.float32, "cpu"
     quantization_config = BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
@@ -228,8 +234,7 @@ def _load_4bit(model_name_or_path: str, kwargs: dict) -> PreTrainedModel:
     model = AUTO_CLASS.from_pretrained(
         model_name_or_path,
         quantization_config=quantization_config,
-        # One whole copy per process (torchrun / accelerate launch).
-        device_map={"": PartialState().local_process_index},
+        device_map={"": device},
         dtype=compute_dtype,
         **kwargs,
     )

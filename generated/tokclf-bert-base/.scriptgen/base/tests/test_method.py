@@ -16,7 +16,7 @@ import pytest
 
 # isort: off
 from conftest import UNFREEZE_LAYERS
-from harness import checkpoint_weights, tensor_names
+from harness import checkpoint_weights, run, tensor_names
 from twin import LAYERS, anatomy
 
 # isort: on
