@@ -205,18 +205,30 @@ def _use_running_statistics(module: nn.Module, args: tuple) -> None:
 
 
 def _load_4bit(model_name_or_path: str, kwargs: dict) -> PreTrainedModel:
-    """The model with its encoder quantized to 4 bits (NF4) for QLoRA: on the GPU of this
-    process (bf16 or fp16 compute), or where there is none on the CPU (bitsandbytes' CPU
-    kernels, fp32 compute; slow, but the same code path)."""
-    from accelerate import PartialState, init_empty_weights
+    """The model with its encoder quantized to 4 bits for QLoRA (_four_bit_settings)."""
+    from accelerate import init_empty_weights
     from peft import prepare_model_for_kbit_training
-    from transformers import BitsAndBytesConfig
 
     # The head is created fresh and trained in full: keep it out of the quantization.
     # Its module names come from an empty (meta-device) copy of the model.
     config = AutoConfig.from_pretrained(model_name_or_path, **_config_kwargs(kwargs))
     with init_empty_weights():
         skeleton = AUTO_CLASS.from_config(config)
+    model = AUTO_CLASS.from_pretrained(
+        model_name_or_path, **_four_bit_settings(head_modules(skeleton)), **kwargs
+    )
+    # Casts norms and the head to fp32 and lets gradients reach the adapters.
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+
+
+def _four_bit_settings(skip_modules: list[str] | None = None) -> dict:
+    """from_pretrained's arguments for the model quantized to 4 bits (NF4 with double
+    quantization, QLoRA's recipe), but ``skip_modules``: on the GPU of this process (bf16
+    or fp16 compute), or where there is none on the CPU (bitsandbytes' CPU kernels, fp32
+    compute; slow, but the same code path)."""
+    from accelerate import PartialState
+    from transformers import BitsAndBytesConfig
+
     if torch.cuda.is_available():
         bf16 = torch.cuda.is_bf16_supported()
         compute_dtype = torch.bfloat16 if bf16 else torch.float16
@@ -224,22 +236,17 @@ def _load_4bit(model_name_or_path: str, kwargs: dict) -> PreTrainedModel:
         device: int | str = PartialState().local_process_index
     else:
         compute_dtype, device = torch.float32, "cpu"
-    quantization_config = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=compute_dtype,
-        llm_int8_skip_modules=head_modules(skeleton),
-    )
-    model = AUTO_CLASS.from_pretrained(
-        model_name_or_path,
-        quantization_config=quantization_config,
+    return dict(
+        quantization_config=BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+            llm_int8_skip_modules=skip_modules,
+        ),
         device_map={"": device},
         dtype=compute_dtype,
-        **kwargs,
     )
-    # Casts norms and the head to fp32 and lets gradients reach the adapters.
-    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 
 
 def _config_kwargs(kwargs: dict) -> dict:
