@@ -62,7 +62,9 @@ def report(
         ("scriptgen", __version__),
         ("python", platform.python_version()),
     ]
-    rows += [(name, _version(name)) for name in (*PACKAGES, "peft", "pytest")]
+    rows += [
+        (name, _version(name)) for name in (*PACKAGES, "peft", "bitsandbytes", "pytest")
+    ]
     checks: list[tuple[str, Callable[[], str]]] = [
         ("CUDA devices", _gpus),
         ("git", lambda: shutil.which("git") or "not found: commits are skipped"),

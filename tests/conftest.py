@@ -25,8 +25,13 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 # Tests that take minutes each, started first: pytest-xdist hands tests out in collection
 # order, and one of these started last would keep the run going alone at its end.
+ROW = "tests/test_catalog.py::test_row_generates_and_validates"
 LONGEST_FIRST = (
+    f"{ROW}[tokclf-bert-full]",  # with the prompt baseline's judge (its instruct twin)
     "tests/test_real_training.py",
+    f"{ROW}[textclf-bert-full]",
+    f"{ROW}[clm-llama-qlora]",  # the 64-wide twin's pretraining, 600 steps of 4-bit LoRA
+    f"{ROW}[clm-qwen2-qlora]",
     "tests/test_llm_pipeline.py",
     "tests/test_hf_backend.py::test_real_gguf_model_writes_code",
     "tests/test_regen.py",

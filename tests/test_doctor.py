@@ -14,6 +14,7 @@ def test_doctor_reports_versions_and_a_reachable_server(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = dict(line.split(":", 1) for line in result.stdout.splitlines())
     assert rows["transformers"].strip()[0].isdigit()
+    assert rows["bitsandbytes"].strip()[0].isdigit()  # qlora's 4-bit kernels
     assert rows["CUDA devices"].strip()
     assert rows["sandbox"].strip()  # what validation runs in: namespaces, or none
     assert f"backend openai:{url}: answers; models: coder-x, coder-y\n" in result.stdout
