@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from .lock import ENTRY_SEP, FAMILIES_FILE, MODELS_FILE, spec_hash
 from .registry import Family, ResolvedModel, aliases, family, resolve_model
 from .spec import (
     LOCAL_FORMATS,
-    METHODS,
     Spec,
     canonical,
     infer_format,
@@ -192,22 +190,6 @@ def check_method(method: str, manifest: Manifest, fam: Family, model_type: str) 
             f"training.method {method!r} is not supported for {manifest.name} with "
             f"model_type {model_type!r}; supported: {', '.join(supported)}"
         )
-    if METHODS[method]["quantized"] and not bitsandbytes_available():
-        raise UserError(
-            f"training.method {method!r} needs bitsandbytes 0.46.1 or newer to "
-            "validate (4-bit kernels for the CPU): pip install 'bitsandbytes>=0.46.1'"
-        )
-
-
-def bitsandbytes_available() -> bool:
-    """Whether bitsandbytes with CPU kernels (0.46.1 or newer) is installed; its version
-    is read from the package metadata, without importing it."""
-    try:
-        version = importlib.metadata.version("bitsandbytes")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    parts = [int(p) for p in re.findall(r"\d+", version)[:3]]
-    return parts >= [0, 46, 1]
 
 
 def _check_method_for_data(

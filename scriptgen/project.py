@@ -120,7 +120,7 @@ def validate_existing(
 ) -> tuple[list[Finding], ValidationReport | None]:
     """Check and validate a project on disk with the task's own judge; writes nothing."""
     plan = plan_for_existing(project, task)
-    require_ml_stack(sandbox.python)
+    require_ml_stack(sandbox.python, plan.spec.training.method)
     if (project / LOCK_FILE).is_file():  # a hand-written project is its user's own code
         sandbox.admit(Lock.read(project).backend)
     files = read_project(project, always=(f.path for f in plan.manifest.files))

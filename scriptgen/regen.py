@@ -82,10 +82,10 @@ def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     from .project import plan_for_existing
     from .validate import require_ml_stack
 
-    for project in projects:
-        plan_for_existing(project, None)
+    plans = [plan_for_existing(project, None) for project in projects]
     if options.validate:
-        require_ml_stack(sandbox.python)
+        for method in dict.fromkeys(p.spec.training.method for p in plans):
+            require_ml_stack(sandbox.python, method)
 
 
 def regen_all(

@@ -99,7 +99,7 @@ def produce(
             "honour; use an LLM backend (--llm) or remove them"
         )
     if validate:
-        require_ml_stack(sandbox.python)
+        require_ml_stack(sandbox.python, plan.spec.training.method)
         sandbox.admit(backend.name)
 
     with progress.stage(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,69 @@ def test_an_interpreter_without_the_ml_stack_is_named(tmp_path: Path) -> None:
     assert missing_ml_stack(sys.executable) == []
     with pytest.raises(MissingDependency, match=f"missing in {bare}"):
         require_ml_stack(bare)
+
+
+def test_qlora_validation_needs_bitsandbytes_with_cpu_kernels(tmp_path: Path) -> None:
+    """The validation interpreter, not scriptgen's own, is asked whether it has what the
+    method needs: peft, and for qlora bitsandbytes 0.46.1 or newer (4-bit kernels for
+    the CPU), read from its package metadata."""
+    import subprocess
+    import sys
+
+    from scriptgen.errors import MissingDependency
+    from scriptgen.validate import missing_ml_stack, require_ml_stack
+
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
+        check=True,
+    )
+    bare = str(tmp_path / "bare" / "bin" / "python")
+    qlora = ("peft", "bitsandbytes>=0.46.1")
+    assert missing_ml_stack(bare, qlora)[-2:] == ["peft", "bitsandbytes>=0.46.1"]
+    (site,) = (tmp_path / "bare").glob("lib/python*/site-packages")
+
+    def install(version: str) -> None:
+        (site / "bitsandbytes").mkdir(exist_ok=True)
+        (site / "bitsandbytes" / "__init__.py").write_text("", encoding="utf-8")
+        for old in site.glob("bitsandbytes-*.dist-info"):
+            shutil.rmtree(old)
+        info = site / f"bitsandbytes-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: bitsandbytes\nVersion: {version}\n",
+            encoding="utf-8",
+        )
+
+    install("0.45.5")  # 4-bit kernels for CUDA only
+    assert "bitsandbytes>=0.46.1 (has 0.45.5)" in missing_ml_stack(bare, qlora)
+    install("0.46.1")
+    assert not [m for m in missing_ml_stack(bare, qlora) if "bitsandbytes" in m]
+    install("0.50.2.dev0")
+    assert not [m for m in missing_ml_stack(bare, qlora) if "bitsandbytes" in m]
+    require_ml_stack(sys.executable, "qlora")
+    with pytest.raises(MissingDependency, match=f"missing in {bare}"):
+        require_ml_stack(bare, "qlora")
+
+    # The ML stack of this interpreter, behind the old bitsandbytes of the other (its own
+    # site-packages come first): `new --python` refuses qlora in one line, writes nothing;
+    # without validation, bitsandbytes is not scriptgen's business.
+    import sysconfig
+
+    (site / "stack.pth").write_text(sysconfig.get_paths()["purelib"], encoding="utf-8")
+    install("0.45.5")
+    assert missing_ml_stack(bare, qlora) == ["bitsandbytes>=0.46.1 (has 0.45.5)"]
+    assert missing_ml_stack(bare) == []
+    args = ["new", "textclf", "--model", "bert-base", "--set", "training.method=qlora"]
+    result = run_scriptgen(*args, "--python", bare, "--no-commit", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "scriptgen: error: validating training.method 'qlora' needs bitsandbytes>=0.46.1 "
+        f"(has 0.45.5) in {bare}: pip install 'bitsandbytes>=0.46.1' (or pass --no-validate)"
+    ]
+    assert not (tmp_path / "generated").exists()
+    result = run_scriptgen(*args, "--no-validate", "--no-commit", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "generated" / "textclf-bert-base" / "model.py").is_file()
 
 
 def test_a_bad_python_flag_is_one_line_exit_2(tmp_path: Path) -> None:

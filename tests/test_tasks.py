@@ -187,35 +187,6 @@ def test_a_method_the_family_lacks_is_refused_naming_the_supported(
     )
 
 
-def test_qlora_needs_bitsandbytes_with_cpu_kernels(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import importlib.metadata
-
-    import scriptgen.plan
-
-    if "qlora" not in get_manifest("textclf").methods:
-        pytest.fail("textclf declares qlora")
-    installed = {"bitsandbytes": "0.45.5"}
-
-    def version(name: str) -> str:
-        if name not in installed:
-            raise importlib.metadata.PackageNotFoundError(name)
-        return installed[name]
-
-    monkeypatch.setattr(scriptgen.plan.importlib.metadata, "version", version)
-    # 0.45 has 4-bit kernels for CUDA only: validation (on the CPU) could not run.
-    with pytest.raises(UserError, match="'qlora' needs bitsandbytes 0.46.1 or newer"):
-        plan_for(tmp_path, model="bert-base", sets=["training.method=qlora"])
-    del installed["bitsandbytes"]
-    with pytest.raises(UserError, match="pip install 'bitsandbytes>=0.46.1'"):
-        plan_for(tmp_path, model="bert-base", sets=["training.method=qlora"])
-    installed["bitsandbytes"] = "0.46.1"
-    assert plan_for(tmp_path, model="bert-base", sets=["training.method=qlora"])
-    installed["bitsandbytes"] = "0.50.2.dev0"
-    assert plan_for(tmp_path, model="bert-base", sets=["training.method=qlora"])
-
-
 def test_method_options_reach_the_context_and_only_theirs_the_spec(
     tmp_path: Path,
 ) -> None:
