@@ -32,6 +32,7 @@ LONGEST_FIRST = (
     f"{ROW}[textclf-bert-full]",
     f"{ROW}[clm-llama-qlora]",  # the 64-wide twin's pretraining, 600 steps of 4-bit LoRA
     f"{ROW}[clm-qwen2-qlora]",
+    f"{ROW}[clm-gpt2-full]",  # GPT-2's twin: 2,000 pretraining steps on packed rows
     "tests/test_llm_pipeline.py",
     "tests/test_hf_backend.py::test_real_gguf_model_writes_code",
     "tests/test_regen.py",
