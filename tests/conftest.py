@@ -33,7 +33,6 @@ LONGEST_FIRST = (
     f"{ROW}[clm-llama-qlora]",  # the 64-wide twin's pretraining, 600 steps of 4-bit LoRA
     f"{ROW}[clm-qwen2-qlora]",
     f"{ROW}[clm-gpt2-full]",  # GPT-2's twin: 2,000 pretraining steps on packed rows
-    f"{ROW}[clm-gpt2-qlora]",  # its own copy of that twin (twin.py differs for qlora)
     "tests/test_llm_pipeline.py",
     "tests/test_hf_backend.py::test_real_gguf_model_writes_code",
     "tests/test_regen.py",
