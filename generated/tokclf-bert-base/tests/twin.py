@@ -17,7 +17,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-MODEL_TYPE = "bert"
+MODEL_TYPE = "bert"  # The twin's sizes (families.yaml; for a qlora project in whole quantization blocks of 64,
+# as bitsandbytes' CPU kernels need and every real checkpoint has).
 TWIN_CONFIG = {
     "hidden_size": 32,
     "num_hidden_layers": 2,
