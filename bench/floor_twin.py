@@ -1,6 +1,7 @@
 """The floor for bench_new.py: a bare script that imports the libraries a task's project
-imports and trains the task's tiny twin (its family's twin config from families.yaml, the
-task's Auto class from its manifest) for 2 steps on random token ids: plain loop, no
+imports (torch, datasets, transformers with its Trainer) and trains the task's tiny twin
+(its family's twin config from families.yaml, the task's Auto class from its manifest)
+for 2 steps on random token ids: plain loop, no
 Trainer, no tokenizer training, the least work that counts. Vision tasks: random
 32x32 images; audio tasks: random half-second waveforms (AST: filter banks of the
 twin's size); each with the libraries their data code imports.
@@ -36,6 +37,11 @@ family = yaml.safe_load((TEMPLATES / "_common" / "families.yaml").read_text())[
 import datasets  # noqa: E402,F401
 import torch  # noqa: E402
 import transformers  # noqa: E402
+
+# Every task's train.py imports the Trainer (seq2seq: Seq2SeqTrainer, built on it), which
+# brings accelerate and the rest of transformers' training code: 2 to 3 s here, which
+# `import transformers` alone (lazy) does not load.
+from transformers import Trainer  # noqa: E402,F401
 
 for name in EXTRA_IMPORTS.get(args.task, []):
     importlib.import_module(name)
