@@ -317,7 +317,7 @@ def validate(
         return 1
     assert report is not None
     for step in report.steps:
-        click.echo(f"{step.outcome:7} {step.name} ({step.seconds:.1f}s)")
+        click.echo(step.line())
     if not report.passed:
         click.echo(report.describe().replace("\n  ", f"\n  {directory}/"), err=True)
         return 1

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import NoReturn
 
+from rich.markup import escape
+
 from .backends import Backend
 from .check import Finding, check_project, quick_check
 from .errors import UserError, ValidationFailed
@@ -143,9 +145,7 @@ def produce(
             }
     if report is not None:
         for step in report.steps:
-            progress.note(
-                f"    [dim]{step.outcome:7} {step.name} ({step.seconds:.1f}s)[/]"
-            )
+            progress.note(f"    [dim]{escape(step.line())}[/]")
     return files, report
 
 

@@ -91,6 +91,20 @@ class Step:
     outcome: str  # passed | failed | error | skipped
     seconds: float
     message: str = ""
+    # What the judge measured in this test and the least it accepts, where the test
+    # records it (pytest's record_property("judged", {"metric", "value", "at_least"})):
+    # how far the twin cleared its bar. Taken from the judge's own record only.
+    judged: dict[str, Any] | None = None
+
+    def line(self) -> str:
+        """'passed  test_model_learns_the_task (1.2s) eval_accuracy 0.938, needs 0.55'"""
+        text = f"{self.outcome:7} {self.name} ({self.seconds:.1f}s)"
+        if self.judged:
+            text += (
+                f" {self.judged['metric']} {self.judged['value']:.3g},"
+                f" needs {self.judged['at_least']:.3g}"
+            )
+        return text
 
 
 @dataclass
@@ -492,15 +506,23 @@ _PATH = os.environ.pop("SCRIPTGEN_VERDICT_FILE", "")
 _OUTCOMES = {"passed": 0, "failed": 0, "skipped": 0}
 
 
+_JUDGED = {}
+
+
 def pytest_runtest_logreport(report):
     if report.when == "call" or report.outcome != "passed":
         _OUTCOMES[report.outcome] = _OUTCOMES.get(report.outcome, 0) + 1
+    if report.when == "call":
+        for name, value in report.user_properties:
+            if name == "judged":
+                _JUDGED[report.nodeid.rpartition("::")[2]] = value
 
 
 def pytest_sessionfinish(session, exitstatus):
     if _PATH:
+        record = {"secret": _SECRET, "exitstatus": int(exitstatus), **_OUTCOMES}
         with open(_PATH, "w", encoding="utf-8") as f:
-            json.dump({"secret": _SECRET, "exitstatus": int(exitstatus), **_OUTCOMES}, f)
+            json.dump({**record, "judged": _JUDGED}, f, default=repr)
 """
 
 
@@ -615,7 +637,10 @@ def run_contract_tests(
         seconds = time.perf_counter() - start
         output = out.decode("utf-8", "replace").replace(str(project) + os.sep, "")
         steps = _read_junit(report_xml, str(project) + os.sep)
-        forged = _forged(report_dir / "verdict.json", secret, proc.returncode, steps)
+        record = _judge_record(report_dir / "verdict.json", secret)
+        forged = _forged(record, proc.returncode, steps)
+        for step in steps:
+            step.judged = _figure((record or {}).get("judged"), step.name)
     shown = (
         ["pytest", "tests"]
         if not timed_out
@@ -680,20 +705,46 @@ def remove_leftovers(twins: Path | None = None) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _judge_record(verdict_file: Path, secret: str) -> dict[str, Any] | None:
+    """The judge's record of the run (written with a secret the code under test never
+    sees), or None where it is missing or not the judge's."""
+    try:
+        record = json.loads(verdict_file.read_text(encoding="utf-8"))
+        genuine = isinstance(record, dict) and record.get("secret") == secret
+    except (OSError, ValueError):
+        return None
+    return record if genuine else None
+
+
+def _figure(judged: Any, name: str) -> dict[str, Any] | None:
+    """The judge's figure for test ``name`` as {"metric", "value", "at_least"}, where it
+    recorded a well-formed one."""
+    figure = judged.get(name) if isinstance(judged, dict) else None
+    if not (
+        isinstance(figure, dict)
+        and isinstance(figure.get("metric"), str)
+        and all(
+            isinstance(figure.get(k), (int, float)) and not isinstance(figure[k], bool)
+            for k in ("value", "at_least")
+        )
+    ):
+        return None
+    return {
+        "metric": figure["metric"][:80],
+        "value": float(figure["value"]),
+        "at_least": float(figure["at_least"]),
+    }
+
+
 def _forged(
-    verdict_file: Path, secret: str, returncode: int | None, steps: list[Step]
+    record: dict[str, Any] | None, returncode: int | None, steps: list[Step]
 ) -> str:
-    """Why the run's verdict is not the judge's own, or "": the judge's record (written
-    with a secret the code under test never sees) must exist and agree with the exit
-    status and the test report."""
+    """Why the run's verdict is not the judge's own, or "": the judge's record must exist
+    and agree with the exit status and the test report."""
     if returncode != 0:
         return ""  # a failure is a failure, whoever caused it
-    try:
-        verdict = json.loads(verdict_file.read_text(encoding="utf-8"))
-        genuine = verdict["secret"] == secret
-    except (OSError, ValueError, KeyError, TypeError):
-        genuine, verdict = False, {}
-    if not genuine:
+    verdict = record or {}
+    if record is None:
         return (
             "forged verdict: the judge's record of this run is missing or was not "
             "written by the judge; the exit status and test report are not trusted"

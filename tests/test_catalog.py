@@ -62,6 +62,9 @@ def test_row_generates_and_validates(
     # The judge ran whole: no contract test skipped its check.
     skipped = [s.name for s in result.validation.steps if s.outcome == "skipped"]
     assert skipped == [], skipped
+    # The judge reports what the twin reached beside its bar (the baseline's LLM too).
+    figures = {s.name: s.judged for s in result.validation.steps if s.judged}
+    assert len(figures) == (2 if baseline else 1), figures
     if baseline:
         passed = {s.name for s in result.validation.steps if s.outcome == "passed"}
         assert {

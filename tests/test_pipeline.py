@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,8 @@ def test_project_layout(generated: tuple[Path, str, str]) -> None:
     assert any(k.startswith("textclf/reference/") for k in lock["templates"])
     report = json.loads((project / ".scriptgen/validation.json").read_text())
     assert report["passed"] and all(s["outcome"] == "passed" for s in report["steps"])
+    (figure,) = [s["judged"] for s in report["steps"] if s["judged"]]
+    assert figure["metric"] == "eval_accuracy" and figure["value"] >= figure["at_least"]
     assert len(report["steps"]) >= 3
 
 
@@ -94,6 +97,14 @@ def test_progress_names_each_stage(generated: tuple[Path, str, str]) -> None:
         "committed",
     ):
         assert stage in stderr
+    # What the judge measured, beside its bar: the twin beat chance (0.5) by its margin.
+    learned = re.search(
+        r"passed  test_model_learns_the_task \(\d+\.\ds\) "
+        r"eval_accuracy ([\d.]+), needs ([\d.]+)\n",
+        stderr,
+    )
+    assert learned, stderr
+    assert float(learned[1]) >= float(learned[2]) > 0.5
 
 
 def test_generated_contract_tests_pass_standalone(

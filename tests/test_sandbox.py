@@ -150,7 +150,8 @@ def test_a_rewritten_report_fails_validation() -> None:
             "    record = os.path.join(os.path.dirname(report), 'verdict.json')\n"
             "    with open(record, 'w') as f:\n"
             "        json.dump({'secret': 'guessed', 'exitstatus': 0, 'passed': 1,\n"
-            "                   'failed': 0, 'skipped': 0}, f)\n"
+            "                   'failed': 0, 'skipped': 0, 'judged': {'test_fails':\n"
+            "                   {'metric': 'eval_accuracy', 'value': 1.0, 'at_least': 0.5}}}, f)\n"
             "    os._exit(0)\n"
             "atexit.register(forge)\n"
             "def test_fails():\n"
@@ -160,7 +161,42 @@ def test_a_rewritten_report_fails_validation() -> None:
     report = run_contract_tests(forged, timeout=60)
     assert [(s.name, s.outcome) for s in report.steps] == [("test_fails", "passed")]
     assert not report.passed
+    assert report.steps[0].judged is None  # nor is the forged record's figure taken
     assert any("forged verdict" in d for d in report.diagnostics), report.diagnostics
+
+
+def test_the_judges_figures_come_with_its_steps() -> None:
+    """What a contract test records as "judged" (the figure it measured and the least it
+    accepts) comes back on its step, from the judge's own record, failed or passed; a
+    malformed figure is dropped, not shown."""
+    judge = {
+        "tests/test_figures.py": (
+            "def test_learns(record_property):\n"
+            "    record_property('judged', {'metric': 'eval_accuracy', 'value': 0.9375,\n"
+            "                               'at_least': 0.8})\n"
+            "def test_short(record_property):\n"
+            "    record_property('judged', {'metric': 'eval_f1', 'value': 0.25, 'at_least': 0.5})\n"
+            "    assert 0.25 >= 0.5\n"
+            "def test_malformed(record_property):\n"
+            "    record_property('judged', {'metric': 'eval_f1', 'value': 'high', 'at_least': 0.5})\n"
+            "def test_silent():\n"
+            "    pass\n"
+        )
+    }
+    report = run_contract_tests(judge, timeout=60)
+    judged = {s.name: s.judged for s in report.steps}
+    assert judged == {
+        "test_learns": {"metric": "eval_accuracy", "value": 0.9375, "at_least": 0.8},
+        "test_short": {"metric": "eval_f1", "value": 0.25, "at_least": 0.5},
+        "test_malformed": None,
+        "test_silent": None,
+    }
+    lines = [s.line() for s in report.steps]
+    assert lines[0].startswith("passed  test_learns (") and lines[0].endswith(
+        ") eval_accuracy 0.938, needs 0.8"
+    ), lines
+    assert lines[1].endswith(") eval_f1 0.25, needs 0.5") and lines[3].endswith("s)")
+    assert report.to_dict()["steps"][0]["judged"] == judged["test_learns"]
 
 
 @signals_scoped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def test_generated_project_validates(project: Path) -> None:
     result = run_scriptgen("validate", str(project), cwd=project.parent)
     assert result.returncode == 0, result.stderr
     assert "validation passed" in result.stdout
+    assert re.search(
+        r"passed  test_model_learns_the_task .* eval_accuracy [\d.]+, needs",
+        result.stdout,
+    )
 
 
 def test_import_missing_from_installed_transformers(project: Path) -> None:
