@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 # conftest.py puts tests/ on sys.path. (Kept out of isort's way: whether it calls these
@@ -205,7 +206,9 @@ def test_saved_config_names_the_labels(trained: Path) -> None:
     assert config.get("problem_type") == expected
 
 
-def test_model_learns_the_task(trained: Path, examples: dict) -> None:
+def test_model_learns_the_task(
+    trained: Path, examples: dict, record_property: Callable[[str, object], None]
+) -> None:
     """After its short run the twin beats chance on the validation data, through
     predict.py, in the data's own label names; the metrics train.py reported are the
     ones its predictions earn."""
@@ -222,6 +225,9 @@ def test_model_learns_the_task(trained: Path, examples: dict) -> None:
     chance = chance_score(validation)
     pass_mark = chance + PASS_MARGIN
     print(f"judged: {judged}, pass mark {pass_mark:.3f}")  # shown with pytest -rP
+    record_property(
+        "judged", {"metric": METRIC, "value": judged[METRIC], "at_least": pass_mark}
+    )
     assert judged[METRIC] >= pass_mark, (
         f"{METRIC} {judged[METRIC]:.3f} on the validation data after {TRAIN_STEPS} steps "
         f"is below {pass_mark:.2f} (chance: {chance:.2f}): the model did not learn"
