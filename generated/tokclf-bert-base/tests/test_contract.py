@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -391,7 +392,9 @@ def test_saved_tokenizer_reads_words_as_in_running_text(trained: Path) -> None:
     ), f"pre-split words {pieces} vs running text {running}"
 
 
-def test_the_model_learns(trained: Path, sentences: dict) -> None:
+def test_the_model_learns(
+    trained: Path, sentences: dict, record_property: Callable[[str, object], None]
+) -> None:
     """The judge scores predict()'s tags itself: entity F1 on the validation sentences."""
     validation = sentences["validation"]
     results = predict.predict(
@@ -403,6 +406,7 @@ def test_the_model_learns(trained: Path, sentences: dict) -> None:
     assert [len(t) for t in pred] == [len(t) for t in true], "not one tag per word"
     f1 = judge_f1(true, pred)
     print(f"entity F1 of the trained twin on the validation sentences: {f1:.3f}")
+    record_property("judged", {"metric": "eval_f1", "value": f1, "at_least": MIN_F1})
     assert f1 >= MIN_F1, (
         f"entity F1 {f1:.3f} on the validation sentences, expected >= {MIN_F1} after "
         "training on the same kind of sentences"
