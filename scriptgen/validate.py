@@ -504,9 +504,7 @@ import json, os
 _SECRET = os.environ.pop("SCRIPTGEN_VERDICT", "")
 _PATH = os.environ.pop("SCRIPTGEN_VERDICT_FILE", "")
 _OUTCOMES = {"passed": 0, "failed": 0, "skipped": 0}
-
-
-_JUDGED = {}
+_JUDGED = {}  # test name -> what it recorded as "judged" (its figure and bar)
 
 
 def pytest_runtest_logreport(report):
@@ -520,9 +518,9 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session, exitstatus):
     if _PATH:
-        record = {"secret": _SECRET, "exitstatus": int(exitstatus), **_OUTCOMES}
+        record = {"secret": _SECRET, "exitstatus": int(exitstatus), **_OUTCOMES, "judged": _JUDGED}
         with open(_PATH, "w", encoding="utf-8") as f:
-            json.dump({**record, "judged": _JUDGED}, f, default=repr)
+            json.dump(record, f, default=repr)
 """
 
 
