@@ -8,7 +8,6 @@ model.py, train.py and predict.py; they run offline on a CPU in seconds.
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import os
 import random
@@ -192,10 +191,7 @@ def twin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         encoder = pretrain_encoder(tokenizer, texts, targets, seed=SEED)
         return save_twin(folder, tokenizer, encoder)
 
-    source = inspect.getsource(make)
-    return cached_twin(
-        make, tmp_path_factory.mktemp("twin"), source, corpus, groups, SEED
-    )
+    return cached_twin(make, tmp_path_factory.mktemp("twin"), corpus, groups, SEED)
 
 
 @pytest.fixture(scope="session")
