@@ -417,15 +417,17 @@ def cached_twin(make: Callable[[Path], Path], scratch: Path, *key: object) -> Pa
     """The twin that ``make(folder)`` saves, built once and shared where SCRIPTGEN_TWIN_CACHE
     names a folder (scriptgen's validation sets it; the code under test can read it, not
     write it), else built in ``scratch``. ``key``: what ``make`` builds from besides this
-    file (its words, labels, seed)."""
+    file and its own code (its words, labels, seed, helpers of the conftest)."""
     root = os.environ.get("SCRIPTGEN_TWIN_CACHE")
     if not root or not os.path.isdir(root):
         return make(scratch)
+    import inspect
     from importlib.metadata import version
 
     # (Not torch.__version__: a cache hit costs no import of torch.)
     versions = [version("torch"), version("transformers"), version("tokenizers")]
-    source = Path(__file__).read_text(encoding="utf-8")
+    # This file and make's own code: a change to either builds a new twin.
+    source = [Path(__file__).read_text(encoding="utf-8"), inspect.getsource(make)]
     blob = json.dumps([source, list(key), versions], default=str, sort_keys=True)
     folder = Path(root) / hashlib.sha256(blob.encode()).hexdigest()[:32]
     if folder.is_dir():
