@@ -141,6 +141,7 @@ def regen(
 
     options = options or Options()
     sandbox = sandbox or Sandbox()
+    # A project whose lock or spec is bad input is not fresh: it fails on its own turn.
     todo = [
         s.project for s in check(directories, options) if options.force or not s.fresh
     ]
@@ -148,7 +149,7 @@ def regen(
         return []
     prepare(
         todo, options, sandbox
-    )  # bad input stops the run before anything is written
+    )  # no ML stack stops the run before anything is written
     return regen_all(
         todo,
         options,

@@ -225,17 +225,24 @@ def regen(
                       force=force, validate=not no_validate, commit=not no_commit)  # fmt: skip
     statuses = api.check(projects, options)
     if check:
-        stale = [s for s in statuses if not s.fresh]
-        for st in stale:
+        stale = [s for s in statuses if not s.fresh and not s.error]
+        broken = [s for s in statuses if s.error]
+        for st in statuses:
             why = [
                 *st.reasons,
                 *(f"unresolved conflict markers in {c}" for c in st.conflicts),
             ]
-            click.echo(f"{_shown(st.project)}: stale: {'; '.join(why)}")
+            if st.error:
+                click.echo(f"{_shown(st.project)}: failed: {st.error}")
+            elif why:
+                click.echo(f"{_shown(st.project)}: stale: {'; '.join(why)}")
         if stale:
             click.echo(
                 f"{len(stale)} of {len(projects)} project(s) stale: run `scriptgen regen`"
             )
+        if broken:
+            click.echo(f"{len(broken)} of {len(projects)} project(s) could not be read")
+        if stale or broken:
             return 1
         click.echo(f"{len(projects)} project(s) fresh")
         return 0

@@ -67,25 +67,36 @@ class Options:
 
 
 def check_all(projects: list[Path], options: Options) -> list[Status]:
-    """Staleness of each project, from its ``.scriptgen/`` alone; writes nothing."""
+    """Staleness of each project, from its ``.scriptgen/`` alone; writes nothing. A project
+    whose lock or spec cannot be read gets a status with its error; the others are still
+    looked at."""
     out = []
     for project in projects:
-        lock = Lock.read(project)
-        wanted = wanted_for(lock, options.llm, options.llm_model, options.settings)
-        out.append(status(project, wanted))
+        try:
+            lock = Lock.read(project)
+            wanted = wanted_for(lock, options.llm, options.llm_model, options.settings)
+            out.append(status(project, wanted))
+        except UserError as exc:
+            out.append(Status(project, None, error=str(exc)))
     return out
 
 
 def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
-    """Raise on bad input (an invalid spec, an unknown model, no ML stack) before any
-    project is written."""
+    """Raise, before any project is written, on what stops every project: no ML stack to
+    validate with. A project whose spec is bad input fails on its own turn."""
     from .project import plan_for_existing
     from .validate import require_ml_stack
 
-    plans = [plan_for_existing(project, None) for project in projects]
-    if options.validate:
-        for method in dict.fromkeys(p.spec.training.method for p in plans):
-            require_ml_stack(sandbox.python, method)
+    if not options.validate:
+        return
+    methods = []
+    for project in projects:
+        try:
+            methods.append(plan_for_existing(project, None).spec.training.method)
+        except UserError:
+            continue
+    for method in dict.fromkeys(methods):
+        require_ml_stack(sandbox.python, method)
 
 
 def regen_all(
@@ -108,11 +119,10 @@ def regen_all(
                 sandbox=sandbox,
                 progress=progress if jobs == 1 else QUIET,
             )
-        except UserError:
-            raise  # bad input stops the run: exit 2, one line
         except ScriptgenError as exc:
-            # A backend out of reach, the lock held too long, a git failure: this project
-            # failed, and the others are still tried and reported.
+            # Bad input met on the way (a user file that is not text), a backend out of
+            # reach, the lock held too long, a git failure: this project failed, and the
+            # others are still tried and reported.
             outcome = Outcome(project, "failed", error=str(exc))
         report(outcome)
         return outcome
@@ -123,8 +133,8 @@ def regen_all(
         try:
             return list(pool.map(one, projects))
         except BaseException:
-            # Ctrl-C, or bad input that stops the run: start no other project, and end
-            # the validations under way rather than wait for them on the way out.
+            # Ctrl-C: start no other project, and end the validations under way rather
+            # than wait for them on the way out.
             pool.shutdown(wait=False, cancel_futures=True)
             sandbox.stop()
             raise

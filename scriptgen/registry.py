@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import UserError
+from .errors import UserError, shown
 from .lock import FAMILIES_FILE, MODELS_FILE, templates_root
 from .spec import Method
 from .tasks import describe_error
@@ -124,9 +124,13 @@ def resolve_model(value: str, base_dir: Path) -> ResolvedModel:
             _local_model_type(folder, value),
             is_local=True,
         )
+    import difflib
+
+    close = difflib.get_close_matches(value.lower(), sorted(known), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
     raise UserError(
-        f"unknown model {value!r}: not a known alias or hub id, and no local folder with a "
-        f"config.json; known aliases: {', '.join(sorted(known))}"
+        f"unknown model {shown(value)}: not a known alias or hub id, and no local folder "
+        f"with a config.json; {hint}`scriptgen tasks` lists the aliases"
     )
 
 

@@ -15,9 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import UserError
+from .errors import UserError, shown
 from .tasks import Manifest, data_model, first_error
-from .yamlfile import read_yaml
+from .yamlfile import check_shape, read_yaml
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _EXTENSIONS = {
@@ -146,17 +146,18 @@ def _reserved(name: str) -> bool:
 
 def _format_validation_error(exc: ValidationError, *prefix: str) -> str:
     where, msg, given = first_error(exc, prefix)
-    return f"invalid spec: {where or 'spec'}: {msg} (got {given!r})"
+    return f"invalid spec: {where or 'spec'}: {msg} (got {shown(given)})"
 
 
 def _set_dotted(raw: dict[str, Any], assignment: str) -> None:
     key, sep, text = assignment.partition("=")
     if not sep or not key.strip():
-        raise UserError(f"--set expects KEY=VALUE, got {assignment!r}")
+        raise UserError(f"--set expects KEY=VALUE, got {shown(assignment)}")
     try:
         value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
+    except (yaml.YAMLError, RecursionError):
+        value = text  # not YAML: the text itself
+    check_shape(value, f"--set {shown(key.strip())}")
     parts = key.strip().split(".")
     node = raw
     for part in parts[:-1]:
@@ -226,7 +227,7 @@ def build_spec(
         model_base = spec_file.resolve().parent
         if raw.get("task") not in (None, task):
             raise UserError(
-                f"{spec_file} is a spec for task {raw['task']!r}, not {task!r}"
+                f"{spec_file} is a spec for task {shown(raw['task'])}, not {task!r}"
             )
     raw["task"] = task
     set_data: dict[str, Any] = {}
@@ -267,7 +268,7 @@ def parse_spec(raw: dict[str, Any], manifest: Manifest) -> Spec:
         )
     data = raw.get("data") or {}
     if not isinstance(data, dict):
-        raise UserError(f"invalid spec: data: expected a mapping (got {data!r})")
+        raise UserError(f"invalid spec: data: expected a mapping (got {shown(data)})")
     if raw.get("baseline") is False:  # "baseline: false": none
         raw = {**raw, "baseline": None}
     training = raw.get("training", {})
@@ -298,7 +299,7 @@ def infer_format(path: str, formats: tuple[str, ...]) -> str:
     fmt = _EXTENSIONS.get(Path(path).suffix.lower())
     if fmt is None or fmt not in formats:
         raise UserError(
-            f"cannot tell the data format of {path!r} from its extension; "
+            f"cannot tell the data format of {shown(path)} from its extension; "
             f"set data.format to one of {', '.join(formats)}"
         )
     return fmt

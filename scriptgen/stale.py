@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import LLMSettings
-from .errors import UserError
+from .errors import UserError, shown
 from .lock import (
     META_DIR,
     OFFLINE_BACKENDS,
@@ -71,15 +71,17 @@ def _scheme(uri: str) -> str:
 @dataclass
 class Status:
     project: Path
-    lock: Lock
+    lock: Lock | None  # None: it could not be read (see error)
     reasons: list[str] = field(default_factory=list)  # why it is stale; empty: fresh
     conflicts: list[str] = field(default_factory=list)  # files with conflict markers
     # The backend, its model or its decoding differ: the transcript's answers do not hold.
     backend_changed: bool = False
+    # Its lock or spec is bad input: this project fails, the others are still looked at.
+    error: str = ""
 
     @property
     def fresh(self) -> bool:
-        return not self.reasons and not self.conflicts
+        return not self.reasons and not self.conflicts and not self.error
 
 
 def status(project: Path, wanted: Wanted | None = None) -> Status:
@@ -90,8 +92,9 @@ def status(project: Path, wanted: Wanted | None = None) -> Status:
     raw = read_raw_spec(project)
     if spec_hash(raw) != lock.spec_hash:
         changes = spec_changes(lock.spec, raw) if lock.spec else []
+        more = f" (+{len(changes) - 3} more)" if len(changes) > 3 else ""
         result.reasons.append(
-            "spec changed" + (f": {', '.join(changes)}" if changes else "")
+            "spec changed" + (f": {', '.join(changes[:3])}{more}" if changes else "")
         )
     if not (templates_root() / lock.task / "manifest.yaml").is_file():
         raise UserError(f"{project}: its task {lock.task!r} is not among the templates")
@@ -137,9 +140,9 @@ def spec_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         if key not in b:
             out.append(f"{key} removed")
         elif key not in a:
-            out.append(f"{key}: {b[key]!r} added")
+            out.append(f"{key}: {shown(b[key], 30)} added")
         elif a[key] != b[key] or type(a[key]) is not type(b[key]):
-            out.append(f"{key}: {a[key]!r} -> {b[key]!r}")
+            out.append(f"{key}: {shown(a[key], 30)} -> {shown(b[key], 30)}")
     return out
 
 

@@ -40,16 +40,31 @@ def read_yaml(path: Path, what: str = "file") -> Any:
         ) from None
     except OSError as exc:
         raise UserError(f"cannot read {what} {path}: {exc.strerror}") from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, where: Path | str) -> Any:
+    """The document in ``text``, refused as one line naming ``where`` when it is malformed,
+    nested too deeply, or its aliases expand it past what any spec holds."""
     try:
         data = yaml.load(text, Loader=_FAST)
     except (yaml.YAMLError, RecursionError):
-        data = _load_pure(text, path)  # its message is the clearer one
-    if _too_deep(data):
-        raise UserError(f"{path}: malformed YAML: nested too deeply")
+        data = _load_pure(text, where)  # its message is the clearer one
+    return check_shape(data, where)
+
+
+def check_shape(data: Any, where: Path | str) -> Any:
+    """``data``, refused as one line naming ``where`` when no spec could be that deep or
+    that large."""
+    from .errors import UserError
+
+    problem = _shape_problem(data)
+    if problem:
+        raise UserError(f"{where}: malformed YAML: {problem}")
     return data
 
 
-def _load_pure(text: str, path: Path) -> Any:
+def _load_pure(text: str, path: Path | str) -> Any:
     """The document as the pure-Python loader reads it; a UserError with the line and the
     problem where it cannot."""
     from .errors import UserError
@@ -72,13 +87,18 @@ def _load_pure(text: str, path: Path) -> Any:
         raise UserError(f"{path}{where}: malformed YAML: {problem}") from None
 
 
-# No spec, manifest or registry nests deeper; a document that does would only make the
-# code that walks it overflow Python's stack.
+# No spec, manifest or registry nests deeper, or holds more elements; a document that does
+# would only make the code that walks it overflow Python's stack, or never end: aliases are
+# loaded as shared objects, so 200 bytes of nested aliases ("billion laughs") load at once
+# and expand to billions of elements only when walked.
 MAX_DEPTH = 32
+MAX_ELEMENTS = 10_000
 
 
-def _too_deep(data: Any) -> bool:
+def _shape_problem(data: Any) -> str:
+    """What makes ``data`` no spec at all ("" if nothing); walks at most MAX_ELEMENTS."""
     todo = [(data, 1)]
+    seen = 0
     while todo:
         node, depth = todo.pop()
         if isinstance(node, dict):
@@ -88,6 +108,9 @@ def _too_deep(data: Any) -> bool:
         else:
             continue
         if depth > MAX_DEPTH:
-            return True
+            return "nested too deeply"
+        seen += len(children)
+        if seen > MAX_ELEMENTS:
+            return f"more than {MAX_ELEMENTS:,} elements, its aliases expanded"
         todo += [(child, depth + 1) for child in children]
-    return False
+    return ""

@@ -281,31 +281,81 @@ def test_jobs_regenerate_several_projects(repo: Path) -> None:
     assert yaml.safe_load((other / "config.yaml").read_text())["seed"] == 7
 
 
+BOMB = "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi")
+)
+
+
 @pytest.mark.parametrize(
-    "spec_text, message",
+    "broken, message",
     [
-        ("task: [textclf\n", "malformed YAML"),
-        (None, "training.learning_rate: Input should be less than 1"),
+        ({SPEC_FILE: "task: [textclf\n"}, "malformed YAML"),
+        ({SPEC_FILE: None}, "training.learning_rate: Input should be less than 1"),
         (
-            "task: textclf\nname: x\nmodel: no-such-model\n",
+            {SPEC_FILE: "task: textclf\nname: x\nmodel: no-such-model\n"},
             "unknown model 'no-such-model'",
         ),
+        # a 200-byte "billion laughs": nine levels of aliases, nine wide
+        (
+            {SPEC_FILE: "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + BOMB
+             + "requirements: *i\n"},
+            "more than 10,000 elements, its aliases expanded",
+        ),
+        ({LOCK_FILE: "{not json"}, "lock"),
+        ({"train.py": b"import os\n\xff\xfe not text\n"}, "train.py: not UTF-8 text"),
     ],
-)
-def test_bad_input_is_one_line_exit_2_and_nothing_written(
-    repo: Path, spec_text: str | None, message: str
+    ids=["malformed", "out-of-range", "unknown-model", "alias-bomb", "lock-junk",
+         "user-file-not-text"],
+)  # fmt: skip
+def test_one_bad_project_fails_alone(
+    repo: Path, broken: dict[str, str | bytes | None], message: str
 ) -> None:
-    if spec_text is None:
-        set_learning_rate(repo, "5")
-    else:
-        (project_of(repo) / SPEC_FILE).write_text(spec_text)
-    before, commit = snapshot(repo), head(repo)
-    result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
-    assert result.returncode == 2
+    """regen over three stale projects, the middle one's input broken: that one is reported
+    by name and left as it was, the other two are regenerated and committed, exit 1."""
+    for name in ("a-first", "z-last"):
+        made = run_scriptgen("new", "textclf", "--model", "bert-base", "--name", name,
+                             "--no-validate", cwd=repo, env=IDENTITY)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+    names = ("a-first", NAME, "z-last")
+    for name in names:
+        edit(repo / "generated" / name / SPEC_FILE, "learning_rate: 2.0e-05",
+             "learning_rate: 3.0e-05")  # fmt: skip
+    middle = project_of(repo)
+    for rel, content in broken.items():
+        if content is None:
+            set_learning_rate(repo, "5")
+        elif isinstance(content, bytes):
+            (middle / rel).write_bytes(content)
+        else:
+            (middle / rel).write_text(content)
+    before = {p: p.read_bytes() for p in middle.rglob("*") if p.is_file()}
+    commit = head(repo)
+
+    check = run_scriptgen("regen", "--check", cwd=repo)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "Traceback" not in check.stderr
+    assert [ln.split(":")[0] for ln in check.stdout.splitlines()[:3]] == [
+        f"generated/{n}" for n in names
+    ], check.stdout
+    assert all(len(ln) < 300 for ln in check.stdout.splitlines()), check.stdout
+
+    result = run_scriptgen("regen", "--no-validate", cwd=repo, env=IDENTITY)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("generated/a-first: regenerated"), result.stdout
+    assert lines[2].startswith("generated/z-last: regenerated"), result.stdout
     assert (
-        len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
-    ), result.stderr
-    assert snapshot(repo) == before and head(repo) == commit
+        lines[1].startswith(f"generated/{NAME}: failed") and message in lines[1]
+    ), lines
+    assert len(lines[1]) < 300, lines[1]
+    # the broken project as it was; the others committed, one commit each
+    assert {p: p.read_bytes() for p in middle.rglob("*") if p.is_file()} == before
+    subjects = git(repo, "log", f"{commit}..HEAD", "--format=%s").splitlines()
+    assert sorted(subjects) == [
+        "scriptgen: regen a-first (textclf, bert-base)",
+        "scriptgen: regen z-last (textclf, bert-base)",
+    ]
 
 
 def test_a_second_run_waits_for_the_first(repo: Path) -> None:
@@ -373,18 +423,6 @@ def test_a_project_that_fails_to_commit_does_not_stop_the_others(
     assert (
         git(second, "rev-parse", "HEAD") != head_before
     ), "the second was not committed"
-
-
-def test_a_non_utf8_user_file_is_refused_and_kept(repo: Path) -> None:
-    project = project_of(repo)
-    junk = b"import os\n\xff\xfe not text\n"
-    (project / "train.py").write_bytes(junk)
-    set_learning_rate(repo, "3.0e-05")
-    result = run_scriptgen("regen", "--no-validate", cwd=repo, env=IDENTITY)
-    assert result.returncode == 2, result.stdout + result.stderr  # bad input
-    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
-    assert "train.py: not UTF-8 text (byte 10)" in result.stderr
-    assert (project / "train.py").read_bytes() == junk, "the user's file was changed"
 
 
 def _validating(proc: subprocess.Popen[str], timeout: float = 180) -> Path:

@@ -191,6 +191,46 @@ def test_unreadable_lock_or_spec_is_bad_input(project: Path) -> None:
         status(project)
 
 
+@pytest.mark.parametrize(
+    "rel, content, says",
+    [
+        (LOCK_FILE, "{not json", "cannot read the lock"),
+        (LOCK_FILE, b"\xff\xfe\x00", "lock"),
+        (LOCK_FILE, '{"task": 1}', "not a scriptgen lock"),
+        (SPEC_FILE, b"\x00\xff", "spec.yaml"),
+        (SPEC_FILE, "task: [x\n", "spec.yaml:"),
+    ],
+    ids=["lock-junk", "lock-binary", "lock-not-ours", "spec-binary", "spec-malformed"],
+)
+def test_check_names_an_unreadable_project_and_checks_the_others(
+    project: Path, rel: str, content: str | bytes, says: str
+) -> None:
+    """A project met on the way whose lock or spec is bad input is that project's failure:
+    named on its own short line, exit 1, the other projects still checked."""
+    other = project.parent / "other"
+    shutil.copytree(project, other)
+    edit(other / SPEC_FILE, "learning_rate: 2.0e-05", "learning_rate: 3.0e-05")
+    path = project / rel
+    (
+        path.write_bytes(content)
+        if isinstance(content, bytes)
+        else path.write_text(content)
+    )
+    before = snapshot(project.parent)
+    result = run_scriptgen("regen", "--check", cwd=project.parent.parent)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("generated/other: stale: spec changed"), lines
+    assert (
+        lines[1].startswith(f"generated/{project.name}: failed: ") and says in lines[1]
+    )
+    assert len(lines[1]) < 300, lines[1]
+    assert lines[2:] == ["1 of 2 project(s) stale: run `scriptgen regen`",
+                         "1 of 2 project(s) could not be read"]  # fmt: skip
+    assert snapshot(project.parent) == before
+
+
 def test_check_cli_exit_codes_and_messages(project: Path) -> None:
     root = project.parent.parent
     fresh = run_scriptgen("regen", "--check", cwd=root)
