@@ -17,11 +17,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
 from .estimate import format_duration
 from .yamlfile import read_yaml
+
+if TYPE_CHECKING:
+    from .tasks import Manifest
 
 RESULTS = "eval_results.json"
 TRAIN_RESULTS = "train_results.json"
@@ -29,8 +32,6 @@ BASELINE_RESULTS = "baseline_results.json"
 TABLE_FILE = "comparison.md"
 PLOT_FILE = "comparison.png"
 DEFAULT_PRICE_PER_HOUR = 1.0
-# Metrics where lower is better.
-_LOWER_IS_BETTER = ("loss", "perplexity")
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Comparison:
     project: Path
     task: str
     metric: str
+    lower_is_better: bool  # the task's manifest says so of its metric
     price_per_hour: float
     fine_tune: Side
     baseline: Side
@@ -63,8 +65,7 @@ class Comparison:
         """(better side, other side, margin on the task's metric)."""
         a = self.fine_tune.metrics.get(self.metric, math.nan)
         b = self.baseline.metrics.get(self.metric, math.nan)
-        lower = any(word in self.metric for word in _LOWER_IS_BETTER)
-        fine_tune_wins = (a <= b) if lower else (a >= b)
+        fine_tune_wins = (a <= b) if self.lower_is_better else (a >= b)
         if fine_tune_wins:
             return self.fine_tune, self.baseline, abs(a - b)
         return self.baseline, self.fine_tune, abs(a - b)
@@ -126,8 +127,8 @@ def output_dir(project: Path, config: dict[str, Any]) -> Path:
     return project / (value if isinstance(value, str) and value else "outputs")
 
 
-def _task_of(project: Path) -> tuple[str, str, tuple[str, ...]]:
-    """The task, its metric and metric names, from the project's lock and manifest."""
+def _manifest_of(project: Path) -> Manifest:
+    """The manifest of the project's task, named by its lock."""
     from .lock import Lock
     from .tasks import get_manifest
 
@@ -138,8 +139,7 @@ def _task_of(project: Path) -> tuple[str, str, tuple[str, ...]]:
             f"{project}: no readable .scriptgen/lock.json; compare takes a project "
             "that scriptgen generated"
         ) from None
-    manifest = get_manifest(task)
-    return task, manifest.metric, tuple(manifest.metrics or (manifest.metric,))
+    return get_manifest(task)
 
 
 def _short(name: str) -> str:
@@ -169,7 +169,8 @@ def compare(
     project = Path(project)
     if not project.is_dir():
         raise UserError(f"{project}: no such project folder")
-    task, metric, metric_names = _task_of(project)
+    manifest = _manifest_of(project)
+    metric, metric_names = manifest.metric, manifest.metrics or (manifest.metric,)
     config = _config(project)
     out = output_dir(project, config)
     results_path = out / RESULTS
@@ -238,18 +239,15 @@ def compare(
         base_speed,
         base_cost,
     )
-    unparseable = base.get("unparseable")
-    if isinstance(unparseable, int) and unparseable:
-        baseline.notes.append(f"{unparseable} unparseable answer(s), counted wrong")
-    dropped = base.get("dropped_entities")
-    if isinstance(dropped, int) and dropped:
-        baseline.notes.append(
-            f"{dropped} entit(ies) of an unknown type or not in the sentence, dropped"
-        )
+    for key, note in manifest.baseline_notes.items():
+        count = base.get(key)
+        if isinstance(count, int) and not isinstance(count, bool) and count:
+            baseline.notes.append(note.format(n=count))
     result = Comparison(
         project,
-        task,
+        manifest.name,
         metric,
+        metric in manifest.lower_is_better,
         price_per_hour,
         fine_tune,
         baseline,

@@ -276,17 +276,23 @@ def parameters(plan: Plan, config: Any | None = None) -> tuple[int, int, Any]:
 
 
 def _sequence(plan: Plan, config: Any) -> tuple[int, str]:
-    """Positions per example and how that was decided."""
+    """Positions per example and how that was decided, as the task's manifest says."""
+    positions = plan.manifest.positions
     image, patch = getattr(config, "image_size", None), getattr(
         config, "patch_size", None
     )
-    if isinstance(image, int) and isinstance(patch, int) and patch:
+    if (
+        positions.patches
+        and isinstance(image, int)
+        and isinstance(patch, int)
+        and patch
+    ):
         n = (image // patch) ** 2 + 1
         return n, f"({image}/{patch})^2 + 1 = {n} patches of each image"
-    duration = plan.spec.data.get("max_duration")
-    if isinstance(duration, (int, float)):
-        n = int(duration * 50)
-        return n, f"{duration} s of audio at 50 frames/s = {n} frames"
+    value = plan.spec.data.get(positions.data_key) if positions.data_key else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        n = int(value * positions.per_unit)
+        return n, f"{value} {positions.what} = {n} positions"
     n = plan.spec.training.max_length
     return n, f"max_length {n} tokens (batches padded to their longest: an upper bound)"
 

@@ -32,11 +32,12 @@ def generate(
     backend: Backend | None = None,
     validate: bool = True,
     commit: bool = True,
-    sandbox: Sandbox = Sandbox(),
+    sandbox: Sandbox | None = None,
     max_repairs: int = 3,
     progress: Progress = QUIET,
 ) -> Result:
     """Generate, prove and write a new project at ``plan.target``; commit it if asked."""
+    sandbox = sandbox or Sandbox()  # one per call: stop() ends only its own runs
     backend = backend or get_backend(None)
     if plan.target.exists():
         raise UserError(

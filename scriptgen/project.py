@@ -115,10 +115,11 @@ def validate_existing(
     project: Path,
     *,
     task: str | None = None,
-    sandbox: Sandbox = Sandbox(),
+    sandbox: Sandbox | None = None,
     progress: Progress = QUIET,
 ) -> tuple[list[Finding], ValidationReport | None]:
     """Check and validate a project on disk with the task's own judge; writes nothing."""
+    sandbox = sandbox or Sandbox()  # one per call: stop() ends only its own runs
     plan = plan_for_existing(project, task)
     require_ml_stack(sandbox.python, plan.spec.training.method)
     if (project / LOCK_FILE).is_file():  # a hand-written project is its user's own code

@@ -88,13 +88,14 @@ def produce(
     backend: Backend,
     *,
     validate: bool = True,
-    sandbox: Sandbox = Sandbox(),
+    sandbox: Sandbox | None = None,
     max_repairs: int = 3,
     progress: Progress = QUIET,
 ) -> tuple[dict[str, str], ValidationReport | None]:
     """The project's files, generated, checked, formatted and validated (repaired by an LLM
     backend when they fail). Raises ValidationFailed, keeping the candidate, when they
     still fail; writes nothing to the target."""
+    sandbox = sandbox or Sandbox()  # one per call: stop() ends only its own runs
     if plan.spec.requirements and not backend.accepts_requirements:
         raise UserError(
             f"the spec has free-text requirements, which the {backend.name} backend cannot "

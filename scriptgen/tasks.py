@@ -82,6 +82,18 @@ class DataSchema(_Strict):
         return (*SOURCE_KEYS, *self.keys)
 
 
+class Positions(_Strict):
+    """How many positions (the sequence a transformer attends over) one example becomes,
+    for ``scriptgen plan``'s estimates. Default: training.max_length tokens."""
+
+    # (image_size / patch_size)^2 + 1 patches, from the model's config, where it has both.
+    patches: bool = False
+    # Else this data key's value times ``per_unit`` (audio: seconds x 50 frames a second).
+    data_key: str = ""
+    per_unit: float = 0
+    what: str = ""  # the derivation's words: "s of audio at 50 frames/s"
+
+
 class Manifest(_Strict):
     """One task, loaded from ``templates/<task>/manifest.yaml``."""
 
@@ -91,6 +103,12 @@ class Manifest(_Strict):
     # The key of eval_results.json the judge and the README speak of, and the others written.
     metric: str
     metrics: tuple[str, ...] = ()
+    # Of those, the ones where lower is better (a loss, a perplexity); higher otherwise.
+    lower_is_better: tuple[str, ...] = ()
+    positions: Positions = Positions()
+    # Counters a prompt baseline's report may carry, each with the note `scriptgen compare`
+    # shows when it is not zero ("{n}" is the count).
+    baseline_notes: dict[str, str] = {}
     # The model a hand-written project is judged with when its own does not resolve offline.
     default_model: str
     model_types: tuple[str, ...] = Field(min_length=1)
@@ -104,6 +122,15 @@ class Manifest(_Strict):
     # general ones (qa: max_length 384), below what the spec says.
     training: dict[str, Any] = {}
     folder: Path = Path()
+
+    @model_validator(mode="after")
+    def _directions_of_its_metrics(self) -> Manifest:
+        strays = sorted(set(self.lower_is_better) - {self.metric, *self.metrics})
+        if strays:
+            raise ValueError(f"lower_is_better: {', '.join(strays)} not among metrics")
+        if self.positions.data_key and self.positions.data_key not in self.data.keys:
+            raise ValueError(f"positions: {self.positions.data_key} is no data key")
+        return self
 
     @property
     def code_files(self) -> tuple[FileContract, ...]:

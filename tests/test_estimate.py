@@ -165,3 +165,34 @@ def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
     for method in ("full", "freeze", "lora", "ia3", "prefix", "prompt"):
         assert f"\n{method} " in text, method
     assert "cost_per_1000: $" in text
+
+
+@pytest.mark.parametrize(
+    ("task", "model_type", "says"),
+    [
+        (
+            "audioclf",
+            "wav2vec2",
+            (250, "5.0 s of audio at 50 frames/s = 250 positions"),
+        ),
+        ("imgclf", "vit", None),  # the twin's own image and patch sizes, below
+        ("audioclf", "audio-spectrogram-transformer", None),  # patches are images' only
+        ("textclf", "bert", (256, "max_length 256 tokens")),
+    ],
+)
+def test_positions_per_example_are_the_manifests(
+    task: str, model_type: str, says: tuple[int, str] | None, tmp_path: Path
+) -> None:
+    """How many positions an example becomes is the task manifest's data (patches for
+    images, a data key's seconds for audio), not a guess from the model's config."""
+    from scriptgen.estimate import _sequence
+
+    config = twin_config(model_type)
+    n, how = _sequence(plan_for(task, model_type, tmp_path), config)
+    if task == "imgclf":
+        side = config.image_size // config.patch_size
+        assert n == side**2 + 1 and "patches of each image" in how
+    elif says is None:  # an AST config has a patch size but is not an image model
+        assert "patches" not in how and n == int(5.0 * 50)
+    else:
+        assert n == says[0] and how.startswith(says[1])
