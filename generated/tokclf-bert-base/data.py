@@ -66,7 +66,7 @@ def load_raw_datasets(
         raise ValueError("no training data: set train_file or dataset_name")
 
     if "validation" not in raw:
-        logger.info("no validation data: holding out 10%% of the training data")
+        logger.info("no validation data: holding out 10% of the training data")
         split = raw["train"].train_test_split(test_size=0.1, seed=seed)
         raw = DatasetDict(train=split["train"], validation=split["test"])
     return raw
