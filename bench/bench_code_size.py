@@ -1,0 +1,111 @@
+"""How much code each generated project hands its user, beside the Hugging Face example
+script(s) that do the same job.
+
+For every task: its `full` project and one project of a peft method (where the task has
+one), for the task's default model, rendered by the reference backend (what `scriptgen new
+TASK --model M --no-validate` writes). It counts the characters and lines of the project's
+code files (the modules a user owns: data, model, train, predict, ...; not config, README,
+requirements or tests) and divides by the characters of the HF example(s).
+
+The goal (the roadmap's "code a person would own"): a `full` project at most 1.0x its
+example, a peft project at most 1.15x. Rows over it are marked; the exit code is 0 either
+way unless --strict.
+
+    python bench/bench_code_size.py [--json] [--strict]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+# The examples' sizes in characters, as stored at these commits of huggingface/transformers
+# (examples/pytorch/...); the version is each script's check_min_version().
+EXAMPLES: dict[str, list[tuple[str, int, str]]] = {
+    "textclf": [("text-classification/run_glue.py", 26_228, "0055f83")],
+    "tokclf": [("token-classification/run_ner.py", 26_532, "049d2bf")],
+    "qa": [
+        ("question-answering/run_qa.py", 32_931, "03ea97a"),
+        ("question-answering/utils_qa.py", 22_088, "31f57e9"),
+        ("question-answering/trainer_qa.py", 3_979, "0ac5464"),
+    ],
+    "seq2seq": [("summarization/run_summarization.py", 33_179, "00e6a18")],
+    "clm": [("language-modeling/run_clm.py", 30_345, "00d481d")],
+    "imgclf": [("image-classification/run_image_classification.py", 14_477, "0055f83")],
+    "audioclf": [
+        ("audio-classification/run_audio_classification.py", 15_829, "049d2bf")
+    ],
+}
+FULL_GOAL, PEFT_GOAL = 1.0, 1.15
+# The settings a peft project of the task needs beside the method (clm: LoRA on chat data).
+PEFT_SETS = {"clm": ["data.kind=chat"]}
+
+
+def code_size(task: str, method: str, out: Path) -> tuple[int, int, int]:
+    """(characters, lines, files) of the code files of TASK's project with METHOD."""
+    from scriptgen.backends.reference import ReferenceBackend
+    from scriptgen.plan import make_plan
+    from scriptgen.spec import build_spec
+    from scriptgen.tasks import get_manifest
+
+    manifest = get_manifest(task)
+    sets = [f"training.method={method}"] + (
+        PEFT_SETS.get(task, []) if method != "full" else []
+    )
+    raw, base = build_spec(task, model=manifest.default_model, sets=sets, cwd=out)
+    plan = make_plan(raw, base, out / "generated")
+    code = {f.path for f in plan.manifest.code_files}
+    files = {p: t for p, t in ReferenceBackend().generate(plan).items() if p in code}
+    return (sum(map(len, files.values())),
+            sum(t.count("\n") for t in files.values()), len(files))  # fmt: skip
+
+
+def peft_method(task: str) -> str | None:
+    from scriptgen.tasks import get_manifest
+
+    methods = get_manifest(task).methods
+    return next((m for m in ("lora", "ia3", "prefix") if m in methods), None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="one JSON object per row")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when a row is over"
+    )
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for task, examples in EXAMPLES.items():
+            example = sum(size for _, size, _ in examples)
+            for method, goal in (("full", FULL_GOAL), (peft_method(task), PEFT_GOAL)):
+                if method is None:
+                    continue
+                chars, lines, files = code_size(task, method, Path(tmp))
+                rows.append({
+                    "task": task, "method": method, "chars": chars, "lines": lines,
+                    "files": files, "example_chars": example,
+                    "example": " + ".join(Path(p).name for p, _, _ in examples),
+                    "ratio": round(chars / example, 2), "goal": goal,
+                })  # fmt: skip
+    over = [r for r in rows if r["ratio"] > r["goal"]]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print(f"{'project':18} {'code chars':>10} {'lines':>6} {'files':>5}  "
+              f"{'HF example':>10}  ratio  goal")  # fmt: skip
+        for r in rows:
+            mark = "" if r["ratio"] <= r["goal"] else "  over"
+            print(f"{r['task'] + ' ' + r['method']:18} {r['chars']:>10,} {r['lines']:>6} "
+                  f"{r['files']:>5}  {r['example_chars']:>10,}  {r['ratio']:4.2f}x "
+                  f"{r['goal']:4.2f}x{mark}  ({r['example']})")  # fmt: skip
+        print(f"{len(rows) - len(over)} of {len(rows)} projects within the goal")
+    return 1 if args.strict and over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
