@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from .progress import Progress
     from .regen import Options, Outcome
     from .stale import Status
-    from .validate import Sandbox, ValidationReport
+    from .report import ValidationReport
+    from .validate import Sandbox
 
 
 def plan(

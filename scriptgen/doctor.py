@@ -10,7 +10,8 @@ from importlib import metadata
 from . import __version__
 from .errors import ScriptgenError
 from .prompts import PACKAGES
-from .validate import isolation, missing_ml_stack
+from .deps import missing_ml_stack
+from .isolation import isolation
 
 INSTALL_HINT = (
     "pip install torch==2.13.0 (CPU machines, first; GPU machines: torch's CUDA build), "

@@ -12,7 +12,8 @@ from .plan import Plan
 from .progress import QUIET, Progress
 from .record import meta_files
 from .repair import produce
-from .validate import Sandbox, ValidationReport
+from .report import ValidationReport
+from .validate import Sandbox
 from .vcs import CommitResult, commit_generation
 from .write import write_new
 

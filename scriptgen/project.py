@@ -12,7 +12,9 @@ from .plan import Plan
 from .progress import QUIET, Progress
 from .render import JUDGE_PREFIX, render_scaffold
 from .repair import check_while_validating
-from .validate import Sandbox, ValidationReport, require_ml_stack
+from .deps import require_ml_stack
+from .report import ValidationReport
+from .validate import Sandbox
 
 # Files of an existing project that travel into the validation sandbox.
 _TEXT_SUFFIXES = {

@@ -26,7 +26,7 @@ from .spec import dump_spec
 if TYPE_CHECKING:
     from .backends import Backend
     from .plan import Plan
-    from .validate import ValidationReport
+    from .report import ValidationReport
 
 
 def meta_files(

@@ -85,7 +85,7 @@ def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     """Raise, before any project is written, on what stops every project: no ML stack to
     validate with. A project whose spec is bad input fails on its own turn."""
     from .project import plan_for_existing
-    from .validate import require_ml_stack
+    from .deps import require_ml_stack
 
     if not options.validate:
         return

@@ -22,7 +22,9 @@ from .lock import TRANSCRIPT_FILE, VALIDATION_FILE
 from .plan import Plan
 from .progress import QUIET, Progress
 from .render import render_scaffold
-from .validate import Sandbox, ValidationReport, require_ml_stack, run_contract_tests
+from .deps import require_ml_stack
+from .report import ValidationReport
+from .validate import Sandbox, run_contract_tests
 from .write import keep_candidate
 
 

@@ -28,7 +28,7 @@ from .errors import ScriptgenError  # noqa: E402
 if TYPE_CHECKING:
     from .backends import Backend
     from .plan import Plan
-    from .validate import ValidationReport
+    from .report import ValidationReport
 
 # Used when git cannot tell who is committing (see `_identity_env`).
 FALLBACK_NAME = "scriptgen"

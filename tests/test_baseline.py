@@ -132,7 +132,7 @@ def test_the_judge_catches_a_broken_baseline(
     assert source.count(good) == 1, f"{path} no longer has the code this test breaks"
     (broken / path).write_text(source.replace(good, bad), encoding="utf-8")
     # The judge's own file, run as validation runs it (the twins cached by the fixture).
-    from scriptgen.validate import twin_cache
+    from scriptgen.isolation import twin_cache
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     twins = twin_cache()

@@ -108,7 +108,7 @@ def test_an_interpreter_without_the_ml_stack_is_named(tmp_path: Path) -> None:
     import sys
 
     from scriptgen.errors import MissingDependency
-    from scriptgen.validate import missing_ml_stack, require_ml_stack
+    from scriptgen.deps import missing_ml_stack, require_ml_stack
 
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
@@ -136,7 +136,7 @@ def test_qlora_validation_needs_bitsandbytes_with_cpu_kernels(tmp_path: Path) ->
     import sys
 
     from scriptgen.errors import MissingDependency
-    from scriptgen.validate import missing_ml_stack, require_ml_stack
+    from scriptgen.deps import missing_ml_stack, require_ml_stack
 
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],

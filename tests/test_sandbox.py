@@ -15,15 +15,8 @@ import pytest
 
 from scriptgen.errors import UserError
 from scriptgen.lock import templates_root
-from scriptgen.validate import (
-    FILE_SIZE_LIMIT,
-    PROCESS_LIMIT,
-    Isolation,
-    Sandbox,
-    isolation,
-    parse_size,
-    run_contract_tests,
-)
+from scriptgen.isolation import FILE_SIZE_LIMIT, PROCESS_LIMIT, Isolation, isolation
+from scriptgen.validate import Sandbox, parse_size, run_contract_tests
 
 confined = pytest.mark.skipif(
     "filesystem" not in isolation().contained,

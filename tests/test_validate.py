@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 
 from scriptgen.errors import UserError
-from scriptgen.validate import (
-    Step,
-    diagnose,
-    parse_size,
-    run_contract_tests,
-    sandbox_env,
-)
+from scriptgen.isolation import sandbox_env
+from scriptgen.report import Step, diagnose
+from scriptgen.validate import parse_size, run_contract_tests
 
 PASSING = {"tests/test_ok.py": "def test_ok():\n    assert 1 + 1 == 2\n"}
 
@@ -57,7 +53,7 @@ def test_environment_is_scrubbed_and_offline(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_network_is_cut_where_the_os_allows() -> None:
-    from scriptgen.validate import isolation
+    from scriptgen.isolation import isolation
 
     if "network" not in isolation().contained:
         pytest.skip("unshare -rn is not allowed on this machine")
@@ -107,7 +103,7 @@ def test_no_process_outlives_a_passing_run(detach: bool) -> None:
     report = run_contract_tests(spawn, timeout=60)
     assert report.passed, report.output_tail
     if detach:
-        from scriptgen.validate import isolation
+        from scriptgen.isolation import isolation
 
         if "processes" not in isolation().contained:
             pytest.skip("no PID namespace here: a setsid child escapes the group")

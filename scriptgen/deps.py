@@ -1,0 +1,107 @@
+"""What validating needs in the interpreter that runs the judge: the ML stack, and each
+training method's own packages. Read from package metadata, never imported."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from .errors import MissingDependency, UserError
+from .spec import METHODS
+
+ML_STACK = ("torch", "transformers", "datasets", "accelerate", "yaml", "pytest")
+
+
+def method_requirements(method: str) -> tuple[str, ...]:
+    """What validating ``method`` needs beside the ML stack: peft for its methods, and
+    bitsandbytes with 4-bit kernels for the CPU (0.46.1 or newer) for the quantized ones.
+    """
+    needs = []
+    if METHODS[method]["peft"]:
+        needs.append("peft")
+    if METHODS[method]["quantized"]:
+        needs.append("bitsandbytes>=0.46.1")
+    return tuple(needs)
+
+
+def _unmet(requirements: Sequence[str]) -> list[str]:
+    """The requirements ("module", or "distribution>=version") that this interpreter does
+    not meet: looked up and read from package metadata, never imported. Also runs, as
+    source, in the validation interpreter (missing_ml_stack)."""
+    import importlib.metadata
+    import importlib.util
+    import re
+
+    def release(version: str) -> list[int]:
+        return [int(part) for part in re.findall(r"\d+", version)[:3]]
+
+    unmet = []
+    for requirement in requirements:
+        name, _, oldest = requirement.partition(">=")
+        if importlib.util.find_spec(name) is None:
+            unmet.append(requirement)
+            continue
+        if not oldest:
+            continue
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            unmet.append(requirement)
+            continue
+        if release(version) < release(oldest):
+            unmet.append(f"{requirement} (has {version})")
+    return unmet
+
+
+def missing_ml_stack(
+    python: str = sys.executable, needs: Sequence[str] = ()
+) -> list[str]:
+    """The ML stack's modules, and ``needs`` (method_requirements), that ``python`` lacks."""
+    wanted = [*ML_STACK, *needs]
+    if python == sys.executable:
+        return _unmet(wanted)
+    probe = (
+        "from __future__ import annotations\n"
+        + inspect.getsource(_unmet)
+        + "\nimport json, sys\nprint(json.dumps(_unmet(sys.argv[1:])))"
+    )
+    try:
+        proc = subprocess.run(
+            [python, "-c", probe, *wanted], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserError(
+            f"cannot run the validation interpreter {python}: {exc}"
+        ) from None
+    if proc.returncode != 0:
+        raise UserError(
+            f"cannot run the validation interpreter {python} (exit {proc.returncode}): "
+            + (proc.stderr.strip().splitlines() or [""])[-1]
+        )
+    return list(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def require_ml_stack(python: str = sys.executable, method: str = "full") -> None:
+    """Raise MissingDependency, naming what is missing, when ``python`` cannot validate a
+    project trained with ``method``."""
+    needs = method_requirements(method)
+    missing = missing_ml_stack(python, needs)
+    if not missing:
+        return
+    where = "" if python == sys.executable else f" in {python}"
+    stack = [m for m in missing if m in ML_STACK]
+    if stack:
+        raise MissingDependency(
+            f"validation needs the ML stack ({', '.join(missing)} missing{where}): on a CPU "
+            "machine `pip install torch==2.13.0` first, then `pip install 'scriptgen[ml]'` "
+            "(or pass --no-validate, or point --python / scriptgen.toml's [validate] python "
+            "at an interpreter that has it)"
+        )
+    wanted = " ".join(f"'{n.partition(' ')[0]}'" for n in missing)
+    raise MissingDependency(
+        f"validating training.method {method!r} needs {', '.join(missing)}{where}: "
+        f"pip install {wanted} (or pass --no-validate)"
+    )
