@@ -399,7 +399,8 @@ def plan_command(
     import json
 
     from . import api
-    from .estimate import estimate, render
+    from .estimate import estimate
+    from .plan_text import render
 
     if spec_file is None and task.endswith((".yaml", ".yml")) and Path(task).is_file():
         spec_file = Path(task)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
-from .estimate import format_duration
+from .plan_text import format_duration
 from .yamlfile import read_yaml
 
 if TYPE_CHECKING:

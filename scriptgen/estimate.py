@@ -10,15 +10,26 @@ the spec.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .datasize import (
+    CHARS_PER_TOKEN,
+    count_examples,
+    row_chars,
+    column_of_text,
+    tokens_per_example,
+)
+from .metamodel import (
+    first_int,
+    label_count,
+    load_config,
+    parameters,
+    peft_task_type,
+)
 from .plan import Plan
 
 GIB = 1024**3
@@ -46,9 +57,6 @@ GPUS = (
 CUDA_OVERHEAD_GIB = 1.0
 ALLOCATOR_SLACK = 1.10
 DEFAULT_UTILISATION = 0.3
-DEFAULT_EXAMPLES = 10_000
-# Characters per token of English text for BPE / WordPiece vocabularies.
-CHARS_PER_TOKEN = 4.0
 
 
 @dataclass
@@ -82,199 +90,6 @@ class Estimate:
         return asdict(self)
 
 
-def _auto_class(plan: Plan) -> Any:
-    import transformers
-
-    name = plan.manifest.vars.get("auto_class")
-    if not isinstance(name, str) or not hasattr(transformers, name):
-        raise UserError(
-            f"task {plan.manifest.name}: no auto_class in its manifest's vars"
-        )
-    return getattr(transformers, name)
-
-
-def load_config(name_or_path: str, **kwargs: Any) -> Any:
-    """The model's config: a local folder's config.json, else the hub's (a few KB)."""
-    import logging
-
-    from transformers import AutoConfig
-
-    # The hub client logs each retry; the one line below says what went wrong.
-    logging.getLogger("huggingface_hub").setLevel(logging.CRITICAL)
-    try:
-        return AutoConfig.from_pretrained(name_or_path, **kwargs)
-    except (OSError, ValueError) as exc:
-        first = (
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        )
-        raise UserError(
-            f"cannot read the config of {name_or_path} ({first}); offline, give a "
-            "local checkpoint folder"
-        ) from None
-
-
-def _labels(plan: Plan) -> int | None:
-    labels = plan.spec.data.get("labels")
-    return len(labels) if isinstance(labels, list) and labels else None
-
-
-def meta_model(plan: Plan, config: Any | None = None) -> Any:
-    """The task's model on the meta device: shapes, no storage."""
-    import torch
-
-    if config is None:
-        config = load_config(plan.model.name_or_path)
-    labels = _labels(plan)
-    if labels is not None and hasattr(config, "num_labels"):
-        config.num_labels = labels
-    with torch.device("meta"):
-        return _auto_class(plan).from_config(config)
-
-
-def _count(model: Any, trainable_only: bool = False) -> int:
-    return sum(
-        p.numel() for p in model.parameters() if p.requires_grad or not trainable_only
-    )
-
-
-def _head(model: Any, layers_path: str) -> list[str]:
-    """The modules that train in full with every method but full, as model.py finds
-    them: the model's children outside the base model, and the base model's children
-    after its layers (BERT's pooler, a final norm)."""
-    prefix = model.base_model_prefix
-
-    def has_parameters(module: Any) -> bool:
-        return any(True for _ in module.parameters())
-
-    names = [
-        name
-        for name, module in model.named_children()
-        if name != prefix and has_parameters(module)
-    ]
-    container = layers_path.split(".")[0]
-    after = False
-    if model.base_model is not model:
-        for name, module in model.base_model.named_children():
-            if after and has_parameters(module):
-                names.append(f"{prefix}.{name}")
-            after = after or name == container
-    return names
-
-
-def _layers(model: Any, path: str) -> list[Any]:
-    node = model.base_model
-    for part in path.split("."):
-        node = getattr(node, part, None)
-        if node is None:
-            return []
-    return list(node)
-
-
-def apply_method(plan: Plan, model: Any) -> Any:
-    """The model as the method trains it: requires_grad as model.py sets it, peft's
-    adapters added (on the meta device)."""
-    method = plan.spec.training.method
-    training = plan.spec.training
-    head = _head(model, plan.family.layers)
-    if method == "full":
-        return model
-    if method == "freeze":
-        for p in model.parameters():
-            p.requires_grad = False
-        layers = _layers(model, plan.family.layers)
-        keep = (
-            layers[len(layers) - training.unfreeze_layers :]
-            if training.unfreeze_layers
-            else []
-        )
-        for module in [*keep, *(model.get_submodule(name) for name in head)]:
-            for p in module.parameters():
-                p.requires_grad = True
-        return model
-    import peft
-
-    task_type = _peft_task_type(plan)
-    # As model.py does: the head trains in full (modules_to_save), no adapter inside it.
-    in_head = [
-        name
-        for module_name in head
-        for name, _ in model.get_submodule(module_name).named_modules(
-            prefix=module_name
-        )
-    ]
-    common: dict[str, Any] = {"task_type": task_type, "modules_to_save": head or None}
-    config_of = model.config
-    if method in ("lora", "qlora"):
-        lora = training.lora
-        targets = lora.target_modules or plan.family.lora_target_modules
-        config: Any = peft.LoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,  # type: ignore[arg-type]
-            lora_dropout=lora.dropout,
-            target_modules=targets if isinstance(targets, str) else list(targets),
-            exclude_modules=in_head or None,
-            **common,
-        )
-    elif method == "ia3":
-        from peft.utils import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING
-
-        known = (
-            config_of.model_type in TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING
-        )
-        config = peft.IA3Config(
-            # peft's own choice where it has one, else every linear layer's output.
-            target_modules=None if known else "all-linear",
-            feedforward_modules=None if known else [],
-            exclude_modules=in_head or None,
-            **common,
-        )
-    else:
-        sizes = {
-            "token_dim": _first(config_of, "hidden_size", "dim", "d_model"),
-            "num_layers": _first(config_of, "num_hidden_layers", "n_layers"),
-            "num_attention_heads": _first(config_of, "num_attention_heads", "n_heads"),
-        }
-        settings: dict[str, Any] = {k: v for k, v in sizes.items() if v is not None}
-        kind = (
-            peft.PrefixTuningConfig if method == "prefix" else peft.PromptTuningConfig
-        )
-        if method == "prompt":
-            # Virtual tokens live in the input embedding space, which can be smaller
-            # than the hidden size (ELECTRA, ALBERT).
-            settings["token_dim"] = model.get_input_embeddings().embedding_dim
-        config = kind(
-            num_virtual_tokens=training.num_virtual_tokens, **settings, **common
-        )
-    return peft.get_peft_model(model, config)
-
-
-_TASK_TYPES = {
-    "AutoModelForSequenceClassification": "SEQ_CLS",
-    "AutoModelForTokenClassification": "TOKEN_CLS",
-    "AutoModelForQuestionAnswering": "QUESTION_ANS",
-    "AutoModelForSeq2SeqLM": "SEQ_2_SEQ_LM",
-    "AutoModelForCausalLM": "CAUSAL_LM",
-}
-
-
-def _peft_task_type(plan: Plan) -> str | None:
-    explicit = plan.manifest.vars.get("peft_task_type")
-    if explicit is not None:
-        return explicit or None
-    return _TASK_TYPES.get(str(plan.manifest.vars.get("auto_class")))
-
-
-def parameters(plan: Plan, config: Any | None = None) -> tuple[int, int, Any]:
-    """(total, trainable, the prepared meta model) for the spec's method."""
-    import warnings
-
-    with warnings.catch_warnings():
-        # (transformers' and peft's deprecation notices are not the user's business.)
-        warnings.simplefilter("ignore")
-        model = apply_method(plan, meta_model(plan, config))
-    return _count(model), _count(model, trainable_only=True), model
-
-
 def _sequence(plan: Plan, config: Any) -> tuple[int, str]:
     """Positions per example and how that was decided, as the task's manifest says."""
     positions = plan.manifest.positions
@@ -297,66 +112,18 @@ def _sequence(plan: Plan, config: Any) -> tuple[int, str]:
     return n, f"max_length {n} tokens (batches padded to their longest: an upper bound)"
 
 
-def _tokens_per_example(plan: Plan, seq: int, seq_how: str) -> tuple[float, str]:
-    """Tokens an example trains on: from a local text file's rows (characters / 4, cut at
-    max_length) where there is one, else the sequence length (an upper bound)."""
-    data = plan.spec.data
-    train = data.get("train")
-    is_text = seq == plan.spec.training.max_length
-    if is_text and data.get("format") in ("csv", "json") and train:
-        lengths = _row_lengths(str(train), _text_column(plan))
-        if lengths:
-            mean = sum(min(seq, n / CHARS_PER_TOKEN + 2) for n in lengths) / len(
-                lengths
-            )
-            return mean, (
-                f"{mean:.1f} tokens an example (its row's characters / "
-                f"{CHARS_PER_TOKEN:g} + 2, at most max_length {seq})"
-            )
-    return seq, seq_how
-
-
-def _examples(plan: Plan, given: int | None) -> tuple[int, str]:
-    if given is not None:
-        return given, f"{given} training examples (--examples)"
-    data = plan.spec.data
-    train = data.get("train")
-    if (
-        data.get("format") in ("csv", "json", "text")
-        and train
-        and Path(train).is_file()
-    ):
-        with open(train, encoding="utf-8", errors="replace") as f:
-            lines = sum(1 for line in f if line.strip())
-        n = max(lines - (data.get("format") == "csv"), 0)
-        return n, f"{n} rows of {Path(train).name}"
-    return DEFAULT_EXAMPLES, (
-        f"{DEFAULT_EXAMPLES} training examples (a stated guess for {train}; "
-        "pass --examples)"
-    )
-
-
 def _activation_bytes(
     config: Any, batch: int, seq: int, layers: int, fp32: bool
 ) -> float:
     """Korthikanti et al. (2022), no recomputation: s*b*h*(34 + 5*a*s/h) bytes per layer
     in 16-bit; twice that in fp32."""
-    hidden = _first(config, "hidden_size", "d_model", "n_embd", "embed_dim") or 768
+    hidden = first_int(config, "hidden_size", "d_model", "n_embd", "embed_dim") or 768
     heads = (
-        _first(config, "num_attention_heads", "encoder_attention_heads", "n_head") or 12
+        first_int(config, "num_attention_heads", "encoder_attention_heads", "n_head")
+        or 12
     )
     per_layer = seq * batch * hidden * (34 + 5 * heads * seq / hidden)
     return per_layer * layers * (2 if fp32 else 1)
-
-
-def _first(config: Any, *names: str) -> int | None:
-    for name in names:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-        if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
-            return max(value)
-    return None
 
 
 def measure_cpu_tflops(seconds: float = 0.5) -> float:
@@ -389,8 +156,8 @@ def estimate(
     config = load_config(plan.model.name_or_path)
     training = plan.spec.training
     seq, seq_how = _sequence(plan, config)
-    n_examples, examples_how = _examples(plan, examples)
-    per_example, per_example_how = _tokens_per_example(plan, seq, seq_how)
+    n_examples, examples_how = count_examples(plan, examples)
+    per_example, per_example_how = tokens_per_example(plan, seq, seq_how)
     tokens = n_examples * per_example * training.epochs
     tokens_number = Number(
         tokens, f"{examples_how} x {per_example_how} x {training.epochs:g} epoch(s)"
@@ -399,9 +166,9 @@ def estimate(
     devices = [*GPUS, cpu]
     fp32 = training.precision == "fp32"
     batch = training.batch_size
-    layer_count = _first(config, "num_hidden_layers", "n_layer", "num_layers") or 12
+    layer_count = first_int(config, "num_hidden_layers", "n_layer", "num_layers") or 12
     vocab = getattr(config, "vocab_size", 0) or 0
-    generative = _peft_task_type(plan) in ("CAUSAL_LM", "SEQ_2_SEQ_LM")
+    generative = peft_task_type(plan) in ("CAUSAL_LM", "SEQ_2_SEQ_LM")
     chosen = methods or supported_methods(plan.manifest, plan.family)
     rows = []
     for method in chosen:
@@ -441,7 +208,7 @@ def estimate(
         )
         if training.gradient_checkpointing:
             act = act / max(active_layers, 1) + 2 * seq * batch * (
-                _first(config, "hidden_size", "d_model", "n_embd") or 768
+                first_int(config, "hidden_size", "d_model", "n_embd") or 768
             ) * active_layers * (2 if fp32 else 1)
             act_how += "; checkpointing: one layer's plus each layer's input"
         if generative and vocab:
@@ -501,62 +268,6 @@ def estimate(
     return result
 
 
-def _text_column(plan: Plan) -> str | None:
-    """The data column that holds a row's text (the data key the manifest's
-    ``text_key`` names, e.g. tokclf's tokens_column), if the spec names one."""
-    key = plan.manifest.vars.get("text_key")
-    column = plan.spec.data.get(key) if key else None
-    return str(column) if column else None
-
-
-def _row_chars(path: str, column: str | None = None) -> float | None:
-    """The mean number of characters of a data file's rows' text."""
-    lengths = _row_lengths(path, column)
-    return sum(lengths) / len(lengths) if lengths else None
-
-
-def _chars(value: Any) -> int:
-    """A value's characters as text: a list of words joined by spaces."""
-    if isinstance(value, list):
-        return sum(len(str(v)) for v in value) + max(len(value) - 1, 0)
-    return len(str(value))
-
-
-def _row_lengths(path: str, column: str | None = None) -> list[int]:
-    """The characters of each of a data file's first 2,000 rows: its text column's where
-    the row has it, else all its values'."""
-    file = Path(path)
-    if not file.is_file():
-        return []
-    lengths = []
-    with open(file, encoding="utf-8", errors="replace") as f:
-        if file.suffix.lower() == ".csv":
-            rows: Any = csv.DictReader(f)
-        else:
-            rows = (
-                _json_row(line, file, n) for n, line in enumerate(f, 1) if line.strip()
-            )
-        try:
-            for i, row in enumerate(rows):
-                if i >= 2000:
-                    break
-                if isinstance(row, dict) and column in row:
-                    lengths.append(_chars(row[column]))
-                    continue
-                values = row.values() if isinstance(row, dict) else [row]
-                lengths.append(sum(_chars(v) for v in values))
-        except csv.Error as exc:
-            raise UserError(f"{file}: not a CSV file ({exc})") from None
-    return lengths
-
-
-def _json_row(line: str, file: Path, number: int) -> Any:
-    try:
-        return json.loads(line)
-    except ValueError:
-        raise UserError(f"{file}: line {number} is not JSON") from None
-
-
 def _baseline(
     plan: Plan, devices: list[Device], utilisation: float, price_per_mtok: float | None
 ) -> dict[str, Number]:
@@ -569,13 +280,13 @@ def _baseline(
     chars = None
     for key in ("validation", "train"):
         if data.get("format") in ("csv", "json") and data.get(key):
-            chars = _row_chars(str(data[key]), _text_column(plan))
+            chars = row_chars(str(data[key]), column_of_text(plan))
             if chars:
                 break
     how_chars = "a row's characters, from the data file"
     if chars is None:
         chars, how_chars = 400.0, "400 characters a row (a stated guess: no local data)"
-    labels = _labels(plan) or 2
+    labels = label_count(plan) or 2
     names = plan.spec.data.get("labels") or ["label"] * labels
     # A task whose LLM writes its answer (tokclf: a JSON list of entities) says how long
     # an answer may be; the others score each label.
@@ -645,84 +356,3 @@ def _baseline(
             f"hours x ${device.price_per_hour:.2f}/hour",
         )
     return out
-
-
-def _fmt_bytes(n: float) -> str:
-    return f"{n / GIB:.2f} GiB" if n >= GIB / 10 else f"{n / 2**20:.1f} MiB"
-
-
-def _fmt_params(n: float) -> str:
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return f"{n:.0f}"
-
-
-def _fmt_money(v: float) -> str:
-    return f"${v:.2f}" if v >= 1 else f"${v:.4f}" if v >= 1e-4 else "<$0.0001"
-
-
-def format_duration(seconds: float) -> str:
-    """A time for a person: ms below a second, s below two minutes, min below two
-    hours, h above (plan's estimates and compare's measurements alike)."""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _fmt_hours(hours: float) -> str:
-    return format_duration(hours * 3600)
-
-
-def render(result: Estimate) -> str:
-    """The terminal table: one row per method, then how the numbers were derived."""
-    names = [d for d in result.methods[0].hours] if result.methods else []
-    gpu = "H100"
-    lines = [
-        f"{result.task} with {result.model}: {result.tokens.value:,.0f} training tokens",
-        f"  ({result.tokens.how})",
-        "",
-        f"{'method':8} {'params':>9} {'trainable':>10} {'memory':>10} {'smallest GPU':>13} "
-        f"{'time ' + gpu:>11} {'cost ' + gpu:>10} {'time CPU':>10}",
-    ]
-    cpu = names[-1] if names else ""
-    for row in result.methods:
-        lines.append(
-            f"{row.method:8} {_fmt_params(row.total_params):>9} "
-            f"{_fmt_params(row.trainable_params):>10} "
-            f"{_fmt_bytes(row.memory['total'].value):>10} "
-            f"{row.smallest_gpu or 'none listed':>13} "
-            f"{_fmt_hours(row.hours[gpu].value):>11} "
-            f"{_fmt_money(row.cost[gpu].value):>10} "
-            f"{_fmt_hours(row.hours[cpu].value):>10}"
-        )
-    if result.methods:
-        first = result.methods[0]
-        lines += ["", "How (first method's figures; --json has every number):"]
-        for part, number in first.memory.items():
-            lines.append(f"  memory {part}: {_fmt_bytes(number.value)}: {number.how}")
-        assert first.flops is not None
-        lines.append(f"  compute: {first.flops.value:.3g} FLOPs: {first.flops.how}")
-        for device in names:
-            lines.append(
-                f"  {device}: {_fmt_hours(first.hours[device].value)}, "
-                f"{_fmt_money(first.cost[device].value)}: {first.hours[device].how}; "
-                f"{first.cost[device].how}"
-            )
-    if result.baseline:
-        lines += ["", "Prompt baseline, per 1,000 validation examples:"]
-        for key, number in result.baseline.items():
-            value = (
-                f"{number.value:,.1f}" if "tokens" in key
-                else _fmt_params(number.value) if key == "llm_params" and math.isfinite(number.value)
-                else _fmt_hours(number.value) if key.startswith("hours")
-                else _fmt_money(number.value) if key.startswith("cost")
-                else str(number.value)
-            )  # fmt: skip
-            lines.append(f"  {key}: {value}: {number.how}")
-    lines += ["", *(f"Assumed: {a}" for a in result.assumptions)]
-    return "\n".join(lines)

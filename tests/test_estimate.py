@@ -43,7 +43,7 @@ def plan_for(task: str, model_type: str, tmp_path: Path, *sets: str):
 def test_planned_parameters_equal_the_instantiated_models(
     task: str, model_type: str, tmp_path: Path
 ) -> None:
-    from scriptgen.estimate import _auto_class, parameters
+    from scriptgen.metamodel import auto_class, parameters
 
     plan = plan_for(task, model_type, tmp_path)
     total, trainable, _ = parameters(plan, twin_config(model_type))
@@ -51,7 +51,7 @@ def test_planned_parameters_equal_the_instantiated_models(
     labels = plan.spec.data.get("labels")
     if labels and hasattr(config, "num_labels"):
         config.num_labels = len(labels)
-    model = _auto_class(plan).from_config(config)
+    model = auto_class(plan).from_config(config)
     assert total == sum(p.numel() for p in model.parameters())
     # The spec's method: full (Marian's sinusoidal positions are fixed, not trained).
     assert trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -89,7 +89,7 @@ def test_planned_trainable_parameters_equal_model_py(
 ) -> None:
     from transformers import AutoModelForSequenceClassification
 
-    from scriptgen.estimate import parameters
+    from scriptgen.metamodel import parameters
 
     sets = [f"training.method={method}"] + (
         ["training.unfreeze_layers=1"] if method == "freeze" else []
@@ -149,7 +149,8 @@ def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
     assert full["flops"]["value"] == pytest.approx(6 * dense * data["tokens"]["value"])
     assert all(number["how"] for number in full["memory"].values())
     # The terminal table: the same figures, rendered (no second run of the estimate).
-    from scriptgen.estimate import Estimate, MethodCost, Number, render
+    from scriptgen.estimate import Estimate, MethodCost, Number
+    from scriptgen.plan_text import render
 
     rows = [
         MethodCost(**{**m, "memory": {k: Number(**v) for k, v in m["memory"].items()},
