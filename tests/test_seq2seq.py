@@ -37,8 +37,10 @@ BREAKAGES = {
     # Generations scored against the sources: eval_results.json says nothing true.
     "scored-against-the-sources": (
         "train.py",
-        "        [text_of(t, args.target_lang) for t in references[args.target_column]],\n",
-        "        [text_of(t, args.source_lang) for t in references[args.source_column]],\n",
+        "            text_of(t, data_args.target_lang)\n"
+        "            for t in references[data_args.target_column]\n",
+        "            text_of(t, data_args.source_lang)\n"
+        "            for t in references[data_args.source_column]\n",
         ["test_model_learns_the_task"],
     ),
     # The Trainer pads generated ids with -100, which the tokenizer cannot decode.

@@ -25,8 +25,8 @@ BREAKAGES = {
     # encoded with (id2label and label2id agree with each other, not with the data).
     "wrong-id2label": (
         "train.py",
-        "        args.model_name_or_path,\n        scheme.names,\n",
-        "        args.model_name_or_path,\n        scheme.names[::-1],\n",
+        "        model_args.model_name_or_path,\n        scheme.names,\n",
+        "        model_args.model_name_or_path,\n        scheme.names[::-1],\n",
         ["test_saved_config_names_the_labels", "test_model_learns_the_task"],
     ),
     # --method freeze freezes nothing: the model still learns, only the weight
@@ -55,6 +55,34 @@ BREAKAGES = {
         "        atexit.register(forge)\n"
         "        return 0\n",
         ["test_label_mapping_follows_the_column_type", "test_model_learns_the_task"],
+    ),
+    # config.yaml's relative paths read against the working directory, not its folder:
+    # `python train.py` works from the project folder only.
+    "config-paths-not-rebased": (
+        "train.py",
+        "            config[key] = str(path.parent / config[key])\n",
+        "            config[key] = str(config[key])\n",
+        [
+            "test_parse_args_defaults_come_from_config",
+            "test_each_setting_through_the_file_and_through_a_flag",
+        ],
+    ),
+    # config.yaml wins over a flag for one setting: the flag is accepted and ignored.
+    "a-flag-loses-to-config": (
+        "train.py",
+        '    if unknown:\n        parser.error(f"unrecognized arguments',
+        '    training_args.seed = config.get("seed", training_args.seed)\n'
+        '    if unknown:\n        parser.error(f"unrecognized arguments',
+        ["test_each_setting_through_the_file_and_through_a_flag"],
+    ),
+    # A key of config.yaml that is no setting is dropped without a word (a typo in a
+    # setting's name would go unnoticed).
+    "unknown-config-key-ignored": (
+        "train.py",
+        "    unknown = sorted(set(config) - fields)\n",
+        "    config = {k: v for k, v in config.items() if k in fields}\n"
+        "    unknown = sorted(set(config) - fields)\n",
+        ["test_an_unknown_key_or_flag_is_one_clear_error"],
     ),
     # A made-up metric: eval_results.json claims what the predictions do not earn.
     "hard-coded-accuracy": (

@@ -48,8 +48,9 @@ def test_config_carries_the_spec_and_every_method_option(tmp_path: Path) -> None
     config = yaml.safe_load(files["config.yaml"])
     assert config["method"] == "lora" and config["lora_r"] == 4
     assert config["lora_target_modules"] == ["query", "key"]
-    assert config["gradient_accumulation_steps"] == 4 and config["precision"] == "bf16"
-    assert config["multi_label"] is True and config["trainer"] == {}
+    assert config["gradient_accumulation_steps"] == 4
+    assert config["bf16"] is True and config["fp16"] is False  # training.precision
+    assert config["multi_label"] is True and config["eval_strategy"] == "epoch"
     # IMDB's labels come with the default data; its validation split is "test".
     assert config["labels"] == ["neg", "pos"] and config["validation_split"] == "test"
 

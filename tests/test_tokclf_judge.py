@@ -39,8 +39,8 @@ BREAKAGES = {
     # The model gets the tag names in another order than the ids the data was encoded with.
     "wrong-id2label": (
         "train.py",
-        "        args.model_name_or_path,\n        labels,\n        method=args.method,",
-        "        args.model_name_or_path,\n        sorted(labels),\n        method=args.method,",
+        "        model_args.model_name_or_path,\n        labels,\n        method=model_args.method,",
+        "        model_args.model_name_or_path,\n        sorted(labels),\n        method=model_args.method,",
         ["test_saved_labels_are_the_datas_tag_names", "test_the_model_learns"],
     ),
 }

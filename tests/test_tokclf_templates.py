@@ -134,7 +134,9 @@ def test_method_options_reach_config_and_requirements(tmp_path: Path) -> None:
         4,
         True,
     )
-    assert config["trainer"] == {} and config["resume_from_checkpoint"] is None
+    assert (
+        config["eval_strategy"] == "epoch" and config["resume_from_checkpoint"] is None
+    )
     assert "peft" in files["requirements.txt"]
     assert "peft" not in rendered(plan_for(tmp_path))["requirements.txt"]
     assert "LABEL_ALL_TOKENS = True" in files["tests/conftest.py"]
