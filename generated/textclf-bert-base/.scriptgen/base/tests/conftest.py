@@ -246,8 +246,10 @@ def train_argv(twin_dir: Path, data_args: list[str]) -> list[str]:
         str(MAX_LENGTH),
         "--seed",
         str(SEED),
-        "--precision",
-        "fp32",
+        "--bf16",
+        "false",
+        "--fp16",
+        "false",
         "--multi_label",
         str(MULTI_LABEL),
         # TrainingArguments flags: no evaluation or checkpoint on the way, one at the end.
