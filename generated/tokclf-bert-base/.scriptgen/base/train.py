@@ -4,15 +4,14 @@
     python train.py --learning_rate 3e-5 --num_train_epochs 1
     python train.py --method lora --lora_r 16 --warmup_steps 100 --report_to wandb
     python train.py --resume_from_checkpoint last     # go on from outputs/checkpoint-*
+    python train.py --config other.yaml               # another settings file
     accelerate launch train.py                        # several GPUs
     torchrun --nproc_per_node 4 train.py
 
-Settings come from config.yaml (next to this file); every key there can be overridden by
-the command-line flag of the same name. Any other field of transformers' TrainingArguments
-can be set in config.yaml's `trainer:` block or given as a flag (--warmup_steps 100,
---bf16, --save_strategy steps, --push_to_hub, ...). Relative paths in config.yaml are
-relative to its own folder; paths given on the command line are relative to the current
-directory.
+Every setting is a field of ModelArguments or DataArguments below, or of transformers'
+TrainingArguments (`python train.py --help` lists them all). config.yaml gives
+their values; a flag of the same name overrides it. Relative paths in config.yaml are
+relative to its own folder; paths on the command line to the current directory.
 
 Writes the fine-tuned model, its tokenizer and eval_results.json (entity-level precision,
 recall and F1, word accuracy) to --output_dir.
@@ -23,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -50,47 +50,50 @@ from model import METHODS, load_model, load_tokenizer, save_trained
 
 logger = logging.getLogger(__name__)
 
-PROJECT_DIR = Path(__file__).resolve().parent
-DEFAULT_CONFIG = PROJECT_DIR / "config.yaml"
+CONFIG = Path(__file__).resolve().parent / "config.yaml"
 
-# Built-in defaults, overridden by config.yaml, overridden by the command line.
-DEFAULTS = {
-    "model_name_or_path": None,
-    "method": "full",
-    "unfreeze_layers": 0,
-    "lora_r": 8,
-    "lora_alpha": 16.0,
-    "lora_dropout": 0.1,
-    "lora_target_modules": None,
-    "num_virtual_tokens": 20,
-    "train_file": None,
-    "validation_file": None,
-    "dataset_name": None,
-    "dataset_config_name": None,
-    "train_split": "train",
-    "validation_split": "validation",
-    "tokens_column": "tokens",
-    "tags_column": "ner_tags",
-    "labels": None,
-    "label_all_tokens": False,
-    "max_length": 256,
-    "max_train_samples": None,
-    "max_eval_samples": None,
-    "output_dir": "outputs",
-    "num_train_epochs": 3.0,
-    "max_steps": -1,
-    "learning_rate": 5e-5,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 32,
-    "gradient_accumulation_steps": 1,
-    "gradient_checkpointing": False,
-    "precision": "fp32",
-    "seed": 42,
-    "resume_from_checkpoint": None,
-    # Any other TrainingArguments field: {"warmup_steps": 100, "report_to": "wandb"}.
-    "trainer": {},
-}
-# Keys whose relative values in config.yaml are paths relative to config.yaml's folder.
+
+def setting(default: object, help: str = "", **options: object) -> dataclasses.Field:
+    """A dataclass field that HfArgumentParser turns into --<name>, with its help."""
+    return dataclasses.field(default=default, metadata={"help": help, **options})
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = setting(None, "hub id or local checkpoint folder")
+    method: str = setting("full", "what trains (model.py)", choices=METHODS)
+    unfreeze_layers: int = setting(0, "freeze: top layers that train with the head")
+    lora_r: int = setting(8, "lora, qlora: rank")
+    lora_alpha: float = setting(16.0, "lora, qlora: scaling (alpha / r)")
+    lora_dropout: float = setting(0.1, "lora, qlora: dropout")
+    lora_target_modules: list[str] | None = setting(
+        None, 'module names, or "all-linear" (default: the attention projections)'
+    )
+    num_virtual_tokens: int = setting(20, "prefix, prompt: tokens learnt")
+
+
+@dataclass
+class DataArguments:
+    train_file: str | None = setting(None, "JSON Lines file")
+    validation_file: str | None = setting(None, "JSON Lines file")
+    dataset_name: str | None = setting(None, "hub dataset id or folder (not files)")
+    dataset_config_name: str | None = setting(None, "hub dataset configuration")
+    train_split: str = setting("train", "hub dataset split to train on")
+    validation_split: str | None = setting(
+        "validation", "hub dataset split to evaluate on (else test, else 10%% of train)"
+    )
+    tokens_column: str = setting("tokens", "the column with each sentence's words")
+    tags_column: str = setting("ner_tags", "the column with one tag per word")
+    labels: list[str] | None = setting(None, "tag names, in id order")
+    label_all_tokens: bool = setting(
+        False, "train on every sub-token of a word, not only the first"
+    )
+    max_length: int = setting(256, "truncate to this many tokens")
+    max_train_samples: int | None = setting(None, "a random subset of this size")
+    max_eval_samples: int | None = setting(None, "a random subset of this size")
+
+
+# Paths that config.yaml gives relative to its own folder.
 PATH_KEYS = ("train_file", "validation_file", "output_dir")
 # A data source given on the command line replaces config.yaml's, both splits together,
 # and the labels that went with it.
@@ -103,130 +106,63 @@ DATA_SOURCE_KEYS = (
     "validation_split",
     "labels",
 )
-# What TrainingArguments gets unless the trainer block or a flag says otherwise.
-TRAINER_DEFAULTS = {
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "save_total_limit": 1,
-    "logging_steps": 10,
-    "report_to": "none",
-    # peft models hide the forward signature the Trainer reads the label names from.
-    "label_names": ["labels"],
-}
 
 
-def str2bool(value: str | bool) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value.lower() in ("true", "yes", "1"):
-        return True
-    if value.lower() in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    # No argparse defaults: a flag that is not None was given on the command line.
-    parser = argparse.ArgumentParser(
+def build_parser() -> HfArgumentParser:
+    return HfArgumentParser(
+        (ModelArguments, DataArguments, TrainingArguments),
         description=__doc__.splitlines()[0],
-        # A TrainingArguments flag must not be read as an abbreviation of one of these.
+        epilog="--config FILE reads the settings from FILE instead of config.yaml.",
         allow_abbrev=False,
-        epilog="Any other TrainingArguments field is accepted as --name value.",
-    )
-    parser.add_argument("--config", help="settings file (default: config.yaml here)")
-
-    model = parser.add_argument_group("model")
-    model.add_argument("--model_name_or_path", help="hub id or local checkpoint folder")
-    model.add_argument("--method", choices=METHODS, help="what to train")
-    model.add_argument(
-        "--unfreeze_layers", type=int, help="freeze: top layers that train too"
-    )
-    model.add_argument("--lora_r", type=int, help="lora, qlora: rank")
-    model.add_argument("--lora_alpha", type=float, help="lora, qlora: scaling")
-    model.add_argument("--lora_dropout", type=float)
-    model.add_argument(
-        "--lora_target_modules",
-        nargs="+",
-        help='module names, or "all-linear" (default: the attention projections)',
-    )
-    model.add_argument(
-        "--num_virtual_tokens", type=int, help="prefix, prompt: tokens learnt"
     )
 
-    data = parser.add_argument_group("data")
-    data.add_argument("--train_file", help="JSON Lines file")
-    data.add_argument("--validation_file", help="JSON Lines file")
-    data.add_argument("--dataset_name", help="hub dataset id or folder (not files)")
-    data.add_argument("--dataset_config_name", help="hub dataset configuration")
-    data.add_argument("--train_split", help="hub dataset split to train on")
-    data.add_argument(
-        "--validation_split",
-        help="hub dataset split to evaluate on (validation: else test, else 10%% of train)",
+
+def parse_args(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """config.yaml (or --config FILE), then the flags on top."""
+    parser = build_parser()
+    first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    first.add_argument("--config", type=Path, default=CONFIG)
+    known, rest = first.parse_known_args(argv)
+    config = read_config(known.config.resolve(), parser)
+    if any(arg.split("=")[0] in ("--train_file", "--dataset_name") for arg in rest):
+        config = {k: v for k, v in config.items() if k not in DATA_SOURCE_KEYS}
+    # What this code needs of the Trainer, unless config.yaml or a flag says otherwise.
+    parser.set_defaults(
+        # peft models hide the forward signature the Trainer reads label names from.
+        label_names=["labels"],
+        # Lets gradients through checkpointed layers whose inputs are frozen.
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        **config,
     )
-    data.add_argument("--tokens_column", help="the column with each sentence's words")
-    data.add_argument("--tags_column", help="the column with one tag per word")
-    data.add_argument("--labels", nargs="+", help="tag names, in id order")
-    data.add_argument(
-        "--label_all_tokens",
-        type=str2bool,
-        nargs="?",
-        const=True,
-        help="train on every sub-token of a word, not only the first (true/false)",
+    model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
+        rest, return_remaining_strings=True
     )
-    data.add_argument("--max_length", type=int, help="truncate to this many tokens")
-    data.add_argument("--max_train_samples", type=int, help="a random subset")
-    data.add_argument("--max_eval_samples", type=int, help="a random subset")
-
-    training = parser.add_argument_group("training")
-    training.add_argument("--output_dir")
-    training.add_argument("--num_train_epochs", type=float)
-    training.add_argument("--max_steps", type=int, help="overrides epochs when > 0")
-    training.add_argument("--learning_rate", type=float)
-    training.add_argument("--per_device_train_batch_size", type=int)
-    training.add_argument("--per_device_eval_batch_size", type=int)
-    training.add_argument("--gradient_accumulation_steps", type=int)
-    training.add_argument(
-        "--gradient_checkpointing", type=str2bool, nargs="?", const=True
-    )
-    training.add_argument(
-        "--precision",
-        choices=["fp32", "bf16", "fp16"],
-        help="mixed precision (on a GPU)",
-    )
-    training.add_argument("--seed", type=int)
-    training.add_argument(
-        "--resume_from_checkpoint",
-        help='a checkpoint folder, or "last": the newest in --output_dir',
-    )
-    return parser
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if not model_args.model_name_or_path:
+        parser.error("no model: set model_name_or_path in config.yaml or the flag")
+    if not data_args.train_file and not data_args.dataset_name:
+        parser.error("no data: set --train_file or --dataset_name")
+    return model_args, data_args, training_args
 
 
-def trainer_parser() -> HfArgumentParser:
-    """TrainingArguments' own flags, reporting only those given (no defaults)."""
-    parser = HfArgumentParser(TrainingArguments, allow_abbrev=False)
-    for action in parser._actions:
-        action.default = argparse.SUPPRESS
-        action.required = False
-    return parser
-
-
-def trainer_fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
-
-
-def load_config(path: Path, parser: argparse.ArgumentParser) -> dict:
+def read_config(path: Path, parser: HfArgumentParser) -> dict:
+    """config.yaml's settings, each checked to be a field; paths made absolute."""
     config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    unknown = sorted(set(config) - set(DEFAULTS))
+    fields = {
+        f.name
+        for kind in parser.dataclass_types
+        for f in dataclasses.fields(kind)
+        if f.init
+    }
+    unknown = sorted(set(config) - fields)
     if unknown:
         parser.error(
-            f"unknown key(s) in {path}: {', '.join(unknown)} "
-            "(TrainingArguments fields go in the trainer: block)"
+            f"unknown setting(s) in {path}: {', '.join(unknown)} "
+            "(python train.py --help lists them)"
         )
-    # YAML reads "2e-5" as a string: apply the flags' types to config values too.
-    types = {action.dest: action.type for action in parser._actions if action.type}
-    for key, value in config.items():
-        if isinstance(value, str) and key in types:
-            config[key] = types[key](value)
     for key in PATH_KEYS:
         if config.get(key) and not Path(config[key]).is_absolute():
             config[key] = str(path.parent / config[key])
@@ -234,77 +170,7 @@ def load_config(path: Path, parser: argparse.ArgumentParser) -> dict:
     model = config.get("model_name_or_path")
     if model and (path.parent / model).is_dir():
         config["model_name_or_path"] = str(path.parent / model)
-    config["trainer"] = check_trainer_block(config.get("trainer") or {}, parser)
     return config
-
-
-def check_trainer_block(block: dict, parser: argparse.ArgumentParser) -> dict:
-    if not isinstance(block, dict):
-        parser.error("trainer: in config.yaml must be a mapping of TrainingArguments")
-    fields = trainer_fields()
-    for key in block:
-        if key in DEFAULTS:
-            parser.error(f"trainer: {key} is a top-level key of config.yaml; move it")
-        if key not in fields:
-            parser.error(f"trainer: {key} is not a field of TrainingArguments")
-    # Types as the flags have them ("1e-4" is a string to YAML).
-    types = {a.dest: a.type for a in trainer_parser()._actions if a.type}
-    return {
-        key: types[key](value) if isinstance(value, str) and key in types else value
-        for key, value in block.items()
-    }
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = build_parser()
-    known, rest = parser.parse_known_args(argv)
-    cli = {k: v for k, v in vars(known).items() if v is not None}
-    # The remaining flags must be TrainingArguments fields (--warmup_steps 100, ...).
-    trainer_cli, unknown = trainer_parser().parse_known_args(rest)
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    config_path = Path(cli.pop("config", DEFAULT_CONFIG)).resolve()
-    config = load_config(config_path, parser)
-    if "train_file" in cli or "dataset_name" in cli:
-        config = {k: v for k, v in config.items() if k not in DATA_SOURCE_KEYS}
-    args = argparse.Namespace(**{**DEFAULTS, **config, **cli})
-    args.trainer = {**config.get("trainer", {}), **vars(trainer_cli)}
-    if not args.model_name_or_path:
-        parser.error("no model: set model_name_or_path in config.yaml or the flag")
-    if not args.train_file and not args.dataset_name:
-        parser.error("no data: set --train_file or --dataset_name")
-    return args
-
-
-def build_training_args(args: argparse.Namespace) -> TrainingArguments:
-    """TrainingArguments from the settings: the script's keys, then the trainer block and
-    TrainingArguments flags on top."""
-    kwargs = dict(
-        TRAINER_DEFAULTS,
-        output_dir=args.output_dir,
-        num_train_epochs=args.num_train_epochs,
-        max_steps=args.max_steps,
-        learning_rate=args.learning_rate,
-        per_device_train_batch_size=args.per_device_train_batch_size,
-        per_device_eval_batch_size=args.per_device_eval_batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        bf16=args.precision == "bf16",
-        fp16=args.precision == "fp16",
-        seed=args.seed,
-    )
-    # Newer transformers 5 releases call it activation_checkpointing (the old name is a
-    # deprecated alias).
-    name = (
-        "activation_checkpointing"
-        if "activation_checkpointing" in trainer_fields()
-        else "gradient_checkpointing"
-    )
-    kwargs[name] = args.gradient_checkpointing
-    if args.gradient_checkpointing:
-        # Lets gradients through checkpointed layers whose inputs are frozen.
-        kwargs[f"{name}_kwargs"] = {"use_reentrant": False}
-    kwargs.update(args.trainer)
-    return TrainingArguments(**kwargs)
 
 
 class EntityMetrics:
@@ -347,8 +213,7 @@ def argmax_logits(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.T
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = parse_args(argv)
-    training_args = build_training_args(args)
+    model_args, data_args, training_args = parse_args(argv)
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         level=logging.INFO if training_args.should_log else logging.WARNING,
@@ -357,52 +222,54 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # Words come pre-split: a RoBERTa-style BPE must see each one with its leading space.
     tokenizer = prepare_tokenizer(
-        load_tokenizer(args.model_name_or_path, add_prefix_space=True)
+        load_tokenizer(model_args.model_name_or_path, add_prefix_space=True)
     )
-    max_length = min(args.max_length, tokenizer.model_max_length)
+    max_length = min(data_args.max_length, tokenizer.model_max_length)
 
     # Under torchrun / accelerate the main process loads and tokenizes first; the other
     # processes then read its cache.
     with training_args.main_process_first(desc="loading and tokenizing the data"):
         raw = load_raw_datasets(
-            train_file=args.train_file,
-            validation_file=args.validation_file,
-            dataset_name=args.dataset_name,
-            dataset_config_name=args.dataset_config_name,
-            train_split=args.train_split,
-            validation_split=args.validation_split,
-            seed=args.seed,
+            train_file=data_args.train_file,
+            validation_file=data_args.validation_file,
+            dataset_name=data_args.dataset_name,
+            dataset_config_name=data_args.dataset_config_name,
+            train_split=data_args.train_split,
+            validation_split=data_args.validation_split,
+            seed=training_args.seed,
         )
-        check_columns(raw, args.tokens_column, args.tags_column)
-        labels = resolve_labels(raw["train"], args.tags_column, args.labels)
-        raw["train"] = limit_samples(raw["train"], args.max_train_samples, args.seed)
+        check_columns(raw, data_args.tokens_column, data_args.tags_column)
+        labels = resolve_labels(raw["train"], data_args.tags_column, data_args.labels)
+        raw["train"] = limit_samples(
+            raw["train"], data_args.max_train_samples, training_args.seed
+        )
         raw["validation"] = limit_samples(
-            raw["validation"], args.max_eval_samples, args.seed
+            raw["validation"], data_args.max_eval_samples, training_args.seed
         )
         tokenized = tokenize_datasets(
             raw,
             tokenizer,
-            args.tokens_column,
-            args.tags_column,
+            data_args.tokens_column,
+            data_args.tags_column,
             labels,
             max_length,
-            label_all_tokens=args.label_all_tokens,
+            label_all_tokens=data_args.label_all_tokens,
         )
     logger.info("tags: %s", labels)
 
     model = load_model(
-        args.model_name_or_path,
+        model_args.model_name_or_path,
         labels,
-        method=args.method,
-        unfreeze_layers=args.unfreeze_layers,
+        method=model_args.method,
+        unfreeze_layers=model_args.unfreeze_layers,
         lora={
-            "r": args.lora_r,
-            "alpha": args.lora_alpha,
-            "dropout": args.lora_dropout,
-            "target_modules": _target_modules(args.lora_target_modules),
+            "r": model_args.lora_r,
+            "alpha": model_args.lora_alpha,
+            "dropout": model_args.lora_dropout,
+            "target_modules": _target_modules(model_args.lora_target_modules),
         },
-        num_virtual_tokens=args.num_virtual_tokens,
-        gradient_checkpointing=args.gradient_checkpointing,
+        num_virtual_tokens=model_args.num_virtual_tokens,
+        gradient_checkpointing=training_args.gradient_checkpointing,
     )
     metrics_fn = EntityMetrics(labels)
     trainer = Trainer(
@@ -416,7 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         preprocess_logits_for_metrics=argmax_logits,
     )
 
-    resume = args.resume_from_checkpoint
+    resume = training_args.resume_from_checkpoint
     if resume in ("last", "true", "True"):
         resume = True  # the newest checkpoint in output_dir
     train_result = trainer.train(resume_from_checkpoint=resume)

@@ -385,7 +385,7 @@ def train_argv(twin_dir: Path, data_args: list[str]) -> list[str]:
         "--learning_rate", str(LEARNING_RATE),
         "--max_length", str(MAX_LENGTH),
         "--seed", str(SEED),
-        "--precision", "fp32",
+        "--bf16", "false", "--fp16", "false",
         # TrainingArguments flags: no evaluation or checkpoint on the way, one at the end.
         "--eval_strategy", "no",
         "--save_strategy", "steps",

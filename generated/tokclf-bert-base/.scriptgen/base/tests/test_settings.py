@@ -1,6 +1,6 @@
-"""Contract tests of train.py's settings and data.py's data sources: config.yaml, then flags;
-TrainingArguments from the trainer: block and flags; files or a hub dataset, the validation
-split's fallbacks, and sample limits.
+"""Contract tests of train.py's settings and data.py's data sources: each setting is one
+dataclass field with its help; config.yaml gives the values and a flag overrides each;
+files or a hub dataset, the validation split's fallbacks, and sample limits.
 
 Rendered by scriptgen; run with `pytest tests` (offline, CPU, seconds).
 """
@@ -24,60 +24,97 @@ import harness
 data = harness.module("data")
 train = harness.module("train")
 
-# Every flag train.py must accept, with a value and what parse_args must make of it.
-TRAIN_FLAGS = {
-    "--model_name_or_path": ("some-org/some-model", "some-org/some-model"),
-    "--method": ("freeze", "freeze"),
-    "--unfreeze_layers": ("2", 2),
-    "--lora_r": ("4", 4),
-    "--lora_alpha": ("8", 8.0),
-    "--lora_dropout": ("0.05", 0.05),
-    "--num_virtual_tokens": ("10", 10),
-    "--train_file": ("train.jsonl", "train.jsonl"),
-    "--validation_file": ("valid.jsonl", "valid.jsonl"),
-    "--tokens_column": ("words", "words"),
-    "--tags_column": ("labels", "labels"),
-    "--labels": ("O", ["O"]),
-    "--label_all_tokens": ("true", True),
-    "--output_dir": ("out", "out"),
-    "--max_steps": ("7", 7),
-    "--num_train_epochs": ("2", 2.0),
-    "--learning_rate": ("0.001", 0.001),
-    "--per_device_train_batch_size": ("3", 3),
-    "--per_device_eval_batch_size": ("5", 5),
-    "--gradient_accumulation_steps": ("4", 4),
-    "--gradient_checkpointing": ("true", True),
-    "--precision": ("bf16", "bf16"),
-    "--max_length": ("48", 48),
-    "--seed": ("123", 123),
-    "--max_train_samples": ("10", 10),
-    "--max_eval_samples": ("6", 6),
-    "--resume_from_checkpoint": ("last", "last"),
-}
-# Paths given on the command line are relative to the working directory.
-CLI_PATH_FLAGS = ("--train_file", "--validation_file", "--output_dir")
-# Relative paths in config.yaml are relative to the project folder.
-CONFIG_PATH_KEYS = ("train_file", "validation_file", "output_dir")
+# Paths: config.yaml's relative to its folder, the command line's to the working directory.
+PATH_KEYS = ("train_file", "validation_file", "output_dir")
+# This runs on a CPU: bf16 only with use_cpu, fp16 never.
+ON_CPU = ["--use_cpu", "true"]
 
 
 def read_config() -> dict:
     return yaml.safe_load((PROJECT_DIR / "config.yaml").read_text(encoding="utf-8"))
 
 
+def parsed(argv: list[str]) -> dict:
+    """Runs in the project's process: every setting parse_args(argv) made, by name (the
+    Trainer's as its to_dict() gives them)."""
+    import train
+
+    model_args, data_args, training_args = train.parse_args(argv)
+    return {**vars(model_args), **vars(data_args), **training_args.to_dict()}
+
+
+def declared() -> dict:
+    """Runs in the project's process: the settings train.py's parser declares, by name,
+    with what a flag takes (choices, a list, a bool) and the --help text."""
+    import contextlib
+    import dataclasses
+    import io
+
+    import train
+
+    parser = train.build_parser()
+    own = {
+        f.name for kind in parser.dataclass_types[:2] for f in dataclasses.fields(kind)
+    }
+    settings = {}
+    for action in parser._actions:
+        if (
+            action.dest in settings
+            or not action.option_strings
+            or action.dest == "help"
+        ):
+            continue
+        settings[action.dest] = {
+            "own": action.dest in own,
+            "choices": [getattr(c, "value", c) for c in action.choices or ()],
+            "list": action.nargs == "+",
+            "bool": action.const is True,
+            "type": getattr(action.type, "__name__", ""),
+            "help": action.help or "",
+        }
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        train.parse_args(["--help"])
+    return {"settings": settings, "help": text.getvalue()}
+
+
+@pytest.fixture(scope="module")
+def declaration() -> dict:
+    return harness.run(declared)
+
+
 def same_path(actual: str | None, expected: Path) -> bool:
     return actual is not None and Path(actual).resolve() == expected.resolve()
+
+
+def test_help_lists_every_setting_once_with_its_help(declaration: dict) -> None:
+    """`python train.py --help`: each of the project's own settings once, with its help;
+    each config.yaml key is a declared setting."""
+    options = [
+        line.split()[0].rstrip(",")
+        for line in declaration["help"].splitlines()
+        if line.startswith("  --")
+    ]
+    settings = declaration["settings"]
+    for name, setting in settings.items():
+        if setting["own"]:
+            assert (
+                options.count(f"--{name}") == 1
+            ), f"--{name} in --help {options.count(f'--{name}')} times"
+            assert setting["help"].strip(), f"--{name} has no help"
+    unknown = sorted(set(read_config()) - set(settings))
+    assert not unknown, f"config.yaml keys that are no setting of train.py: {unknown}"
 
 
 def test_parse_args_defaults_come_from_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # config.yaml is found from any working directory
-    args = train.parse_args([])
+    settings = harness.run(parsed, [])
     for key, value in read_config().items():
-        assert hasattr(args, key), f"parse_args([]) has no {key!r} (a config.yaml key)"
-        actual = getattr(args, key)
+        actual = settings[key]
         relative = isinstance(value, str) and not Path(value).is_absolute()
-        if key in CONFIG_PATH_KEYS and relative:
+        if key in PATH_KEYS and relative:
             assert same_path(actual, PROJECT_DIR / value), (
                 f"{key}: {actual!r} is not config.yaml's {value!r} "
                 "resolved against the project folder"
@@ -87,35 +124,138 @@ def test_parse_args_defaults_come_from_config(
                 f"{key}: {actual!r} is neither {value!r} nor that path resolved "
                 "against the project folder"
             )
-        elif isinstance(value, dict):
-            for sub, sub_value in value.items():
-                assert actual.get(sub) == sub_value, f"{key}.{sub}: {actual!r}"
         else:
-            assert actual == value, f"{key}: {actual!r}, config.yaml says {value!r}"
+            assert same_value(
+                actual, value
+            ), f"{key}: {actual!r}, config.yaml says {value!r}"
 
 
-def test_every_flag_is_accepted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def same_value(actual: object, expected: object) -> bool:
+    """TrainingArguments keeps report_to as a list ("none": no tracker, [])."""
+    if expected == "none" and actual == []:
+        return True
+    return actual == expected or actual == [expected]
+
+
+def another_value(value: object, setting: dict) -> object:
+    """A valid value for the setting that differs from ``value``."""
+    if setting["choices"]:
+        return next(c for c in setting["choices"] if c != value)
+    if setting["bool"] or isinstance(value, bool):
+        return not value
+    if setting["list"]:
+        return [*(value or ["a"]), "b"]
+    if isinstance(value, int) or setting["type"] == "int":
+        return (value or 0) + 3
+    if isinstance(value, float) or setting["type"] == "float":
+        return (value or 0.25) * 2
+    if value is None:
+        return "last" if setting["type"] == "" else "some-value"
+    return f"{value}-2"
+
+
+def as_flag(name: str, value: object) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [
+        f"--{name}",
+        *(str(v).lower() if isinstance(v, bool) else str(v) for v in values),
+    ]
+
+
+def test_each_setting_through_the_file_and_through_a_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, declaration: dict
 ) -> None:
+    """Every config.yaml key, set to another value in a copy of config.yaml and then on
+    the command line, reaches what parse_args gives the Trainer and the code."""
     monkeypatch.chdir(tmp_path)
-    argv = [item for flag, (value, _) in TRAIN_FLAGS.items() for item in (flag, value)]
-    args = train.parse_args(["--config", str(PROJECT_DIR / "config.yaml"), *argv])
-    for flag, (_, expected) in TRAIN_FLAGS.items():
-        actual = getattr(args, flag.lstrip("-"))
-        if flag in CLI_PATH_FLAGS:
-            assert same_path(actual, tmp_path / expected), (
-                f"{flag} {expected}: got {actual!r}, expected a path relative to "
-                "the working directory"
-            )
+    config = read_config()
+    settings = declaration["settings"]
+    for key, value in config.items():
+        if key in (
+            "fp16",
+            "report_to",
+        ):  # fp16 needs a GPU; trackers need their packages
+            continue
+        new = another_value(value, settings[key])
+        changed = tmp_path / "changed.yaml"
+        changed.write_text(yaml.safe_dump({**config, key: new}), encoding="utf-8")
+        through_file = harness.run(parsed, ["--config", str(changed), *ON_CPU])[key]
+        original = tmp_path / "config.yaml"
+        original.write_text(yaml.safe_dump(config), encoding="utf-8")
+        through_flag = harness.run(
+            parsed, ["--config", str(original), *ON_CPU, *as_flag(key, new)]
+        )[key]
+        if key in PATH_KEYS:
+            assert same_path(
+                through_file, tmp_path / new
+            ), f"{key} in the file: {through_file!r}"
+            assert same_path(through_flag, tmp_path / new), f"--{key}: {through_flag!r}"
         else:
-            assert actual == expected, f"{flag}: got {actual!r}, expected {expected!r}"
+            assert same_value(
+                through_file, new
+            ), f"{key}: {new!r} in the file gave {through_file!r}"
+            assert same_value(
+                through_flag, new
+            ), f"--{key} {new!r} gave {through_flag!r}"
 
-    args = train.parse_args(["--dataset_name", "some-org/some-dataset"])
-    assert args.dataset_name == "some-org/some-dataset"
-    assert train.parse_args(["--gradient_checkpointing"]).gradient_checkpointing is True
-    assert train.parse_args(["--label_all_tokens", "false"]).label_all_tokens is False
-    assert train.parse_args(["--label_all_tokens"]).label_all_tokens is True
-    labels = train.parse_args(["--labels", "O", "B-X", "I-X"]).labels
+
+def test_any_training_argument_in_the_file_or_as_a_flag(tmp_path: Path) -> None:
+    """Fields of the Trainer's arguments that config.yaml does not list work in both; a
+    flag wins over the file."""
+    config = tmp_path / "config.yaml"
+    extra = {"weight_decay": 0.01, "lr_scheduler_type": "cosine", "warmup_steps": 3}
+    config.write_text(yaml.safe_dump({**read_config(), **extra}), encoding="utf-8")
+    settings = harness.run(
+        parsed, ["--config", str(config), "--warmup_steps", "7", *ON_CPU]
+    )
+    assert (
+        settings["weight_decay"] == 0.01
+    ), "a TrainingArguments field in config.yaml was not applied"
+    assert settings["lr_scheduler_type"] == "cosine"
+    assert settings["warmup_steps"] == 7, "a flag must win over config.yaml"
+
+
+def refusal(argv: list[str]) -> list:
+    """Runs in the project's process: parse_args(argv)'s exit code and its last line on
+    stderr."""
+    import contextlib
+    import io
+
+    import train
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            train.parse_args(argv)
+        except SystemExit as exc:
+            return [exc.code, err.getvalue().strip().splitlines()[-1]]
+    return [0, ""]
+
+
+def test_an_unknown_key_or_flag_is_one_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump({**read_config(), "no_such_setting": 1}), encoding="utf-8"
+    )
+    code, line = harness.run(refusal, ["--config", str(config)])
+    assert code == 2 and "error:" in line and "no_such_setting" in line, line
+    code, line = harness.run(refusal, ["--no_such_flag", "1"])
+    assert code == 2 and "error:" in line and "--no_such_flag" in line, line
+
+
+def test_gradient_checkpointing_lets_gradients_through_frozen_inputs() -> None:
+    settings = harness.run(parsed, ["--gradient_checkpointing", *ON_CPU])
+    assert settings["gradient_checkpointing"] is True
+    assert settings["gradient_checkpointing_kwargs"] == {"use_reentrant": False}
+
+
+def test_label_all_tokens_and_labels_flags() -> None:
+    assert (
+        harness.run(parsed, ["--label_all_tokens", "false"])["label_all_tokens"]
+        is False
+    )
+    assert harness.run(parsed, ["--label_all_tokens"])["label_all_tokens"] is True
+    labels = harness.run(parsed, ["--labels", "O", "B-X", "I-X"])["labels"]
     assert labels == ["O", "B-X", "I-X"]
 
 
@@ -126,50 +266,12 @@ def test_a_data_source_on_the_command_line_replaces_config_labels(
     config = tmp_path / "config.yaml"
     settings = {**read_config(), "labels": ["x", "y"], "train_file": "a.jsonl"}
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    assert train.parse_args(["--config", str(config)]).labels == ["x", "y"]
+    assert harness.run(parsed, ["--config", str(config)])["labels"] == ["x", "y"]
     for flag, value in (("--train_file", "b.jsonl"), ("--dataset_name", "org/data")):
-        args = train.parse_args(["--config", str(config), flag, value])
-        assert args.labels is None, f"{flag} kept config.yaml's labels {args.labels}"
+        labels = harness.run(parsed, ["--config", str(config), flag, value])["labels"]
+        assert labels is None, f"{flag} kept config.yaml's labels {labels}"
     argv = ["--config", str(config), "--train_file", "b.jsonl", "--labels", "p", "q"]
-    assert train.parse_args(argv).labels == ["p", "q"]
-
-
-def training_arguments(argv: list[str]) -> object:
-    """Runs in the project's process: the TrainingArguments that argv makes."""
-    import train
-
-    return train.build_training_args(train.parse_args(argv))
-
-
-def test_training_arguments_from_flags_and_the_trainer_block(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    trainer_block = {
-        "weight_decay": 0.01,
-        "lr_scheduler_type": "cosine",
-        "warmup_steps": 3,
-    }
-    config.write_text(
-        yaml.safe_dump({**read_config(), "trainer": trainer_block}), encoding="utf-8"
-    )
-    argv = ["--config", str(config), "--output_dir", str(tmp_path / "out")]
-    argv += ["--warmup_steps", "7", "--logging_steps", "3", "--report_to", "none"]
-    argv += ["--gradient_accumulation_steps", "4", "--learning_rate", "1e-4"]
-    argv += ["--precision", "fp32"]  # whatever config.yaml says: this runs on a CPU
-    training_args = harness.run(training_arguments, argv)
-    assert training_args.weight_decay == 0.01, "the trainer: block was not applied"
-    scheduler = training_args.lr_scheduler_type
-    assert getattr(scheduler, "value", scheduler) == "cosine", scheduler
-    assert training_args.warmup_steps == 7, "a TrainingArguments flag must win"
-    assert training_args.logging_steps == 3
-    assert training_args.gradient_accumulation_steps == 4
-    assert training_args.learning_rate == 1e-4
-    # precision and gradient checkpointing reach the Trainer (use_cpu: bf16 on a CPU).
-    argv += ["--precision", "bf16", "--use_cpu", "true", "--gradient_checkpointing"]
-    training_args = harness.run(training_arguments, argv)
-    assert training_args.bf16 and not training_args.fp16
-    assert training_args.gradient_checkpointing
-    with pytest.raises(SystemExit):
-        train.parse_args(["--no_such_flag", "1"])
+    assert harness.run(parsed, argv)["labels"] == ["p", "q"]
 
 
 def sampled_rows() -> list:
