@@ -44,6 +44,8 @@ class Family(_Strict):
     lora_target_modules: tuple[str, ...] | Literal["all-linear"] = "all-linear"
     # What the family's tokenizer needs installed beyond transformers (sentencepiece, ...).
     requirements: tuple[str, ...] = ()
+    # Batch norms (ResNet's): frozen ones must keep their pretrained running statistics.
+    batch_norm: bool = False
 
 
 @dataclass(frozen=True)
