@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .check import Finding
+    from .config import LLMSettings
     from .pipeline import Result
     from .plan import Plan
     from .progress import Progress
@@ -62,13 +63,15 @@ def new(
     out: Path | str = "generated",
     llm: str | None = None,
     llm_model: str | None = None,
+    settings: LLMSettings | None = None,
     validate: bool = True,
     commit: bool = True,
     sandbox: Sandbox | None = None,
     max_repairs: int = 3,
     progress: Progress | None = None,
 ) -> Result:
-    """Generate a project, prove it on a tiny twin, write it and commit it."""
+    """Generate a project, prove it on a tiny twin, write it and commit it. ``settings``:
+    scriptgen.toml's [llm] (its context and time budget), as the caller resolved it."""
     from .backends import get_backend
     from .pipeline import generate
     from .progress import QUIET
@@ -85,7 +88,7 @@ def new(
     )
     return generate(
         the_plan,
-        backend=get_backend(llm, llm_model=llm_model),
+        backend=get_backend(llm, llm_model=llm_model, settings=settings),
         validate=validate,
         commit=commit,
         sandbox=sandbox or Sandbox(),

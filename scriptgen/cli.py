@@ -161,8 +161,7 @@ def new(
         llm, llm_model = settings.uri, llm_model or settings.model
     result = api.new(
         task, model=model, name=name, spec_file=spec_file, sets=sets, baseline=baseline,
-        out=out, llm=llm,
-        llm_model=llm_model, validate=not no_validate, commit=not no_commit, sandbox=sandbox,
+        out=out, llm=llm, llm_model=llm_model, settings=settings, validate=not no_validate, commit=not no_commit, sandbox=sandbox,
         max_repairs=_max_repairs(max_repairs, settings), progress=Progress(),
     )  # fmt: skip
     click.echo(str(result.target))

@@ -184,7 +184,9 @@ def _regenerate(
 
     plan = plan_for_existing(project, None)
     # The transcript answers only what the same backend, model and decoding were asked.
-    backend = _backend(project, lock, wanted, use_transcript=not now.backend_changed)
+    backend = _backend(
+        project, lock, wanted, options.settings, use_transcript=not now.backend_changed
+    )
     files, report = produce(
         plan,
         backend,
@@ -237,14 +239,23 @@ def _regenerate(
 
 
 def _backend(
-    project: Path, lock: Lock, wanted: Wanted, *, use_transcript: bool
+    project: Path,
+    lock: Lock,
+    wanted: Wanted,
+    settings: LLMSettings,
+    *,
+    use_transcript: bool,
 ) -> Backend:
     from .backends import get_backend
     from .backends.llm import LLMBackend, recorded_chat
 
     if wanted.backend in OFFLINE_BACKENDS:
         return get_backend(wanted.backend)
-    live = get_backend(wanted.uri, llm_model=wanted.llm_model) if wanted.uri else None
+    live = (
+        get_backend(wanted.uri, llm_model=wanted.llm_model, settings=settings)
+        if wanted.uri
+        else None
+    )
     if not use_transcript:
         if live is None:
             raise UserError(_needs_backend(project, lock))

@@ -30,6 +30,22 @@ def test_settings_come_from_the_nearest_scriptgen_toml(tmp_path: Path) -> None:
     assert settings.budget == 120
 
 
+def test_backends_take_the_settings_given_never_the_working_directorys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library settles scriptgen.toml once, where the caller says: a backend made in
+    a folder whose scriptgen.toml says otherwise keeps what it was given."""
+    from scriptgen.backends import get_backend
+    from scriptgen.backends.llm import RUN_SECONDS
+    from scriptgen.config import LLMSettings
+
+    build_file_tree(tmp_path, {"scriptgen.toml": "[llm]\nbudget = 5\n"})
+    monkeypatch.chdir(tmp_path)
+    for uri in ("openai:http://127.0.0.1:9/v1", "hf:some-org/some-model"):
+        assert get_backend(uri).budget == RUN_SECONDS, uri
+        assert get_backend(uri, settings=LLMSettings(budget=7)).budget == 7, uri
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [("[llm]\nuri = 3\n", "uri must be a string"), ("[llm]\nmax_repairs = 99\n", "max_repairs must be"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from ..config import LLMSettings
 from ..errors import UserError
 from ..plan import Plan
 
@@ -65,17 +66,15 @@ def _replay(arg: str, **options: Any) -> Backend:
     return LLMBackend(name="replay", chat=replay_chat(Path(arg)))
 
 
-def _openai(arg: str, *, llm_model: str | None = None, **options: Any) -> Backend:
-    from pathlib import Path
-
-    from ..config import llm_settings
+def _openai(
+    arg: str, *, llm_model: str | None = None, settings: LLMSettings, **options: Any
+) -> Backend:
     from .llm import RUN_SECONDS, LLMBackend, openai_chat
 
     if not arg.startswith(("http://", "https://")):
         raise UserError(
             f"openai needs a base URL: --llm openai:http://HOST:PORT/v1 (got {arg!r})"
         )
-    settings = llm_settings(Path.cwd())
     return LLMBackend(
         name="openai",
         chat=openai_chat(arg, llm_model, settings.context),
@@ -84,16 +83,13 @@ def _openai(arg: str, *, llm_model: str | None = None, **options: Any) -> Backen
     )
 
 
-def _hf(arg: str, **options: Any) -> Backend:
-    from pathlib import Path
-
-    from ..config import llm_settings
+def _hf(arg: str, *, settings: LLMSettings, **options: Any) -> Backend:
     from .hf_chat import hf_chat
     from .llm import RUN_SECONDS, LLMBackend
 
     if not arg:
         raise UserError("hf needs a model: --llm hf:<hub id, folder or .gguf>")
-    budget = llm_settings(Path.cwd()).budget or RUN_SECONDS
+    budget = settings.budget or RUN_SECONDS
     return LLMBackend(name="hf", chat=hf_chat(arg), model=arg, budget=budget)
 
 
@@ -105,8 +101,11 @@ BACKENDS: dict[str, Callable[..., Backend]] = {
 }
 
 
-def get_backend(uri: str | None, **options: Any) -> Backend:
-    """``reference``, or ``scheme:argument`` for a registered scheme."""
+def get_backend(
+    uri: str | None, *, settings: LLMSettings | None = None, **options: Any
+) -> Backend:
+    """``reference``, or ``scheme:argument`` for a registered scheme. ``settings``:
+    scriptgen.toml's [llm] as the caller resolved it (none read here)."""
     uri = uri or "reference"
     scheme, _, arg = uri.partition(":")
     factory = BACKENDS.get(scheme)
@@ -114,4 +113,4 @@ def get_backend(uri: str | None, **options: Any) -> Backend:
         raise UserError(
             f"unknown backend {scheme!r} in --llm {uri!r}; available: {', '.join(sorted(BACKENDS))}"
         )
-    return factory(arg, **options)
+    return factory(arg, settings=settings or LLMSettings(), **options)
