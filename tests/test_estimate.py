@@ -17,7 +17,7 @@ from scriptgen.plan import make_plan
 from scriptgen.registry import family
 from scriptgen.spec import build_spec
 
-from .conftest import alias_for, generate_reference, run_scriptgen
+from .conftest import alias_for, run_scriptgen
 
 pytestmark = pytest.mark.slow
 
@@ -62,21 +62,26 @@ TEXTCLF_ROWS = [(m, f) for t, m, f in combinations() if t == "textclf"]
 
 @pytest.fixture(scope="module")
 def model_modules(tmp_path_factory: pytest.TempPathFactory):
-    """The generated textclf project's model.py of each family, imported on demand."""
+    """The generated textclf project's model.py of each family and method (a project's
+    model.py holds its spec's method only), imported on demand."""
     modules: dict = {}
 
-    def get(model_type: str):
-        if model_type not in modules:
+    def get(model_type: str, method: str):
+        if (model_type, method) not in modules:
+            from scriptgen.backends.reference import ReferenceBackend
+
             out = tmp_path_factory.mktemp(model_type)
-            project = generate_reference(out, "textclf", model=alias_for(model_type))
-            name = f"generated_textclf_model_{model_type.replace('-', '_')}"
-            spec = importlib.util.spec_from_file_location(name, project / "model.py")
+            plan = plan_for("textclf", model_type, out, f"training.method={method}")
+            path = out / "model.py"
+            path.write_text(ReferenceBackend().generate(plan)["model.py"])
+            name = f"generated_textclf_model_{model_type.replace('-', '_')}_{method}"
+            spec = importlib.util.spec_from_file_location(name, path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             spec.loader.exec_module(module)
-            modules[model_type] = module
-        return modules[model_type]
+            modules[model_type, method] = module
+        return modules[model_type, method]
 
     return get
 
@@ -100,13 +105,15 @@ def test_planned_trainable_parameters_equal_model_py(
     config.num_labels = len(labels)
     checkpoint = tmp_path / "checkpoint"
     AutoModelForSequenceClassification.from_config(config).save_pretrained(checkpoint)
-    model = model_modules(model_type).load_model(
-        str(checkpoint),
-        labels,
-        method,
-        unfreeze_layers=1,
-        lora=None,
-        num_virtual_tokens=20,
+    options = {
+        "freeze": {"unfreeze_layers": 1},
+        "lora": {"lora": None},
+        "qlora": {"lora": None},
+        "prefix": {"num_virtual_tokens": 20},
+        "prompt": {"num_virtual_tokens": 20},
+    }.get(method, {})
+    model = model_modules(model_type, method).load_model(
+        str(checkpoint), labels, **options
     )
     expected = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total, trainable, _ = parameters(plan, twin_config(model_type))

@@ -129,11 +129,8 @@ def test_method_options_reach_config_and_requirements(tmp_path: Path) -> None:
     )
     files = rendered(plan)
     config = yaml.safe_load(files["config.yaml"])
-    assert (config["method"], config["lora_r"], config["label_all_tokens"]) == (
-        "lora",
-        4,
-        True,
-    )
+    assert (config["lora_r"], config["label_all_tokens"]) == (4, True)
+    assert "method" not in config and "unfreeze_layers" not in config
     assert (
         config["eval_strategy"] == "epoch" and config["resume_from_checkpoint"] is None
     )
