@@ -99,10 +99,10 @@ BREAKAGES = {
 # (method, breakage)
 PEFT_MODEL = "    model = peft.get_peft_model(model, peft_config)\n"
 PREFIX_CONFIG = (
-    "            num_attention_heads=config.num_attention_heads,\n"
-    "            modules_to_save=list(head),\n"
-    "        )\n"
-    "    else:  # prompt\n"
+    "        num_attention_heads=config.num_attention_heads,\n"
+    "        modules_to_save=list(head),\n"
+    "    )\n"
+    "    checkpointing = model.is_gradient_checkpointing\n"
 )
 METHOD_BREAKAGES = {
     # LoRA that also trains the word embeddings: merged, they differ from the base
@@ -134,8 +134,8 @@ METHOD_BREAKAGES = {
         "qlora",
         (
             "model.py",
-            '    if method == "qlora":\n        model = _load_4bit(',
-            '    if method == "never":\n        model = _load_4bit(',
+            "    model = _load_4bit(model_name_or_path, kwargs)\n",
+            "    model = AUTO_CLASS.from_pretrained(model_name_or_path, **kwargs)\n",
             ["test_qlora_trains_adapters_over_a_4bit_base_model"],
         ),
     ),
