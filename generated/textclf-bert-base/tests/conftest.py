@@ -49,7 +49,7 @@ LABELS = ["neg", "pos"]  # None: the project infers them from the data
 MULTI_LABEL = False
 LABEL_SEPARATOR = ","
 METHOD = "full"
-# --unfreeze_layers for the judge's run of --method freeze: the twin has only a few
+# --unfreeze_layers for the judge's run of freeze: the twin has only a few
 # layers, so 1 (one frozen, one trained) when the spec unfreezes any, else 0.
 UNFREEZE_LAYERS = 0
 # The judge's run: the spec's options where the twin can take them.
@@ -230,8 +230,6 @@ def train_argv(twin_dir: Path, data_args: list[str]) -> list[str]:
         "--model_name_or_path",
         str(twin_dir),
         *data_args,
-        "--method",
-        METHOD,
         "--max_steps",
         str(TRAIN_STEPS),
         "--per_device_train_batch_size",
