@@ -2,7 +2,7 @@
 
     python train.py                                   # as config.yaml says
     python train.py --learning_rate 3e-5 --num_train_epochs 1
-    python train.py --method lora --lora_r 16 --warmup_steps 100 --report_to wandb
+    python train.py --warmup_steps 100 --report_to wandb
     python train.py --resume_from_checkpoint last     # go on from outputs/checkpoint-*
     python train.py --config other.yaml               # another settings file
     accelerate launch train.py                        # several GPUs
@@ -46,7 +46,7 @@ from data import (
     tokenize_datasets,
 )
 from metrics import entity_scores
-from model import METHODS, load_model, load_tokenizer, save_trained
+from model import load_model, load_tokenizer, save_trained
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +61,6 @@ def setting(default: object, help: str = "", **options: object) -> dataclasses.F
 @dataclass
 class ModelArguments:
     model_name_or_path: str = setting(None, "hub id or local checkpoint folder")
-    method: str = setting("full", "what trains (model.py)", choices=METHODS)
-    unfreeze_layers: int = setting(0, "freeze: top layers that train with the head")
-    lora_r: int = setting(8, "lora, qlora: rank")
-    lora_alpha: float = setting(16.0, "lora, qlora: scaling (alpha / r)")
-    lora_dropout: float = setting(0.1, "lora, qlora: dropout")
-    lora_target_modules: list[str] | None = setting(
-        None, 'module names, or "all-linear" (default: the attention projections)'
-    )
-    num_virtual_tokens: int = setting(20, "prefix, prompt: tokens learnt")
 
 
 @dataclass
@@ -260,15 +251,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model = load_model(
         model_args.model_name_or_path,
         labels,
-        method=model_args.method,
-        unfreeze_layers=model_args.unfreeze_layers,
-        lora={
-            "r": model_args.lora_r,
-            "alpha": model_args.lora_alpha,
-            "dropout": model_args.lora_dropout,
-            "target_modules": _target_modules(model_args.lora_target_modules),
-        },
-        num_virtual_tokens=model_args.num_virtual_tokens,
         gradient_checkpointing=training_args.gradient_checkpointing,
     )
     metrics_fn = EntityMetrics(labels)
@@ -300,13 +282,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if trainer.is_world_process_zero():
         metrics_fn.log_report()
     return metrics
-
-
-def _target_modules(value: list[str] | str | None) -> list[str] | str | None:
-    """--lora_target_modules all-linear is peft's keyword, not a module name."""
-    if isinstance(value, list) and value == ["all-linear"]:
-        return "all-linear"
-    return value
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from twin import (
 
 # From the spec.
 METHOD = "full"
-# --unfreeze_layers for the judge's run of --method freeze: the twin has only a few
+# --unfreeze_layers for the judge's run of freeze: the twin has only a few
 # layers, so 1 (one frozen, one trained) when the spec unfreezes any, else 0.
 UNFREEZE_LAYERS = 0
 # The judge's run: the spec's options where the twin can take them.
@@ -376,8 +376,7 @@ def train_argv(twin_dir: Path, data_args: list[str]) -> list[str]:
     argv = [
         "--model_name_or_path", str(twin_dir),
         *data_args,
-        "--method", METHOD,
-        "--label_all_tokens", str(LABEL_ALL_TOKENS).lower(),
+                "--label_all_tokens", str(LABEL_ALL_TOKENS).lower(),
         "--max_steps", str(TRAIN_STEPS),
         "--per_device_train_batch_size", str(BATCH_SIZE // GRADIENT_ACCUMULATION_STEPS),
         "--gradient_accumulation_steps", str(GRADIENT_ACCUMULATION_STEPS),

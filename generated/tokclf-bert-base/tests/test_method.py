@@ -47,7 +47,7 @@ def initial(twin_dir: Path, twin: dict) -> Weights:
 def trained_weights(trained: Path) -> Weights:
     """The trained checkpoint's weights, which must be a plain checkpoint's."""
     assert not (trained / "adapter_config.json").exists(), (
-        f"--method {METHOD} must save a plain checkpoint (adapters merged), "
+        f"{METHOD} must save a plain checkpoint (adapters merged), "
         "not a peft adapter"
     )
     return checkpoint_weights(trained)
