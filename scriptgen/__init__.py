@@ -1,6 +1,7 @@
 """scriptgen: turn a task spec into a runnable, tested fine-tuning project.
 
-The library API (``new``, ``validate``, ``check``, ``regen``, ``tasks``, ``plan``) lives in
+The library API (``new``, ``validate``, ``check``, ``regen``, ``tasks``, ``plan``,
+``prompt``, ``estimate``, ``compare``) lives in
 ``scriptgen.api``; it is imported on first use, so ``import scriptgen`` stays light.
 """
 
@@ -9,7 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["check", "new", "plan", "regen", "tasks", "validate"]
+__all__ = [
+    "check",
+    "compare",
+    "estimate",
+    "new",
+    "plan",
+    "prompt",
+    "regen",
+    "tasks",
+    "validate",
+]
 
 
 def __getattr__(name: str) -> Any:

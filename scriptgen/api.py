@@ -4,6 +4,9 @@
     result = scriptgen.new("textclf", model="bert-base", sets=["training.epochs=1"])
     findings, report = scriptgen.validate("generated/textclf-bert-base")
     outcomes = scriptgen.regen(["generated"])
+    messages = scriptgen.prompt(scriptgen.plan("textclf", model="bert-base"))
+    costs = scriptgen.estimate(scriptgen.plan("textclf", model="bert-base"))
+    measured = scriptgen.compare("generated/textclf-bert-base")
 
 Policy (which setting wins over which, exit codes, the pre-commit exit rule) is the CLI's;
 these functions take settled values and raise ``ScriptgenError`` subclasses.
@@ -17,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .check import Finding
+    from .compare import Comparison
     from .config import LLMSettings
+    from .estimate import Estimate
     from .pipeline import Result
     from .plan import Plan
     from .progress import Progress
@@ -169,3 +174,45 @@ def tasks() -> dict[str, Any]:
     from .catalog import catalog
 
     return catalog()
+
+
+def prompt(the_plan: Plan) -> list[dict[str, str]]:
+    """The messages an LLM backend would send to generate ``the_plan``; calls nothing."""
+    from .prompts import generation_messages
+
+    return generation_messages(the_plan)
+
+
+def estimate(
+    the_plan: Plan,
+    *,
+    examples: int | None = None,
+    utilisation: float = 0.3,
+    price_per_hour: float | None = None,
+    price_per_mtok: float | None = None,
+) -> Estimate:
+    """What fine-tuning costs with each method, and the prompt baseline, before anything
+    runs (``scriptgen plan``)."""
+    from .estimate import estimate as costs
+
+    return costs(
+        the_plan,
+        examples=examples,
+        utilisation=utilisation,
+        price_per_hour=price_per_hour,
+        price_per_mtok=price_per_mtok,
+    )
+
+
+def compare(
+    directory: Path | str,
+    *,
+    price_per_hour: float = 1.0,
+    price_per_mtok: float | None = None,
+) -> Comparison:
+    """A project's fine-tune against its prompt baseline, as its last runs measured."""
+    from .compare import compare as measure
+
+    return measure(
+        Path(directory), price_per_hour=price_per_hour, price_per_mtok=price_per_mtok
+    )

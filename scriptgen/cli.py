@@ -347,9 +347,8 @@ def prompt(
     import json
 
     from . import api
-    from .prompts import generation_messages
 
-    messages = generation_messages(
+    messages = api.prompt(
         api.plan(
             task, model=model, name=name, spec_file=spec_file, sets=sets,
             baseline=baseline,
@@ -398,7 +397,6 @@ def plan_command(
     import json
 
     from . import api
-    from .estimate import estimate
     from .plan_text import render
 
     if spec_file is None and task.endswith((".yaml", ".yml")) and Path(task).is_file():
@@ -407,7 +405,7 @@ def plan_command(
     the_plan = api.plan(
         task, model=model, name=name, spec_file=spec_file, sets=sets, baseline=baseline
     )
-    result = estimate(
+    result = api.estimate(
         the_plan, examples=examples, utilisation=utilisation,
         price_per_hour=price_per_hour, price_per_mtok=price_per_mtok,
     )  # fmt: skip
@@ -442,10 +440,10 @@ def compare(
 ) -> int:
     """Compare a project's fine-tune with its prompt baseline, as measured: writes
     comparison.md and comparison.png into DIRECTORY."""
-    from .compare import compare as measure
+    from . import api
     from .compare import table, write
 
-    comparison = measure(
+    comparison = api.compare(
         directory, price_per_hour=price_per_hour, price_per_mtok=price_per_mtok
     )
     md, png = write(comparison)
