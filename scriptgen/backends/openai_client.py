@@ -21,9 +21,8 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +30,8 @@ import httpx2
 import openai
 
 from ..errors import ScriptgenError
+from .deadline import DeadlineTransport
+from . import openai_errors as wording
 
 # Cap on one backoff sleep after a broken stream (the package's own cap for its retries).
 MAX_DELAY = 8.0
@@ -61,7 +62,7 @@ class _Broken(Exception):
 
     def __init__(self, cause: str) -> None:
         super().__init__(cause)
-        self.cause = _one_line(cause)
+        self.cause = wording.one_line(cause)
 
 
 @dataclass
@@ -115,7 +116,7 @@ class OpenAIClient:
         # The end of the chat() under way, if it has one, and its length in seconds.
         self._call_limit = (math.inf, math.inf)
         self._http = openai.DefaultHttpxClient(
-            transport=_DeadlineTransport(httpx2.HTTPTransport(), self._deadline),
+            transport=DeadlineTransport(httpx2.HTTPTransport(), self._deadline),
             event_hooks={"request": [self._count]},
         )
         self._sdk = openai.OpenAI(
@@ -239,8 +240,8 @@ class OpenAIClient:
         return ChatResult(
             text="".join(reply.parts),
             model=reply.model or model,
-            prompt_tokens=_int_or_none(reply.usage.get("prompt_tokens")),
-            completion_tokens=_int_or_none(reply.usage.get("completion_tokens")),
+            prompt_tokens=wording.int_or_none(reply.usage.get("prompt_tokens")),
+            completion_tokens=wording.int_or_none(reply.usage.get("completion_tokens")),
             seconds=time.monotonic() - start,
             finish_reason=reply.finish_reason,
         )
@@ -259,12 +260,12 @@ class OpenAIClient:
                 attempts = self._sent - sent
                 if attempts > self.retries or time.monotonic() >= self._call_limit[0]:
                     raise BackendError(
-                        f"openai backend: POST {url} failed after {_times(attempts)} "
+                        f"openai backend: POST {url} failed after {wording.times(attempts)} "
                         f"({exc.cause}); check the server's log"
                     ) from None
                 time.sleep(min(0.5 * 2 ** (attempts - 1), MAX_DELAY))
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                if "stream_options" in body and "stream_options" in _detail(exc):
+                if "stream_options" in body and "stream_options" in wording.detail(exc):
                     del body["stream_options"]  # an older server: ask without it
                     continue
                 raise self._status_error("POST", url, exc, self._sent - sent) from None
@@ -290,7 +291,7 @@ class OpenAIClient:
             try:
                 body_bytes = raw.http_response.read()
             except httpx2.TransportError as exc:
-                raise _Broken(_transport_cause(exc, self.timeout)) from None
+                raise _Broken(wording.transport_cause(exc, self.timeout)) from None
             reply = _parse_completion(body_bytes)
             if on_token is not None and reply.parts[0]:
                 on_token(reply.parts[0])
@@ -305,11 +306,17 @@ class OpenAIClient:
                     if on_token is not None:
                         on_token(piece)
         except json.JSONDecodeError as exc:
-            raise _Broken(f"malformed JSON in stream: {_snippet(exc.doc)}") from None
+            raise _Broken(
+                f"malformed JSON in stream: {wording.snippet(exc.doc)}"
+            ) from None
         except openai.APIConnectionError as exc:  # timeouts included
-            raise _Broken(_transport_cause(exc.__cause__, self.timeout)) from None
+            raise _Broken(
+                wording.transport_cause(exc.__cause__, self.timeout)
+            ) from None
         except openai.APIError as exc:  # an error event in the stream
-            raise _Broken(f"server error in stream: {_snippet(exc.message)}") from None
+            raise _Broken(
+                f"server error in stream: {wording.snippet(exc.message)}"
+            ) from None
         finally:
             stream.close()
         if reply.finish_reason is None:
@@ -323,17 +330,17 @@ class OpenAIClient:
         self, method: str, url: str, exc: openai.APIStatusError, attempts: int
     ) -> BackendError:
         code = exc.status_code
-        detail = _detail(exc)
+        detail = wording.detail(exc)
         cause = f"HTTP {code}" + (f": {detail}" if detail else "")
         if code in (408, 409, 429) or code >= 500:
-            wait = _retry_after(exc.response.headers)
+            wait = wording.retry_after(exc.response.headers)
             if wait is not None and wait > 120:  # the package waits no longer than that
                 return BackendError(
                     f"openai backend: {url} is busy ({cause}) and asks to wait "
                     f"{wait:.0f}s; try again later"
                 )
             return BackendError(
-                f"openai backend: {method} {url} failed after {_times(attempts)} "
+                f"openai backend: {method} {url} failed after {wording.times(attempts)} "
                 f"({cause}); check the server's log"
             )
         if code in (401, 403):
@@ -363,62 +370,20 @@ class OpenAIClient:
             cause = (
                 f"connect timed out after {self.connect_timeout:g}s"
                 if transport == "ConnectTimeout"
-                else _cause(exc.__cause__)
+                else wording.cause(exc.__cause__)
             )
             return Unreachable(
-                f"openai backend: cannot reach {url} after {_times(attempts)} "
+                f"openai backend: cannot reach {url} after {wording.times(attempts)} "
                 f"({cause}); check that the server is running and the URL is right"
             )
         if isinstance(exc, openai.APIConnectionError):  # timeouts included
-            cause = _transport_cause(exc.__cause__, self.timeout)
+            cause = wording.transport_cause(exc.__cause__, self.timeout)
         else:
-            cause = _snippet(str(exc))
+            cause = wording.snippet(str(exc))
         return BackendError(
-            f"openai backend: {method} {url} failed after {_times(attempts)} "
+            f"openai backend: {method} {url} failed after {wording.times(attempts)} "
             f"({cause}); check the server's log"
         )
-
-
-class _DeadlinePassed(httpx2.ReadTimeout):
-    """A reply still coming when its attempt's deadline passed."""
-
-
-class _DeadlineTransport(httpx2.BaseTransport):
-    """Every reply must end within ``seconds`` of its request: the read timeout only
-    bounds the gap between two bytes, and a server that sends keep-alives forever never
-    hits it."""
-
-    def __init__(
-        self, inner: httpx2.BaseTransport, deadline: Callable[[], tuple[float, float]]
-    ) -> None:
-        self.inner = inner
-        # When a request sent now must have its reply, and that limit in seconds.
-        self.deadline = deadline
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        deadline, seconds = self.deadline()
-        response = self.inner.handle_request(request)
-        response.stream = _DeadlineStream(response.stream, deadline, seconds)
-        return response
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class _DeadlineStream(httpx2.SyncByteStream):
-    def __init__(self, inner: Any, deadline: float, seconds: float) -> None:
-        self.inner = inner
-        self.deadline = deadline
-        self.seconds = seconds
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.inner:
-            if time.monotonic() > self.deadline:
-                raise _DeadlinePassed(f"reply not finished within {self.seconds:g}s")
-            yield chunk
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def _model_id(entry: dict[str, Any]) -> str:
@@ -450,16 +415,20 @@ def _parse_completion(raw: bytes) -> _Reply:
     try:
         payload = json.loads(raw)
     except ValueError:
-        raise _Broken(f"malformed JSON reply: {_snippet(raw)}") from None
+        raise _Broken(f"malformed JSON reply: {wording.snippet(raw)}") from None
     if not isinstance(payload, dict):
-        raise _Broken(f"unexpected reply: {_snippet(raw)}")
+        raise _Broken(f"unexpected reply: {wording.snippet(raw)}")
     if payload.get("error") or payload.get("object") == "error":
-        raise _Broken(f"server error: {_error_text(payload.get('error') or payload)}")
+        raise _Broken(
+            f"server error: {wording.error_text(payload.get('error') or payload)}"
+        )
     try:
         choice = payload["choices"][0]
         content = choice["message"].get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise _Broken(f"reply has no choices[0].message: {_snippet(raw)}") from None
+        raise _Broken(
+            f"reply has no choices[0].message: {wording.snippet(raw)}"
+        ) from None
     usage = payload.get("usage")
     return _Reply(
         model=payload.get("model") if isinstance(payload.get("model"), str) else None,
@@ -470,79 +439,3 @@ def _parse_completion(raw: bytes) -> _Reply:
 
 
 # Small helpers.
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    """The server's own error message, from the body shapes servers really send (the
-    package has already taken the body's ``error`` member, where there is one)."""
-    return _error_text(exc.body) if exc.body is not None else _snippet(exc.message)
-
-
-def _error_text(payload: Any) -> str:
-    if isinstance(payload, dict):
-        for key in ("message", "detail", "error"):  # OpenAI, vLLM, llama.cpp, Ollama
-            if isinstance(payload.get(key), str) and payload[key]:
-                return _snippet(payload[key])
-    return _snippet(payload)
-
-
-def _snippet(value: Any, limit: int = 200) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = _one_line(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _times(attempts: int) -> str:
-    return f"{attempts} attempt{'s' if attempts != 1 else ''}"
-
-
-def _transport_cause(exc: BaseException | None, timeout: float) -> str:
-    """What went wrong below HTTP, in a few words."""
-    if isinstance(exc, _DeadlinePassed):
-        return str(exc)
-    if isinstance(exc, httpx2.TimeoutException):
-        return f"no data for {timeout:g}s"
-    if isinstance(exc, httpx2.RemoteProtocolError):
-        return f"connection closed mid-reply: {_snippet(str(exc))}"
-    return _cause(exc)
-
-
-def _cause(exc: BaseException | None) -> str:
-    """What the connection failure was, in a few words."""
-    text = str(exc) if exc is not None else ""
-    lowered = text.lower()
-    if "refused" in lowered:
-        return "connection refused"
-    if (
-        "name or service" in lowered
-        or "nodename" in lowered
-        or "getaddrinfo" in lowered
-    ):
-        return "unknown host"
-    return _snippet(text) or "connection failed"
-
-
-def _retry_after(headers: Any) -> float | None:
-    """The server's Retry-After in seconds: a number, or an HTTP date."""
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
