@@ -66,3 +66,39 @@ def combinations() -> list[tuple[str, str, str]]:
         for model_type, methods in task["families"].items()
         for method in methods
     ]
+
+
+def describe(found: dict[str, Any]) -> str:
+    """``scriptgen tasks`` as text: each task's data keys, families, methods and files,
+    then the model aliases."""
+    lines: list[str] = []
+    for task in found["tasks"]:
+        lines.append(f"{task['name']}: {task['title']} (metric: {task['metric']})")
+        lines.append(f"  data formats: {', '.join(task['data']['formats'])}")
+        for key, info in task["data"]["keys"].items():
+            default = (
+                f" (default: {info['default']})" if info["default"] is not None else ""
+            )
+            lines.append(
+                f"  data.{key}: {info['type']}{default}  {info['description']}"
+            )
+            for value, methods in info["methods"].items():
+                lines.append(
+                    f"    with {key}: {value}, methods: {', '.join(methods)} only"
+                )
+        lines.append("  families and methods:")
+        family_width = max(map(len, task["families"]), default=0)
+        for model_type, methods in task["families"].items():
+            lines.append(f"    {model_type:{family_width}}  {', '.join(methods)}")
+        for f in task["files"]:
+            when = "  (with --baseline)" if f["when"] == "baseline" else ""
+            lines.append(f"  {f['kind']:8} {f['path']}{when}")
+            if f["defines"]:
+                lines.append(f"             defines: {', '.join(f['defines'])}")
+            if f["flags"]:
+                lines.append(f"             flags: {' '.join(f['flags'])}")
+    lines.append("models:")
+    width = max(map(len, found["models"]), default=0)
+    for alias, entry in found["models"].items():
+        lines.append(f"  {alias:{width}}  {entry['hub_id']} ({entry['model_type']})")
+    return "\n".join(lines)
