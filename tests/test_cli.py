@@ -134,4 +134,4 @@ def test_help_and_tasks_do_not_import_torch(tmp_path: Path) -> None:
     assert re.search(
         r"\n  bert-base +google-bert/bert-base-uncased \(bert\)\n", tasks.stdout
     )
-    assert "--model_name_or_path" in tasks.stdout
+    assert "defines: parse_args, main" in tasks.stdout

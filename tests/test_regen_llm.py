@@ -90,13 +90,16 @@ def test_a_spec_change_sends_the_new_request_only(repo: Path, tmp_path: Path) ->
     assert (lock["backend"], lock["llm_model"]) == ("openai", MODEL)
 
 
-def test_a_spec_change_without_a_server_is_bad_input(repo: Path) -> None:
+def test_a_spec_change_without_a_server_fails_that_project(repo: Path) -> None:
+    """New questions with no server to ask: that project's failure, named with what to
+    pass (other projects would still be regenerated), and nothing written."""
     set_learning_rate(repo, "3.0e-05")
     before = snapshot(repo)
     result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("scriptgen: error: ") and "pass --llm URI" in lines[-1]
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    failed = [ln for ln in result.stdout.splitlines() if ": failed" in ln]
+    assert len(failed) == 1 and "pass --llm URI" in failed[0], result.stdout
     assert snapshot(repo) == before
 
 

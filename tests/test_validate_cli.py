@@ -61,16 +61,16 @@ def test_import_missing_from_installed_transformers(project: Path) -> None:
 
 
 def test_removed_keyword(project: Path) -> None:
-    # transformers 4's name for a TrainingArguments field, as an LLM may write it.
+    # transformers 4's name for the Trainer's tokenizer argument, as an LLM may write it.
     break_file(
         project,
         "train.py",
-        '"eval_strategy": "epoch"',
-        '"evaluation_strategy": "epoch"',
+        "processing_class=tokenizer,",
+        "tokenizer=tokenizer,",
     )
     result = run_scriptgen("validate", str(project), cwd=project.parent)
     assert result.returncode == 1
-    assert "unexpected keyword argument 'evaluation_strategy'" in result.stderr
+    assert "unexpected keyword argument 'tokenizer'" in result.stderr
     assert "train.py:" in result.stderr
 
 
