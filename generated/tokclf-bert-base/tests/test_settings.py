@@ -167,7 +167,8 @@ def test_each_setting_through_the_file_and_through_a_flag(
 ) -> None:
     """Every config.yaml key, set to another value in a copy of config.yaml and then on
     the command line, reaches what parse_args gives the Trainer and the code."""
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # flags' paths: against here; the file's: its folder
+    (tmp_path / "conf").mkdir()
     config = read_config()
     settings = declaration["settings"]
     for key, value in config.items():
@@ -177,7 +178,7 @@ def test_each_setting_through_the_file_and_through_a_flag(
         ):  # fp16 needs a GPU; trackers need their packages
             continue
         new = another_value(value, settings[key])
-        changed = tmp_path / "changed.yaml"
+        changed = tmp_path / "conf" / "changed.yaml"
         changed.write_text(yaml.safe_dump({**config, key: new}), encoding="utf-8")
         through_file = harness.run(parsed, ["--config", str(changed), *ON_CPU])[key]
         original = tmp_path / "config.yaml"
@@ -187,7 +188,7 @@ def test_each_setting_through_the_file_and_through_a_flag(
         )[key]
         if key in PATH_KEYS:
             assert same_path(
-                through_file, tmp_path / new
+                through_file, tmp_path / "conf" / new
             ), f"{key} in the file: {through_file!r}"
             assert same_path(through_flag, tmp_path / new), f"--{key}: {through_flag!r}"
         else:
@@ -243,10 +244,10 @@ def test_an_unknown_key_or_flag_is_one_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "error:" in line and "--no_such_flag" in line, line
 
 
-def test_gradient_checkpointing_lets_gradients_through_frozen_inputs() -> None:
-    settings = harness.run(parsed, ["--gradient_checkpointing", *ON_CPU])
-    assert settings["gradient_checkpointing"] is True
-    assert settings["gradient_checkpointing_kwargs"] == {"use_reentrant": False}
+def test_activation_checkpointing_lets_gradients_through_frozen_inputs() -> None:
+    settings = harness.run(parsed, ["--activation_checkpointing", *ON_CPU])
+    assert settings["activation_checkpointing"] is True
+    assert settings["activation_checkpointing_kwargs"] == {"use_reentrant": False}
 
 
 def test_label_all_tokens_and_labels_flags() -> None:

@@ -124,7 +124,7 @@ def parse_args(
         # peft models hide the forward signature the Trainer reads label names from.
         label_names=["labels"],
         # Lets gradients through checkpointed layers whose inputs are frozen.
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing_kwargs={"use_reentrant": False},
         **config,
     )
     model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model = load_model(
         model_args.model_name_or_path,
         labels,
-        gradient_checkpointing=training_args.gradient_checkpointing,
+        gradient_checkpointing=training_args.activation_checkpointing,
     )
     metrics_fn = EntityMetrics(labels)
     trainer = Trainer(

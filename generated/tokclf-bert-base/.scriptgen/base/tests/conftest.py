@@ -394,7 +394,7 @@ def train_argv(twin_dir: Path, data_args: list[str]) -> list[str]:
     if METHOD == "freeze":
         argv += ["--unfreeze_layers", str(UNFREEZE_LAYERS)]
     if GRADIENT_CHECKPOINTING:
-        argv += ["--gradient_checkpointing"]
+        argv += ["--activation_checkpointing"]
     return argv
 
 
