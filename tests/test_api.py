@@ -1,5 +1,5 @@
-"""The library surface: every command's work is a function of `scriptgen` (the CLI only
-parses arguments and maps results to exit codes)."""
+"""The library surface: every command's work is a function of `scriptgen.api` (the CLI
+only parses arguments and maps results to exit codes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import scriptgen
+from scriptgen import api
 from scriptgen.errors import UserError
 
 from .conftest import run_scriptgen
@@ -16,13 +16,13 @@ from .conftest import run_scriptgen
 def test_every_command_has_its_function() -> None:
     for name in ("new", "validate", "check", "regen", "tasks", "plan", "prompt",
                  "estimate", "compare"):  # fmt: skip
-        assert callable(getattr(scriptgen, name)), name
+        assert callable(getattr(api, name)), name
 
 
 def test_prompt_is_what_the_cli_prints(tmp_path: Path) -> None:
     import json
 
-    messages = scriptgen.prompt(scriptgen.plan("textclf", model="bert-base"))
+    messages = api.prompt(api.plan("textclf", model="bert-base"))
     assert [m["role"] for m in messages][0] == "system"
     printed = run_scriptgen(
         "prompt", "textclf", "--model", "bert-base", "--json", cwd=tmp_path
@@ -33,4 +33,4 @@ def test_prompt_is_what_the_cli_prints(tmp_path: Path) -> None:
 
 def test_compare_names_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such project folder"):
-        scriptgen.compare(tmp_path / "nowhere")
+        api.compare(tmp_path / "nowhere")
