@@ -1,12 +1,12 @@
 """The library API: what the command line does, as functions (copier's ``run_copy``).
 
-    import scriptgen
-    result = scriptgen.new("textclf", model="bert-base", sets=["training.epochs=1"])
-    findings, report = scriptgen.validate("generated/textclf-bert-base")
-    outcomes = scriptgen.regen(["generated"])
-    messages = scriptgen.prompt(scriptgen.plan("textclf", model="bert-base"))
-    costs = scriptgen.estimate(scriptgen.plan("textclf", model="bert-base"))
-    measured = scriptgen.compare("generated/textclf-bert-base")
+    from scriptgen import api
+    result = api.new("textclf", model="bert-base", sets=["training.epochs=1"])
+    findings, report = api.validate("generated/textclf-bert-base")
+    outcomes = api.regen(["generated"])
+    messages = api.prompt(api.plan("textclf", model="bert-base"))
+    costs = api.estimate(api.plan("textclf", model="bert-base"))
+    measured = api.compare("generated/textclf-bert-base")
 
 Policy (which setting wins over which, exit codes, the pre-commit exit rule) is the CLI's;
 these functions take settled values and raise ``ScriptgenError`` subclasses.
