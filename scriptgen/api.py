@@ -156,9 +156,8 @@ def regen(
     ]
     if not todo:
         return []
-    prepare(
-        todo, options, sandbox
-    )  # no ML stack stops the run before anything is written
+    # No ML stack stops the run before anything is written.
+    prepare(todo, options, sandbox)
     return regen_all(
         todo,
         options,
