@@ -122,6 +122,14 @@ def validate(
     )
 
 
+def judge(directory: Path | str, *, task: str | None = None) -> Path:
+    """Write a project's judge to ``DIR/.scriptgen/judge/`` for a run by hand (``python -m
+    pytest DIR/.scriptgen/judge``); git ignores it. Returns the folder."""
+    from .project import write_judge
+
+    return write_judge(Path(directory), task)
+
+
 def check(
     directories: Sequence[Path | str] = (), options: Options | None = None
 ) -> list[Status]:

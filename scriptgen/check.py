@@ -309,6 +309,8 @@ def _contract_findings(
     out = []
     for contract in manifest.files:
         path = contract.path
+        if contract.kind == "judge":
+            continue  # scriptgen's own, added by validation
         if path not in files:
             out.append(Finding(path, None, None, "missing: the task needs this file"))
         if (mod := modules.get(path)) is None:  # absent, unparsable, or not Python

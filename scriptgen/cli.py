@@ -253,6 +253,22 @@ def validate(
 
 
 @cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--task",
+    help="The task of a hand-written project (read from .scriptgen/ otherwise).",
+)
+def judge(directory: Path, task: str | None) -> int:
+    """Write a project's judge to DIR/.scriptgen/judge/, to run by hand with pytest
+    (unconfined: `scriptgen validate` runs it in a sandbox)."""
+    from . import api
+
+    folder = api.judge(directory, task=task)
+    click.echo(f"wrote the judge to {folder}; run it with: python -m pytest {folder}")
+    return 0
+
+
+@cli.command()
 @spec_options
 @click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
 def prompt(

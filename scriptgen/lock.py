@@ -25,6 +25,10 @@ SPEC_FILE = f"{META_DIR}/spec.yaml"
 LOCK_FILE = f"{META_DIR}/lock.json"
 VALIDATION_FILE = f"{META_DIR}/validation.json"
 TRANSCRIPT_FILE = f"{META_DIR}/transcript.jsonl"
+# The judge (the contract tests scriptgen validates a project with): rendered from the
+# templates for each validation, and by `scriptgen judge` for a run by hand; never written
+# to the project otherwise, never committed.
+JUDGE_DIR = f"{META_DIR}/judge"
 # What scriptgen last wrote for each file, so that a user's edit can be merged three-way
 # (and the last generation recovered by hand: it is a plain copy).
 BASE_DIR = f"{META_DIR}/base"

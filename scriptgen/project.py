@@ -7,10 +7,10 @@ from pathlib import Path
 
 from .check import Finding, quick_check
 from .errors import UserError
-from .lock import LOCK_FILE, SPEC_FILE, Lock
+from .lock import JUDGE_DIR, LOCK_FILE, SPEC_FILE, Lock
 from .plan import Plan
 from .progress import QUIET, Progress
-from .render import JUDGE_PREFIX, render_scaffold
+from .render import render_judge, render_scaffold
 from .repair import check_while_validating
 from .deps import require_ml_stack
 from .report import ValidationReport
@@ -113,6 +113,39 @@ def plan_for_existing(project: Path, task: str | None) -> Plan:
         return plan(default_model)
 
 
+def write_judge(project: Path, task: str | None = None) -> Path:
+    """Render the project's judge into ``.scriptgen/judge/`` (replacing what is there),
+    for a run by hand; git ignores the folder. Returns it."""
+    import shutil
+
+    plan = plan_for_existing(project, task)
+    folder = project / JUDGE_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    for rel, text in render_judge(plan).items():
+        path = project / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    # Rendered again for each validation: 1,800 lines that a repo of projects need not hold.
+    (folder / ".gitignore").write_text("*\n", encoding="utf-8")
+    return folder
+
+
+def judge_note(project: Path) -> str:
+    """What a validation of ``project`` should know of its judge: "" when the project was
+    generated with the templates installed now."""
+    from .stale import status
+
+    if not (project / LOCK_FILE).is_file():
+        return ""
+    changed = [r for r in status(project).reasons if r.startswith("templates changed")]
+    if not changed:
+        return ""
+    return (
+        "the judge comes from the templates installed now, and the project from older "
+        "ones; `scriptgen regen` brings the project up to them"
+    )
+
+
 def validate_existing(
     project: Path,
     *,
@@ -127,6 +160,8 @@ def validate_existing(
     if (project / LOCK_FILE).is_file():  # a hand-written project is its user's own code
         sandbox.admit(Lock.read(project).backend)
     files = read_project(project, always=(f.path for f in plan.manifest.files))
+    if note := judge_note(project):
+        progress.note(note)
     return validate_as_is(files, plan, render_scaffold(plan), sandbox, progress)
 
 
@@ -137,19 +172,10 @@ def validate_as_is(
     sandbox: Sandbox,
     progress: Progress = QUIET,
 ) -> tuple[list[Finding], ValidationReport | None]:
-    """Check and validate ``files`` as they are (not reformatted), judged by ``scaffold``.
-
-    The judge always comes from scriptgen's templates; other scaffold the files lack
-    (README, .gitignore, ...) too, since only the code is under test.
+    """Check and validate ``files`` as they are (not reformatted), with the scaffold they
+    lack (README, .gitignore, ...) from ``scaffold``, since only the code is under test.
     """
-    files = {
-        **files,
-        **{
-            p: t
-            for p, t in scaffold.items()
-            if p.startswith(JUDGE_PREFIX) or p not in files
-        },
-    }
+    files = {**scaffold, **files}
     with progress.stage("checked paths and syntax"):
         findings = quick_check(files)
     if findings:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .parse import file_block
 from .plan import Plan
-from .render import JUDGE_PREFIX, render, render_scaffold
+from .render import render, render_judge, render_scaffold
 
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers")
 # Scaffold the code must fit, shown to the model: the settings, the requirements and the
@@ -20,7 +20,7 @@ PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers")
 _SHOWN_SETTINGS = ("config.yaml", "requirements.txt")
 # The judge's plumbing (it runs the project's code in a process of its own): nothing the
 # code must fit.
-_NOT_SHOWN = ("tests/harness.py",)
+_NOT_SHOWN = ("harness.py",)
 
 
 def installed_versions() -> dict[str, str]:
@@ -38,6 +38,7 @@ def _context(plan: Plan, compact: bool = False) -> dict[str, Any]:
     from .backends.reference import ReferenceBackend
 
     scaffold = render_scaffold(plan)
+    judge = {} if compact else render_judge(plan)
     code_files = plan.manifest.code_files
     return {
         **plan.context(),
@@ -45,10 +46,8 @@ def _context(plan: Plan, compact: bool = False) -> dict[str, Any]:
         "versions": installed_versions(),
         "format_example": file_block(code_files[0].path, "...the whole file...\n"),
         "scaffold": {
-            p: text
-            for p, text in scaffold.items()
-            if p in _SHOWN_SETTINGS
-            or (p.startswith(JUDGE_PREFIX) and p not in _NOT_SHOWN and not compact)
+            **{p: text for p, text in scaffold.items() if p in _SHOWN_SETTINGS},
+            **{p: t for p, t in judge.items() if p.rpartition("/")[2] not in _NOT_SHOWN},
         },
         "reference": {} if compact else ReferenceBackend().generate(plan),
         "compact": compact,

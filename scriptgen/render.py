@@ -78,25 +78,22 @@ def render(template: str, context: dict[str, Any], root: Path | None = None) -> 
         raise ScriptgenError(f"template {template} failed to render: {exc}") from exc
 
 
-# Scaffold files under tests/ are the judge: always rendered afresh, never merged.
-JUDGE_PREFIX = "tests/"
-
-
 def render_files(plan: Plan, contracts: Iterable[FileContract]) -> dict[str, str]:
     """Render the templates of ``contracts`` with the plan's context."""
     context = plan.context()
     return {f.path: render(plan.manifest.template(f), context) for f in contracts}
 
 
-def render_scaffold(plan: Plan, only_judge: bool = False) -> dict[str, str]:
-    return render_files(
-        plan,
-        (
-            f
-            for f in plan.manifest.scaffold_files
-            if not only_judge or f.path.startswith(JUDGE_PREFIX)
-        ),
-    )
+def render_scaffold(plan: Plan) -> dict[str, str]:
+    """The project's files that scriptgen renders itself (config, README, the starter
+    test, ...): the user's once written, merged on regen."""
+    return render_files(plan, plan.manifest.scaffold_files)
+
+
+def render_judge(plan: Plan) -> dict[str, str]:
+    """The judge (under ``.scriptgen/judge/``): rendered afresh for each validation, never
+    written to the project but by ``scriptgen judge``."""
+    return render_files(plan, plan.manifest.judge_files)
 
 
 def shared_templates(manifest: Manifest) -> list[str]:

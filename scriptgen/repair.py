@@ -18,10 +18,10 @@ from .backends import Backend
 from .check import Finding, check_project, quick_check
 from .errors import UserError, ValidationFailed
 from .fmt import format_files
-from .lock import TRANSCRIPT_FILE, VALIDATION_FILE
+from .lock import META_DIR, TRANSCRIPT_FILE, VALIDATION_FILE
 from .plan import Plan
 from .progress import QUIET, Progress
-from .render import render_scaffold
+from .render import render_judge, render_scaffold
 from .deps import require_ml_stack
 from .report import ValidationReport
 from .validate import Sandbox, run_contract_tests
@@ -59,12 +59,16 @@ def prove(
 def check_while_validating(
     files: Mapping[str, str], plan: Plan, sandbox: Sandbox
 ) -> tuple[list[Finding], ValidationReport | None]:
-    """The structural check here, the contract tests in their subprocess, at the same time."""
+    """The structural check here, the contract tests in their subprocess, at the same time.
+
+    The judge always comes from scriptgen's templates: nothing of the candidate's own
+    reaches ``.scriptgen/``."""
+    judged = {p: t for p, t in files.items() if not p.startswith(META_DIR + "/")}
     cancel = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as pool:
         running = pool.submit(
             run_contract_tests,
-            files,
+            {**judged, **render_judge(plan)},
             timeout=sandbox.timeout,
             memory_limit=sandbox.memory_limit,
             python=sandbox.python,

@@ -11,6 +11,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .lock import JUDGE_DIR
+
+_JUDGE = JUDGE_DIR + "/"
+
 # Native frames ('File "train.py", line 3') and pytest's short form for collection errors
 # ('train.py:3: in <module>').
 _TIMING = re.compile(r" in \d+(?:\.\d+)?s\b")
@@ -169,9 +173,9 @@ def diagnose(step: Step) -> str:
         if (m := _FRAME.match(ln))
     ]
     project = [
-        f for f in frames if not os.path.isabs(f[0]) and not f[0].startswith("tests/")
+        f for f in frames if not os.path.isabs(f[0]) and not f[0].startswith(_JUDGE)
     ]
-    tests = [f for f in frames if f[0].startswith("tests/")]
+    tests = [f for f in frames if f[0].startswith(_JUDGE)]
     exc = next(
         (ln.strip() for ln in reversed(lines) if _EXC_LINE.match(ln.strip())), ""
     )
@@ -182,7 +186,7 @@ def diagnose(step: Step) -> str:
     syntax = re.search(
         r'File "([^"/][^"]*)", line (\d+)\n(?:.*\n){0,3}\s*(\w*Error: .*)', step.message
     )
-    if syntax and not syntax.group(1).startswith("tests/"):
+    if syntax and not syntax.group(1).startswith(_JUDGE):
         return (
             f"{syntax.group(1)}:{syntax.group(2)}: {syntax.group(3)} (in {step.name})"
         )

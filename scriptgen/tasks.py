@@ -15,10 +15,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import UserError
-from .lock import templates_root
+from .lock import JUDGE_DIR, templates_root
 from .yamlfile import read_yaml
 
-FileKind = Literal["code", "scaffold"]
+# "code": written by a backend; "scaffold": the rest of the user's project, rendered from
+# templates; "judge": scriptgen's own contract tests, never written to the project.
+FileKind = Literal["code", "scaffold", "judge"]
 KeyType = Literal["string", "integer", "number", "boolean", "strings"]
 # The data formats scriptgen knows how to point at; a task lists the ones it reads.
 DataFormat = Literal[
@@ -36,7 +38,7 @@ class FileContract(_Strict):
     """What one file of a generated project must provide."""
 
     path: str  # relative, POSIX separators
-    kind: FileKind  # "code": written by a backend; "scaffold": always rendered from templates
+    kind: FileKind
     # Relative to the task's folder, or to the templates root when it starts with "_common/".
     template: str
     description: str = ""
@@ -124,7 +126,10 @@ class Manifest(_Strict):
     folder: Path = Path()
 
     @model_validator(mode="after")
-    def _directions_of_its_metrics(self) -> Manifest:
+    def _consistent(self) -> Manifest:
+        for f in self.files:
+            if (f.kind == "judge") != f.path.startswith(JUDGE_DIR + "/"):
+                raise ValueError(f"{f.path}: only the judge's files go in {JUDGE_DIR}/")
         strays = sorted(set(self.lower_is_better) - {self.metric, *self.metrics})
         if strays:
             raise ValueError(f"lower_is_better: {', '.join(strays)} not among metrics")
@@ -139,6 +144,10 @@ class Manifest(_Strict):
     @property
     def scaffold_files(self) -> tuple[FileContract, ...]:
         return tuple(f for f in self.files if f.kind == "scaffold")
+
+    @property
+    def judge_files(self) -> tuple[FileContract, ...]:
+        return tuple(f for f in self.files if f.kind == "judge")
 
     @property
     def has_baseline(self) -> bool:

@@ -32,6 +32,7 @@ from pathlib import Path
 from .config import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
 from .deps import require_ml_stack
 from .errors import UserError
+from .lock import JUDGE_DIR
 from .isolation import (
     RUN_PREFIX,
     UNPRIVILEGED_ID,
@@ -113,7 +114,8 @@ def run_contract_tests(
     python: str = sys.executable,
     cancel: threading.Event | Sequence[threading.Event] = (),
 ) -> ValidationReport:
-    """Write ``files`` (the whole candidate, judge included) to a temp folder and run its tests."""
+    """Write ``files`` (the candidate with its judge in ``.scriptgen/judge/``) to a temp
+    folder and run the judge there."""
     require_ml_stack(python)
     limit = parse_size(memory_limit)
     boxed = isolation()
@@ -159,7 +161,7 @@ def run_contract_tests(
             *confine(writable=[*scratch, report_dir, *shared]),
             python, "-m", "pytest", "-q", "-p", "scriptgen_verdict",
             "-p", "no:cacheprovider", "--tb=native", "-o", "addopts=",
-            "--junitxml", str(report_xml), "tests",
+            "--junitxml", str(report_xml), "--rootdir", ".", JUDGE_DIR,
         ]  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -180,11 +182,7 @@ def run_contract_tests(
         forged = forged_verdict(record, proc.returncode, steps)
         for step in steps:
             step.judged = judged_figure((record or {}).get("judged"), step.name)
-    shown = (
-        ["pytest", "tests"]
-        if not timed_out
-        else ["pytest", "tests", f"(timeout {timeout:g}s)"]
-    )
+    shown = ["pytest", JUDGE_DIR] + ([f"(timeout {timeout:g}s)"] if timed_out else [])
     report = ValidationReport(
         passed=proc.returncode == 0
         and any(s.outcome == "passed" for s in steps)

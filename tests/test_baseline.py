@@ -39,7 +39,7 @@ def generate_project(out: Path, task: str) -> Path:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = generate_project(tmp_path_factory.mktemp("baseline"), "textclf")
-    for name in ("baseline.py", "llm.py", "baseline.yaml", "tests/test_baseline.py"):
+    for name in ("baseline.py", "llm.py", "baseline.yaml"):
         assert (project / name).is_file(), name
     spec = (project / ".scriptgen" / "spec.yaml").read_text(encoding="utf-8")
     assert "baseline:\n  llm: Qwen/Qwen2.5-1.5B-Instruct\n" in spec
@@ -131,6 +131,7 @@ def test_the_judge_catches_a_broken_baseline(
     source = (broken / path).read_text(encoding="utf-8")
     assert source.count(good) == 1, f"{path} no longer has the code this test breaks"
     (broken / path).write_text(source.replace(good, bad), encoding="utf-8")
+    run_scriptgen("judge", str(broken))
     # The judge's own file, run as validation runs it (the twins cached by the fixture).
     from scriptgen.isolation import twin_cache
 
@@ -140,7 +141,7 @@ def test_the_judge_catches_a_broken_baseline(
         env["SCRIPTGEN_TWIN_CACHE"] = str(twins)
     result = subprocess.run(
         # The test that must fail, alone (the others need not run the LLM again).
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_baseline.py", "-k", must_fail],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", ".scriptgen/judge/test_baseline.py", "-k", must_fail],
         cwd=broken, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
@@ -409,7 +410,7 @@ def test_a_project_without_a_baseline_ignores_the_baseline_templates(
     )
     assert "textclf/reference/baseline.py.j2" in with_baseline
     assert "textclf/reference/baseline.py.j2" not in without
-    assert "textclf/scaffold/tests/test_baseline.py.j2" not in without
+    assert "textclf/judge/test_baseline.py.j2" not in without
     assert "textclf/reference/train.py.j2" in without
     # Nor what only the baseline's templates include (its shared argument handling).
     from scriptgen.render import shared_templates

@@ -34,13 +34,13 @@ def test_the_compact_prompt_keeps_the_contracts_only(tmp_path: Path) -> None:
     full, compact = generation_messages(plan), generation_messages(plan, compact=True)
     full_text, compact_text = full[1]["content"], compact[1]["content"]
     assert EXEMPLAR in full_text and EXEMPLAR not in compact_text
-    assert "### tests/test_contract.py" in full_text
-    assert "tests/" in compact_text and "### tests/" not in compact_text
+    assert "### .scriptgen/judge/test_contract.py" in full_text
+    assert ".scriptgen/judge/" in compact_text and "### .scriptgen/" not in compact_text
     for f in plan.manifest.code_files:  # every contract is still there
         assert f"## `{f.path}`" in compact_text
         for name in f.defines:
             assert f"`{name}`" in compact_text
-    assert "tests/harness.py" not in full_text  # the judge's plumbing is never shown
+    assert "judge/harness.py" not in full_text  # the judge's plumbing is never shown
     assert len(compact_text) * 5 < len(full_text)
 
 

@@ -46,7 +46,7 @@ BUGS = {
         (
             "align_labels",
             "entity_scores",
-            "tests/conftest.py",
+            ".scriptgen/judge/conftest.py",
             "is_split_into_words=True",
         ),
         ("test_align_labels", "test_tokenize_datasets_aligns_tags_with_sub_tokens"),

@@ -47,7 +47,7 @@ def test_project_layout(generated: tuple[Path, str, str]) -> None:
     project = root / "generated" / "textclf-bert-base"
     files = tree(project)
     for rel in [*CODE, "config.yaml", "README.md", "requirements.txt", ".gitignore",
-                "tests/conftest.py", "tests/test_contract.py",
+                "tests/test_train.py",
                 ".scriptgen/spec.yaml", ".scriptgen/lock.json", ".scriptgen/validation.json"]:  # fmt: skip
         assert rel in files, rel
     config = yaml.safe_load((project / "config.yaml").read_text())
@@ -58,6 +58,8 @@ def test_project_layout(generated: tuple[Path, str, str]) -> None:
     lock = json.loads((project / ".scriptgen/lock.json").read_text())
     assert lock["backend"] == "reference" and lock["validation"]["passed"] is True
     assert set(CODE) <= set(lock["files"])
+    # The judge is scriptgen's, rendered for each validation: not in the project.
+    assert not [f for f in files if f.startswith((".scriptgen/judge", "tests/conftest"))]
     assert any(k.startswith("textclf/reference/") for k in lock["templates"])
     report = json.loads((project / ".scriptgen/validation.json").read_text())
     assert report["passed"] and all(s["outcome"] == "passed" for s in report["steps"])
@@ -107,19 +109,32 @@ def test_progress_names_each_stage(generated: tuple[Path, str, str]) -> None:
     assert float(learned[1]) >= float(learned[2]) > 0.5
 
 
-def test_generated_contract_tests_pass_standalone(
+def test_the_users_tests_and_the_judge_run_by_hand(
     generated: tuple[Path, str, str],
 ) -> None:
-    """The project's own tests/ run with plain pytest, offline, without scriptgen."""
+    """The project's own tests/ (the starter) run with plain pytest in seconds, offline,
+    without scriptgen; the judge, written by `scriptgen judge`, runs by hand too, and git
+    does not see it."""
     import os
     import subprocess
     import sys
 
-    project = generated[0] / "generated" / "textclf-bert-base"
+    root = generated[0]
+    project = root / "generated" / "textclf-bert-base"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-                          cwd=project, capture_output=True, text=True, env=env)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:]
+
+    def pytest(where: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", where],
+                              cwd=project, capture_output=True, text=True, env=env)  # fmt: skip
+
+    mine = pytest("tests")
+    assert mine.returncode == 0 and "2 passed" in mine.stdout, mine.stdout[-3000:]
+    written = run_scriptgen("judge", str(project), cwd=root)
+    assert written.returncode == 0, written.stderr
+    assert "python -m pytest" in written.stdout
+    judged = pytest(".scriptgen/judge")
+    assert judged.returncode == 0, judged.stdout[-3000:]
+    assert git(root, "status", "--porcelain", "--untracked-files=all", "--", "generated") == ""
 
 
 def test_outside_a_repo_writes_and_says_so(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_generation_prompt_carries_versions_contract_and_exemplar(
     assert "Must define at module top level: `parse_args`, `main`." in user["content"]
     assert "--model_name_or_path" in user["content"]
     assert (
-        "### tests/test_contract.py" in user["content"]
+        "### .scriptgen/judge/test_contract.py" in user["content"]
     )  # the judge is shown, as fixed
     # The exemplar parses back, byte for byte, as the reference implementation.
     code = {f.path for f in plan.manifest.code_files}
@@ -92,7 +92,7 @@ def test_a_baseline_is_in_the_prompt_only_when_the_spec_has_one(
         "Must define at module top level: `parse_args`, `build_messages`"
         in user["content"]
     )
-    assert "### tests/test_baseline.py" in user["content"]
+    assert "### .scriptgen/judge/test_baseline.py" in user["content"]
     code = {f.path for f in plan.manifest.code_files}
     assert parse_reply(user["content"], code).files == ReferenceBackend().generate(plan)
     _, without = generation_messages(plan_for(tmp_path))

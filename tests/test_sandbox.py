@@ -27,7 +27,7 @@ signals_scoped = pytest.mark.skipif(
     "signals" not in isolation().contained,
     reason="no Landlock signal scope on this kernel (ABI < 6; scriptgen doctor says so)",
 )
-HARNESS = (templates_root() / "_common/tests/harness.py.j2").read_text(encoding="utf-8")
+HARNESS = (templates_root() / "_common/judge/harness.py.j2").read_text(encoding="utf-8")
 
 
 def test_this_machine_has_the_whole_sandbox() -> None:
@@ -45,7 +45,7 @@ def test_writes_outside_the_run_are_refused(tmp_path: Path) -> None:
     TMPDIR stay writable."""
     outside = [tmp_path / "escape.txt", Path.cwd() / f"escape-{os.getpid()}.txt"]
     probe = {
-        "tests/test_escape.py": (
+        ".scriptgen/judge/test_escape.py": (
             "import os\n"
             "def test_write_everywhere():\n"
             f"    for path in {[str(p) for p in outside]!r}:\n"
@@ -75,7 +75,7 @@ def test_the_home_folder_is_unreadable(
     key.write_text("PRIVATE-KEY-MATERIAL\n", encoding="utf-8")
     monkeypatch.setenv("HOME", str(home))
     probe = {
-        "tests/test_read.py": (
+        ".scriptgen/judge/test_read.py": (
             "import pytest\n"
             "def test_no_secrets():\n"
             "    with pytest.raises(PermissionError):\n"
@@ -92,7 +92,7 @@ def test_the_home_folder_is_unreadable(
 def test_the_code_under_test_is_not_root_and_is_limited() -> None:
     limit = "3G"
     probe = {
-        "tests/test_limits.py": (
+        ".scriptgen/judge/test_limits.py": (
             "import os, resource\n"
             "def test_limits():\n"
             "    assert os.geteuid() != 0 and os.getuid() != 0\n"
@@ -116,7 +116,7 @@ def test_a_forged_exit_status_fails_validation() -> None:
     """Code in the test process turns a failing run's exit status into 0: the judge's
     record says otherwise, and validation says the verdict was forged."""
     forged = {
-        "tests/test_forged.py": (
+        ".scriptgen/judge/test_forged.py": (
             "import atexit, os\n"
             "atexit.register(lambda: os._exit(0))\n"
             "def test_fails():\n"
@@ -133,7 +133,7 @@ def test_a_rewritten_report_fails_validation() -> None:
     """Code in the test process rewrites the test report and the judge's record to a
     pass (it does not know the run's secret) and exits 0."""
     forged = {
-        "tests/test_forged.py": (
+        ".scriptgen/judge/test_forged.py": (
             "import atexit, json, os, sys\n"
             "def forge():\n"
             "    report = sys.argv[sys.argv.index('--junitxml') + 1]\n"
@@ -163,7 +163,7 @@ def test_the_judges_figures_come_with_its_steps() -> None:
     accepts) comes back on its step, from the judge's own record, failed or passed; a
     malformed figure is dropped, not shown."""
     judge = {
-        "tests/test_figures.py": (
+        ".scriptgen/judge/test_figures.py": (
             "def test_learns(record_property):\n"
             "    record_property('judged', {'metric': 'eval_accuracy', 'value': 0.9375,\n"
             "                               'at_least': 0.8})\n"
@@ -233,11 +233,11 @@ def test_the_projects_process_cannot_touch_the_verdict() -> None:
     )
     files = {
         "hostile.py": hostile,
-        "tests/harness.py": HARNESS,
-        "tests/conftest.py": (
+        ".scriptgen/judge/harness.py": HARNESS,
+        ".scriptgen/judge/conftest.py": (
             "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\nimport harness\n"
         ),
-        "tests/test_judge.py": judge,
+        ".scriptgen/judge/test_judge.py": judge,
     }
     report = run_contract_tests(files, timeout=60)
     outcomes = {s.name: s.outcome for s in report.steps}
@@ -283,7 +283,7 @@ def test_strict_from_scriptgen_toml(tmp_path: Path) -> None:
 
 def test_validation_json_names_the_isolation(tmp_path: Path) -> None:
     report = run_contract_tests(
-        {"tests/test_ok.py": "def test_ok():\n    pass\n"}, timeout=60
+        {".scriptgen/judge/test_ok.py": "def test_ok():\n    pass\n"}, timeout=60
     )
     assert report.passed
     assert set(report.isolation) == {*isolation().contained, "limits"}
@@ -305,7 +305,7 @@ def test_nothing_outlives_a_killed_scriptgen(tmp_path: Path) -> None:
 
     marker = f"scriptgen-killed-{uuid.uuid4().hex}"
     project = {
-        "tests/test_slow.py": (
+        ".scriptgen/judge/test_slow.py": (
             "import subprocess, sys, time\n"
             "def test_slow():\n"
             "    for _ in range(5):\n"

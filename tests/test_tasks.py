@@ -113,7 +113,7 @@ def test_a_task_with_a_key_of_its_own(tmp_path: Path, templates: Path) -> None:
         (
             "textclf/manifest.yaml",
             lambda d: d["files"][0].update(kind="generated"),
-            "textclf/manifest.yaml: files.0.kind: Input should be 'code' or 'scaffold'",
+            "textclf/manifest.yaml: files.0.kind: Input should be 'code', 'scaffold' or 'judge'",
         ),
         (
             "_common/models.yaml",

@@ -13,7 +13,7 @@ import yaml
 from scriptgen.backends.reference import ReferenceBackend
 from scriptgen.errors import UserError
 from scriptgen.plan import make_plan
-from scriptgen.render import render_scaffold
+from scriptgen.render import render_judge, render_scaffold
 from scriptgen.spec import build_spec
 
 from .conftest import build_file_tree
@@ -100,13 +100,13 @@ def test_the_judge_builds_a_tokenizer_of_the_familys_kind(
     tmp_path: Path, model: str, tokenizer_kind: str
 ) -> None:
     plan = plan_for(tmp_path, model=model)
-    judge = render_scaffold(plan, only_judge=True)
+    judge = render_judge(plan)
     # The judge builds its twin's tokenizer with the shared twin module's builder.
-    assert "build_family_tokenizer(" in judge["tests/conftest.py"]
-    assert "from twin import" in judge["tests/conftest.py"]
+    assert "build_family_tokenizer(" in judge[".scriptgen/judge/conftest.py"]
+    assert "from twin import" in judge[".scriptgen/judge/conftest.py"]
     # The rendered twin module builds that kind of tokenizer for this family.
     namespace: dict = {"__name__": "twin"}
-    exec(compile(judge["tests/twin.py"], "twin.py", "exec"), namespace)
+    exec(compile(judge[".scriptgen/judge/twin.py"], "twin.py", "exec"), namespace)
     tokenizer = namespace["build_family_tokenizer"](["alice met bruno in lima"] * 4)
     backend = tokenizer.backend_tokenizer
     kind = {
@@ -136,4 +136,4 @@ def test_method_options_reach_config_and_requirements(tmp_path: Path) -> None:
     )
     assert "peft" in files["requirements.txt"]
     assert "peft" not in rendered(plan_for(tmp_path))["requirements.txt"]
-    assert "LABEL_ALL_TOKENS = True" in files["tests/conftest.py"]
+    assert "LABEL_ALL_TOKENS = True" in render_judge(plan)[".scriptgen/judge/conftest.py"]

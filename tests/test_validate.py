@@ -13,7 +13,7 @@ from scriptgen.isolation import sandbox_env
 from scriptgen.report import Step, diagnose
 from scriptgen.validate import parse_size, run_contract_tests
 
-PASSING = {"tests/test_ok.py": "def test_ok():\n    assert 1 + 1 == 2\n"}
+PASSING = {".scriptgen/judge/test_ok.py": "def test_ok():\n    assert 1 + 1 == 2\n"}
 
 
 def test_parse_size() -> None:
@@ -37,7 +37,7 @@ def test_environment_is_scrubbed_and_offline(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     monkeypatch.setenv("SCRIPTGEN_API_KEY", "secret")
     probe = {
-        "tests/test_env.py": (
+        ".scriptgen/judge/test_env.py": (
             "import os\n"
             "def test_env():\n"
             "    leaked = [k for k in os.environ if k.endswith(('_KEY', '_TOKEN'))]\n"
@@ -58,7 +58,7 @@ def test_network_is_cut_where_the_os_allows() -> None:
     if "network" not in isolation().contained:
         pytest.skip("unshare -rn is not allowed on this machine")
     probe = {
-        "tests/test_net.py": (
+        ".scriptgen/judge/test_net.py": (
             "import socket, pytest\n"
             "def test_no_network():\n"
             "    with pytest.raises(OSError):\n"
@@ -90,7 +90,7 @@ def test_no_process_outlives_a_passing_run(detach: bool) -> None:
     passes: when validation returns, none of them is alive."""
     marker = f"scriptgen-leftover-{uuid.uuid4().hex}"
     spawn = {
-        "tests/test_spawn.py": (
+        ".scriptgen/judge/test_spawn.py": (
             "import subprocess, sys\n"
             "def test_spawn():\n"
             "    for _ in range(20):\n"
@@ -112,7 +112,7 @@ def test_no_process_outlives_a_passing_run(detach: bool) -> None:
 
 
 def test_timeout_kills_the_run_and_says_so() -> None:
-    slow = {"tests/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"}
+    slow = {".scriptgen/judge/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"}
     report = run_contract_tests(slow, timeout=3)
     assert not report.passed
     assert report.seconds < 30
@@ -121,7 +121,7 @@ def test_timeout_kills_the_run_and_says_so() -> None:
 
 def test_memory_limit_is_enforced() -> None:
     hog = {
-        "tests/test_hog.py": "def test_hog():\n    b = bytearray(600 * 2**20)\n    assert b\n"
+        ".scriptgen/judge/test_hog.py": "def test_hog():\n    b = bytearray(600 * 2**20)\n    assert b\n"
     }
     report = run_contract_tests(hog, timeout=60, memory_limit="300M")
     assert not report.passed
@@ -131,8 +131,8 @@ def test_memory_limit_is_enforced() -> None:
 def test_failure_points_at_the_project_file_and_line() -> None:
     project = {
         "train.py": "import json\n\ndef main():\n    return json.loadz('{}')\n",
-        "tests/conftest.py": "import sys, os\nsys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))\n",
-        "tests/test_train.py": "import train\n\ndef test_train():\n    train.main()\n",
+        ".scriptgen/judge/conftest.py": "import sys, os\nsys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))\n",
+        ".scriptgen/judge/test_train.py": "import train\n\ndef test_train():\n    train.main()\n",
     }
     report = run_contract_tests(project, timeout=60)
     assert not report.passed
@@ -144,7 +144,7 @@ def test_failure_points_at_the_project_file_and_line() -> None:
 def test_diagnose_syntax_error_raised_at_import() -> None:
     message = (
         "Traceback (most recent call last):\n"
-        '  File "tests/test_contract.py", line 5, in test_train\n'
+        '  File ".scriptgen/judge/test_contract.py", line 5, in test_train\n'
         "    import train\n"
         '  File "train.py", line 7\n'
         "    return x\n"
@@ -159,7 +159,7 @@ def test_diagnose_syntax_error_raised_at_import() -> None:
 def test_cancel_stops_a_running_validation() -> None:
     import threading
 
-    slow = {"tests/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"}
+    slow = {".scriptgen/judge/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"}
     cancel = threading.Event()
     threading.Timer(1.0, cancel.set).start()
     report = run_contract_tests(slow, timeout=120, cancel=cancel)
@@ -169,11 +169,11 @@ def test_cancel_stops_a_running_validation() -> None:
 
 def test_diagnose_collection_error_in_pytest_short_form() -> None:
     message = (
-        "ImportError while importing test module 'tests/test_contract.py'.\n"
+        "ImportError while importing test module '.scriptgen/judge/test_contract.py'.\n"
         "Traceback:\n"
         "/usr/lib/python3.11/importlib/__init__.py:126: in import_module\n"
         "    return _bootstrap._gcd_import(name[level:], package, level)\n"
-        "tests/test_contract.py:29: in <module>\n"
+        ".scriptgen/judge/test_contract.py:29: in <module>\n"
         "    import train\n"
         "train.py:23: in <module>\n"
         "    from transformers import AdamW\n"
