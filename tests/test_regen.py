@@ -229,6 +229,59 @@ def test_a_deleted_file_stays_deleted_until_the_generation_changes_it(
     assert "2 labels (negative, positive)" in (project / "README.md").read_text()
 
 
+def test_a_project_with_the_judge_in_tests_moves_to_the_new_layout_in_one_commit(
+    repo: Path,
+) -> None:
+    """Projects generated before the judge left tests/ held it there, in the lock and in
+    the base copies. Its regen deletes the judge's files the user left alone, keeps the
+    one they edited (theirs now), adds the starter test, keeps their code edit, and
+    commits all of it at once."""
+    import json
+
+    from scriptgen.lock import base_copy, sha256_text
+
+    project = project_of(repo)
+    lock_path = project / LOCK_FILE
+    lock = json.loads(lock_path.read_text())
+    old_judge = {
+        "tests/conftest.py": "import sys\n",
+        "tests/harness.py": "PROJECT_DIR = None\n",
+        "tests/test_contract.py": "def test_learns():\n    pass\n",
+    }
+    starter = project / "tests/test_train.py"
+    starter.unlink()
+    (project / base_copy("tests/test_train.py")).unlink()
+    del lock["files"]["tests/test_train.py"]
+    build_file_tree(project, old_judge)
+    build_file_tree(project, {base_copy(rel): text for rel, text in old_judge.items()})
+    lock["files"].update({rel: sha256_text(text) for rel, text in old_judge.items()})
+    lock["templates"]["textclf/judge/conftest.py.j2"] = "0" * 64  # older templates
+    lock_path.write_text(json.dumps(lock, indent=2) + "\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a project of the old layout", env=IDENTITY)
+    edit(project / "tests/test_contract.py", "    pass\n", "    assert True  # ours\n")
+    edit(project / "train.py", "import yaml\n", "import yaml  # config.yaml is YAML\n")
+    before = head(repo)
+
+    result = run_scriptgen("regen", "--no-validate", cwd=repo, env=IDENTITY)
+    assert result.returncode == 0, result.stderr
+    assert "your edits kept in tests/test_contract.py" in result.stdout
+    assert git(repo, "rev-list", "--count", f"{before}..HEAD").strip() == "1"
+    committed = git(repo, "show", "--name-status", "--format=", "HEAD")
+    for rel in ("tests/conftest.py", "tests/harness.py"):
+        assert not (project / rel).exists() and not (project / base_copy(rel)).exists()
+        assert f"D\tgenerated/{NAME}/{rel}" in committed
+    assert f"A\tgenerated/{NAME}/tests/test_train.py" in committed
+    assert "# ours" in (project / "tests/test_contract.py").read_text()
+    assert "# config.yaml is YAML" in (project / "train.py").read_text()
+    assert not (project / ".scriptgen/judge").exists()
+    # The user's edits stay theirs to commit; nothing else is left over.
+    assert git(repo, "status", "--porcelain", "--", "generated").splitlines() == [
+        f" M generated/{NAME}/tests/test_contract.py",
+        f" M generated/{NAME}/train.py",
+    ]
+
+
 def test_inside_a_commit_hook_it_writes_exits_1_and_never_touches_git(
     repo: Path,
 ) -> None:
