@@ -1,6 +1,7 @@
 """Benchmark `scriptgen new` for each training method against the validation floor.
 
-The floor is the judge's own work: `pytest tests` run directly in the generated project (the
+The floor is the judge's own work: `pytest .scriptgen/judge` run directly in the generated
+project, after `scriptgen judge` wrote it there (the
 tiny twin built, trained and checked; no scriptgen, no sandbox). scriptgen's run is what a
 user's is: plan, render, check, format, validate in the sandbox, write and commit into a
 fresh git repository. Runs alternate so that machine noise hits both alike; the bar is
@@ -63,7 +64,7 @@ def one_method(task: str, model: str, method: str, rounds: int) -> dict[str, obj
         "-q",
         "-p",
         "no:cacheprovider",
-        "tests",
+        ".scriptgen/judge",
     ]
     new_s, floor_s = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,6 +76,8 @@ def one_method(task: str, model: str, method: str, rounds: int) -> dict[str, obj
                 seconds = timed(new_cmd, work)
                 if not project.exists():
                     shutil.copytree(work / "generated" / "p", project)
+                    subprocess.run([sys.executable, "-m", "scriptgen", "judge", str(project)],
+                                   check=True, capture_output=True)  # fmt: skip
             floor = timed(floor_cmd, project, floor_env)
             if round_:
                 new_s.append(seconds)

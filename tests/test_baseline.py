@@ -131,7 +131,7 @@ def test_the_judge_catches_a_broken_baseline(
     source = (broken / path).read_text(encoding="utf-8")
     assert source.count(good) == 1, f"{path} no longer has the code this test breaks"
     (broken / path).write_text(source.replace(good, bad), encoding="utf-8")
-    run_scriptgen("judge", str(broken))
+    run_scriptgen("judge", str(broken), cwd=tmp_path)
     # The judge's own file, run as validation runs it (the twins cached by the fixture).
     from scriptgen.isolation import twin_cache
 

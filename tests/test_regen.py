@@ -520,7 +520,7 @@ def _slow_judge(request: pytest.FixtureRequest) -> None:
     """Templates (a copy, in use through SCRIPTGEN_TEMPLATES) whose textclf judge sleeps
     five minutes at start: a run that waits for its validation after Ctrl-C shows."""
     templates: Path = request.getfixturevalue("templates")
-    conftest = templates / "textclf" / "scaffold" / "tests" / "conftest.py.j2"
+    conftest = templates / "textclf" / "judge" / "conftest.py.j2"
     with conftest.open("a", encoding="utf-8") as f:
         f.write("\nimport time\n\ntime.sleep(300)\n")
 
