@@ -17,10 +17,10 @@ import click
 
 from .cli_options import (
     generation_options,
-    price_per_mtok_option,
     sandbox_options,
     spec_options,
 )
+from .cli_measure import compare, plan_command, prompt
 from .errors import ScriptgenError
 
 if TYPE_CHECKING:
@@ -269,127 +269,6 @@ def judge(directory: Path, task: str | None) -> int:
 
 
 @cli.command()
-@spec_options
-@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
-def prompt(
-    task: str,
-    model: str | None,
-    name: str | None,
-    spec_file: Path | None,
-    sets: tuple[str, ...],
-    baseline: str | None,
-    as_json: bool,
-) -> int:
-    """Print the messages an LLM backend would send for TASK; calls nothing."""
-    import json
-
-    from . import api
-
-    messages = api.prompt(
-        api.plan(
-            task, model=model, name=name, spec_file=spec_file, sets=sets,
-            baseline=baseline,
-        )  # fmt: skip
-    )
-    if as_json:
-        click.echo(json.dumps(messages, indent=2))
-    else:
-        for message in messages:
-            click.echo(f"=== {message['role']} ===\n{message['content']}")
-    return 0
-
-
-@cli.command("plan")
-@spec_options
-@click.option(
-    "--examples",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Training examples, where the data is not a local file  [default: counted "
-    "from the file, else 10000].",
-)
-@click.option(
-    "--utilisation",
-    type=click.FloatRange(0.01, 1.0),
-    default=0.3,
-    show_default=True,
-    help="Share of a device's peak throughput that training reaches.",
-)
-@click.option(
-    "--price-per-hour",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Dollars per hour for every device  [default: a typical price of each].",
-)
-@price_per_mtok_option
-@click.option("--json", "as_json", is_flag=True, help="Print every number as JSON.")
-def plan_command(
-    task: str, model: str | None, name: str | None, spec_file: Path | None,
-    sets: tuple[str, ...], baseline: str | None, examples: int | None,
-    utilisation: float, price_per_hour: float | None, price_per_mtok: float | None,
-    as_json: bool,
-) -> int:  # fmt: skip
-    """Estimate what fine-tuning TASK costs with each method (parameters, memory, time,
-    money), and its prompt baseline, before anything runs; TASK may be a spec file."""
-    import json
-
-    from . import api
-    from .plan_text import render
-
-    if spec_file is None and task.endswith((".yaml", ".yml")) and Path(task).is_file():
-        spec_file = Path(task)
-        task = _task_of_spec(spec_file)
-    the_plan = api.plan(
-        task, model=model, name=name, spec_file=spec_file, sets=sets, baseline=baseline
-    )
-    result = api.estimate(
-        the_plan, examples=examples, utilisation=utilisation,
-        price_per_hour=price_per_hour, price_per_mtok=price_per_mtok,
-    )  # fmt: skip
-    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
-    return 0
-
-
-def _task_of_spec(path: Path) -> str:
-    from .errors import UserError
-    from .spec import read_spec_file
-
-    task = read_spec_file(path).get("task")
-    if not isinstance(task, str) or not task:
-        raise UserError(
-            f"{path}: no task: key; give the task: scriptgen plan TASK --spec FILE"
-        )
-    return task
-
-
-@cli.command()
-@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
-@click.option(
-    "--price-per-hour",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Dollars per hour of the machine that trained and predicted.",
-)
-@price_per_mtok_option
-def compare(
-    directory: Path, price_per_hour: float, price_per_mtok: float | None
-) -> int:
-    """Compare a project's fine-tune with its prompt baseline, as measured: writes
-    comparison.md and comparison.png into DIRECTORY."""
-    from . import api
-    from .compare import table, write
-
-    comparison = api.compare(
-        directory, price_per_hour=price_per_hour, price_per_mtok=price_per_mtok
-    )
-    md, png = write(comparison)
-    click.echo(table(comparison).rstrip())
-    click.echo(f"wrote {md} and {png}")
-    return 0
-
-
-@cli.command()
 @click.option("--llm", metavar="URI", help="Also check this backend (e.g. openai:URL).")
 @click.option(
     "--llm-model", metavar="NAME", help="Model name for an OpenAI-compatible server."
@@ -419,6 +298,11 @@ def tasks(as_json: bool) -> int:
 
     click.echo(describe(found))
     return 0
+
+
+cli.add_command(prompt)
+cli.add_command(plan_command)
+cli.add_command(compare)
 
 
 def _remember_interrupt(signum: int, frame: Any) -> None:

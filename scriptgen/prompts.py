@@ -47,7 +47,9 @@ def _context(plan: Plan, compact: bool = False) -> dict[str, Any]:
         "format_example": file_block(code_files[0].path, "...the whole file...\n"),
         "scaffold": {
             **{p: text for p, text in scaffold.items() if p in _SHOWN_SETTINGS},
-            **{p: t for p, t in judge.items() if p.rpartition("/")[2] not in _NOT_SHOWN},
+            **{
+                p: t for p, t in judge.items() if p.rpartition("/")[2] not in _NOT_SHOWN
+            },
         },
         "reference": {} if compact else ReferenceBackend().generate(plan),
         "compact": compact,

@@ -126,7 +126,7 @@ def test_a_template_change_merges_into_an_edited_file(
     shutil.copytree(REPO / "templates", templates)
     # The encoder tasks' shared train.py, which textclf's extends.
     edit(
-        templates / "_common/encoder/train.py.j2",
+        templates / "_common/project/train.py.j2",
         "def main(",
         "# Entry point.\ndef main(",
     )
@@ -136,7 +136,7 @@ def test_a_template_change_merges_into_an_edited_file(
 
     check = run_scriptgen("regen", "--check", cwd=repo, env=env)
     assert check.returncode == 1
-    assert "templates changed: _common/encoder/train.py.j2" in check.stdout
+    assert "templates changed: _common/project/train.py.j2" in check.stdout
     result = run_scriptgen("regen", cwd=repo, env=env)
     assert result.returncode == 0, result.stderr
     assert "your edits merged into train.py" in result.stdout
