@@ -3,9 +3,10 @@ method applied as the generated model.py applies it: what ``scriptgen plan`` cou
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
-from .errors import UserError
+from .errors import ScriptgenError, UserError
 from .plan import Plan
 
 
@@ -64,117 +65,37 @@ def _count(model: Any, trainable_only: bool = False) -> int:
     )
 
 
-def _head(model: Any, layers_path: str) -> list[str]:
-    """The modules that train in full with every method but full, as model.py finds
-    them: the model's children outside the base model, and the base model's children
-    after its layers (BERT's pooler, a final norm)."""
-    prefix = model.base_model_prefix
-
-    def has_parameters(module: Any) -> bool:
-        return any(True for _ in module.parameters())
-
-    names = [
-        name
-        for name, module in model.named_children()
-        if name != prefix and has_parameters(module)
-    ]
-    container = layers_path.split(".")[0]
-    after = False
-    if model.base_model is not model:
-        for name, module in model.base_model.named_children():
-            if after and has_parameters(module):
-                names.append(f"{prefix}.{name}")
-            after = after or name == container
-    return names
-
-
-def _layers(model: Any, path: str) -> list[Any]:
-    node = model.base_model
-    for part in path.split("."):
-        node = getattr(node, part, None)
-        if node is None:
-            return []
-    return list(node)
-
-
 def apply_method(plan: Plan, model: Any) -> Any:
-    """The model as the method trains it: requires_grad as model.py sets it, peft's
-    adapters added (on the meta device)."""
-    method = plan.spec.training.method
+    """The model as the spec's method trains it, prepared by the project's own model.py
+    (rendered for the plan: its freeze_encoder or add_adapter), here on the meta device."""
     training = plan.spec.training
-    head = _head(model, plan.family.layers)
+    method = training.method
     if method == "full":
         return model
+    project_model = model_module(plan)
     if method == "freeze":
-        for p in model.parameters():
-            p.requires_grad = False
-        layers = _layers(model, plan.family.layers)
-        keep = (
-            layers[len(layers) - training.unfreeze_layers :]
-            if training.unfreeze_layers
-            else []
-        )
-        for module in [*keep, *(model.get_submodule(name) for name in head)]:
-            for p in module.parameters():
-                p.requires_grad = True
+        project_model.freeze_encoder(model, training.unfreeze_layers)
         return model
-    import peft
-
-    task_type = peft_task_type(plan)
-    # As model.py does: the head trains in full (modules_to_save), no adapter inside it.
-    in_head = [
-        name
-        for module_name in head
-        for name, _ in model.get_submodule(module_name).named_modules(
-            prefix=module_name
-        )
-    ]
-    common: dict[str, Any] = {"task_type": task_type, "modules_to_save": head or None}
-    config_of = model.config
     if method in ("lora", "qlora"):
-        lora = training.lora
-        targets = lora.target_modules or plan.family.lora_target_modules
-        config: Any = peft.LoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,  # type: ignore[arg-type]
-            lora_dropout=lora.dropout,
-            target_modules=targets if isinstance(targets, str) else list(targets),
-            exclude_modules=in_head or None,
-            **common,
-        )
-    elif method == "ia3":
-        from peft.utils import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING
+        return project_model.add_adapter(model, training.lora.model_dump())
+    if method in ("prefix", "prompt"):
+        return project_model.add_adapter(model, training.num_virtual_tokens)
+    return project_model.add_adapter(model)
 
-        known = (
-            config_of.model_type in TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING
-        )
-        config = peft.IA3Config(
-            # peft's own choice where it has one, else every linear layer's output.
-            target_modules=None if known else "all-linear",
-            feedforward_modules=None if known else [],
-            exclude_modules=in_head or None,
-            **common,
-        )
-    else:
-        sizes = {
-            "token_dim": first_int(config_of, "hidden_size", "dim", "d_model"),
-            "num_layers": first_int(config_of, "num_hidden_layers", "n_layers"),
-            "num_attention_heads": first_int(
-                config_of, "num_attention_heads", "n_heads"
-            ),
-        }
-        settings: dict[str, Any] = {k: v for k, v in sizes.items() if v is not None}
-        kind = (
-            peft.PrefixTuningConfig if method == "prefix" else peft.PromptTuningConfig
-        )
-        if method == "prompt":
-            # Virtual tokens live in the input embedding space, which can be smaller
-            # than the hidden size (ELECTRA, ALBERT).
-            settings["token_dim"] = model.get_input_embeddings().embedding_dim
-        config = kind(
-            num_virtual_tokens=training.num_virtual_tokens, **settings, **common
-        )
-    return peft.get_peft_model(model, config)
+
+def model_module(plan: Plan) -> types.ModuleType:
+    """The project's model.py as the reference backend renders it for ``plan``, loaded
+    as a module (scriptgen's own template: no LLM wrote it)."""
+    from .render import render_files
+
+    contract = plan.manifest.contract("model.py")
+    if contract is None:
+        raise ScriptgenError(f"task {plan.manifest.name}: no model.py in its manifest")
+    source = render_files(plan, [contract])["model.py"]
+    module = types.ModuleType("model")
+    module.__file__ = "model.py"
+    exec(compile(source, "model.py", "exec"), module.__dict__)
+    return module
 
 
 _TASK_TYPES = {

@@ -57,7 +57,15 @@ def test_planned_parameters_equal_the_instantiated_models(
     assert trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-TEXTCLF_ROWS = [(m, f) for t, m, f in combinations() if t == "textclf"]
+# plan prepares the meta model with the project's own model.py (one source): these rows
+# check that the options reach it as train.py passes them, and that the meta model counts
+# what the loaded one trains: every method on BERT, and prompt tuning on ELECTRA, whose
+# embeddings are narrower than its hidden size.
+TEXTCLF_ROWS = [
+    (m, f)
+    for t, m, f in combinations()
+    if t == "textclf" and (m == "bert" or (m, f) == ("electra", "prompt"))
+]
 
 
 @pytest.fixture(scope="module")
