@@ -84,7 +84,7 @@ def _looks_like_path(token: str) -> bool:
     )
 
 
-def _path_from_line(line: str) -> str | None:
+def path_from_line(line: str) -> str | None:
     """The path a line outside blocks names: `### train.py`, `**train.py**`, `File: x`..."""
     text = _HEADING_OR_ITEM.sub("", line.strip())
     # Markup nests in any order (`**File:** `train.py``), so peel it a few times over.
@@ -136,7 +136,7 @@ def parse_reply(reply: str, allowed: Collection[str]) -> ParsedReply:
         if opening is None or (fence[0] == "`" and "`" in opening.group("info")):
             # Not a fence (CommonMark: a backtick fence's info has no backtick).
             if lines[i].strip():
-                named = _path_from_line(lines[i])
+                named = path_from_line(lines[i])
             i += 1
             continue
         blocks += 1
