@@ -83,18 +83,22 @@ def check_all(projects: list[Path], options: Options) -> list[Status]:
 
 def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     """Raise, before any project is written, on what stops every project: no ML stack to
-    validate with. A project whose spec is bad input fails on its own turn."""
-    from .project import plan_for_existing
+    validate with. Reads each spec's method only (each project is planned on its turn,
+    holding it); a project whose spec is bad input fails on its own turn."""
     from .deps import require_ml_stack
+    from .spec import METHODS
 
     if not options.validate:
         return
     methods = []
     for project in projects:
         try:
-            methods.append(plan_for_existing(project, None).spec.training.method)
+            training = read_raw_spec(project).get("training")
         except UserError:
             continue
+        method = training.get("method", "full") if isinstance(training, dict) else "full"
+        if method in METHODS:
+            methods.append(method)
     for method in dict.fromkeys(methods):
         require_ml_stack(sandbox.python, method)
 

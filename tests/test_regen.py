@@ -282,6 +282,26 @@ def test_a_project_with_the_judge_in_tests_moves_to_the_new_layout_in_one_commit
     ]
 
 
+def test_without_the_ml_stack_it_stops_before_any_project(
+    repo: Path, tmp_path: Path
+) -> None:
+    """What stops every project (no ML stack to validate with) is one line and exit 2
+    before anything is written; the specs are read for their methods, not planned."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
+        check=True,
+    )
+    set_learning_rate(repo, "3.0e-05")
+    before = snapshot(repo / "generated")
+    result = run_scriptgen(
+        "regen", "--python", str(tmp_path / "bare/bin/python"), cwd=repo, env=IDENTITY
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "torch" in line and "install" in line, line
+    assert snapshot(repo / "generated") == before
+
+
 def test_inside_a_commit_hook_it_writes_exits_1_and_never_touches_git(
     repo: Path,
 ) -> None:
