@@ -58,8 +58,8 @@ def load_model(
     if gradient_checkpointing:
         # Non-reentrant checkpointing also passes gradients through segments whose
         # inputs are frozen (frozen embeddings, peft methods).
-        model.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs={"use_reentrant": False}
+        model.activation_checkpointing_enable(
+            activation_checkpointing_kwargs={"use_reentrant": False}
         )
         model.config.use_cache = False
 
