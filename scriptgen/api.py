@@ -122,6 +122,14 @@ def validate(
     )
 
 
+def changes(directory: Path | str) -> str:
+    """The unified diff from scriptgen's reference for the project's spec to its files
+    ("" when it is the reference)."""
+    from .changes import reference_diff
+
+    return reference_diff(Path(directory))
+
+
 def judge(directory: Path | str, *, task: str | None = None) -> Path:
     """Write a project's judge to ``DIR/.scriptgen/judge/`` for a run by hand (``python -m
     pytest DIR/.scriptgen/judge``); git ignores it. Returns the folder."""

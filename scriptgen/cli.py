@@ -254,6 +254,18 @@ def validate(
 
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def changes(directory: Path) -> int:
+    """Show how a project differs from scriptgen's reference for its spec (what an LLM
+    changed, and your edits), as a unified diff."""
+    from . import api
+
+    diff = api.changes(directory)
+    click.echo(diff.rstrip("\n") if diff else f"{directory}: the reference, unchanged")
+    return 0
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
     "--task",
     help="The task of a hand-written project (read from .scriptgen/ otherwise).",
