@@ -102,7 +102,7 @@ PREFIX_CONFIG = (
     "        num_attention_heads=config.num_attention_heads,\n"
     "        modules_to_save=list(head),\n"
     "    )\n"
-    "    checkpointing = model.is_gradient_checkpointing\n"
+    "    checkpointing = model.is_activation_checkpointing\n"
 )
 METHOD_BREAKAGES = {
     # LoRA that also trains the word embeddings: merged, they differ from the base
