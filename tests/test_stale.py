@@ -334,3 +334,25 @@ def test_a_change_to_the_projects_own_entries_is_stale(
         "google-bert/x",
     )
     assert "_common/models.yaml#bert-base" in status(project).reasons[0]
+
+
+def test_validate_says_when_the_judge_is_newer_than_the_project(tmp_path: Path) -> None:
+    """The judge is rendered from the templates installed now; a project generated with
+    other ones is named as such (and `regen` named as the way up to them)."""
+    from scriptgen.lock import LOCK_FILE
+    from scriptgen.project import judge_note
+
+    from .conftest import run_scriptgen
+
+    made = run_scriptgen(
+        "new", "textclf", "--model", "bert-base", "--no-validate", cwd=tmp_path
+    )
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "generated" / "textclf-bert-base"
+    assert judge_note(project) == ""
+    lock = json.loads((project / LOCK_FILE).read_text())
+    lock["templates"]["textclf/judge/test_contract.py.j2"] = "0" * 64
+    (project / LOCK_FILE).write_text(json.dumps(lock))
+    note = judge_note(project)
+    assert "the judge comes from the templates installed now" in note
+    assert "scriptgen regen" in note
