@@ -67,7 +67,8 @@ def _count(model: Any, trainable_only: bool = False) -> int:
 
 def apply_method(plan: Plan, model: Any) -> Any:
     """The model as the spec's method trains it, prepared by the project's own model.py
-    (rendered for the plan: its freeze_encoder or add_adapter), here on the meta device."""
+    (rendered for the plan: its freeze_encoder or add_adapter), here on the meta device.
+    """
     training = plan.spec.training
     method = training.method
     if method == "full":

@@ -14,7 +14,7 @@ from .render import render_judge, render_scaffold
 from .repair import check_while_validating
 from .deps import require_ml_stack
 from .report import ValidationReport
-from .validate import Sandbox
+from .validate import Sandbox, write_tree
 
 # Files of an existing project that travel into the validation sandbox.
 _TEXT_SUFFIXES = {
@@ -121,10 +121,7 @@ def write_judge(project: Path, task: str | None = None) -> Path:
     plan = plan_for_existing(project, task)
     folder = project / JUDGE_DIR
     shutil.rmtree(folder, ignore_errors=True)
-    for rel, text in render_judge(plan).items():
-        path = project / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    write_tree(project, render_judge(plan))
     # Rendered again for each validation: 1,800 lines that a repo of projects need not hold.
     (folder / ".gitignore").write_text("*\n", encoding="utf-8")
     return folder

@@ -86,17 +86,20 @@ def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     validate with. Reads each spec's method only (each project is planned on its turn,
     holding it); a project whose spec is bad input fails on its own turn."""
     from .deps import require_ml_stack
-    from .spec import METHODS
+    from .spec import METHODS, TrainingSpec
 
     if not options.validate:
         return
+    default = TrainingSpec.model_fields["method"].default
     methods = []
     for project in projects:
         try:
             training = read_raw_spec(project).get("training")
         except UserError:
             continue
-        method = training.get("method", "full") if isinstance(training, dict) else "full"
+        method = (
+            training.get("method", default) if isinstance(training, dict) else default
+        )
         if method in METHODS:
             methods.append(method)
     for method in dict.fromkeys(methods):
