@@ -41,8 +41,10 @@ def plan(
     sets: Sequence[str] = (),
     baseline: str | None = None,
     out: Path | str = "generated",
+    requires: Sequence[str] = (),
 ) -> Plan:
-    """The validated plan for a spec given as a file and/or ``KEY=VALUE`` assignments."""
+    """The validated plan for a spec given as a file and/or ``KEY=VALUE`` assignments;
+    ``requires``: free-text requirements added to the spec's."""
     from .plan import make_plan
     from .spec import build_spec
 
@@ -53,6 +55,7 @@ def plan(
         name=name,
         sets=tuple(sets),
         baseline=baseline,
+        requires=tuple(requires),
     )
     return make_plan(raw, model_base, Path(out))
 
@@ -66,6 +69,7 @@ def new(
     sets: Sequence[str] = (),
     baseline: str | None = None,
     out: Path | str = "generated",
+    requires: Sequence[str] = (),
     llm: str | None = None,
     llm_model: str | None = None,
     settings: LLMSettings | None = None,
@@ -76,7 +80,8 @@ def new(
     progress: Progress | None = None,
 ) -> Result:
     """Generate a project, prove it on a tiny twin, write it and commit it. ``settings``:
-    scriptgen.toml's [llm] (its context and time budget), as the caller resolved it."""
+    scriptgen.toml's [llm] (its context, time budget and mode), as the caller resolved it;
+    ``requires``: what the LLM is to change in the reference (none: no LLM request)."""
     from .backends import get_backend
     from .pipeline import generate
     from .progress import QUIET
@@ -90,6 +95,7 @@ def new(
         sets=sets,
         baseline=baseline,
         out=out,
+        requires=requires,
     )
     return generate(
         the_plan,
@@ -191,11 +197,30 @@ def tasks() -> dict[str, Any]:
     return catalog()
 
 
-def prompt(the_plan: Plan) -> list[dict[str, str]]:
-    """The messages an LLM backend would send to generate ``the_plan``; calls nothing."""
+def prompt(the_plan: Plan, mode: str = "edits") -> list[dict[str, str]]:
+    """The messages an LLM backend would send first for ``the_plan``; calls nothing.
+
+    ``edits``: the settings request, then the edit request as a model with a 16k context
+    would get it ([] without requirements: no request is made); ``files``: the one
+    request for every code file, whole."""
     from .prompts import generation_messages
 
-    return generation_messages(the_plan)
+    if mode == "files":
+        return generation_messages(the_plan)
+    requirements = list(the_plan.spec.requirements)
+    if not requirements:
+        return []
+    from .backends.llm import DEFAULT_CONTEXT, EDIT_TOKENS, reference_files
+    from .change import edit_request, settings_request
+
+    files = reference_files(the_plan)
+    settings, _, _ = settings_request(the_plan, files, requirements)
+    edits = edit_request(
+        the_plan, files, requirements, settings={},
+        measure=lambda m: sum(len(x["content"]) + 8 for x in m) // 3,
+        budget=DEFAULT_CONTEXT - EDIT_TOKENS,
+    )  # fmt: skip
+    return [*settings, *edits.messages]
 
 
 def estimate(

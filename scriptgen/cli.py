@@ -17,6 +17,7 @@ import click
 
 from .cli_options import (
     generation_options,
+    require_option,
     sandbox_options,
     spec_options,
 )
@@ -62,13 +63,14 @@ def cli(debug: bool) -> None:
     show_default=True,
     help="Folder the project is written under.",
 )
+@require_option
 @generation_options(
     "Backend: reference (default, offline), hf:MODEL (transformers), openai:URL "
     "(an OpenAI-compatible server), replay:TRANSCRIPT.jsonl."
 )
 def new(
     task: str, model: str | None, name: str | None, spec_file: Path | None, sets: tuple[str, ...],
-    baseline: str | None, out: Path, llm: str | None, llm_model: str | None, max_repairs: int | None, no_validate: bool,
+    baseline: str | None, out: Path, requires: tuple[str, ...], llm: str | None, llm_model: str | None, max_repairs: int | None, no_validate: bool,
     no_commit: bool, timeout: float, memory_limit: str, python: str | None, strict: bool,
 ) -> int:  # fmt: skip
     """Generate a project for TASK, prove it on a tiny twin, write and commit it."""
@@ -82,7 +84,7 @@ def new(
         llm, llm_model = settings.uri, llm_model or settings.model
     result = api.new(
         task, model=model, name=name, spec_file=spec_file, sets=sets, baseline=baseline,
-        out=out, llm=llm, llm_model=llm_model, settings=settings, validate=not no_validate, commit=not no_commit, sandbox=sandbox,
+        out=out, requires=requires, llm=llm, llm_model=llm_model, settings=settings, validate=not no_validate, commit=not no_commit, sandbox=sandbox,
         max_repairs=_max_repairs(max_repairs, settings), progress=Progress(),
     )  # fmt: skip
     click.echo(str(result.target))

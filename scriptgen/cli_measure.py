@@ -8,11 +8,17 @@ from pathlib import Path
 
 import click
 
-from .cli_options import price_per_mtok_option, spec_options
+from .cli_options import price_per_mtok_option, require_option, spec_options
 
 
 @click.command()
 @spec_options
+@require_option
+@click.option(
+    "--mode", type=click.Choice(["edits", "files"]), default="edits", show_default=True,
+    help="edits: the settings and edit requests a requirement makes; files: the request "
+    "that has every code file retyped.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
 def prompt(
     task: str,
@@ -21,6 +27,8 @@ def prompt(
     spec_file: Path | None,
     sets: tuple[str, ...],
     baseline: str | None,
+    requires: tuple[str, ...],
+    mode: str,
     as_json: bool,
 ) -> int:
     """Print the messages an LLM backend would send for TASK; calls nothing."""
@@ -31,9 +39,13 @@ def prompt(
     messages = api.prompt(
         api.plan(
             task, model=model, name=name, spec_file=spec_file, sets=sets,
-            baseline=baseline,
-        )  # fmt: skip
-    )
+            baseline=baseline, requires=requires,
+        ),
+        mode=mode,
+    )  # fmt: skip
+    if not messages and not as_json:
+        click.echo("no requirements: no LLM request is made (give one with --require TEXT)")
+        return 0
     if as_json:
         click.echo(json.dumps(messages, indent=2))
     else:

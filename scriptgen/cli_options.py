@@ -41,6 +41,13 @@ price_per_mtok_option = click.option(
 )  # fmt: skip
 
 
+require_option = click.option(
+    "--require", "requires", multiple=True, metavar="TEXT",
+    help="A requirement the LLM backend meets by changing the reference (repeatable; "
+    "added to the spec's requirements). Without any, no LLM request is made.",
+)  # fmt: skip
+
+
 def sandbox_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--timeout, --memory-limit, --python and --strict-sandbox, shared by new, validate
     and regen."""

@@ -6,6 +6,7 @@ root), so that a team's backend need not be repeated on every command:
     model = "Qwen/Qwen2.5-Coder-7B-Instruct"
     max_repairs = 3
     budget = 900                  # seconds for all of a run's requests
+    mode = "edits"                # or "files": retype every code file (slow, for comparison)
 
     [validate]
     python = ".venv/bin/python"   # the interpreter that runs the contract tests
@@ -46,6 +47,9 @@ class LLMSettings:
         None  # the server's context window, where /models does not say
     )
     budget: float | None = None  # seconds for all of one run's LLM requests
+    # "edits" (default): the LLM changes the reference through settings and SEARCH/REPLACE
+    # blocks; "files": it retypes every code file (for measuring the difference).
+    mode: str | None = None
 
 
 def find_config(start: Path) -> Path | None:
@@ -88,7 +92,7 @@ def llm_settings(start: Path) -> LLMSettings:
     if path is None:
         return LLMSettings()
     llm = _section(
-        path, data, "llm", {"uri", "model", "max_repairs", "context", "budget"}
+        path, data, "llm", {"uri", "model", "max_repairs", "context", "budget", "mode"}
     )
     repairs = llm.get("max_repairs")
     if repairs is not None and (not isinstance(repairs, int) or not 0 <= repairs <= 20):
@@ -108,7 +112,12 @@ def llm_settings(start: Path) -> LLMSettings:
     for key in ("uri", "model"):
         if key in llm and not isinstance(llm[key], str):
             raise UserError(f"{path}: [llm] {key} must be a string")
-    return LLMSettings(llm.get("uri"), llm.get("model"), repairs, path, context, budget)
+    mode = llm.get("mode")
+    if mode is not None and mode not in ("edits", "files"):
+        raise UserError(f'{path}: [llm] mode must be "edits" or "files"')
+    return LLMSettings(
+        llm.get("uri"), llm.get("model"), repairs, path, context, budget, mode
+    )
 
 
 def validation_strict(start: Path, flag: bool = False) -> bool:

@@ -70,6 +70,27 @@ def meta_files(
     transcript = backend.transcript_jsonl()
     if transcript is not None:
         meta[TRANSCRIPT_FILE] = transcript
+    if backend.accepts_requirements and plan.spec.requirements:
+        meta.update(change_files(plan, files))
     if report is not None:
         meta[VALIDATION_FILE] = json.dumps(report.to_dict(), indent=2) + "\n"
     return meta
+
+
+def change_files(plan: Plan, files: Mapping[str, str]) -> dict[str, str]:
+    """What the LLM changed to meet the requirements: the record regen re-applies, and
+    the diff from the reference a reviewer reads."""
+    from .backends.llm import reference_files
+    from .change import CHANGES_DIFF, CHANGES_FILE, record_of, unified_diff
+
+    reference = reference_files(plan)
+    scaffold = {f.path for f in plan.manifest.scaffold_files} - set(reference)
+    landed = {
+        p: t for p, t in files.items()
+        if p in reference or (p.endswith(".py") and p not in scaffold)
+    }  # fmt: skip
+    record = record_of(plan.spec.requirements, reference, landed)
+    return {
+        CHANGES_FILE: record.to_json(),
+        CHANGES_DIFF: unified_diff(reference, landed),
+    }

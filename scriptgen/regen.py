@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .config import LLMSettings
-from .errors import ScriptgenError, UserError, ValidationFailed
+from .errors import ScriptgenError, UserError, ValidationFailed, shown
 from .lock import (
     BASE_DIR,
     OFFLINE_BACKENDS,
@@ -32,6 +32,7 @@ from .write import exclusive
 
 if TYPE_CHECKING:
     from .backends import Backend
+    from .change import Record
     from .merge import Merge
     from .plan import Plan
     from .progress import Progress
@@ -266,18 +267,36 @@ def _backend(
     if not use_transcript:
         if live is None:
             raise UserError(_needs_backend(project, lock))
-        return live
-    assert live is None or isinstance(live, LLMBackend)
-    chat = recorded_chat(
-        project / TRANSCRIPT_FILE,
-        live.chat if live is not None else None,
-        missing=UserError(_needs_backend(project, lock)),
-    )
-    return LLMBackend(
-        name=wanted.backend,
-        chat=chat,
-        model=(live.model if live is not None else "") or lock.llm_model,
-    )
+        backend = live
+    else:
+        assert live is None or isinstance(live, LLMBackend)
+        chat = recorded_chat(
+            project / TRANSCRIPT_FILE,
+            live.chat if live is not None else None,
+            missing=UserError(_needs_backend(project, lock)),
+        )
+        backend = LLMBackend(
+            name=wanted.backend,
+            chat=chat,
+            model=(live.model if live is not None else "") or lock.llm_model,
+            mode=settings.mode or "edits",
+        )
+    if isinstance(backend, LLMBackend):
+        backend.recorded = _recorded_changes(project)
+    return backend
+
+
+def _recorded_changes(project: Path) -> Record | None:
+    """What the LLM changed last time (``.scriptgen/changes.json``), to re-apply."""
+    from .change import CHANGES_FILE, Record
+
+    path = project / CHANGES_FILE
+    if not path.is_file():
+        return None
+    try:
+        return Record.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the recorded changes: {shown(str(exc))}") from None
 
 
 def _needs_backend(project: Path, lock: Lock) -> str:

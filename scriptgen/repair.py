@@ -120,19 +120,29 @@ def produce(
     ) as update:
         _count_tokens(backend, update)
         code = backend.generate(plan)
+    for note in getattr(backend, "notes", ()):
+        progress.note(f"    [dim]{escape(note)}[/]")
     for round_ in range(max_repairs + 1):
-        files, findings, report = prove(
-            {**scaffold, **code},
-            plan,
-            validate=validate,
-            sandbox=sandbox,
-            progress=progress,
-        )
-        code = {path: files[path] for path in code}  # as formatted
-        if not findings and (report is None or report.passed):
-            break
-        stage = "the static check" if findings else "validation"
-        why = failure_text(findings, report, backend.problems)
+        if getattr(backend, "blocking", False):
+            # Edits that did not apply: the model fixes them before anything is proven.
+            files, findings, report = {**scaffold, **code}, [], None
+            stage = "applying the edits"
+            why = "edits that did not apply:\n" + "\n".join(
+                f"  {p}" for p in backend.problems
+            )
+        else:
+            files, findings, report = prove(
+                {**scaffold, **code},
+                plan,
+                validate=validate,
+                sandbox=sandbox,
+                progress=progress,
+            )
+            code = {path: files[path] for path in code}  # as formatted
+            if not findings and (report is None or report.passed):
+                break
+            stage = "the static check" if findings else "validation"
+            why = failure_text(findings, report, backend.problems)
         if not backend.can_repair or round_ == max_repairs:
             rounds = (
                 f" after {max_repairs} repair round(s)" if backend.can_repair else ""
@@ -147,9 +157,10 @@ def produce(
             code = {
                 **code,
                 **backend.repair(
-                    plan, stage=stage, diagnostics=why, failing=named or code
+                    plan, stage=stage, diagnostics=why, failing=named or code,
+                    current=code,
                 ),
-            }
+            }  # fmt: skip
     if report is not None:
         for step in report.steps:
             progress.note(f"    [dim]{escape(step.line())}[/]")

@@ -209,10 +209,12 @@ def build_spec(
     sets: tuple[str, ...] | list[str] = (),
     cwd: Path | None = None,
     baseline: str | None = None,
+    requires: tuple[str, ...] | list[str] = (),
 ) -> tuple[dict[str, Any], Path]:
     """Merge a spec file and flags into one raw mapping; returns it and the model's base dir.
 
-    ``baseline``: the --baseline flag's LLM ("": the default one). Nothing is resolved
+    ``baseline``: the --baseline flag's LLM ("": the default one); ``requires``: the
+    --require flags, after the spec file's requirements. Nothing is resolved
     against the registry or the task here (see ``plan.make_plan``).
     """
     cwd = cwd or Path.cwd()
@@ -248,6 +250,9 @@ def build_spec(
         raw["model"], model_base = model, cwd
     if name is not None:
         raw["name"] = name
+    if requires:
+        listed = raw.get("requirements") or []
+        raw["requirements"] = [*(listed if isinstance(listed, list) else [listed]), *requires]
     return raw, model_base
 
 

@@ -24,6 +24,7 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 import git  # noqa: E402
 
 from .errors import ScriptgenError  # noqa: E402
+from .lock import META_DIR  # noqa: E402
 
 if TYPE_CHECKING:
     from .backends import Backend
@@ -88,9 +89,15 @@ def in_precommit() -> bool:
 
 
 def commit_message(
-    verb: str, name: str, task: str, model: str, trailers: Mapping[str, str]
+    verb: str,
+    name: str,
+    task: str,
+    model: str,
+    trailers: Mapping[str, str],
+    body: str = "",
 ) -> str:
-    """``scriptgen: <verb> <name> (<task>, <model>)``, a blank line, then the trailers.
+    """``scriptgen: <verb> <name> (<task>, <model>)``, a blank line, the body if any,
+    then the trailers.
 
     Trailers keep their order. A key must be a single token and a value a single line,
     or git's trailer parser would read something else than what we meant.
@@ -105,9 +112,10 @@ def commit_message(
         if "\n" in value or "\r" in value:
             raise ValueError(f"trailer {key} must be one line: {value!r}")
         lines.append(f"{key}: {value}")
+    head = subject + ("\n\n" + body.strip("\n") if body.strip() else "")
     if not lines:
-        return subject + "\n"
-    return subject + "\n\n" + "\n".join(lines) + "\n"
+        return head + "\n"
+    return head + "\n\n" + "\n".join(lines) + "\n"
 
 
 def commit_paths(
@@ -303,7 +311,17 @@ def commit_generation(
         ),
     }
     alias = plan.model.alias or Path(plan.model.name_or_path).name
-    message = commit_message(verb, plan.spec.name, plan.manifest.name, alias, trailers)
+    body = "".join(
+        f"- {' '.join(r.split())}\n" for r in plan.spec.requirements
+    )  # one line each, as the user gave them
+    if body:
+        body = (
+            "Requirements:\n" + body
+            + f"\nThe diff from the reference: {META_DIR}/changes.diff in the project.\n"
+        )  # fmt: skip
+    message = commit_message(
+        verb, plan.spec.name, plan.manifest.name, alias, trailers, body
+    )
     with _COMMITTING:
         commit = commit_paths(repo, paths, message)
     if commit is None:

@@ -32,9 +32,17 @@ class Backend(Protocol):
         ...
 
     def repair(
-        self, plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
+        self,
+        plan: Plan,
+        *,
+        stage: str,
+        diagnostics: str,
+        failing: Mapping[str, str],
+        current: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
-        """Corrected files for what failed (only those it changed); ``can_repair`` only."""
+        """Corrected files for what failed (only those it changed); ``can_repair`` only.
+        ``failing``: the files the diagnostics name; ``current``: every file of the
+        candidate as it is now (what edits apply to)."""
         ...
 
     def transcript_jsonl(self) -> str | None:
@@ -52,7 +60,7 @@ def _reference(arg: str, **options: Any) -> Backend:
     return ReferenceBackend()
 
 
-def _replay(arg: str, **options: Any) -> Backend:
+def _replay(arg: str, *, settings: LLMSettings, **options: Any) -> Backend:
     from pathlib import Path
 
     from .llm import LLMBackend, replay_chat
@@ -63,7 +71,9 @@ def _replay(arg: str, **options: Any) -> Backend:
         )
     if not Path(arg).is_file():
         raise UserError(f"replay: no such transcript: {arg}")
-    return LLMBackend(name="replay", chat=replay_chat(Path(arg)))
+    return LLMBackend(
+        name="replay", chat=replay_chat(Path(arg)), mode=settings.mode or "edits"
+    )
 
 
 def _openai(
@@ -80,6 +90,7 @@ def _openai(
         chat=openai_chat(arg, llm_model, settings.context),
         model=llm_model or "",
         budget=settings.budget or RUN_SECONDS,
+        mode=settings.mode or "edits",
     )
 
 
@@ -90,7 +101,10 @@ def _hf(arg: str, *, settings: LLMSettings, **options: Any) -> Backend:
     if not arg:
         raise UserError("hf needs a model: --llm hf:<hub id, folder or .gguf>")
     budget = settings.budget or RUN_SECONDS
-    return LLMBackend(name="hf", chat=hf_chat(arg), model=arg, budget=budget)
+    return LLMBackend(
+        name="hf", chat=hf_chat(arg), model=arg, budget=budget,
+        mode=settings.mode or "edits",
+    )  # fmt: skip
 
 
 BACKENDS: dict[str, Callable[..., Backend]] = {

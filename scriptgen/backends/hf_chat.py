@@ -84,11 +84,14 @@ class HFChat:
         """The prompt's tokens under the model's chat template, and its context window
         (the config's max_position_embeddings)."""
         model, tokenizer = self.load()
+        context = getattr(model.config, "max_position_embeddings", None)
+        context = context if isinstance(context, int) else None
+        if not messages:
+            return 0, context, True
         ids = tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=True, return_dict=True
         )["input_ids"]
-        context = getattr(model.config, "max_position_embeddings", None)
-        return len(ids), context if isinstance(context, int) else None, True
+        return len(ids), context, True
 
     def load(self) -> tuple[Any, Any]:
         """The model and tokenizer, loaded once."""

@@ -10,11 +10,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..change import (
+    Record,
+    apply_settings,
+    edit_repair_message,
+    edit_request,
+    reapply,
+    remaining_of,
+    settings_request,
+    show_message,
+    wanted_files,
+)
+from ..edits import apply_reply
 from ..errors import ScriptgenError, UserError
 from ..lock import LLM_DECODING
 from ..parse import parse_reply
 from ..plan import Plan
 from ..prompts import generation_messages, repair_message
+from ..settings import read_changes
 from . import OnToken
 
 Messages = list[dict[str, str]]
@@ -26,6 +39,34 @@ REQUEST_SECONDS = 600.0
 # ... and all the requests of one run (generation and repairs) within this many, unless
 # `[llm] budget` says otherwise: a run with a slow local model ends in minutes.
 RUN_SECONDS = 900.0
+# Edits mode: the settings reply is a short JSON object; an edit reply a few blocks (or a
+# new module). A prompt is built to fit beside them.
+SETTINGS_TOKENS = 512
+EDIT_TOKENS = 3072
+DEFAULT_CONTEXT = 16384  # where the model's context is unknown: a small local model's
+
+
+def reference_files(plan: Plan) -> dict[str, str]:
+    """The vetted reference's code files (formatted, as a candidate is) and config.yaml:
+    what an LLM changes."""
+    from ..fmt import format_files
+    from ..render import render_scaffold
+    from .reference import ReferenceBackend
+
+    config = render_scaffold(plan).get("config.yaml")
+    code, _ = format_files(ReferenceBackend().generate(plan))
+    return {**code, "config.yaml": config} if config is not None else code
+
+
+def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``response_format`` for a reply constrained to ``schema`` (OpenAI's shape, which
+    llama.cpp's server and vLLM accept)."""
+    return {"type": "json_schema", "json_schema": {"name": "settings", "schema": schema}}
+
+
+def _new_module(path: str) -> bool:
+    """A new module the model may add: a Python file at the project's top level."""
+    return "/" not in path and path.endswith(".py") and path.isascii()
 
 
 class Measure(Protocol):
@@ -60,7 +101,12 @@ class Chat(Protocol):
 
 @dataclass
 class LLMBackend:
-    """Adapts a chat function to the Backend protocol; keeps the conversation for repairs."""
+    """Adapts a chat function to the Backend protocol; keeps the conversation for repairs.
+
+    ``edits`` mode (the default): the model changes the vetted reference to meet the
+    spec's requirements, through settings first, then SEARCH/REPLACE edits (see
+    ``scriptgen.change``); without requirements no request is made. ``files`` mode: it
+    retypes every code file (kept to measure the difference)."""
 
     name: str
     chat: Chat
@@ -72,22 +118,93 @@ class LLMBackend:
     on_token: OnToken | None = None  # set by whoever shows progress
     problems: list[str] = field(default_factory=list)  # of the last reply's parse
     budget: float = RUN_SECONDS  # seconds for all of this run's requests
+    mode: str = "edits"
+    # regen: what landed last time, re-applied to the new reference before asking.
+    recorded: Record | None = None
+    notes: list[str] = field(default_factory=list)  # what the run did, for the user
     _spent: float = 0.0
     _conversation: Messages = field(default_factory=list)
 
+    @property
+    def blocking(self) -> bool:
+        """The last reply's edits did not all apply: repair before proving."""
+        return self.mode == "edits" and bool(self.problems)
+
     def generate(self, plan: Plan) -> dict[str, str]:
-        full = generation_messages(plan)
-        if self._fits(full):
-            self._conversation = full
-        else:  # no exemplar, no tests: the contracts only
-            compact = generation_messages(plan, compact=True)
-            self._require_fit(compact, full)
-            self._conversation = compact
-        return self._ask(plan, "generate")
+        requirements = list(plan.spec.requirements)
+        if not requirements:
+            self.notes.append("no requirements: the reference is the answer, no LLM request made")
+            return reference_files(plan)
+        if self.mode == "files":
+            return self._generate_files(plan)
+        reference = reference_files(plan)
+        record = self.recorded
+        if record is not None and record.requirements == requirements:
+            files, failed = reapply(record, reference)
+            if not failed:
+                self.notes.append(
+                    f"re-applied the recorded changes ({len(record.settings)} setting(s), "
+                    f"{len(record.edits)} edit(s)): no LLM request made"
+                )
+                return files
+            self.notes.append(
+                f"{len(failed)} recorded edit(s) no longer apply: asking {self.name} again"
+            )
+            return self._change(plan, reference, requirements, hint=record.describe())
+        return self._change(plan, reference, requirements)
+
+    def _change(
+        self,
+        plan: Plan,
+        reference: dict[str, str],
+        requirements: list[str],
+        hint: str = "",
+    ) -> dict[str, str]:
+        messages, schema, declared = settings_request(plan, reference, requirements)
+        self._conversation = messages
+        self._require_fit(messages, messages)
+        reply = self._send(
+            "settings",
+            {"max_tokens": SETTINGS_TOKENS, "response_format": _json_schema(schema)},
+        )
+        changes, problems = read_changes(reply, declared)
+        remaining = remaining_of(reply)
+        files = apply_settings(reference, changes)
+        self.problems = []
+        if problems:  # a setting refused: the code edits may still meet it
+            remaining = [*(remaining or []), *problems]
+        if remaining is None:  # no usable answer: every requirement goes to the code
+            remaining = requirements
+        if not remaining and not hint:
+            return files
+        request = edit_request(
+            plan, files, remaining or requirements, settings=changes,
+            measure=self._count, budget=self._prompt_budget(EDIT_TOKENS), hint=hint,
+        )  # fmt: skip
+        self._conversation = request.messages
+        self._require_fit(request.messages, request.messages)
+        return self._edit(plan, files, "edit")
 
     def repair(
-        self, plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
+        self,
+        plan: Plan,
+        *,
+        stage: str,
+        diagnostics: str,
+        failing: Mapping[str, str],
+        current: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
+        if self.mode == "edits" and plan.spec.requirements:
+            message = edit_repair_message(
+                plan, stage=stage, diagnostics=diagnostics, failing=failing
+            )
+            conversation = [*self._conversation, message]
+            if not self._fits(conversation, EDIT_TOKENS):
+                # The failing files are in the message: the rules, then it.
+                conversation = [self._conversation[0], message]
+                self._require_fit(conversation, conversation, error=ScriptgenError)
+            self._conversation = conversation
+            return self._edit(plan, dict(current or failing), "repair")
         message = repair_message(
             plan, stage=stage, diagnostics=diagnostics, failing=failing
         )
@@ -100,17 +217,57 @@ class LLMBackend:
         self._conversation = conversation
         return self._ask(plan, "repair")
 
+    def _edit(self, plan: Plan, files: dict[str, str], kind: str) -> dict[str, str]:
+        """Ask for edits, show the files the model asks to see (twice at most), apply."""
+        code = [f.path for f in plan.manifest.code_files]
+        for _ in range(3):
+            reply = self._send(kind, {"max_tokens": EDIT_TOKENS})
+            wanted = wanted_files(reply, files)
+            if not wanted or "<<<<<<<" in reply:
+                break
+            self._conversation = [*self._conversation, show_message(files, wanted)]
+        applied = apply_reply(reply, files, code, can_create=_new_module)
+        self.problems = applied.problems
+        if not applied.files and not applied.problems:
+            self.problems = [
+                "the reply changed nothing: it has no SEARCH/REPLACE block that applies "
+                "(the file's path on its own line, then <<<<<<< SEARCH, the exact lines, "
+                "=======, the new lines, >>>>>>> REPLACE)"
+            ]
+        return {**files, **applied.files}
+
+    def _generate_files(self, plan: Plan) -> dict[str, str]:
+        full = generation_messages(plan)
+        if self._fits(full):
+            self._conversation = full
+        else:  # no exemplar, no tests: the contracts only
+            compact = generation_messages(plan, compact=True)
+            self._require_fit(compact, full)
+            self._conversation = compact
+        return self._ask(plan, "generate")
+
+    def _count(self, messages: Messages) -> int:
+        measure: Measure | None = getattr(self.chat, "measure", None)
+        return 0 if measure is None else measure(messages)[0]
+
+    def _prompt_budget(self, reply_tokens: int) -> int:
+        """Tokens a prompt may take beside a reply of ``reply_tokens``."""
+        measure: Measure | None = getattr(self.chat, "measure", None)
+        context = None if measure is None else measure([])[1]
+        return (context or DEFAULT_CONTEXT) - reply_tokens
+
     @property
     def reply_tokens(self) -> int:
         cap = self.decoding.get("max_new_tokens") or self.decoding.get("max_tokens")
         return int(cap or REPLY_TOKENS)
 
-    def _fits(self, messages: Messages) -> bool:
+    def _fits(self, messages: Messages, reply_tokens: int | None = None) -> bool:
         measure: Measure | None = getattr(self.chat, "measure", None)
         if measure is None:
             return True  # recorded replies: nothing is sent
         prompt, context, _ = measure(messages)
-        return context is None or prompt + self.reply_tokens <= context
+        reply = self.reply_tokens if reply_tokens is None else reply_tokens
+        return context is None or prompt + reply <= context
 
     def _require_fit(
         self,
@@ -134,17 +291,27 @@ class LLMBackend:
         )
 
     def _ask(self, plan: Plan, kind: str) -> dict[str, str]:
+        """Whole files: send the conversation, parse the files of the reply."""
+        reply = self._send(kind)
+        parsed = parse_reply(reply, {f.path for f in plan.manifest.code_files})
+        self.problems = parsed.problems
+        return parsed.files
+
+    def _send(self, kind: str, extra: Mapping[str, Any] | None = None) -> str:
+        """Send the conversation (with ``extra`` decoding for this request), record the
+        exchange, add the reply to the conversation and return its text."""
         left = self.budget - self._spent
         if left <= 0:
             raise ScriptgenError(
                 f"{self.name}: this run's LLM time ({self.budget:g}s, [llm] budget) is "
                 f"spent after {len(self.transcript)} request(s); nothing was written"
             )
+        decoding = {**self.decoding, **(extra or {})}
         start = time.perf_counter()
         try:
             reply = self.chat(
                 self._conversation,
-                self.decoding,
+                decoding,
                 on_token=self.on_token,
                 seconds=min(REQUEST_SECONDS, left),
             )
@@ -156,7 +323,7 @@ class LLMBackend:
                 "kind": kind,
                 "backend": self.name,
                 "model": self.model,
-                "parameters": dict(self.decoding),
+                "parameters": decoding,
                 "messages": self._conversation,
                 "reply": reply.text,
                 "prompt_tokens": reply.prompt_tokens,
@@ -172,9 +339,7 @@ class LLMBackend:
             *self._conversation,
             {"role": "assistant", "content": reply.text},
         ]
-        parsed = parse_reply(reply.text, {f.path for f in plan.manifest.code_files})
-        self.problems = parsed.problems
-        return parsed.files
+        return reply.text
 
     def transcript_jsonl(self) -> str:
         return "".join(
@@ -256,18 +421,27 @@ def openai_chat(base_url: str, model: str | None, context: int | None = None) ->
     # deadline is generous; connection failures still fail within seconds.
     client = OpenAIClient(base_url, model=model, timeout=REQUEST_SECONDS)
 
+    window: list[int | None] = []  # found once
+
     def measure(messages: Messages) -> tuple[int, int | None, bool]:
-        """No tokenizer here: about 3 characters a token, on the safe side for code."""
-        window = context
-        if window is None:
+        """The server's own token count where it has a tokenize endpoint (llama.cpp,
+        vLLM); else about 3 characters a token, on the safe side for code."""
+        if not window:
+            found = context
             try:
-                window = client.context_window()
+                found = found or client.server_context() or client.context_window()
             except Unreachable:
                 raise
             except BackendError:
-                window = None  # a server without /models: sent as it is
-        text = sum(len(m["content"]) + 8 for m in messages)
-        return text // 3, window, False
+                found = None  # a server without /models: sent as it is
+            window.append(found)
+        if not messages:
+            return 0, window[0], False
+        text = "".join(m["content"] for m in messages)
+        counted = client.count_tokens(text)
+        if counted is not None:
+            return counted + 8 * len(messages), window[0], True
+        return sum(len(m["content"]) + 8 for m in messages) // 3, window[0], False
 
     def chat(
         messages: Messages,
@@ -284,6 +458,7 @@ def openai_chat(base_url: str, model: str | None, context: int | None = None) ->
             max_tokens=int(decoding.get("max_tokens") or REPLY_TOKENS),
             on_token=(lambda _text: on_token(1)) if on_token else None,
             seconds=seconds,
+            response_format=decoding.get("response_format"),
         )
         return Reply(
             result.text, result.model, result.prompt_tokens, result.completion_tokens

@@ -108,6 +108,11 @@ class OpenAIClient:
         self._headers = {} if self._api_key else {"Authorization": openai.Omit()}
         self.model = model
         self._entries: list[dict[str, Any]] | None = None  # GET /models, once
+        # Which tokenize body the server takes (an index), False: none; None: not tried.
+        self._tokenize: int | bool | None = None
+        self._plain_headers = (
+            {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        )
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.retries = max(0, retries)
@@ -189,6 +194,59 @@ class OpenAIClient:
                     return value
         return None
 
+    def server_context(self) -> int | None:
+        """The context the server runs with, where it says (llama.cpp's ``/props``: its
+        ``-c``, which may be less than ``/models``' trained context)."""
+        data = self._get_root("props")
+        settings = data.get("default_generation_settings") if data else None
+        for value in (
+            data.get("n_ctx") if data else None,
+            settings.get("n_ctx") if isinstance(settings, dict) else None,
+        ):
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens ``text`` takes in the model's own tokenizer, where the server has a
+        tokenize endpoint (llama.cpp: ``{"content"}``; vLLM: ``{"model", "prompt"}``)."""
+        if self._tokenize is False:
+            return None
+        bodies = [{"content": text}, {"model": self.resolve_model(), "prompt": text}]
+        for body in bodies if self._tokenize is None else [bodies[self._tokenize]]:
+            data = self._post_root("tokenize", body)
+            if data is None:
+                continue
+            count = data.get("count")
+            tokens = data.get("tokens")
+            if isinstance(tokens, list) or isinstance(count, int):
+                self._tokenize = bodies.index(body)
+                return count if isinstance(count, int) else len(tokens)
+        self._tokenize = False
+        return None
+
+    def _root(self, path: str) -> str:
+        base = self.base_url
+        return (base[: -len("/v1")] if base.endswith("/v1") else base) + "/" + path
+
+    def _get_root(self, path: str) -> dict[str, Any] | None:
+        try:
+            response = self._http.get(self._root(path), headers=self._plain_headers,
+                                      timeout=self.connect_timeout)  # fmt: skip
+            data = response.json() if response.status_code == 200 else None
+        except (httpx2.HTTPError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _post_root(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            response = self._http.post(self._root(path), json=body,
+                                       headers=self._plain_headers, timeout=60.0)  # fmt: skip
+            data = response.json() if response.status_code == 200 else None
+        except (httpx2.HTTPError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def resolve_model(self) -> str:
         """The configured model, else the first one the server lists."""
         if self.model:
@@ -211,6 +269,7 @@ class OpenAIClient:
         max_tokens: int | None = None,
         on_token: Callable[[str], None] | None = None,
         seconds: float | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> ChatResult:
         """Send ``messages``; stream the reply through ``on_token`` and return it whole,
         all attempts within ``seconds`` when given.
@@ -231,6 +290,8 @@ class OpenAIClient:
             body["seed"] = seed
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
+        if response_format is not None:
+            body["response_format"] = response_format
         if seconds is not None:
             self._call_limit = (start + seconds, seconds)
         try:
@@ -267,6 +328,10 @@ class OpenAIClient:
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 if "stream_options" in body and "stream_options" in wording.detail(exc):
                     del body["stream_options"]  # an older server: ask without it
+                    continue
+                if "response_format" in body and "response_format" in wording.detail(exc):
+                    # A server that cannot constrain the reply: it is parsed and checked.
+                    del body["response_format"]
                     continue
                 raise self._status_error("POST", url, exc, self._sent - sent) from None
             except openai.APIStatusError as exc:

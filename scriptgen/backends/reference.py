@@ -27,7 +27,13 @@ class ReferenceBackend:
         return render_files(plan, plan.manifest.code_files)
 
     def repair(
-        self, plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
+        self,
+        plan: Plan,
+        *,
+        stage: str,
+        diagnostics: str,
+        failing: Mapping[str, str],
+        current: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         raise NotImplementedError("the reference backend does not repair")
 

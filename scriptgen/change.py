@@ -1,0 +1,354 @@
+"""How an LLM changes the vetted reference to meet a user's requirements, and how what it
+changed is recorded and re-applied on regen.
+
+Two requests at most, then repairs: first the requirements against the project's declared
+settings (a JSON reply, constrained by a schema where the server can), written into
+``config.yaml`` by scriptgen; then, for what no setting meets, SEARCH/REPLACE edits of the
+code (``edits``), with a prompt built to the model's context: the contracts, a map of every
+code file, and the full text of the files the change most likely touches.
+
+What landed is recorded as ``.scriptgen/changes.json`` (the requirements, the settings, the
+code edits as blocks with context) and ``.scriptgen/changes.diff`` (for a reviewer).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .edits import Edit, apply_edit
+from .lock import META_DIR
+from .parse import file_block
+from .plan import Plan
+from .render import render
+from .settings import Setting, declared_settings, reply_schema, write_settings
+
+CONFIG = "config.yaml"
+CHANGES_FILE = f"{META_DIR}/changes.json"
+CHANGES_DIFF = f"{META_DIR}/changes.diff"
+# Context lines kept around each recorded code edit: enough to find its place again in a
+# newer reference, few enough that an unrelated template change rarely touches them.
+_CONTEXT = 3
+# A reply asking to see files it was not shown: "SHOW data.py".
+_SHOW = re.compile(r"^\s*SHOW\s+`?([\w./-]+\.\w+)`?\s*$", re.MULTILINE)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+_HELP_CHARS = 70  # of each TrainingArguments field's help, in the settings prompt
+
+
+def settings_request(
+    plan: Plan, files: Mapping[str, str], requirements: Sequence[str]
+) -> tuple[list[dict[str, str]], dict[str, Any], dict[str, Setting]]:
+    """The settings request's messages, the reply's JSON schema and the declared settings."""
+    declared = declared_settings(files["train.py"])
+    schema = reply_schema(declared)
+    schema["properties"]["remaining"] = {"type": "array", "items": {"type": "string"}}
+    schema["required"] = ["settings", "remaining"]
+    context = {
+        **plan.context(),
+        "requirements": list(requirements),
+        "config": "".join(
+            line for line in files.get(CONFIG, "").splitlines(keepends=True)
+            if line.strip() and not line.lstrip().startswith("#")
+        ),  # the values: their comments are in the help below
+        "declared": [
+            (s, _short(s.help)) for s in sorted(declared.values(), key=_own_first(files))
+        ],
+    }
+    messages = [
+        {"role": "system", "content": render("_common/prompts/settings_system.md.j2", context)},
+        {"role": "user", "content": render("_common/prompts/settings.md.j2", context)},
+    ]  # fmt: skip
+    return messages, schema, declared
+
+
+def _own_first(files: Mapping[str, str]) -> Callable[[Setting], tuple[int, str]]:
+    own = set(re.findall(r"^    (\w+): ", files.get("train.py", ""), re.MULTILINE))
+    return lambda s: (0 if s.name in own else 1, s.name)
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    first = re.split(r"(?<=[.;])\s", text, maxsplit=1)[0]
+    return first if len(first) <= _HELP_CHARS else first[: _HELP_CHARS - 1] + "…"
+
+
+def remaining_of(reply: str) -> list[str] | None:
+    """The requirements a settings reply says need code; None when it does not say."""
+    try:
+        start, end = reply.find("{"), reply.rfind("}")
+        data = json.loads(reply[start : end + 1])
+    except ValueError:
+        return None
+    items = data.get("remaining") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return None
+    return [str(i).strip() for i in items if str(i).strip()]
+
+
+def apply_settings(files: Mapping[str, str], changes: Mapping[str, Any]) -> dict[str, str]:
+    """``files`` with ``config.yaml`` carrying ``changes``."""
+    if not changes:
+        return dict(files)
+    return {**files, CONFIG: write_settings(files.get(CONFIG, ""), changes)}
+
+
+# The edit request.
+
+
+def project_map(files: Mapping[str, str]) -> str:
+    """Each code file's top-level definitions: signatures and first docstring lines."""
+    out: list[str] = []
+    for path, text in sorted(files.items()):
+        if not path.endswith(".py"):
+            continue
+        out.append(f"{path}:")
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            out.append("  (does not parse)")
+            continue
+        for node in tree.body:
+            line = _outline(node)
+            if line:
+                out.append("  " + line)
+    return "\n".join(out) + "\n"
+
+
+def _outline(node: ast.stmt) -> str:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        head = f"def {node.name}({ast.unparse(node.args)})"
+        if node.returns is not None:
+            head += f" -> {ast.unparse(node.returns)}"
+    elif isinstance(node, ast.ClassDef):
+        bases = ", ".join(ast.unparse(b) for b in node.bases)
+        head = f"class {node.name}({bases})" if bases else f"class {node.name}"
+    elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = [ast.unparse(t) for t in targets]
+        return " = ".join(names) if all(n.isupper() for n in names) else ""
+    else:
+        return ""
+    doc = ast.get_docstring(node)
+    first = doc.strip().splitlines()[0] if doc else ""
+    return f"{head}: {first}" if first else head
+
+
+def likely_files(
+    files: Mapping[str, str], requirements: Sequence[str]
+) -> list[str]:
+    """The code files in the order a change for ``requirements`` most likely touches them:
+    those sharing the most words with the requirements first, train.py before equals."""
+    words = {w.lower() for r in requirements for w in _WORD.findall(r)}
+
+    def score(path: str) -> tuple[int, int, str]:
+        text = files[path].lower()
+        hits = sum(1 for w in words if w in text)
+        return (-hits, 0 if path == "train.py" else 1, path)
+
+    return sorted((p for p in files if p.endswith(".py")), key=score)
+
+
+@dataclass
+class EditRequest:
+    messages: list[dict[str, str]]
+    shown: list[str]  # the files whose full text it carries
+    hidden: list[str] = field(default_factory=list)
+
+
+def edit_request(
+    plan: Plan,
+    files: Mapping[str, str],
+    requirements: Sequence[str],
+    *,
+    settings: Mapping[str, Any],
+    measure: Callable[[list[dict[str, str]]], int],
+    budget: int,
+    hint: str = "",
+) -> EditRequest:
+    """The edit request, with the full text of as many likely files as ``budget`` tokens
+    (as ``measure`` counts them) allow; train.py's at least."""
+    code = {f.path: files[f.path] for f in plan.manifest.code_files if f.path in files}
+    code.update({p: t for p, t in files.items() if p.endswith(".py") and p not in code
+                 and not p.startswith(META_DIR)})  # fmt: skip
+    order = likely_files(code, requirements)
+
+    def build(shown: list[str]) -> list[dict[str, str]]:
+        context = {
+            **plan.context(),
+            "requirements": list(requirements),
+            "settings": dict(settings),
+            "code_files": plan.manifest.code_files,
+            "project_map": project_map(code),
+            "shown": {p: code[p] for p in shown},
+            "hidden": [p for p in order if p not in shown],
+            "hint": hint,
+            "text_block": file_block,
+        }
+        return [
+            {"role": "system", "content": render("_common/prompts/edit_system.md.j2", context)},
+            {"role": "user", "content": render("_common/prompts/edit.md.j2", context)},
+        ]  # fmt: skip
+
+    shown = order[:1]
+    for path in order[1:]:
+        if measure(build([*shown, path])) > budget:
+            break
+        shown.append(path)
+    return EditRequest(build(shown), shown, [p for p in order if p not in shown])
+
+
+def wanted_files(reply: str, files: Mapping[str, str]) -> list[str]:
+    """The files a reply asks to see (``SHOW path`` lines) that exist."""
+    return [p for p in dict.fromkeys(_SHOW.findall(reply)) if p in files]
+
+
+def show_message(files: Mapping[str, str], paths: Sequence[str]) -> dict[str, str]:
+    shown = "\n".join(file_block(p, files[p]) for p in paths)
+    return {
+        "role": "user",
+        "content": f"{shown}\nNow reply with the SEARCH/REPLACE blocks.",
+    }
+
+
+def edit_repair_message(
+    plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
+) -> dict[str, str]:
+    context = {
+        **plan.context(),
+        "stage": stage,
+        "diagnostics": diagnostics.strip(),
+        "failing": dict(failing),
+        "text_block": file_block,
+    }
+    return {"role": "user", "content": render("_common/prompts/edit_repair.md.j2", context)}
+
+
+# What landed, recorded; and re-applied to a newer reference.
+
+
+@dataclass
+class Record:
+    requirements: list[str]
+    settings: dict[str, Any]
+    edits: list[Edit]
+
+    def to_json(self) -> str:
+        data = {
+            "requirements": self.requirements,
+            "settings": self.settings,
+            "edits": [
+                {"path": e.path, "search": e.search, "replace": e.replace}
+                for e in self.edits
+            ],
+        }
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Record:
+        data = json.loads(text)
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("requirements"), list)
+            and isinstance(data.get("settings"), dict)
+            and isinstance(data.get("edits"), list)
+            and all(
+                isinstance(e, dict)
+                and all(isinstance(e.get(k), str) for k in ("path", "search", "replace"))
+                for e in data["edits"]
+            )
+        ):
+            raise ValueError("not a {requirements, settings, edits} record")
+        return cls(
+            [str(r) for r in data["requirements"]],
+            data["settings"],
+            [Edit(e["path"], e["search"], e["replace"], 0) for e in data["edits"]],
+        )
+
+    def describe(self) -> str:
+        """The record for a prompt: the settings and the blocks, as the model writes them."""
+        lines = [f"- {k}: {json.dumps(v)}" for k, v in self.settings.items()]
+        for e in self.edits:
+            lines += [e.path, "<<<<<<< SEARCH", e.search.rstrip("\n"), "=======",
+                      e.replace.rstrip("\n"), ">>>>>>> REPLACE"]  # fmt: skip
+        return "\n".join(lines)
+
+
+def record_of(
+    requirements: Sequence[str],
+    reference: Mapping[str, str],
+    landed: Mapping[str, str],
+) -> Record:
+    """What turned ``reference`` into ``landed``: config.yaml's changed keys as settings,
+    every other file's changes as SEARCH/REPLACE blocks with context."""
+    before = _config_values(reference.get(CONFIG, ""))
+    after = _config_values(landed.get(CONFIG, ""))
+    settings = {k: v for k, v in after.items() if before.get(k, object()) != v}
+    edits: list[Edit] = []
+    for path in sorted(set(reference) | set(landed)):
+        if path == CONFIG or path.startswith(META_DIR + "/"):
+            continue
+        old, new = reference.get(path), landed.get(path)
+        if old != new and new is not None:
+            edits += diff_edits(path, old or "", new)
+    return Record(list(requirements), settings, edits)
+
+
+def _config_values(text: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def diff_edits(path: str, old: str, new: str) -> list[Edit]:
+    """``new`` as edits of ``old``: one block per group of changes, with context."""
+    if not old:
+        return [Edit(path, "", new, 0)]
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    out = []
+    for group in matcher.get_grouped_opcodes(_CONTEXT):
+        i1, i2 = group[0][1], group[-1][2]
+        j1, j2 = group[0][3], group[-1][4]
+        out.append(Edit(path, "".join(a[i1:i2]), "".join(b[j1:j2]), 0))
+    return out
+
+
+def reapply(
+    record: Record, reference: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """``reference`` with the record applied, and the edits that no longer apply."""
+    files = apply_settings(reference, record.settings)
+    problems = []
+    for edit in record.edits:
+        text, problem = apply_edit(files.get(edit.path), edit)
+        if problem is None:
+            files[edit.path] = text
+        else:
+            problems.append(f"{edit.path}: {problem}")
+    return files, problems
+
+
+def unified_diff(reference: Mapping[str, str], landed: Mapping[str, str]) -> str:
+    out: list[str] = []
+    for rel in sorted(set(reference) | set(landed)):
+        before, after = reference.get(rel), landed.get(rel)
+        if before == after or rel.startswith(META_DIR + "/"):
+            continue
+        out += difflib.unified_diff(
+            (before or "").splitlines(keepends=True),
+            (after or "").splitlines(keepends=True),
+            fromfile=f"reference/{rel}" if before is not None else "/dev/null",
+            tofile=rel if after is not None else "/dev/null",
+        )
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n\\ No newline at end of file\n"
+    return "".join(out)
