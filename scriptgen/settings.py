@@ -87,6 +87,36 @@ def _kind_of(annotation: str) -> tuple[str, bool]:
 
 
 def _training_arguments(class_name: str) -> list[Setting]:
+    """The fields of transformers' ``class_name``: read from the installed class once per
+    transformers version (importing it takes seconds), then from scriptgen's cache."""
+    import os
+    from importlib import metadata
+    from pathlib import Path
+
+    try:
+        version = metadata.version("transformers")
+    except metadata.PackageNotFoundError:
+        version = ""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    cached = Path(base) / "scriptgen" / "settings" / f"{class_name}-{version}.json"
+    try:
+        return [Setting(*row[:3], tuple(row[3]), row[4])
+                for row in json.loads(cached.read_text(encoding="utf-8"))]  # fmt: skip
+    except (OSError, ValueError, TypeError, IndexError):
+        pass
+    found = _read_training_arguments(class_name)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}")
+        rows = [[s.name, s.kind, s.optional, list(s.choices), s.help] for s in found]
+        partial.write_text(json.dumps(rows), encoding="utf-8")
+        partial.replace(cached)
+    except OSError:
+        pass  # a read-only home: read it again next time
+    return found
+
+
+def _read_training_arguments(class_name: str) -> list[Setting]:
     import dataclasses
     import enum
     import typing

@@ -1,37 +1,28 @@
-"""The bad-reply corpus: what an LLM really sends back that scriptgen must refuse. Each
-reply is recorded in a transcript and served by the `replay:` backend (the same code path
-as a live model's reply). Each case ends with exit 1 (the generation failed; the user's
-input was fine), one error line saying what was wrong with the reply, no traceback, nothing
-written and git untouched.
+"""The bad-reply corpus: what an LLM really sends back that scriptgen must refuse. The
+request is a requirement's edit request (after a settings reply that leaves it to the
+code); each reply is recorded in a transcript and served by the `replay:` backend (the
+same code path as a live model's reply). Each case ends with exit 1 (the generation
+failed; the user's input was fine), one error line saying what was wrong with the reply,
+no traceback, nothing written and git untouched.
 
 To add a case, add a row to REPLIES: an id, the reply, and a piece of the error line.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from scriptgen.backends.reference import ReferenceBackend
-from scriptgen.parse import file_block
-from scriptgen.plan import make_plan
-from scriptgen.prompts import generation_messages
-from scriptgen.spec import build_spec
-
 from .conftest import init_repo, run_scriptgen
+from .llm_replies import change_plan, edit, recorded_transcript, settings_reply
 from .test_bad_input import fingerprint
 
 pytestmark = pytest.mark.slow
 
-
-def project_reply(**changes: str | None) -> str:
-    """The reference project as a model writes it, with files changed (None: left out)."""
-    raw, base = build_spec("textclf", model="bert-base", cwd=Path.cwd())
-    files = ReferenceBackend().generate(make_plan(raw, base, Path.cwd() / "generated"))
-    files = {p: t for p, t in {**files, **changes}.items() if t is not None}
-    return "Here it is.\n\n" + "\n".join(file_block(p, t) for p, t in files.items())
+REQUIREMENT = "log the number of training examples before training"
+TRAIN_LINE = "    train_result = trainer.train(resume_from_checkpoint=resume)\n"
+CHANGED = "the reply changed nothing"
 
 
 def block(path: str, text: str = "print('hi')\n") -> str:
@@ -40,22 +31,33 @@ def block(path: str, text: str = "print('hi')\n") -> str:
 
 # (id, reply, a piece of the one error line)
 REPLIES: list[tuple[str, str, str]] = [
-    ("empty", "", "no fenced block in the reply"),
+    ("empty", "", CHANGED),
+    ("prose-only", "Sure! Log it with the logging module.", CHANGED),
+    ("binary-junk", "\x00\x01\ufffd\x7f\x1b[31m" * 200, CHANGED),
+    ("absolute-path", edit("/etc/cron.d/job", "", "* * * * * root sh\n"), "refused"),
+    ("escaping-path", edit("../../evil.py", "", "x = 1\n"), "refused"),
+    ("home-path", edit("~/.bashrc", "", "x = 1\n"), "refused"),
     (
-        "prose-only",
-        "Sure! A text classifier needs data and a model.",
-        "no fenced block",
+        "the-judge",
+        edit(".scriptgen/judge/test_contract.py", "", "def test_ok(): pass\n"),
+        "refused: scriptgen's own files",
     ),
-    ("absolute-path", block("/etc/cron.d/job"), "no usable file in the reply"),
-    ("escaping-path", block("../../evil.py"), "no usable file in the reply"),
-    ("escaping-through-tests", block("tests/../../evil.py"), "no usable file"),
-    ("home-path", block("~/.bashrc"), "no usable file in the reply"),
-    ("not-a-code-file", block("tests/conftest.py"), "no usable file in the reply"),
-    ("binary-junk", "\x00\x01\ufffd\x7f\x1b[31m" * 200, "no fenced block in the reply"),
-    ("unclosed-fence", "### train.py\n```python\nimport os\n", "train.py"),
-    ("a-file-missing", project_reply(**{"predict.py": None}), "predict.py"),
-    ("syntax-error", project_reply(**{"data.py": "def broken(:\n"}), "data.py"),
-    ("nul-in-code", project_reply(**{"model.py": "x = '\x00'\n"}), "model.py"),
+    ("a-setting-by-hand", edit("config.yaml", "seed: 42\n", "seed: 1\n"), "refused"),
+    ("whole-file-outside", block("tests/../../evil.py"), "no usable file"),
+    ("unclosed-search", "train.py\n<<<<<<< SEARCH\n" + TRAIN_LINE, "without its ======="),
+    ("no-path", f"<<<<<<< SEARCH\n{TRAIN_LINE}=======\n{TRAIN_LINE}>>>>>>> REPLACE\n",
+     "names no file"),  # fmt: skip
+    (
+        "matches-nothing",
+        edit("train.py", "    trainer.fit()\n", "    trainer.train()\n"),
+        "match nothing",
+    ),
+    ("matches-twice", edit("data.py", "    label_column: str,\n", "    label_column: int,\n"),
+     "places"),  # fmt: skip
+    ("no-such-file", edit("helpers.py", "x = 1\n", "x = 2\n"), "no such file"),
+    ("syntax-error", edit("train.py", TRAIN_LINE, "    train_result = (\n"), "train.py"),
+    ("nul-in-code", edit("model.py", "import torch\n", "import torch\nx = '\x00'\n"),
+     "model.py"),  # fmt: skip
 ]
 
 
@@ -63,11 +65,10 @@ REPLIES: list[tuple[str, str, str]] = [
 def repo_with_reply(tmp_path: Path):
     def make(reply: str) -> tuple[Path, Path]:
         root = init_repo(tmp_path / "repo")
-        raw, base = build_spec("textclf", model="bert-base", cwd=root)
-        messages = generation_messages(make_plan(raw, base, root / "generated"))
+        plan = change_plan(root, [REQUIREMENT])
         transcript = tmp_path / "transcript.jsonl"
-        entry = {"kind": "generate", "messages": messages, "reply": reply}
-        transcript.write_text(json.dumps(entry) + "\n", encoding="utf-8")
+        text = recorded_transcript(plan, [settings_reply([REQUIREMENT]), reply])
+        transcript.write_text(text, encoding="utf-8")
         return root, transcript
 
     return make
@@ -83,7 +84,7 @@ def test_a_bad_reply_is_refused_in_one_line_and_nothing_is_written(
     before = fingerprint(root)
     result = run_scriptgen(
         "new", "textclf", "--model", "bert-base", "--llm", f"replay:{transcript}",
-        "--max-repairs", "0", "--no-validate", cwd=root,
+        "--require", REQUIREMENT, "--max-repairs", "0", "--no-validate", cwd=root,
     )  # fmt: skip
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("scriptgen:")]
     assert result.returncode == 1, result.stderr

@@ -1,6 +1,8 @@
-"""Every LLM request is measured against the model's context before it is sent: a request
-that does not fit goes out in its compact form (contracts only, no exemplar or tests), or is
-refused up front with both numbers (exit 2), nothing sent and nothing written."""
+"""Every LLM request is measured against the model's context before it is sent. In files
+mode (every code file retyped) a request that does not fit goes out in its compact form
+(contracts only, no exemplar or tests), or is refused up front with both numbers (exit 2),
+nothing sent and nothing written. In edits mode the edit request carries as many files in
+full as the context holds, maps the rest, and shows one when the model asks for it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 
 from scriptgen.backends import get_backend
 from scriptgen.backends.llm import REPLY_TOKENS
+from scriptgen.config import LLMSettings
 from scriptgen.errors import UserError
 from scriptgen.plan import make_plan
 from scriptgen.prompts import generation_messages
@@ -24,8 +27,14 @@ EXEMPLAR = "# Reference implementation"
 pytestmark = pytest.mark.slow
 
 
+REQUIREMENT = "log the number of training examples before training"
+FILES_MODE = '[llm]\nmode = "files"\n'
+
+
 def textclf_plan(tmp_path: Path):
-    raw, base = build_spec("textclf", model="bert-base", sets=[], cwd=tmp_path)
+    raw, base = build_spec(
+        "textclf", model="bert-base", cwd=tmp_path, requires=[REQUIREMENT]
+    )
     return make_plan(raw, base, tmp_path / "generated")
 
 
@@ -67,7 +76,7 @@ def sizes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]:
 
 
 def hf_backend(model_dir: Path, reply_tokens: int):
-    backend = get_backend(f"hf:{model_dir}")
+    backend = get_backend(f"hf:{model_dir}", settings=LLMSettings(mode="files"))
     backend.decoding = {"temperature": 0.0, "seed": 0, "max_new_tokens": reply_tokens}  # type: ignore[misc]
     return backend
 
@@ -109,11 +118,12 @@ def test_openai_context_from_models_compact_then_refused(repo: Path) -> None:
     """vLLM lists max_model_len: a window too small for the full request gets the compact
     one; one too small for that is refused before any chat request, exit 2, one line,
     nothing written."""
+    (repo / "scriptgen.toml").write_text(FILES_MODE, encoding="utf-8")
     with ScriptedServer(max_model_len=REPLY_TOKENS + 4000) as server:
         server.reply("I cannot help with that.")
         result = run_scriptgen(
             "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
-            "--max-repairs", "0", "--no-validate", cwd=repo,
+            "--require", REQUIREMENT, "--max-repairs", "0", "--no-validate", cwd=repo,
         )  # fmt: skip
         chats = server.chat_requests
     assert result.returncode == 1, result.stderr  # prose: refused by the parser
@@ -125,7 +135,7 @@ def test_openai_context_from_models_compact_then_refused(repo: Path) -> None:
     with ScriptedServer(max_model_len=REPLY_TOKENS + 500) as server:
         result = run_scriptgen(
             "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
-            cwd=repo,
+            "--require", REQUIREMENT, cwd=repo,
         )  # fmt: skip
         chats = server.chat_requests
     assert result.returncode == 2, result.stderr
@@ -146,7 +156,7 @@ def test_llm_context_setting(repo: Path) -> None:
     with ScriptedServer() as server:
         result = run_scriptgen(
             "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
-            cwd=repo,
+            "--require", REQUIREMENT, cwd=repo,
         )  # fmt: skip
         assert server.chat_requests == []
     assert result.returncode == 2, result.stderr

@@ -1,8 +1,10 @@
-"""`scriptgen new --llm openai:URL` against a real scripted server on 127.0.0.1.
+"""`scriptgen new --llm openai:URL --require TEXT` against a real scripted server on
+127.0.0.1.
 
 The server stands in for a code LLM (none that writes good code can run here); it is fed
-realistic replies: the reference project with a transformers 4 import in it, then the fixed
-project; prose only; errors.
+realistic replies: a settings reply, then edits that meet the requirement but bring in a
+transformers 4 import, then the edit that fixes it; prose only; errors. Whole files (files
+mode) are covered too.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from scriptgen.plan import make_plan
 from scriptgen.spec import build_spec
 
 from .conftest import git, run_scriptgen, tree
+from .llm_replies import edit, settings_reply
 from .openai_server import ScriptedServer
 
 pytestmark = pytest.mark.slow
+
+REQUIREMENT = "log the number of training examples before training"
+TRAIN = "    train_result = trainer.train(resume_from_checkpoint=resume)\n"
+LOGGED = '    logger.info("training on %d examples", len(tokenized["train"]))\n' + TRAIN
 
 
 def reference_files(tmp_path: Path) -> dict[str, str]:
@@ -35,67 +42,143 @@ def as_reply(files: dict[str, str]) -> str:
     return f"Here is the project.\n\n{blocks}\nEach file follows the contract.\n"
 
 
+def new_with(server: ScriptedServer, repo: Path, *extra: str):
+    return run_scriptgen(
+        "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
+        "--require", REQUIREMENT, *extra, cwd=repo,
+    )  # fmt: skip
+
+
 def test_one_repair_round_fixes_a_transformers_4_import(
     repo: Path, tmp_path: Path
 ) -> None:
-    good = reference_files(tmp_path)
-    broken = dict(
-        good,
-        **{
-            "train.py": good["train.py"].replace(
-                "import yaml\n", "import yaml\nfrom transformers import AdamW\n", 1
-            )
-        },
-    )
-    assert broken["train.py"] != good["train.py"]
+    broken = edit(
+        "train.py", TRAIN, LOGGED, prose="Log the count, and use AdamW."
+    ) + edit("train.py", "import yaml\n", "import yaml\nfrom transformers import AdamW\n")
+    # Against the file as the repair request shows it: formatted, the import sorted in.
+    fixed = edit("train.py", "from transformers import (\n    AdamW,\n", "from transformers import (\n")
     with ScriptedServer(models=["qwen2.5-coder-7b"]) as server:
-        server.reply(as_reply(broken)).reply(as_reply(good))
-        result = run_scriptgen(
-            "new",
-            "textclf",
-            "--model",
-            "bert-base",
-            "--llm",
-            f"openai:{server.url}",
-            cwd=repo,
-        )
+        server.reply(settings_reply([REQUIREMENT])).reply(broken).reply(fixed)
+        result = new_with(server, repo)
         chats = server.chat_requests
     assert result.returncode == 0, result.stderr
-    assert len(chats) == 2
-    first, second = (r.body for r in chats)
-    assert (
-        first["temperature"] == 0
-        and first["seed"] == 0
-        and first["model"] == "qwen2.5-coder-7b"
-    )
+    assert len(chats) == 3
+    settings, first, second = (r.body for r in chats)
+    assert settings["response_format"]["type"] == "json_schema"
+    schema = settings["response_format"]["json_schema"]["schema"]
+    names = schema["properties"]["settings"]["items"]["properties"]["name"]["enum"]
+    assert {"learning_rate", "label_smoothing_factor", "text_column"} <= set(names)
+    assert (first["temperature"], first["seed"], first["model"]) == (0, 0, "qwen2.5-coder-7b")
+    assert "<<<<<<< SEARCH" in first["messages"][0]["content"]
+    assert f"- {REQUIREMENT}" in first["messages"][1]["content"]
     repair = second["messages"][-1]["content"]
     assert "ImportError: cannot import name 'AdamW' from 'transformers'" in repair
-    assert second["messages"][-2] == {"role": "assistant", "content": as_reply(broken)}
-    trailers = git(repo, "log", "-1", "--format=%(trailers:only,unfold)")
-    assert "Scriptgen-Backend: openai (qwen2.5-coder-7b)" in trailers
-    assert "Scriptgen-Validation: passed (" in trailers
+    assert second["messages"][-2] == {"role": "assistant", "content": broken}
+    log = git(repo, "log", "-1", "--format=%B")
+    assert f"Requirements:\n- {REQUIREMENT}\n" in log
+    assert "Scriptgen-Backend: openai (qwen2.5-coder-7b)" in log
+    assert "Scriptgen-Validation: passed (" in log
     project = repo / "generated" / "textclf-bert-base"
-    assert "AdamW" not in (project / "train.py").read_text()
+    train = (project / "train.py").read_text()
+    assert "AdamW" not in train and LOGGED in train
+    diff = (project / ".scriptgen/changes.diff").read_text()
+    added = [ln for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
+    assert added == ["+" + LOGGED.splitlines()[0]], diff  # the requirement, nothing else
+    record = json.loads((project / ".scriptgen/changes.json").read_text())
+    assert record["requirements"] == [REQUIREMENT] and record["settings"] == {}
     lock = json.loads((project / ".scriptgen/lock.json").read_text())
     assert (lock["backend"], lock["llm_model"]) == ("openai", "qwen2.5-coder-7b")
-    assert lock["decoding"] == {"temperature": 0.0, "seed": 0}
     exchanges = [
         json.loads(line)
         for line in (project / ".scriptgen/transcript.jsonl").read_text().splitlines()
     ]
-    assert [e["kind"] for e in exchanges] == ["generate", "repair"]
-    assert exchanges[1]["reply"] == as_reply(good)
+    assert [e["kind"] for e in exchanges] == ["settings", "edit", "repair"]
 
     # replay: the recorded generation reproduced byte for byte, with no server at all.
     replayed = run_scriptgen(
         "new", "textclf", "--model", "bert-base", "--out", str(tmp_path / "again"),
+        "--require", REQUIREMENT,
         "--llm", f"replay:{project / '.scriptgen/transcript.jsonl'}", "--no-commit", cwd=repo,
     )  # fmt: skip
     assert replayed.returncode == 0, replayed.stderr
-    for rel in ("data.py", "model.py", "train.py", "predict.py"):
+    for rel in ("data.py", "model.py", "train.py", "predict.py", "config.yaml"):
         assert (tmp_path / "again/textclf-bert-base" / rel).read_bytes() == (
             project / rel
         ).read_bytes()
+
+
+def test_a_requirement_met_by_settings_needs_one_request(repo: Path) -> None:
+    with ScriptedServer() as server:
+        server.reply(settings_reply(label_smoothing_factor="0.1", lr_scheduler_type="cosine"))
+        result = run_scriptgen(
+            "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
+            "--require", "label smoothing of 0.1 and a cosine schedule", "--no-validate",
+            cwd=repo,
+        )  # fmt: skip
+        assert len(server.chat_requests) == 1
+    assert result.returncode == 0, result.stderr
+    project = repo / "generated" / "textclf-bert-base"
+    import yaml
+
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    assert config["label_smoothing_factor"] == 0.1  # typed: a number, not "0.1"
+    assert config["lr_scheduler_type"] == "cosine"
+    assert (project / "train.py").read_text() == (project / ".scriptgen/base/train.py").read_text()
+    diff = (project / ".scriptgen/changes.diff").read_text()
+    assert "+label_smoothing_factor: 0.1" in diff and "train.py" not in diff
+
+
+def test_a_setting_of_the_wrong_type_goes_to_the_code_then_is_repaired(repo: Path) -> None:
+    """An undeclared name or a value of the wrong type is no setting change; the edit
+    request hears why, and an edit that matches nothing is repaired in the next round."""
+    with ScriptedServer() as server:
+        server.reply(settings_reply(num_train_epochs="many", label_smoothing=0.1))
+        server.reply(edit("train.py", "    trainer.fit()\n", "    trainer.train()\n"))
+        server.reply(edit("config.yaml", "seed: 42\n", "seed: 42\nlabel_smoothing_factor: 0.1\n")
+                     + edit("train.py", TRAIN, LOGGED))  # fmt: skip
+        server.reply(edit("train.py", TRAIN, LOGGED))
+        result = new_with(server, repo, "--no-validate")
+        chats = server.chat_requests
+    assert result.returncode == 0, result.stderr
+    assert len(chats) == 4
+    first_edit = chats[1].body["messages"][-1]["content"]
+    assert "num_train_epochs: takes a number, not 'many'" in first_edit
+    assert "'label_smoothing' is not a setting of this project (did you mean" in first_edit
+    assert "match nothing" in chats[2].body["messages"][-1]["content"]
+    third = chats[3].body["messages"][-1]["content"]
+    assert "config.yaml (reply line 2): refused" in third
+    project = repo / "generated" / "textclf-bert-base"
+    assert LOGGED in (project / "train.py").read_text()
+
+
+def test_no_requirement_makes_no_request_and_lands_the_reference(repo: Path) -> None:
+    with ScriptedServer() as server:
+        server.reply("this reply must never be asked for")
+        result = run_scriptgen(
+            "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
+            "--no-validate", cwd=repo,
+        )  # fmt: skip
+        assert server.requests == []  # not even GET /models
+    assert result.returncode == 0, result.stderr
+    assert "no requirements: the reference is the answer, no LLM request made" in result.stderr
+    project = repo / "generated" / "textclf-bert-base"
+    assert not (project / ".scriptgen/changes.json").exists()
+
+
+def test_files_mode_takes_the_whole_files(repo: Path, tmp_path: Path) -> None:
+    """[llm] mode = "files": every code file retyped, as before edits (for comparing)."""
+    good = reference_files(tmp_path)
+    changed = dict(good, **{"train.py": good["train.py"].replace(TRAIN, LOGGED, 1)})
+    (repo / "scriptgen.toml").write_text('[llm]\nmode = "files"\n', encoding="utf-8")
+    with ScriptedServer() as server:
+        server.reply(as_reply(changed))
+        result = new_with(server, repo, "--no-validate")
+        (chat,) = server.chat_requests
+    assert result.returncode == 0, result.stderr
+    assert "# Reference implementation" in chat.body["messages"][1]["content"]
+    project = repo / "generated" / "textclf-bert-base"
+    assert LOGGED in (project / "train.py").read_text()
+    assert "+" + LOGGED.splitlines()[0] in (project / ".scriptgen/changes.diff").read_text()
 
 
 def test_prose_only_fails_after_the_repairs_and_writes_nothing(repo: Path) -> None:
@@ -104,19 +187,11 @@ def test_prose_only_fails_after_the_repairs_and_writes_nothing(repo: Path) -> No
         server.reply(
             "I would be glad to help! A text classifier needs data, a model and a training loop."
         )
-        result = run_scriptgen(
-            "new",
-            "textclf",
-            "--model",
-            "bert-base",
-            "--llm",
-            f"openai:{server.url}",
-            cwd=repo,
-        )
+        result = new_with(server, repo)
         chats = server.chat_requests
     assert result.returncode == 1
-    assert len(chats) == 4  # the generation and 3 repair rounds
-    assert "no fenced block in the reply" in result.stderr
+    assert len(chats) == 5  # settings, the edit request and 3 repair rounds
+    assert "the reply changed nothing" in result.stderr
     assert "failed after 3 repair round(s)" in result.stderr
     assert "the candidate is kept in" in result.stderr
     assert "Traceback" not in result.stderr
@@ -139,6 +214,8 @@ def test_nothing_listening_fails_in_one_line_within_the_retry_budget(
         "bert-base",
         "--llm",
         f"openai:http://127.0.0.1:{port}/v1",
+        "--require",
+        REQUIREMENT,
         cwd=repo,
     )
     assert result.returncode == 1
@@ -155,15 +232,7 @@ def test_server_errors_end_cleanly(repo: Path, behaviour: str) -> None:
             server.status(500)
         else:
             server.malformed()
-        result = run_scriptgen(
-            "new",
-            "textclf",
-            "--model",
-            "bert-base",
-            "--llm",
-            f"openai:{server.url}",
-            cwd=repo,
-        )
+        result = new_with(server, repo)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     errors = [ln for ln in result.stderr.splitlines() if not ln.startswith("✓")]

@@ -162,7 +162,7 @@ class LLMBackend:
     ) -> dict[str, str]:
         messages, schema, declared = settings_request(plan, reference, requirements)
         self._conversation = messages
-        self._require_fit(messages, messages)
+        self._require_fit(messages, messages, reply_tokens=SETTINGS_TOKENS)
         reply = self._send(
             "settings",
             {"max_tokens": SETTINGS_TOKENS, "response_format": _json_schema(schema)},
@@ -182,7 +182,7 @@ class LLMBackend:
             measure=self._count, budget=self._prompt_budget(EDIT_TOKENS), hint=hint,
         )  # fmt: skip
         self._conversation = request.messages
-        self._require_fit(request.messages, request.messages)
+        self._require_fit(request.messages, request.messages, reply_tokens=EDIT_TOKENS)
         return self._edit(plan, files, "edit")
 
     def repair(
@@ -202,7 +202,7 @@ class LLMBackend:
             if not self._fits(conversation, EDIT_TOKENS):
                 # The failing files are in the message: the rules, then it.
                 conversation = [self._conversation[0], message]
-                self._require_fit(conversation, conversation, error=ScriptgenError)
+                self._require_fit(conversation, conversation, ScriptgenError, EDIT_TOKENS)
             self._conversation = conversation
             return self._edit(plan, dict(current or failing), "repair")
         message = repair_message(
@@ -228,7 +228,9 @@ class LLMBackend:
             self._conversation = [*self._conversation, show_message(files, wanted)]
         applied = apply_reply(reply, files, code, can_create=_new_module)
         self.problems = applied.problems
-        if not applied.files and not applied.problems:
+        if not applied.files and (
+            not applied.problems or any("no fenced block" in p for p in applied.problems)
+        ):
             self.problems = [
                 "the reply changed nothing: it has no SEARCH/REPLACE block that applies "
                 "(the file's path on its own line, then <<<<<<< SEARCH, the exact lines, "
@@ -274,20 +276,21 @@ class LLMBackend:
         messages: Messages,
         larger: Messages,
         error: type[ScriptgenError] = UserError,
+        reply_tokens: int | None = None,
     ) -> None:
         """Raise ``error`` naming the numbers when ``messages`` (the smaller variant of
         ``larger``) does not fit either."""
         measure: Measure | None = getattr(self.chat, "measure", None)
-        if measure is None or self._fits(messages):
+        if measure is None or self._fits(messages, reply_tokens):
             return
         prompt, context, exact = measure(messages)
-        full, _, _ = measure(larger)
         counted = "tokens" if exact else "tokens (estimated)"
+        if larger is not messages:
+            counted += f" (without the exemplar and tests; {measure(larger)[0]} with them)"
         raise error(
             f"{self.name}: the request does not fit the model's context of {context} "
-            f"tokens: {prompt} {counted} of prompt (without the exemplar and tests; "
-            f"{full} with them) + {self.reply_tokens} for the reply; use a model with a "
-            "longer context"
+            f"tokens: {prompt} {counted} of prompt + {reply_tokens or self.reply_tokens} "
+            "for the reply; use a model with a longer context"
         )
 
     def _ask(self, plan: Plan, kind: str) -> dict[str, str]:
