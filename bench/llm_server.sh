@@ -67,7 +67,7 @@ serve() {
     server=$(build | tail -1)
     gguf=$(model "$1" | tail -1)
     LD_LIBRARY_PATH=$(dirname "$server") exec "$server" -m "$gguf" -c "${CTX:-16384}" \
-        -t "${THREADS:-2}" --host 127.0.0.1 --port "${PORT:-8080}"
+        -t "${THREADS:-2}" -np 1 --host 127.0.0.1 --port "${PORT:-8080}"
 }
 
 case ${1:-} in

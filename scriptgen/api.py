@@ -210,7 +210,7 @@ def prompt(the_plan: Plan, mode: str = "edits") -> list[dict[str, str]]:
     requirements = list(the_plan.spec.requirements)
     if not requirements:
         return []
-    from .backends.llm import DEFAULT_CONTEXT, EDIT_TOKENS, reference_files
+    from .backends.llm import EDIT_PROMPT_TOKENS, reference_files
     from .change import edit_request, settings_request
 
     files = reference_files(the_plan)
@@ -218,7 +218,7 @@ def prompt(the_plan: Plan, mode: str = "edits") -> list[dict[str, str]]:
     edits = edit_request(
         the_plan, files, requirements, settings={},
         measure=lambda m: sum(len(x["content"]) + 8 for x in m) // 3,
-        budget=DEFAULT_CONTEXT - EDIT_TOKENS,
+        budget=EDIT_PROMPT_TOKENS,
     )  # fmt: skip
     return [*settings, *edits.messages]
 

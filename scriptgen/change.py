@@ -28,7 +28,13 @@ from .lock import META_DIR
 from .parse import file_block
 from .plan import Plan
 from .render import render
-from .settings import Setting, declared_settings, reply_schema, write_settings
+from .settings import (
+    Setting,
+    check_changes,
+    declared_settings,
+    reply_schema,
+    write_settings,
+)
 
 CONFIG = "config.yaml"
 CHANGES_FILE = f"{META_DIR}/changes.json"
@@ -45,11 +51,31 @@ _HELP_CHARS = 70  # of each TrainingArguments field's help, in the settings prom
 def settings_request(
     plan: Plan, files: Mapping[str, str], requirements: Sequence[str]
 ) -> tuple[list[dict[str, str]], dict[str, Any], dict[str, Setting]]:
-    """The settings request's messages, the reply's JSON schema and the declared settings."""
+    """The settings request's messages, the reply's JSON schema and the declared settings.
+
+    The reply gives each requirement the settings that meet it; the list of settings
+    and the config come first in the prompt and the requirements last, so that a server
+    that caches prompts (llama.cpp) reads only the requirements again on the next run."""
     declared = declared_settings(files["train.py"])
-    schema = reply_schema(declared)
-    schema["properties"]["remaining"] = {"type": "array", "items": {"type": "string"}}
-    schema["required"] = ["settings", "remaining"]
+    pairs = reply_schema(declared)["properties"]["settings"]
+    schema = {
+        "type": "object",
+        "properties": {
+            "requirements": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        # Only the user's own: a small model otherwise invents some.
+                        "requirement": {"type": "string", "enum": list(requirements)},
+                        "settings": pairs,
+                    },
+                    "required": ["requirement", "settings"],
+                },
+            }
+        },
+        "required": ["requirements"],
+    }
     context = {
         **plan.context(),
         "requirements": list(requirements),
@@ -58,7 +84,9 @@ def settings_request(
             if line.strip() and not line.lstrip().startswith("#")
         ),  # the values: their comments are in the help below
         "declared": [
-            (s, _short(s.help)) for s in sorted(declared.values(), key=_own_first(files))
+            (s, _short(s.help))
+            for s in sorted(declared.values(), key=_own_first(files))
+            if _shown_setting(s)
         ],
     }
     messages = [
@@ -68,28 +96,74 @@ def settings_request(
     return messages, schema, declared
 
 
+# Settings left out of the prompt's list (they stay valid in a reply): the machinery of
+# distributed runs, hub credentials and trackers' internals, which no requirement of a
+# training project's behaviour is met by; and those only a Python object can set.
+_UNLISTED = re.compile(
+    r"^(ddp_|fsdp|deepspeed|local_rank|parallelism_|accelerator_|hub_token|trackio_"
+    r"|liger|use_liger|log_on_each_node|save_on_each_node|log_level_replica|tpu_"
+    r"|torch_empty_cache|eval_use_gather|eval_do_concat|average_tokens|dataloader_"
+    r"(?!num_workers)|enable_jit|restore_callback|ignore_data_skip|skip_memory)"
+)
+
+
+def _shown_setting(setting: Setting) -> bool:
+    return (
+        setting.kind != "other"
+        and not setting.help.lower().startswith("deprecated")
+        and not _UNLISTED.match(setting.name)
+    )
+
+
 def _own_first(files: Mapping[str, str]) -> Callable[[Setting], tuple[int, str]]:
     own = set(re.findall(r"^    (\w+): ", files.get("train.py", ""), re.MULTILINE))
     return lambda s: (0 if s.name in own else 1, s.name)
 
 
 def _short(text: str) -> str:
-    text = " ".join(text.split())
-    first = re.split(r"(?<=[.;])\s", text, maxsplit=1)[0]
+    text = " ".join(text.replace("%%", "%").split())
+    first = re.split(r"(?<=[.;])\s", text, maxsplit=1)[0].rstrip(".")
     return first if len(first) <= _HELP_CHARS else first[: _HELP_CHARS - 1] + "…"
 
 
-def remaining_of(reply: str) -> list[str] | None:
-    """The requirements a settings reply says need code; None when it does not say."""
+def read_settings_reply(
+    reply: str,
+    declared: Mapping[str, Setting],
+    requirements: Sequence[str],
+    config: str,
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The setting changes a reply makes, the requirements left to the code, and what
+    was refused. A requirement is left to the code when the reply gives it no setting
+    whose value differs from config.yaml's (a small model answers "lowercase the text"
+    with ``text_column: text``: a change that changes nothing)."""
+    current = _config_values(config)
     try:
         start, end = reply.find("{"), reply.rfind("}")
         data = json.loads(reply[start : end + 1])
     except ValueError:
-        return None
-    items = data.get("remaining") if isinstance(data, dict) else None
+        return {}, list(requirements), ["the settings reply is not JSON"]
+    items = data.get("requirements") if isinstance(data, dict) else None
     if not isinstance(items, list):
-        return None
-    return [str(i).strip() for i in items if str(i).strip()]
+        return {}, list(requirements), ['the settings reply has no "requirements" list']
+    changes: dict[str, Any] = {}
+    problems: list[str] = []
+    met: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("settings"), list):
+            continue
+        named = item.get("requirement")
+        if named not in requirements:  # an unconstrained reply may reword it
+            named = requirements[0] if len(requirements) == 1 else None
+        found, refused = check_changes(item["settings"], declared)
+        problems += refused
+        found = {k: v for k, v in found.items() if current.get(k, _UNSET) != v}
+        changes.update(found)
+        if found and named is not None:
+            met.add(named)
+    return changes, [r for r in requirements if r not in met], problems
+
+
+_UNSET = object()
 
 
 def apply_settings(files: Mapping[str, str], changes: Mapping[str, Any]) -> dict[str, str]:
@@ -145,14 +219,18 @@ def likely_files(
 ) -> list[str]:
     """The code files in the order a change for ``requirements`` most likely touches them:
     those sharing the most words with the requirements first, train.py before equals."""
-    words = {w.lower() for r in requirements for w in _WORD.findall(r)}
+    code = [p for p in files if p.endswith(".py")]
+    texts = {p: files[p].lower() for p in code}
+    # Stems: "tokenizing" finds tokenize_datasets, "lowercase" finds .lower().
+    words = {w.lower()[:6] for r in requirements for w in _WORD.findall(r)}
+    # Words every file has ("the", "model") tell the files apart no better than none.
+    telling = {w for w in words if not all(w in t for t in texts.values())}
 
     def score(path: str) -> tuple[int, int, str]:
-        text = files[path].lower()
-        hits = sum(1 for w in words if w in text)
+        hits = sum(1 for w in telling if w in texts[path])
         return (-hits, 0 if path == "train.py" else 1, path)
 
-    return sorted((p for p in files if p.endswith(".py")), key=score)
+    return sorted(code, key=score)
 
 
 @dataclass
@@ -168,12 +246,15 @@ def edit_request(
     requirements: Sequence[str],
     *,
     settings: Mapping[str, Any],
+    refused: Sequence[str] = (),
     measure: Callable[[list[dict[str, str]]], int],
     budget: int,
     hint: str = "",
+    shown: Sequence[str] | None = None,
 ) -> EditRequest:
     """The edit request, with the full text of as many likely files as ``budget`` tokens
-    (as ``measure`` counts them) allow; train.py's at least."""
+    (as ``measure`` counts them) allow, the likeliest at least; or of ``shown`` (a
+    recorded request's, replayed)."""
     code = {f.path: files[f.path] for f in plan.manifest.code_files if f.path in files}
     code.update({p: t for p, t in files.items() if p.endswith(".py") and p not in code
                  and not p.startswith(META_DIR)})  # fmt: skip
@@ -184,8 +265,9 @@ def edit_request(
             **plan.context(),
             "requirements": list(requirements),
             "settings": dict(settings),
+            "refused": list(refused),
             "code_files": plan.manifest.code_files,
-            "project_map": project_map(code),
+            "project_map": project_map({p: code[p] for p in order if p not in shown}),
             "shown": {p: code[p] for p in shown},
             "hidden": [p for p in order if p not in shown],
             "hint": hint,
@@ -196,12 +278,15 @@ def edit_request(
             {"role": "user", "content": render("_common/prompts/edit.md.j2", context)},
         ]  # fmt: skip
 
-    shown = order[:1]
-    for path in order[1:]:
-        if measure(build([*shown, path])) > budget:
-            break
-        shown.append(path)
-    return EditRequest(build(shown), shown, [p for p in order if p not in shown])
+    if shown is not None:
+        chosen = [p for p in shown if p in code]
+    else:
+        chosen = order[:1]
+        for path in order[1:]:
+            if measure(build([*chosen, path])) > budget:
+                break
+            chosen.append(path)
+    return EditRequest(build(chosen), chosen, [p for p in order if p not in chosen])
 
 
 def wanted_files(reply: str, files: Mapping[str, str]) -> list[str]:
@@ -222,6 +307,7 @@ def edit_repair_message(
 ) -> dict[str, str]:
     context = {
         **plan.context(),
+        "requirements": list(plan.spec.requirements),
         "stage": stage,
         "diagnostics": diagnostics.strip(),
         "failing": dict(failing),

@@ -190,6 +190,13 @@ def read_changes(
     items = data.get("settings") if isinstance(data, dict) else None
     if not isinstance(items, list):
         return {}, ['the reply has no "settings" list']
+    return check_changes(items, settings)
+
+
+def check_changes(
+    items: list[Any], settings: Mapping[str, Setting]
+) -> tuple[dict[str, Any], list[str]]:
+    """``items`` ({name, value} pairs) checked against the declarations and typed."""
     changes: dict[str, Any] = {}
     problems: list[str] = []
     for item in items:

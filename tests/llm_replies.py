@@ -6,7 +6,7 @@ code (so its messages are exactly the ones a run sends)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,11 @@ def change_plan(
     return make_plan(raw, base, root / "generated")
 
 
-def settings_reply(remaining: Iterable[str] = (), **settings: Any) -> str:
-    """What a server constrained to the settings schema answers."""
-    return json.dumps(
-        {
-            "settings": [{"name": k, "value": v} for k, v in settings.items()],
-            "remaining": list(remaining),
-        }
-    )
+def settings_reply(requirement: str, **settings: Any) -> str:
+    """What a server constrained to the settings schema answers: ``settings`` for the
+    requirement (none: it is left to the code)."""
+    pairs = [{"name": k, "value": v} for k, v in settings.items()]
+    return json.dumps({"requirements": [{"requirement": requirement, "settings": pairs}]})
 
 
 def edit(path: str, search: str, replace: str, *, prose: str = "") -> str:

@@ -67,7 +67,7 @@ def repo_with_reply(tmp_path: Path):
         root = init_repo(tmp_path / "repo")
         plan = change_plan(root, [REQUIREMENT])
         transcript = tmp_path / "transcript.jsonl"
-        text = recorded_transcript(plan, [settings_reply([REQUIREMENT]), reply])
+        text = recorded_transcript(plan, [settings_reply(REQUIREMENT), reply])
         transcript.write_text(text, encoding="utf-8")
         return root, transcript
 

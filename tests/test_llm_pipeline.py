@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 REQUIREMENT = "log the number of training examples before training"
 TRAIN = "    train_result = trainer.train(resume_from_checkpoint=resume)\n"
+SMOOTHING = "label smoothing of 0.1 and a cosine schedule"
 LOGGED = '    logger.info("training on %d examples", len(tokenized["train"]))\n' + TRAIN
 
 
@@ -58,7 +59,7 @@ def test_one_repair_round_fixes_a_transformers_4_import(
     # Against the file as the repair request shows it: formatted, the import sorted in.
     fixed = edit("train.py", "from transformers import (\n    AdamW,\n", "from transformers import (\n")
     with ScriptedServer(models=["qwen2.5-coder-7b"]) as server:
-        server.reply(settings_reply([REQUIREMENT])).reply(broken).reply(fixed)
+        server.reply(settings_reply(REQUIREMENT)).reply(broken).reply(fixed)
         result = new_with(server, repo)
         chats = server.chat_requests
     assert result.returncode == 0, result.stderr
@@ -66,7 +67,9 @@ def test_one_repair_round_fixes_a_transformers_4_import(
     settings, first, second = (r.body for r in chats)
     assert settings["response_format"]["type"] == "json_schema"
     schema = settings["response_format"]["json_schema"]["schema"]
-    names = schema["properties"]["settings"]["items"]["properties"]["name"]["enum"]
+    answer = schema["properties"]["requirements"]["items"]["properties"]
+    assert answer["requirement"]["enum"] == [REQUIREMENT]
+    names = answer["settings"]["items"]["properties"]["name"]["enum"]
     assert {"learning_rate", "label_smoothing_factor", "text_column"} <= set(names)
     assert (first["temperature"], first["seed"], first["model"]) == (0, 0, "qwen2.5-coder-7b")
     assert "<<<<<<< SEARCH" in first["messages"][0]["content"]
@@ -109,10 +112,11 @@ def test_one_repair_round_fixes_a_transformers_4_import(
 
 def test_a_requirement_met_by_settings_needs_one_request(repo: Path) -> None:
     with ScriptedServer() as server:
-        server.reply(settings_reply(label_smoothing_factor="0.1", lr_scheduler_type="cosine"))
+        server.reply(settings_reply(SMOOTHING, label_smoothing_factor="0.1",
+                                    lr_scheduler_type="cosine"))  # fmt: skip
         result = run_scriptgen(
             "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
-            "--require", "label smoothing of 0.1 and a cosine schedule", "--no-validate",
+            "--require", SMOOTHING, "--no-validate",
             cwd=repo,
         )  # fmt: skip
         assert len(server.chat_requests) == 1
@@ -132,7 +136,7 @@ def test_a_setting_of_the_wrong_type_goes_to_the_code_then_is_repaired(repo: Pat
     """An undeclared name or a value of the wrong type is no setting change; the edit
     request hears why, and an edit that matches nothing is repaired in the next round."""
     with ScriptedServer() as server:
-        server.reply(settings_reply(num_train_epochs="many", label_smoothing=0.1))
+        server.reply(settings_reply(REQUIREMENT, num_train_epochs="many", label_smoothing=0.1))
         server.reply(edit("train.py", "    trainer.fit()\n", "    trainer.train()\n"))
         server.reply(edit("config.yaml", "seed: 42\n", "seed: 42\nlabel_smoothing_factor: 0.1\n")
                      + edit("train.py", TRAIN, LOGGED))  # fmt: skip

@@ -163,3 +163,38 @@ def test_changes_shows_the_project_against_the_reference(tmp_path: Path) -> None
     assert "--- /dev/null\n+++ losses.py\n" in shown and "+def focal_loss():" in shown
     assert "--- reference/predict.py\n+++ /dev/null\n" in shown
     assert "+++ data.py" not in shown and "+++ config.yaml" not in shown
+
+
+def test_a_settings_reply_leaves_to_the_code_what_no_setting_changes(
+    tmp_path: Path,
+) -> None:
+    """Each requirement gets the settings the reply gives it; one whose settings change
+    nothing (a small model's ``text_column: text`` for "lowercase the text") or are
+    refused goes to the code, with the refusals said."""
+    from scriptgen.backends.llm import reference_files
+    from scriptgen.change import read_settings_reply, settings_request
+
+    from .llm_replies import change_plan
+
+    wanted = ["use label smoothing of 0.1", "lowercase the text", "train for many epochs"]
+    plan = change_plan(tmp_path, wanted)
+    files = reference_files(plan)
+    messages, schema, declared = settings_request(plan, files, wanted)
+    answer = schema["properties"]["requirements"]["items"]["properties"]
+    assert answer["requirement"]["enum"] == wanted
+    assert messages[1]["content"].rstrip().endswith("- train for many epochs")
+    listed = messages[1]["content"]
+    assert "- label_smoothing_factor: number" in listed and "ddp_backend" not in listed
+    assert "ddp_backend" in declared  # unlisted, still a setting
+    reply = json.dumps({"requirements": [
+        {"requirement": wanted[0], "settings": [{"name": "label_smoothing_factor", "value": "0.1"}]},
+        {"requirement": wanted[1], "settings": [{"name": "text_column", "value": "text"}]},
+        {"requirement": wanted[2], "settings": [{"name": "num_train_epochs", "value": "many"}]},
+    ]})  # fmt: skip
+    changes, remaining, refused = read_settings_reply(
+        reply, declared, wanted, files["config.yaml"]
+    )
+    assert changes == {"label_smoothing_factor": 0.1}
+    assert remaining == wanted[1:]
+    assert refused == ["num_train_epochs: takes a number, not 'many'"]
+    assert read_settings_reply("Use label smoothing.", declared, wanted, "")[1] == wanted

@@ -16,7 +16,7 @@ from ..change import (
     edit_repair_message,
     edit_request,
     reapply,
-    remaining_of,
+    read_settings_reply,
     settings_request,
     show_message,
     wanted_files,
@@ -27,7 +27,6 @@ from ..lock import LLM_DECODING
 from ..parse import parse_reply
 from ..plan import Plan
 from ..prompts import generation_messages, repair_message
-from ..settings import read_changes
 from . import OnToken
 
 Messages = list[dict[str, str]]
@@ -44,6 +43,9 @@ RUN_SECONDS = 900.0
 SETTINGS_TOKENS = 512
 EDIT_TOKENS = 3072
 DEFAULT_CONTEXT = 16384  # where the model's context is unknown: a small local model's
+# The edit request's prompt: a quarter of the context, at least this many tokens. A CPU
+# reads a prompt at tens of tokens a second: each file shown costs a minute there.
+EDIT_PROMPT_TOKENS = 8192
 
 
 def reference_files(plan: Plan) -> dict[str, str]:
@@ -124,6 +126,7 @@ class LLMBackend:
     notes: list[str] = field(default_factory=list)  # what the run did, for the user
     _spent: float = 0.0
     _conversation: Messages = field(default_factory=list)
+    _shown: list[str] = field(default_factory=list)  # the edit request's files in full
 
     @property
     def blocking(self) -> bool:
@@ -167,20 +170,19 @@ class LLMBackend:
             "settings",
             {"max_tokens": SETTINGS_TOKENS, "response_format": _json_schema(schema)},
         )
-        changes, problems = read_changes(reply, declared)
-        remaining = remaining_of(reply)
+        changes, remaining, refused = read_settings_reply(
+            reply, declared, requirements, reference.get("config.yaml", "")
+        )
         files = apply_settings(reference, changes)
         self.problems = []
-        if problems:  # a setting refused: the code edits may still meet it
-            remaining = [*(remaining or []), *problems]
-        if remaining is None:  # no usable answer: every requirement goes to the code
-            remaining = requirements
         if not remaining and not hint:
             return files
         request = edit_request(
-            plan, files, remaining or requirements, settings=changes,
+            plan, files, remaining or requirements, settings=changes, refused=refused,
             measure=self._count, budget=self._prompt_budget(EDIT_TOKENS), hint=hint,
+            shown=getattr(self.chat, "shown", None),  # a replayed request's files
         )  # fmt: skip
+        self._shown = request.shown
         self._conversation = request.messages
         self._require_fit(request.messages, request.messages, reply_tokens=EDIT_TOKENS)
         return self._edit(plan, files, "edit")
@@ -253,10 +255,10 @@ class LLMBackend:
         return 0 if measure is None else measure(messages)[0]
 
     def _prompt_budget(self, reply_tokens: int) -> int:
-        """Tokens a prompt may take beside a reply of ``reply_tokens``."""
+        """Tokens the edit request's prompt may take beside a reply of ``reply_tokens``."""
         measure: Measure | None = getattr(self.chat, "measure", None)
-        context = None if measure is None else measure([])[1]
-        return (context or DEFAULT_CONTEXT) - reply_tokens
+        context = (None if measure is None else measure([])[1]) or DEFAULT_CONTEXT
+        return min(context - reply_tokens, max(EDIT_PROMPT_TOKENS, context // 4))
 
     @property
     def reply_tokens(self) -> int:
@@ -329,6 +331,7 @@ class LLMBackend:
                 "parameters": decoding,
                 "messages": self._conversation,
                 "reply": reply.text,
+                **({"shown": self._shown} if kind == "edit" else {}),
                 "prompt_tokens": reply.prompt_tokens,
                 "completion_tokens": reply.completion_tokens,
                 "seconds": (
@@ -388,6 +391,9 @@ def recorded_chat(
                 '"messages" and a "reply" string (edited by hand?)'
             )
     recorded = {json.dumps(e["messages"], sort_keys=True): e for e in entries}
+    # The files the recorded edit request showed in full (chosen by the model's tokenizer
+    # then): a replay builds the same request.
+    shown = next((e["shown"] for e in entries if isinstance(e.get("shown"), list)), None)
 
     def chat(
         messages: Messages,
@@ -411,6 +417,8 @@ def recorded_chat(
             )
         return live(messages, decoding, on_token=on_token, seconds=seconds)
 
+    if shown is not None:
+        chat.shown = [str(p) for p in shown]  # type: ignore[attr-defined]
     return chat
 
 
