@@ -84,7 +84,7 @@ def settings_request(
             if line.strip() and not line.lstrip().startswith("#")
         ),  # the values: their comments are in the help below
         "declared": [
-            (s, _short(s.help))
+            (s, _short(s.help) + ("; below 1: a ratio of all steps" if _ratio(s) else ""))
             for s in sorted(declared.values(), key=_own_first(files))
             if _shown_setting(s)
         ],
@@ -120,6 +120,11 @@ def _own_first(files: Mapping[str, str]) -> Callable[[Setting], tuple[int, str]]
     return lambda s: (0 if s.name in own else 1, s.name)
 
 
+def _ratio(setting: Setting) -> bool:
+    """A number of steps that below 1 is a ratio of the run's steps (warmup_steps)."""
+    return setting.kind == "number" and "ratio" in setting.help and "[0" in setting.help
+
+
 def _short(text: str) -> str:
     text = " ".join(text.replace("%%", "%").split())
     first = re.split(r"(?<=[.;])\s", text, maxsplit=1)[0].rstrip(".")
@@ -131,23 +136,22 @@ def read_settings_reply(
     declared: Mapping[str, Setting],
     requirements: Sequence[str],
     config: str,
-) -> tuple[dict[str, Any], list[str], list[str]]:
-    """The setting changes a reply makes, the requirements left to the code, and what
-    was refused. A requirement is left to the code when the reply gives it no setting
-    whose value differs from config.yaml's (a small model answers "lowercase the text"
-    with ``text_column: text``: a change that changes nothing)."""
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The setting changes a reply gives each requirement, and what was refused. Only
+    changes count: a value config.yaml already has is none (a small model answers
+    "lowercase the text" with ``text_column: text``); a requirement with none is left to
+    the code."""
     current = _config_values(config)
     try:
         start, end = reply.find("{"), reply.rfind("}")
         data = json.loads(reply[start : end + 1])
     except ValueError:
-        return {}, list(requirements), ["the settings reply is not JSON"]
+        return {}, ["the settings reply is not JSON"]
     items = data.get("requirements") if isinstance(data, dict) else None
     if not isinstance(items, list):
-        return {}, list(requirements), ['the settings reply has no "requirements" list']
-    changes: dict[str, Any] = {}
+        return {}, ['the settings reply has no "requirements" list']
+    met: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
-    met: set[str] = set()
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("settings"), list):
             continue
@@ -157,10 +161,39 @@ def read_settings_reply(
         found, refused = check_changes(item["settings"], declared)
         problems += refused
         found = {k: v for k, v in found.items() if current.get(k, _UNSET) != v}
-        changes.update(found)
         if found and named is not None:
-            met.add(named)
-    return changes, [r for r in requirements if r not in met], problems
+            met.setdefault(named, {}).update(found)
+    return met, problems
+
+
+def check_request(
+    requirement: str, changes: Mapping[str, Any], declared: Mapping[str, Setting]
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """A yes/no question: do these setting changes alone do what the requirement asks?
+    (A small model answers "log the number of trainable parameters" with
+    ``logging_strategy: epoch``; asked this, it says no.) The messages and the schema."""
+    lines = "\n".join(
+        f"- {k}: {json.dumps(v)} ({_short(declared[k].help) if k in declared else ''})"
+        for k, v in changes.items()
+    )
+    question = (
+        f"A user asked this of a fine-tuning project:\n\n  {requirement}\n\n"
+        f"These settings were changed for it:\n{lines}\n\n"
+        "Do these settings alone do exactly what the user asked, with no change to the "
+        'code? Reply with JSON: {"answer": "yes"} or {"answer": "no"}.'
+    )
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+        "required": ["answer"],
+    }
+    return [{"role": "user", "content": question}], schema
+
+
+def said_yes(reply: str) -> bool:
+    return bool(re.search(r"\byes\b", reply, re.IGNORECASE)) and not re.search(
+        r"\bno\b", reply, re.IGNORECASE
+    )
 
 
 _UNSET = object()
@@ -218,19 +251,34 @@ def likely_files(
     files: Mapping[str, str], requirements: Sequence[str]
 ) -> list[str]:
     """The code files in the order a change for ``requirements`` most likely touches them:
-    those sharing the most words with the requirements first, train.py before equals."""
+    train.py (the story that wires every other file) first, then those sharing the most
+    words with the requirements."""
     code = [p for p in files if p.endswith(".py")]
     texts = {p: files[p].lower() for p in code}
+    defined = {p: " ".join(_defined_names(files[p])).lower() for p in code}
     # Stems: "tokenizing" finds tokenize_datasets, "lowercase" finds .lower().
     words = {w.lower()[:6] for r in requirements for w in _WORD.findall(r)}
-    # Words every file has ("the", "model") tell the files apart no better than none.
-    telling = {w for w in words if not all(w in t for t in texts.values())}
+
+    def telling(where: dict[str, str]) -> set[str]:
+        """Words every file has ("the", "model") tell the files apart no better than none."""
+        return {w for w in words if not all(w in t for t in where.values())}
+
+    used, named = telling(texts), telling(defined)
 
     def score(path: str) -> tuple[int, int, str]:
-        hits = sum(1 for w in telling if w in texts[path])
-        return (-hits, 0 if path == "train.py" else 1, path)
+        # A word in a name the file defines counts more than one it merely uses.
+        hits = sum(w in texts[path] for w in used) + 2 * sum(w in defined[path] for w in named)
+        return (0 if path == "train.py" else 1, -hits, path)
 
     return sorted(code, key=score)
+
+
+def _defined_names(text: str) -> list[str]:
+    try:
+        body = ast.parse(text).body
+    except SyntaxError:
+        return []
+    return [n.name for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
 
 
 @dataclass

@@ -281,7 +281,8 @@ def _backend(
             model=(live.model if live is not None else "") or lock.llm_model,
             mode=settings.mode or "edits",
         )
-    if isinstance(backend, LLMBackend):
+    if use_transcript and isinstance(backend, LLMBackend):
+        # The same backend and model: what it changed last time is re-applied first.
         backend.recorded = _recorded_changes(project)
     return backend
 

@@ -70,12 +70,12 @@ def test_new_uses_the_configured_backend_and_flags_win(tmp_path: Path) -> None:
             },
         )
         result = run_scriptgen(
-            "new", "textclf", "--model", "bert-base", "--no-validate", cwd=tmp_path
-        )
+            "new", "textclf", "--model", "bert-base", "--no-validate",
+            "--require", "log the number of examples", cwd=tmp_path,
+        )  # fmt: skip
         assert result.returncode == 1
-        assert (
-            len(server.chat_requests) == 2
-        )  # the generation and the 1 configured repair
+        # The settings and the edit request, and the 1 configured repair.
+        assert len(server.chat_requests) == 3
         assert server.chat_requests[0].body["model"] == "from-config"
         result = run_scriptgen(
             "new",
@@ -88,7 +88,7 @@ def test_new_uses_the_configured_backend_and_flags_win(tmp_path: Path) -> None:
             cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr
-        assert len(server.chat_requests) == 2
+        assert len(server.chat_requests) == 3
 
 
 def test_validation_python_from_flag_toml_or_this_one(tmp_path: Path) -> None:

@@ -114,18 +114,24 @@ def test_batch_with_left_padding_matches_single_calls(tiny_model: str) -> None:
 
 
 def test_backend_runs_the_real_prompt(tiny_model: str, tmp_path: Path) -> None:
-    raw, base = build_spec("textclf", model="bert-base", sets=[], cwd=tmp_path)
+    from scriptgen.backends.llm import reference_files
+
+    raw, base = build_spec("textclf", model="bert-base", cwd=tmp_path,
+                           requires=["log the number of examples"])  # fmt: skip
     plan = make_plan(raw, base, tmp_path / "generated")
     backend = get_backend("hf:" + tiny_model)
     backend.decoding = {"temperature": 0.0, "seed": 0, "max_new_tokens": 16}  # type: ignore[misc]
     files = backend.generate(plan)
-    # Random weights write junk: the parser refuses it cleanly instead of crashing.
-    assert files == {}
-    assert backend.problems  # type: ignore[attr-defined]
-    (entry,) = backend.transcript  # type: ignore[attr-defined]
-    assert entry["backend"] == "hf" and entry["model"] == tiny_model
-    assert entry["prompt_tokens"] > 1000
-    assert 0 < entry["completion_tokens"] <= 16
+    # Random weights write junk: no setting, no edit; said cleanly instead of crashing.
+    assert files == reference_files(plan)
+    assert backend.problems == [  # type: ignore[attr-defined]
+        p for p in backend.problems if "the reply changed nothing" in p  # type: ignore[attr-defined]
+    ] and backend.problems  # type: ignore[attr-defined]
+    settings, edit = backend.transcript  # type: ignore[attr-defined]
+    assert (settings["kind"], edit["kind"]) == ("settings", "edit")
+    assert edit["backend"] == "hf" and edit["model"] == tiny_model
+    assert settings["prompt_tokens"] > 1000 and edit["prompt_tokens"] > 1000
+    assert 0 < edit["completion_tokens"] <= 16
 
 
 def test_tokenizer_without_chat_template_is_one_clear_error(tmp_path: Path) -> None:
@@ -185,8 +191,9 @@ def test_a_run_ends_when_its_llm_budget_is_spent(tiny_model: str, repo: Path) ->
     before, head = tree(repo), git(repo, "rev-parse", "HEAD")
     started = time.monotonic()
     result = run_scriptgen(
-        "new", "textclf", "--model", "bert-base", "--llm", f"hf:{tiny_model}", cwd=repo
-    )
+        "new", "textclf", "--model", "bert-base", "--llm", f"hf:{tiny_model}",
+        "--require", "log the number of examples", cwd=repo,
+    )  # fmt: skip
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stderr
     # transformers' own progress bars aside, one line.

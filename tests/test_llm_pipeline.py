@@ -110,17 +110,25 @@ def test_one_repair_round_fixes_a_transformers_4_import(
         ).read_bytes()
 
 
-def test_a_requirement_met_by_settings_needs_one_request(repo: Path) -> None:
+def test_a_requirement_met_by_settings_needs_no_edit(repo: Path) -> None:
+    """The settings, then a yes/no check that they alone meet the requirement: two short
+    requests, no code touched."""
     with ScriptedServer() as server:
         server.reply(settings_reply(SMOOTHING, label_smoothing_factor="0.1",
                                     lr_scheduler_type="cosine"))  # fmt: skip
+        server.reply('{"answer": "yes"}')
         result = run_scriptgen(
             "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
-            "--require", SMOOTHING, "--no-validate",
-            cwd=repo,
+            "--require", SMOOTHING, "--no-validate", cwd=repo,
         )  # fmt: skip
-        assert len(server.chat_requests) == 1
+        check = server.chat_requests[1].body
+        assert len(server.chat_requests) == 2
     assert result.returncode == 0, result.stderr
+    question = check["messages"][0]["content"]
+    assert SMOOTHING in question and "- label_smoothing_factor: 0.1 (" in question
+    assert check["response_format"]["json_schema"]["schema"]["properties"]["answer"][
+        "enum"
+    ] == ["yes", "no"]
     project = repo / "generated" / "textclf-bert-base"
     import yaml
 
@@ -130,6 +138,25 @@ def test_a_requirement_met_by_settings_needs_one_request(repo: Path) -> None:
     assert (project / "train.py").read_text() == (project / ".scriptgen/base/train.py").read_text()
     diff = (project / ".scriptgen/changes.diff").read_text()
     assert "+label_smoothing_factor: 0.1" in diff and "train.py" not in diff
+
+
+def test_settings_that_do_not_meet_the_requirement_leave_it_to_the_code(
+    repo: Path,
+) -> None:
+    """A small model answers "log the number of trainable parameters" with
+    ``logging_strategy: epoch``; asked whether that alone does it, it says no: the
+    setting is dropped and the code is edited."""
+    with ScriptedServer() as server:
+        server.reply(settings_reply(REQUIREMENT, logging_strategy="epoch"))
+        server.reply('{"answer": "no"}')
+        server.reply(edit("train.py", TRAIN, LOGGED))
+        result = new_with(server, repo, "--no-validate")
+        assert len(server.chat_requests) == 3
+    assert result.returncode == 0, result.stderr
+    assert "do not meet" in result.stderr and "left to the code" in result.stderr
+    project = repo / "generated" / "textclf-bert-base"
+    assert "logging_strategy" not in (project / "config.yaml").read_text()
+    assert LOGGED in (project / "train.py").read_text()
 
 
 def test_a_setting_of_the_wrong_type_goes_to_the_code_then_is_repaired(repo: Path) -> None:

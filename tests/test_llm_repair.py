@@ -1,9 +1,10 @@
-"""`scriptgen new TASK --llm openai:URL` against a real scripted server on 127.0.0.1, for
-each task beyond textclf (whose LLM path tests/test_llm_pipeline.py covers in depth).
+"""`scriptgen new TASK --llm openai:URL --require TEXT` against a real scripted server on
+127.0.0.1, for each task beyond textclf (whose LLM path tests/test_llm_pipeline.py covers
+in depth).
 
-The server stands in for a code LLM. Its first reply is the task's reference project with
-a classic bug of that task; the judge catches it, the repair request says where, and the
-second reply (the fixed project) lands, committed with its provenance.
+The server stands in for a code LLM. It leaves the requirement to the code, then edits
+a classic bug of that task into the reference; the judge catches it, the repair request
+says where, and the edit that fixes it lands, committed with its provenance.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import NamedTuple
 import pytest
 
 from scriptgen.backends.reference import ReferenceBackend
-from scriptgen.parse import file_block
 from scriptgen.plan import make_plan
 from scriptgen.spec import build_spec
 
 from .conftest import git, run_scriptgen
+from .llm_replies import edit, settings_reply
 from .openai_server import ScriptedServer
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,6 @@ class Bug(NamedTuple):
     good: str  # what the reference has
     bad: str  # what the LLM's first reply has instead
     title: str  # the task's heading in the generation prompt
-    in_prompt: tuple[str, ...]  # what the generation prompt must carry for this task
     caught_by: tuple[str, ...]  # contract tests the repair request must name
 
 
@@ -43,12 +43,6 @@ BUGS = {
         "        else:\n            labels.append(IGNORE_INDEX)\n        previous = word_id",
         "        else:\n            labels.append(word_labels[word_id])\n        previous = word_id",
         "Token classification (tokclf)",
-        (
-            "align_labels",
-            "entity_scores",
-            ".scriptgen/judge/conftest.py",
-            "is_split_into_words=True",
-        ),
         ("test_align_labels", "test_tokenize_datasets_aligns_tags_with_sub_tokens"),
     ),
     # A window's answer starts one token late: the off-by-one of answer_positions.
@@ -58,7 +52,6 @@ BUGS = {
         "    return start - 1, end + 1\n",
         "    return start, end + 1\n",
         "Extractive question answering (qa)",
-        ("prepare_train_features", "postprocess_predictions", "offset_mapping"),
         ("test_answer_positions",),
     ),
     # ROUGE without stemming: not the numbers the examples (and papers) report.
@@ -68,7 +61,6 @@ BUGS = {
         "    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)\n",
         "    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES))\n",
         "Sequence-to-sequence generation (seq2seq)",
-        ("generation_scores", "source_prefix_for", "text_target"),
         ("test_generation_scores_are_rouge_bleu_and_chrf",),
     ),
     # Labels shifted by hand: the model shifts them again and learns the token after next.
@@ -78,7 +70,6 @@ BUGS = {
         '        "labels": [list(block) for block in blocks],\n',
         '        "labels": [list(block[1:]) + [IGNORE_INDEX] for block in blocks],\n',
         "Causal language modelling (clm)",
-        ("pack_texts", "assistant_spans", "apply_chat_template"),
         ("test_pack_texts_ends_documents_and_cuts_blocks",),
     ),
     # The validation images cropped and flipped at random like the training ones.
@@ -88,7 +79,6 @@ BUGS = {
         '                train=split == "train",\n',
         "                train=True,\n",
         "Image classification (imgclf)",
-        ("preprocess_datasets", "remove_unused_columns", "AutoImageProcessor"),
         ("test_augmentation_keeps_images_with_their_labels",),
     ),
     # Clips handed to the feature extractor at their own sampling rate.
@@ -98,16 +88,12 @@ BUGS = {
         "    if rate != sampling_rate:\n",
         "    if False:\n",
         "Audio classification (audioclf)",
-        ("load_audio", "resample_poly", "AutoFeatureExtractor"),
         ("test_clips_are_mono_resampled_and_cut",),
     ),
 }
 
 
-def as_reply(files: dict[str, str]) -> str:
-    """What a model writes: a sentence, then the files in the requested format."""
-    blocks = "\n".join(file_block(path, text) for path, text in files.items())
-    return f"Here is the project.\n\n{blocks}\nEach file follows the contract.\n"
+REQUIREMENT = "make the data preparation faster"
 
 
 @pytest.mark.parametrize("task", list(BUGS))
@@ -116,23 +102,25 @@ def test_one_repair_round_fixes_the_bug(repo: Path, tmp_path: Path, task: str) -
     raw, base = build_spec(task, model=bug.model, cwd=tmp_path)
     good = ReferenceBackend().generate(make_plan(raw, base, tmp_path / "generated"))
     assert good[bug.path].count(bug.good) == 1, f"{bug.path} no longer has the code"
-    broken = dict(good, **{bug.path: good[bug.path].replace(bug.good, bug.bad)})
+    good_lines, bad_lines = (t if t.endswith("\n") else t + "\n" for t in (bug.good, bug.bad))
+    broken = edit(bug.path, good_lines, bad_lines, prose="A faster way:")
+    fixed = edit(bug.path, bad_lines, good_lines)
     with ScriptedServer(models=["qwen2.5-coder-7b"]) as server:
-        server.reply(as_reply(broken)).reply(as_reply(good))
+        server.reply(settings_reply(REQUIREMENT)).reply(broken).reply(fixed)
         result = run_scriptgen(
             "new", task, "--model", bug.model, "--llm", f"openai:{server.url}",
-            cwd=repo,
+            "--require", REQUIREMENT, cwd=repo,
         )  # fmt: skip
         chats = server.chat_requests
     assert result.returncode == 0, result.stderr
-    assert len(chats) == 2
-    first, second = (r.body for r in chats)
+    assert len(chats) == 3
+    first, second = (r.body for r in chats[1:])
 
-    # The generation request is the task's: its contract, its judge, its pitfalls.
+    # The edit request is the task's: its title and contracts, its files shown or mapped.
     prompt = first["messages"][-1]["content"]
-    assert f"# Task: {bug.title}" in prompt
-    for text in bug.in_prompt:
-        assert text in prompt, text
+    assert bug.title in prompt
+    for contract in ReferenceBackend().generate(make_plan(raw, base, tmp_path / "g")):
+        assert f"`{contract}`" in prompt or f"{contract}:" in prompt, contract
 
     # The repair request names the failing contract tests and shows the failing file.
     repair = second["messages"][-1]["content"]
@@ -141,7 +129,7 @@ def test_one_repair_round_fixes_the_bug(repo: Path, tmp_path: Path, task: str) -
         assert test in repair, (test, repair)
     assert "AssertionError" in repair
     assert f"### {bug.path}" in repair
-    assert second["messages"][-2] == {"role": "assistant", "content": as_reply(broken)}
+    assert second["messages"][-2] == {"role": "assistant", "content": broken}
 
     project = repo / "generated" / f"{task}-{bug.model}"
     written = (project / bug.path).read_text(encoding="utf-8")
@@ -152,4 +140,4 @@ def test_one_repair_round_fixes_the_bug(repo: Path, tmp_path: Path, task: str) -
     assert "Scriptgen-Validation: passed (" in trailers
     transcript = (project / ".scriptgen/transcript.jsonl").read_text(encoding="utf-8")
     exchanges = [json.loads(line) for line in transcript.splitlines()]
-    assert [e["kind"] for e in exchanges] == ["generate", "repair"]
+    assert [e["kind"] for e in exchanges] == ["settings", "edit", "repair"]

@@ -12,6 +12,8 @@ from scriptgen.plan import make_plan
 from scriptgen.prompts import generation_messages, installed_versions, repair_message
 from scriptgen.spec import build_spec
 
+from .conftest import REPO
+
 
 def plan_for(tmp_path: Path, *sets: str):
     raw, base = build_spec("textclf", model="bert-base", sets=list(sets), cwd=tmp_path)
@@ -65,7 +67,8 @@ def test_repair_message_has_only_what_failed(tmp_path: Path) -> None:
 
 def test_prompt_command_prints_messages_without_heavy_imports(tmp_path: Path) -> None:
     code = (
-        "import sys; from scriptgen.cli import main; rc = main(['prompt', 'textclf', '--model', 'roberta-base']); "
+        "import sys; from scriptgen.cli import main; "
+        "rc = main(['prompt', 'textclf', '--model', 'roberta-base', '--mode', 'files']); "
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules; sys.exit(rc)"
     )
     proc = subprocess.run(
@@ -97,3 +100,34 @@ def test_a_baseline_is_in_the_prompt_only_when_the_spec_has_one(
     assert parse_reply(user["content"], code).files == ReferenceBackend().generate(plan)
     _, without = generation_messages(plan_for(tmp_path))
     assert "baseline" not in without["content"]
+
+
+def test_prompt_command_shows_the_edit_requests_of_a_requirement(tmp_path: Path) -> None:
+    """Without a requirement no request is made; with one, the settings request (the
+    project's settings listed, the requirement last) and the edit request (the likeliest
+    file in full, the rest mapped)."""
+    from .conftest import run_scriptgen
+
+    none = run_scriptgen("prompt", "textclf", "--model", "bert-base", cwd=tmp_path)
+    assert none.returncode == 0 and none.stdout.startswith("no requirements: no LLM request")
+    result = run_scriptgen(
+        "prompt", "textclf", "--model", "bert-base",
+        "--require", "lowercase the text before tokenizing", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    settings, edits = result.stdout.split("=== system ===\n")[1:]
+    assert "- label_smoothing_factor: number" in settings
+    assert settings.rstrip().endswith("- lowercase the text before tokenizing")
+    assert "<<<<<<< SEARCH" in edits and "### train.py" in edits
+    # What did not fit (at about 3 characters a token, without a tokenizer) is mapped.
+    assert "model.py:\n  AUTO_CLASS" in edits and "### model.py" not in edits
+    assert not (tmp_path / "generated").exists()
+
+
+def test_the_likeliest_files_come_first() -> None:
+    from scriptgen.change import likely_files
+
+    files = {p.name: p.read_text() for p in (REPO / "generated/textclf-bert-base").glob("*.py")}
+    order = lambda r: likely_files(files, [r])[:2]  # noqa: E731
+    assert order("lowercase the text before tokenizing") == ["train.py", "data.py"]
+    assert order("log the number of trainable parameters") == ["train.py", "model.py"]

@@ -170,7 +170,7 @@ def test_a_settings_reply_leaves_to_the_code_what_no_setting_changes(
 ) -> None:
     """Each requirement gets the settings the reply gives it; one whose settings change
     nothing (a small model's ``text_column: text`` for "lowercase the text") or are
-    refused goes to the code, with the refusals said."""
+    refused has none (it goes to the code), with the refusals said."""
     from scriptgen.backends.llm import reference_files
     from scriptgen.change import read_settings_reply, settings_request
 
@@ -191,10 +191,9 @@ def test_a_settings_reply_leaves_to_the_code_what_no_setting_changes(
         {"requirement": wanted[1], "settings": [{"name": "text_column", "value": "text"}]},
         {"requirement": wanted[2], "settings": [{"name": "num_train_epochs", "value": "many"}]},
     ]})  # fmt: skip
-    changes, remaining, refused = read_settings_reply(
-        reply, declared, wanted, files["config.yaml"]
-    )
-    assert changes == {"label_smoothing_factor": 0.1}
-    assert remaining == wanted[1:]
+    met, refused = read_settings_reply(reply, declared, wanted, files["config.yaml"])
+    assert met == {wanted[0]: {"label_smoothing_factor": 0.1}}
     assert refused == ["num_train_epochs: takes a number, not 'many'"]
-    assert read_settings_reply("Use label smoothing.", declared, wanted, "")[1] == wanted
+    assert read_settings_reply("Use label smoothing.", declared, wanted, "") == (
+        {}, ["the settings reply is not JSON"]
+    )

@@ -16,7 +16,9 @@ from ..change import (
     edit_repair_message,
     edit_request,
     reapply,
+    check_request,
     read_settings_reply,
+    said_yes,
     settings_request,
     show_message,
     wanted_files,
@@ -170,9 +172,25 @@ class LLMBackend:
             "settings",
             {"max_tokens": SETTINGS_TOKENS, "response_format": _json_schema(schema)},
         )
-        changes, remaining, refused = read_settings_reply(
+        met, refused = read_settings_reply(
             reply, declared, requirements, reference.get("config.yaml", "")
         )
+        changes: dict[str, Any] = {}
+        for requirement, found in met.items():
+            question, answer = check_request(requirement, found, declared)
+            self._conversation = question
+            verdict = self._send(
+                "check", {"max_tokens": 16, "response_format": _json_schema(answer)}
+            )
+            if said_yes(verdict):
+                changes.update(found)
+            else:
+                self.notes.append(f"settings {', '.join(found)} do not meet "
+                                  f"{requirement!r} on their own: left to the code")  # fmt: skip
+        remaining = [
+            r for r in requirements
+            if r not in met or not set(met[r]) <= set(changes)
+        ]  # fmt: skip
         files = apply_settings(reference, changes)
         self.problems = []
         if not remaining and not hint:
