@@ -5,7 +5,9 @@
 #
 #   bench/llm_server.sh build        # download + build (about 30 min on 2 cores), once
 #   bench/llm_server.sh model 1.5b   # download + join + hash-check the GGUF (or 0.5b)
-#   bench/llm_server.sh serve 1.5b   # start the server on 127.0.0.1:${PORT:-8080}
+#   bench/llm_server.sh serve 1.5b   # start the server on 127.0.0.1:${PORT:-8080}: two slots
+#                                    # of 16k tokens (one keeps the settings prompt cached,
+#                                    # the other the edit request)
 #
 # Everything goes under ${LLM_HOME:-$HOME/.cache/scriptgen/llm}. Not for CI: too slow, too big.
 set -euo pipefail
@@ -66,8 +68,8 @@ EOF
 serve() {
     server=$(build | tail -1)
     gguf=$(model "$1" | tail -1)
-    LD_LIBRARY_PATH=$(dirname "$server") exec "$server" -m "$gguf" -c "${CTX:-16384}" \
-        -t "${THREADS:-2}" -np 1 --host 127.0.0.1 --port "${PORT:-8080}"
+    LD_LIBRARY_PATH=$(dirname "$server") exec "$server" -m "$gguf" -c "${CTX:-32768}" \
+        -t "${THREADS:-2}" -np 2 --host 127.0.0.1 --port "${PORT:-8080}"
 }
 
 case ${1:-} in

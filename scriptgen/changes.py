@@ -4,7 +4,6 @@ to meet the requirements, and the user's own edits), for review in one screen.""
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from .errors import UserError
@@ -15,6 +14,7 @@ def reference_diff(project: Path) -> str:
     """The diff from the reference to ``project``'s files ("" when they are the same):
     the manifest's files, and any other Python module the project holds."""
     from .backends.reference import ReferenceBackend
+    from .change import unified_diff
     from .project import plan_for_existing, read_project
     from .render import render_scaffold
 
@@ -24,17 +24,5 @@ def reference_diff(project: Path) -> str:
     reference = {**render_scaffold(plan), **ReferenceBackend().generate(plan)}
     on_disk = read_project(project, always=reference)
     extra = {p for p in on_disk if p.endswith(".py") and p not in reference}
-    out: list[str] = []
-    for rel in sorted(reference.keys() | extra):
-        before, after = reference.get(rel), on_disk.get(rel)
-        if before == after:
-            continue
-        out += difflib.unified_diff(
-            (before or "").splitlines(keepends=True),
-            (after or "").splitlines(keepends=True),
-            fromfile=f"reference/{rel}" if before is not None else "/dev/null",
-            tofile=rel if after is not None else "/dev/null",
-        )
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n\\ No newline at end of file\n"
-    return "".join(out)
+    return unified_diff(reference, {p: on_disk[p] for p in reference.keys() | extra
+                                    if p in on_disk})  # fmt: skip

@@ -47,7 +47,7 @@ EDIT_TOKENS = 3072
 DEFAULT_CONTEXT = 16384  # where the model's context is unknown: a small local model's
 # The edit request's prompt: a quarter of the context, at least this many tokens. A CPU
 # reads a prompt at tens of tokens a second: each file shown costs a minute there.
-EDIT_PROMPT_TOKENS = 8192
+EDIT_PROMPT_TOKENS = 4096
 
 
 def reference_files(plan: Plan) -> dict[str, str]:
@@ -305,11 +305,12 @@ class LLMBackend:
             return
         prompt, context, exact = measure(messages)
         counted = "tokens" if exact else "tokens (estimated)"
+        counted += " of prompt"
         if larger is not messages:
             counted += f" (without the exemplar and tests; {measure(larger)[0]} with them)"
         raise error(
             f"{self.name}: the request does not fit the model's context of {context} "
-            f"tokens: {prompt} {counted} of prompt + {reply_tokens or self.reply_tokens} "
+            f"tokens: {prompt} {counted} + {reply_tokens or self.reply_tokens} "
             "for the reply; use a model with a longer context"
         )
 
