@@ -366,7 +366,11 @@ class LLMBackend:
         ]
         return reply.text
 
-    def transcript_jsonl(self) -> str:
+    def transcript_jsonl(self) -> str | None:
+        """Every exchange of this run; None when it made none (no requirements, or the
+        recorded changes re-applied): a project's earlier transcript then stays."""
+        if not self.transcript:
+            return None
         return "".join(
             json.dumps(entry, sort_keys=True) + "\n" for entry in self.transcript
         )
