@@ -49,7 +49,7 @@ def run_one(
 ) -> dict[str, object]:
     root = Path(tempfile.mkdtemp(prefix=f"bench-llm-{rid}-"))
     subprocess.run(["git", "init", "-q", str(root)], check=True)
-    (root / "scriptgen.toml").write_text(f'[llm]\nmode = "{mode}"\nbudget = 1200\n')
+    (root / "scriptgen.toml").write_text(f'[llm]\nmode = "{mode}"\nbudget = 540\n')
     start = time.perf_counter()
     proc = subprocess.run(
         [scriptgen, "new", task, "--model", model, "--llm", f"openai:{url}",

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from .backends import Backend
 from .check import Finding, check_project, quick_check
-from .errors import UserError, ValidationFailed
+from .errors import ScriptgenError, UserError, ValidationFailed
 from .fmt import format_files
 from .lock import META_DIR, TRANSCRIPT_FILE, VALIDATION_FILE
 from .plan import Plan
@@ -154,13 +154,16 @@ def produce(
         named = {p: t for p, t in code.items() if p in why}
         with progress.stage(f"asked {backend.name} for a repair") as update:
             _count_tokens(backend, update)
-            code = {
-                **code,
-                **backend.repair(
+            try:
+                repaired = backend.repair(
                     plan, stage=stage, diagnostics=why, failing=named or code,
                     current=code,
-                ),
-            }  # fmt: skip
+                )  # fmt: skip
+            except UserError:
+                raise
+            except ScriptgenError as exc:  # the LLM's time spent, the server gone
+                _fail(plan, files, f"{exc}\n{why}", report, backend)
+        code = {**code, **repaired}
     if report is not None:
         for step in report.steps:
             progress.note(f"    [dim]{escape(step.line())}[/]")
