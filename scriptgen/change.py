@@ -160,7 +160,11 @@ def read_settings_reply(
             named = requirements[0] if len(requirements) == 1 else None
         found, refused = check_changes(item["settings"], declared)
         problems += refused
-        found = {k: v for k, v in found.items() if current.get(k, _UNSET) != v}
+        found = {
+            k: v for k, v in found.items()
+            if current.get(k, _UNSET) != v
+            and (named is None or _mentions(named, declared[k], v))
+        }  # fmt: skip
         if found and named is not None:
             met.setdefault(named, {}).update(found)
     return met, problems
@@ -197,6 +201,27 @@ def said_yes(reply: str) -> bool:
 
 
 _UNSET = object()
+_STOP = {"the", "and", "for", "with", "use", "when", "each", "every", "all", "from",
+         "into", "this", "that", "than", "its", "not", "has", "have", "over", "first"}  # fmt: skip
+
+
+# Stems every setting's help says ("during training", "the number of"): no evidence.
+_COMMON = {"train", "model", "durin", "numbe", "value", "which", "defau", "will"}
+
+
+def _stems(text: str) -> set[str]:
+    words = re.findall(r"[a-z]{3,}", text.lower().replace("_", " "))
+    return {w[:5] for w in words if w not in _STOP} - _COMMON
+
+
+def _mentions(requirement: str, setting: Setting, value: Any) -> bool:
+    """Whether a requirement names a setting in any way: a word of its name or help, or
+    a word it takes as a value ("cosine"). A small model answers "drop texts shorter than
+    3 characters" with ``max_length: 3`` (truncation to 3 tokens), and "log the number of
+    trainable parameters" with ``logging_strategy: epoch``; a setting the requirement
+    does not name is not taken for it."""
+    said = _stems(f"{setting.name} {setting.help} {value if isinstance(value, str) else ''}")
+    return bool(_stems(requirement) & said)
 
 
 def apply_settings(files: Mapping[str, str], changes: Mapping[str, Any]) -> dict[str, str]:

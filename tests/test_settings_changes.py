@@ -176,13 +176,14 @@ def test_a_settings_reply_leaves_to_the_code_what_no_setting_changes(
 
     from .llm_replies import change_plan
 
-    wanted = ["use label smoothing of 0.1", "lowercase the text", "train for many epochs"]
+    wanted = ["use label smoothing of 0.1", "lowercase the text", "train for many epochs",
+              "drop texts shorter than 3 characters"]  # fmt: skip
     plan = change_plan(tmp_path, wanted)
     files = reference_files(plan)
     messages, schema, declared = settings_request(plan, files, wanted)
     answer = schema["properties"]["requirements"]["items"]["properties"]
     assert answer["requirement"]["enum"] == wanted
-    assert messages[1]["content"].rstrip().endswith("- train for many epochs")
+    assert messages[1]["content"].rstrip().endswith("- drop texts shorter than 3 characters")
     listed = messages[1]["content"]
     assert "- label_smoothing_factor: number" in listed and "ddp_backend" not in listed
     assert "ddp_backend" in declared  # unlisted, still a setting
@@ -190,6 +191,8 @@ def test_a_settings_reply_leaves_to_the_code_what_no_setting_changes(
         {"requirement": wanted[0], "settings": [{"name": "label_smoothing_factor", "value": "0.1"}]},
         {"requirement": wanted[1], "settings": [{"name": "text_column", "value": "text"}]},
         {"requirement": wanted[2], "settings": [{"name": "num_train_epochs", "value": "many"}]},
+        # A setting the requirement does not name: truncation to 3 tokens.
+        {"requirement": wanted[3], "settings": [{"name": "max_length", "value": 3}]},
     ]})  # fmt: skip
     met, refused = read_settings_reply(reply, declared, wanted, files["config.yaml"])
     assert met == {wanted[0]: {"label_smoothing_factor": 0.1}}
