@@ -143,11 +143,12 @@ def test_a_requirement_met_by_settings_needs_no_edit(repo: Path) -> None:
 def test_settings_that_do_not_meet_the_requirement_leave_it_to_the_code(
     repo: Path,
 ) -> None:
-    """A small model answers "log the number of trainable parameters" with
-    ``logging_strategy: epoch``; asked whether that alone does it, it says no: the
-    setting is dropped and the code is edited."""
+    """A setting the requirement names but that does not do it (``logging_first_step``
+    for "log the number of training examples"): asked whether that alone does it, the
+    model says no; the setting is dropped and the code is edited. One the requirement
+    does not name at all (``max_length``) is not even asked about."""
     with ScriptedServer() as server:
-        server.reply(settings_reply(REQUIREMENT, logging_strategy="epoch"))
+        server.reply(settings_reply(REQUIREMENT, logging_first_step=True, max_length=3))
         server.reply('{"answer": "no"}')
         server.reply(edit("train.py", TRAIN, LOGGED))
         result = new_with(server, repo, "--no-validate")
@@ -155,7 +156,8 @@ def test_settings_that_do_not_meet_the_requirement_leave_it_to_the_code(
     assert result.returncode == 0, result.stderr
     assert "do not meet" in result.stderr and "left to the code" in result.stderr
     project = repo / "generated" / "textclf-bert-base"
-    assert "logging_strategy" not in (project / "config.yaml").read_text()
+    config = (project / "config.yaml").read_text()
+    assert "logging_first_step" not in config and "max_length: 256" in config
     assert LOGGED in (project / "train.py").read_text()
 
 
