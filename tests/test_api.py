@@ -22,11 +22,14 @@ def test_every_command_has_its_function() -> None:
 def test_prompt_is_what_the_cli_prints(tmp_path: Path) -> None:
     import json
 
-    messages = api.prompt(api.plan("textclf", model="bert-base"))
-    assert [m["role"] for m in messages][0] == "system"
+    assert api.prompt(api.plan("textclf", model="bert-base")) == []  # no requirement
+    wanted = ["log the number of examples"]
+    messages = api.prompt(api.plan("textclf", model="bert-base", requires=wanted))
+    assert [m["role"] for m in messages] == ["system", "user", "system", "user"]
     printed = run_scriptgen(
-        "prompt", "textclf", "--model", "bert-base", "--json", cwd=tmp_path
-    )
+        "prompt", "textclf", "--model", "bert-base", "--require", wanted[0], "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert printed.returncode == 0, printed.stderr
     assert json.loads(printed.stdout) == messages
 
