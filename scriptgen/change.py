@@ -55,7 +55,8 @@ def settings_request(
 
     The reply gives each requirement the settings that meet it; the list of settings
     and the config come first in the prompt and the requirements last, so that a server
-    that caches prompts (llama.cpp) reads only the requirements again on the next run."""
+    that caches prompts (llama.cpp) reads only the requirements again on the next run.
+    """
     declared = declared_settings(files["train.py"])
     pairs = reply_schema(declared)["properties"]["settings"]
     schema = {
@@ -80,11 +81,16 @@ def settings_request(
         **plan.context(),
         "requirements": list(requirements),
         "config": "".join(
-            line for line in files.get(CONFIG, "").splitlines(keepends=True)
+            line
+            for line in files.get(CONFIG, "").splitlines(keepends=True)
             if line.strip() and not line.lstrip().startswith("#")
         ),  # the values: their comments are in the help below
         "declared": [
-            (s, _short(s.help) + ("; below 1: a ratio of all steps" if _ratio(s) else ""))
+            (
+                s,
+                _short(s.help)
+                + ("; below 1: a ratio of all steps" if _ratio(s) else ""),
+            )
             for s in sorted(declared.values(), key=_own_first(files))
             if _shown_setting(s)
         ],
@@ -175,7 +181,8 @@ def check_request(
 ) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """A yes/no question: do these setting changes alone do what the requirement asks?
     (A small model answers "log the number of trainable parameters" with
-    ``logging_strategy: epoch``; asked this, it says no.) The messages and the schema."""
+    ``logging_strategy: epoch``; asked this, it says no.) The messages and the schema.
+    """
     lines = "\n".join(
         f"- {k}: {json.dumps(v)} ({_short(declared[k].help) if k in declared else ''})"
         for k, v in changes.items()
@@ -220,11 +227,15 @@ def _mentions(requirement: str, setting: Setting, value: Any) -> bool:
     3 characters" with ``max_length: 3`` (truncation to 3 tokens), and "log the number of
     trainable parameters" with ``logging_strategy: epoch``; a setting the requirement
     does not name is not taken for it."""
-    said = _stems(f"{setting.name} {setting.help} {value if isinstance(value, str) else ''}")
+    said = _stems(
+        f"{setting.name} {setting.help} {value if isinstance(value, str) else ''}"
+    )
     return bool(_stems(requirement) & said)
 
 
-def apply_settings(files: Mapping[str, str], changes: Mapping[str, Any]) -> dict[str, str]:
+def apply_settings(
+    files: Mapping[str, str], changes: Mapping[str, Any]
+) -> dict[str, str]:
     """``files`` with ``config.yaml`` carrying ``changes``."""
     if not changes:
         return dict(files)
@@ -272,9 +283,7 @@ def _outline(node: ast.stmt) -> str:
     return f"{head}: {first}" if first else head
 
 
-def likely_files(
-    files: Mapping[str, str], requirements: Sequence[str]
-) -> list[str]:
+def likely_files(files: Mapping[str, str], requirements: Sequence[str]) -> list[str]:
     """The code files in the order a change for ``requirements`` most likely touches them:
     train.py (the story that wires every other file) first, then those sharing the most
     words with the requirements."""
@@ -292,7 +301,9 @@ def likely_files(
 
     def score(path: str) -> tuple[int, int, str]:
         # A word in a name the file defines counts more than one it merely uses.
-        hits = sum(w in texts[path] for w in used) + 2 * sum(w in defined[path] for w in named)
+        hits = sum(w in texts[path] for w in used) + 2 * sum(
+            w in defined[path] for w in named
+        )
         return (0 if path == "train.py" else 1, -hits, path)
 
     return sorted(code, key=score)
@@ -386,7 +397,10 @@ def edit_repair_message(
         "failing": dict(failing),
         "text_block": file_block,
     }
-    return {"role": "user", "content": render("_common/prompts/edit_repair.md.j2", context)}
+    return {
+        "role": "user",
+        "content": render("_common/prompts/edit_repair.md.j2", context),
+    }
 
 
 # What landed, recorded; and re-applied to a newer reference.
@@ -419,7 +433,9 @@ class Record:
             and isinstance(data.get("edits"), list)
             and all(
                 isinstance(e, dict)
-                and all(isinstance(e.get(k), str) for k in ("path", "search", "replace"))
+                and all(
+                    isinstance(e.get(k), str) for k in ("path", "search", "replace")
+                )
                 for e in data["edits"]
             )
         ):

@@ -44,7 +44,9 @@ def prompt(
         mode=mode,
     )  # fmt: skip
     if not messages and not as_json:
-        click.echo("no requirements: no LLM request is made (give one with --require TEXT)")
+        click.echo(
+            "no requirements: no LLM request is made (give one with --require TEXT)"
+        )
         return 0
     if as_json:
         click.echo(json.dumps(messages, indent=2))

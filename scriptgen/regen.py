@@ -297,7 +297,9 @@ def _recorded_changes(project: Path) -> Record | None:
     try:
         return Record.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the recorded changes: {shown(str(exc))}") from None
+        raise UserError(
+            f"{path}: cannot read the recorded changes: {shown(str(exc))}"
+        ) from None
 
 
 def _needs_backend(project: Path, lock: Lock) -> str:

@@ -29,7 +29,9 @@ def settings_reply(requirement: str, **settings: Any) -> str:
     """What a server constrained to the settings schema answers: ``settings`` for the
     requirement (none: it is left to the code)."""
     pairs = [{"name": k, "value": v} for k, v in settings.items()]
-    return json.dumps({"requirements": [{"requirement": requirement, "settings": pairs}]})
+    return json.dumps(
+        {"requirements": [{"requirement": requirement, "settings": pairs}]}
+    )
 
 
 def edit(path: str, search: str, replace: str, *, prose: str = "") -> str:
@@ -38,7 +40,9 @@ def edit(path: str, search: str, replace: str, *, prose: str = "") -> str:
     return f"{lead}{path}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n"
 
 
-def recorded_transcript(plan: Plan, replies: Sequence[str], model: str = "coder") -> str:
+def recorded_transcript(
+    plan: Plan, replies: Sequence[str], model: str = "coder"
+) -> str:
     """The transcript the backend records when a model answers ``replies`` in turn to the
     generation of ``plan`` (served again by ``replay:``)."""
     answers = iter(replies)

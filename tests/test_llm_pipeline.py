@@ -55,9 +55,15 @@ def test_one_repair_round_fixes_a_transformers_4_import(
 ) -> None:
     broken = edit(
         "train.py", TRAIN, LOGGED, prose="Log the count, and use AdamW."
-    ) + edit("train.py", "import yaml\n", "import yaml\nfrom transformers import AdamW\n")
+    ) + edit(
+        "train.py", "import yaml\n", "import yaml\nfrom transformers import AdamW\n"
+    )
     # Against the file as the repair request shows it: formatted, the import sorted in.
-    fixed = edit("train.py", "from transformers import (\n    AdamW,\n", "from transformers import (\n")
+    fixed = edit(
+        "train.py",
+        "from transformers import (\n    AdamW,\n",
+        "from transformers import (\n",
+    )
     with ScriptedServer(models=["qwen2.5-coder-7b"]) as server:
         server.reply(settings_reply(REQUIREMENT)).reply(broken).reply(fixed)
         result = new_with(server, repo)
@@ -71,7 +77,11 @@ def test_one_repair_round_fixes_a_transformers_4_import(
     assert answer["requirement"]["enum"] == [REQUIREMENT]
     names = answer["settings"]["items"]["properties"]["name"]["enum"]
     assert {"learning_rate", "label_smoothing_factor", "text_column"} <= set(names)
-    assert (first["temperature"], first["seed"], first["model"]) == (0, 0, "qwen2.5-coder-7b")
+    assert (first["temperature"], first["seed"], first["model"]) == (
+        0,
+        0,
+        "qwen2.5-coder-7b",
+    )
     assert "<<<<<<< SEARCH" in first["messages"][0]["content"]
     assert f"- {REQUIREMENT}" in first["messages"][1]["content"]
     repair = second["messages"][-1]["content"]
@@ -85,8 +95,14 @@ def test_one_repair_round_fixes_a_transformers_4_import(
     train = (project / "train.py").read_text()
     assert "AdamW" not in train and LOGGED in train
     diff = (project / ".scriptgen/changes.diff").read_text()
-    added = [ln for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
-    assert added == ["+" + LOGGED.splitlines()[0]], diff  # the requirement, nothing else
+    added = [
+        ln
+        for ln in diff.splitlines()
+        if ln.startswith("+") and not ln.startswith("+++")
+    ]
+    assert added == [
+        "+" + LOGGED.splitlines()[0]
+    ], diff  # the requirement, nothing else
     record = json.loads((project / ".scriptgen/changes.json").read_text())
     assert record["requirements"] == [REQUIREMENT] and record["settings"] == {}
     lock = json.loads((project / ".scriptgen/lock.json").read_text())
@@ -135,7 +151,9 @@ def test_a_requirement_met_by_settings_needs_no_edit(repo: Path) -> None:
     config = yaml.safe_load((project / "config.yaml").read_text())
     assert config["label_smoothing_factor"] == 0.1  # typed: a number, not "0.1"
     assert config["lr_scheduler_type"] == "cosine"
-    assert (project / "train.py").read_text() == (project / ".scriptgen/base/train.py").read_text()
+    assert (project / "train.py").read_text() == (
+        project / ".scriptgen/base/train.py"
+    ).read_text()
     diff = (project / ".scriptgen/changes.diff").read_text()
     assert "+label_smoothing_factor: 0.1" in diff and "train.py" not in diff
 
@@ -161,11 +179,16 @@ def test_settings_that_do_not_meet_the_requirement_leave_it_to_the_code(
     assert LOGGED in (project / "train.py").read_text()
 
 
-def test_a_setting_of_the_wrong_type_goes_to_the_code_then_is_repaired(repo: Path) -> None:
+def test_a_setting_of_the_wrong_type_goes_to_the_code_then_is_repaired(
+    repo: Path,
+) -> None:
     """An undeclared name or a value of the wrong type is no setting change; the edit
-    request hears why, and an edit that matches nothing is repaired in the next round."""
+    request hears why, and an edit that matches nothing is repaired in the next round.
+    """
     with ScriptedServer() as server:
-        server.reply(settings_reply(REQUIREMENT, num_train_epochs="many", label_smoothing=0.1))
+        server.reply(
+            settings_reply(REQUIREMENT, num_train_epochs="many", label_smoothing=0.1)
+        )
         server.reply(edit("train.py", "    trainer.fit()\n", "    trainer.train()\n"))
         server.reply(edit("config.yaml", "seed: 42\n", "seed: 42\nlabel_smoothing_factor: 0.1\n")
                      + edit("train.py", TRAIN, LOGGED))  # fmt: skip
@@ -176,7 +199,9 @@ def test_a_setting_of_the_wrong_type_goes_to_the_code_then_is_repaired(repo: Pat
     assert len(chats) == 4
     first_edit = chats[1].body["messages"][-1]["content"]
     assert "num_train_epochs: takes a number, not 'many'" in first_edit
-    assert "'label_smoothing' is not a setting of this project (did you mean" in first_edit
+    assert (
+        "'label_smoothing' is not a setting of this project (did you mean" in first_edit
+    )
     assert "match nothing" in chats[2].body["messages"][-1]["content"]
     third = chats[3].body["messages"][-1]["content"]
     assert "config.yaml (reply line 2): refused" in third
@@ -193,7 +218,10 @@ def test_no_requirement_makes_no_request_and_lands_the_reference(repo: Path) -> 
         )  # fmt: skip
         assert server.requests == []  # not even GET /models
     assert result.returncode == 0, result.stderr
-    assert "no requirements: the reference is the answer, no LLM request made" in result.stderr
+    assert (
+        "no requirements: the reference is the answer, no LLM request made"
+        in result.stderr
+    )
     project = repo / "generated" / "textclf-bert-base"
     assert not (project / ".scriptgen/changes.json").exists()
 
@@ -211,7 +239,10 @@ def test_files_mode_takes_the_whole_files(repo: Path, tmp_path: Path) -> None:
     assert "# Reference implementation" in chat.body["messages"][1]["content"]
     project = repo / "generated" / "textclf-bert-base"
     assert LOGGED in (project / "train.py").read_text()
-    assert "+" + LOGGED.splitlines()[0] in (project / ".scriptgen/changes.diff").read_text()
+    assert (
+        "+" + LOGGED.splitlines()[0]
+        in (project / ".scriptgen/changes.diff").read_text()
+    )
 
 
 def test_prose_only_fails_after_the_repairs_and_writes_nothing(repo: Path) -> None:

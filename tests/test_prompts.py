@@ -102,14 +102,18 @@ def test_a_baseline_is_in_the_prompt_only_when_the_spec_has_one(
     assert "baseline" not in without["content"]
 
 
-def test_prompt_command_shows_the_edit_requests_of_a_requirement(tmp_path: Path) -> None:
+def test_prompt_command_shows_the_edit_requests_of_a_requirement(
+    tmp_path: Path,
+) -> None:
     """Without a requirement no request is made; with one, the settings request (the
     project's settings listed, the requirement last) and the edit request (the likeliest
     file in full, the rest mapped)."""
     from .conftest import run_scriptgen
 
     none = run_scriptgen("prompt", "textclf", "--model", "bert-base", cwd=tmp_path)
-    assert none.returncode == 0 and none.stdout.startswith("no requirements: no LLM request")
+    assert none.returncode == 0 and none.stdout.startswith(
+        "no requirements: no LLM request"
+    )
     result = run_scriptgen(
         "prompt", "textclf", "--model", "bert-base",
         "--require", "lowercase the text before tokenizing", cwd=tmp_path,
@@ -127,7 +131,10 @@ def test_prompt_command_shows_the_edit_requests_of_a_requirement(tmp_path: Path)
 def test_the_likeliest_files_come_first() -> None:
     from scriptgen.change import likely_files
 
-    files = {p.name: p.read_text() for p in (REPO / "generated/textclf-bert-base").glob("*.py")}
+    files = {
+        p.name: p.read_text()
+        for p in (REPO / "generated/textclf-bert-base").glob("*.py")
+    }
     order = lambda r: likely_files(files, [r])[:2]  # noqa: E731
     assert order("lowercase the text before tokenizing") == ["train.py", "data.py"]
     assert order("log the number of trainable parameters") == ["train.py", "model.py"]

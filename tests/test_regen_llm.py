@@ -88,7 +88,9 @@ def test_a_spec_change_reapplies_the_edits_without_asking(repo: Path) -> None:
         assert server.chat_requests == []
     assert result.returncode == 0, result.stderr
     project = project_of(repo)
-    assert yaml.safe_load((project / "config.yaml").read_text())["learning_rate"] == 3e-05
+    assert (
+        yaml.safe_load((project / "config.yaml").read_text())["learning_rate"] == 3e-05
+    )
     assert LOGGED in (project / "train.py").read_text()
     assert [e["kind"] for e in transcript(repo)] == ["settings", "edit"]
 
@@ -99,7 +101,9 @@ def test_edits_that_no_longer_apply_are_asked_again_with_them_as_a_hint(
     """As after a template change that rewrote the lines an edit was anchored on."""
     record_path = project_of(repo) / CHANGES_FILE
     record = json.loads(record_path.read_text())
-    record["edits"][0]["search"] = record["edits"][0]["search"].replace("resume", "restart")
+    record["edits"][0]["search"] = record["edits"][0]["search"].replace(
+        "resume", "restart"
+    )
     record_path.write_text(json.dumps(record))
     with ScriptedServer(models=[MODEL]) as server:
         server.reply(edit("train.py", TRAIN, LOGGED_AGAIN))
@@ -132,7 +136,9 @@ def test_a_requirement_change_without_a_server_fails_that_project(repo: Path) ->
     assert snapshot(repo) == before
 
 
-def test_recorded_changes_edited_into_junk_are_that_projects_failure(repo: Path) -> None:
+def test_recorded_changes_edited_into_junk_are_that_projects_failure(
+    repo: Path,
+) -> None:
     (project_of(repo) / CHANGES_FILE).write_text('{"requirements": 3}')
     result = run_scriptgen("regen", "--force", cwd=repo, env=IDENTITY)
     assert result.returncode == 1, result.stdout + result.stderr

@@ -183,7 +183,11 @@ def test_a_settings_reply_leaves_to_the_code_what_no_setting_changes(
     messages, schema, declared = settings_request(plan, files, wanted)
     answer = schema["properties"]["requirements"]["items"]["properties"]
     assert answer["requirement"]["enum"] == wanted
-    assert messages[1]["content"].rstrip().endswith("- drop texts shorter than 3 characters")
+    assert (
+        messages[1]["content"]
+        .rstrip()
+        .endswith("- drop texts shorter than 3 characters")
+    )
     listed = messages[1]["content"]
     assert "- label_smoothing_factor: number" in listed and "ddp_backend" not in listed
     assert "ddp_backend" in declared  # unlisted, still a setting
@@ -198,5 +202,6 @@ def test_a_settings_reply_leaves_to_the_code_what_no_setting_changes(
     assert met == {wanted[0]: {"label_smoothing_factor": 0.1}}
     assert refused == ["num_train_epochs: takes a number, not 'many'"]
     assert read_settings_reply("Use label smoothing.", declared, wanted, "") == (
-        {}, ["the settings reply is not JSON"]
+        {},
+        ["the settings reply is not JSON"],
     )

@@ -65,7 +65,10 @@ def reference_files(plan: Plan) -> dict[str, str]:
 def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """``response_format`` for a reply constrained to ``schema`` (OpenAI's shape, which
     llama.cpp's server and vLLM accept)."""
-    return {"type": "json_schema", "json_schema": {"name": "settings", "schema": schema}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "settings", "schema": schema},
+    }
 
 
 def _new_module(path: str) -> bool:
@@ -138,7 +141,9 @@ class LLMBackend:
     def generate(self, plan: Plan) -> dict[str, str]:
         requirements = list(plan.spec.requirements)
         if not requirements:
-            self.notes.append("no requirements: the reference is the answer, no LLM request made")
+            self.notes.append(
+                "no requirements: the reference is the answer, no LLM request made"
+            )
             return reference_files(plan)
         if self.mode == "files":
             return self._generate_files(plan)
@@ -222,7 +227,9 @@ class LLMBackend:
             if not self._fits(conversation, EDIT_TOKENS):
                 # The failing files are in the message: the rules, then it.
                 conversation = [self._conversation[0], message]
-                self._require_fit(conversation, conversation, ScriptgenError, EDIT_TOKENS)
+                self._require_fit(
+                    conversation, conversation, ScriptgenError, EDIT_TOKENS
+                )
             self._conversation = conversation
             return self._edit(plan, dict(current or failing), "repair")
         message = repair_message(
@@ -249,7 +256,8 @@ class LLMBackend:
         applied = apply_reply(reply, files, code, can_create=_new_module)
         self.problems = applied.problems
         if not applied.files and (
-            not applied.problems or any("no fenced block" in p for p in applied.problems)
+            not applied.problems
+            or any("no fenced block" in p for p in applied.problems)
         ):
             self.problems = [
                 "the reply changed nothing: it has no SEARCH/REPLACE block that applies "
@@ -307,7 +315,9 @@ class LLMBackend:
         counted = "tokens" if exact else "tokens (estimated)"
         counted += " of prompt"
         if larger is not messages:
-            counted += f" (without the exemplar and tests; {measure(larger)[0]} with them)"
+            counted += (
+                f" (without the exemplar and tests; {measure(larger)[0]} with them)"
+            )
         raise error(
             f"{self.name}: the request does not fit the model's context of {context} "
             f"tokens: {prompt} {counted} + {reply_tokens or self.reply_tokens} "
@@ -416,7 +426,9 @@ def recorded_chat(
     recorded = {json.dumps(e["messages"], sort_keys=True): e for e in entries}
     # The files the recorded edit request showed in full (chosen by the model's tokenizer
     # then): a replay builds the same request.
-    shown = next((e["shown"] for e in entries if isinstance(e.get("shown"), list)), None)
+    shown = next(
+        (e["shown"] for e in entries if isinstance(e.get("shown"), list)), None
+    )
 
     def chat(
         messages: Messages,

@@ -209,7 +209,8 @@ class OpenAIClient:
 
     def count_tokens(self, text: str) -> int | None:
         """Tokens ``text`` takes in the model's own tokenizer, where the server has a
-        tokenize endpoint (llama.cpp: ``{"content"}``; vLLM: ``{"model", "prompt"}``)."""
+        tokenize endpoint (llama.cpp: ``{"content"}``; vLLM: ``{"model", "prompt"}``).
+        """
         if self._tokenize is False:
             return None
         bodies = [{"content": text}, {"model": self.resolve_model(), "prompt": text}]
@@ -329,7 +330,9 @@ class OpenAIClient:
                 if "stream_options" in body and "stream_options" in wording.detail(exc):
                     del body["stream_options"]  # an older server: ask without it
                     continue
-                if "response_format" in body and "response_format" in wording.detail(exc):
+                if "response_format" in body and "response_format" in wording.detail(
+                    exc
+                ):
                     # A server that cannot constrain the reply: it is parsed and checked.
                     del body["response_format"]
                     continue
