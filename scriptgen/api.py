@@ -210,14 +210,14 @@ def prompt(the_plan: Plan, mode: str = "edits") -> list[dict[str, str]]:
     requirements = list(the_plan.spec.requirements)
     if not requirements:
         return []
-    from .backends.llm import EDIT_PROMPT_TOKENS, reference_files
+    from .backends.llm import EDIT_PROMPT_TOKENS, estimate_tokens, reference_files
     from .change import edit_request, settings_request
 
     files = reference_files(the_plan)
     settings, _, _ = settings_request(the_plan, files, requirements)
     edits = edit_request(
         the_plan, files, requirements, settings={},
-        measure=lambda m: sum(len(x["content"]) + 8 for x in m) // 3,
+        measure=estimate_tokens,
         budget=EDIT_PROMPT_TOKENS,
     )  # fmt: skip
     return [*settings, *edits.messages]

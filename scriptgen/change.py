@@ -27,11 +27,13 @@ from .edits import Edit, apply_edit
 from .lock import META_DIR
 from .parse import file_block
 from .plan import Plan
+from .prompts import repair_message
 from .render import render
 from .settings import (
     Setting,
     check_changes,
     declared_settings,
+    json_part,
     reply_schema,
     write_settings,
 )
@@ -149,8 +151,7 @@ def read_settings_reply(
     the code."""
     current = _config_values(config)
     try:
-        start, end = reply.find("{"), reply.rfind("}")
-        data = json.loads(reply[start : end + 1])
+        data = json.loads(json_part(reply))
     except ValueError:
         return {}, ["the settings reply is not JSON"]
     items = data.get("requirements") if isinstance(data, dict) else None
@@ -389,18 +390,10 @@ def show_message(files: Mapping[str, str], paths: Sequence[str]) -> dict[str, st
 def edit_repair_message(
     plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
 ) -> dict[str, str]:
-    context = {
-        **plan.context(),
-        "requirements": list(plan.spec.requirements),
-        "stage": stage,
-        "diagnostics": diagnostics.strip(),
-        "failing": dict(failing),
-        "text_block": file_block,
-    }
-    return {
-        "role": "user",
-        "content": render("_common/prompts/edit_repair.md.j2", context),
-    }
+    return repair_message(
+        plan, stage=stage, diagnostics=diagnostics, failing=failing,
+        template="_common/prompts/edit_repair.md.j2",
+    )  # fmt: skip
 
 
 # What landed, recorded; and re-applied to a newer reference.

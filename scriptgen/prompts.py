@@ -70,14 +70,21 @@ def generation_messages(plan: Plan, compact: bool = False) -> list[dict[str, str
 
 
 def repair_message(
-    plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
+    plan: Plan,
+    *,
+    stage: str,
+    diagnostics: str,
+    failing: Mapping[str, str],
+    template: str = "_common/prompts/repair.md.j2",
 ) -> dict[str, str]:
-    """One more user turn: what failed and the failing files, nothing else."""
+    """One more user turn: what failed and the failing files, nothing else (``template``:
+    the whole-file request's wording, or the edit request's)."""
     context = {
         **plan.context(),
+        "requirements": list(plan.spec.requirements),
         "stage": stage,
         "diagnostics": diagnostics.strip(),
         "failing": dict(failing),
         "text_block": file_block,
     }
-    return {"role": "user", "content": render("_common/prompts/repair.md.j2", context)}
+    return {"role": "user", "content": render(template, context)}

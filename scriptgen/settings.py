@@ -184,7 +184,7 @@ def read_changes(
     """The changes a reply asks for, each checked against its declaration and given its
     type; and one diagnostic per change refused (for the repair turn)."""
     try:
-        data = json.loads(_json_part(reply))
+        data = json.loads(json_part(reply))
     except ValueError as exc:
         return {}, [f"the reply is not JSON ({exc.msg} at character {exc.pos})"]
     items = data.get("settings") if isinstance(data, dict) else None
@@ -217,7 +217,7 @@ def check_changes(
     return changes, problems
 
 
-def _json_part(reply: str) -> str:
+def json_part(reply: str) -> str:
     """The JSON object of a reply that may wrap it in a fence or in words."""
     start, end = reply.find("{"), reply.rfind("}")
     return reply[start : end + 1] if 0 <= start < end else reply
