@@ -1,29 +1,23 @@
 """How an LLM changes the vetted reference to meet a user's requirements, and how what it
-changed is recorded and re-applied on regen.
+changed is recorded (``changes``).
 
 Two requests at most, then repairs: first the requirements against the project's declared
 settings (a JSON reply, constrained by a schema where the server can), written into
 ``config.yaml`` by scriptgen; then, for what no setting meets, SEARCH/REPLACE edits of the
 code (``edits``), with a prompt built to the model's context: the contracts, a map of every
 code file, and the full text of the files the change most likely touches.
-
-What landed is recorded as ``.scriptgen/changes.json`` (the requirements, the settings, the
-code edits as blocks with context) and ``.scriptgen/changes.diff`` (for a reviewer).
 """
 
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from .edits import Edit, apply_edit
+from .changes import CONFIG, config_values
 from .lock import META_DIR
 from .parse import file_block
 from .plan import Plan
@@ -35,15 +29,8 @@ from .settings import (
     declared_settings,
     json_part,
     reply_schema,
-    write_settings,
 )
 
-CONFIG = "config.yaml"
-CHANGES_FILE = f"{META_DIR}/changes.json"
-CHANGES_DIFF = f"{META_DIR}/changes.diff"
-# Context lines kept around each recorded code edit: enough to find its place again in a
-# newer reference, few enough that an unrelated template change rarely touches them.
-_CONTEXT = 3
 # A reply asking to see files it was not shown: "SHOW data.py".
 _SHOW = re.compile(r"^\s*SHOW\s+`?([\w./-]+\.\w+)`?\s*$", re.MULTILINE)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
@@ -149,7 +136,7 @@ def read_settings_reply(
     changes count: a value config.yaml already has is none (a small model answers
     "lowercase the text" with ``text_column: text``); a requirement with none is left to
     the code."""
-    current = _config_values(config)
+    current = config_values(config)
     try:
         data = json.loads(json_part(reply))
     except ValueError:
@@ -232,15 +219,6 @@ def _mentions(requirement: str, setting: Setting, value: Any) -> bool:
         f"{setting.name} {setting.help} {value if isinstance(value, str) else ''}"
     )
     return bool(_stems(requirement) & said)
-
-
-def apply_settings(
-    files: Mapping[str, str], changes: Mapping[str, Any]
-) -> dict[str, str]:
-    """``files`` with ``config.yaml`` carrying ``changes``."""
-    if not changes:
-        return dict(files)
-    return {**files, CONFIG: write_settings(files.get(CONFIG, ""), changes)}
 
 
 # The edit request.
@@ -394,129 +372,3 @@ def edit_repair_message(
         plan, stage=stage, diagnostics=diagnostics, failing=failing,
         template="_common/prompts/edit_repair.md.j2",
     )  # fmt: skip
-
-
-# What landed, recorded; and re-applied to a newer reference.
-
-
-@dataclass
-class Record:
-    requirements: list[str]
-    settings: dict[str, Any]
-    edits: list[Edit]
-
-    def to_json(self) -> str:
-        data = {
-            "requirements": self.requirements,
-            "settings": self.settings,
-            "edits": [
-                {"path": e.path, "search": e.search, "replace": e.replace}
-                for e in self.edits
-            ],
-        }
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str) -> Record:
-        data = json.loads(text)
-        if not (
-            isinstance(data, dict)
-            and isinstance(data.get("requirements"), list)
-            and isinstance(data.get("settings"), dict)
-            and isinstance(data.get("edits"), list)
-            and all(
-                isinstance(e, dict)
-                and all(
-                    isinstance(e.get(k), str) for k in ("path", "search", "replace")
-                )
-                for e in data["edits"]
-            )
-        ):
-            raise ValueError("not a {requirements, settings, edits} record")
-        return cls(
-            [str(r) for r in data["requirements"]],
-            data["settings"],
-            [Edit(e["path"], e["search"], e["replace"], 0) for e in data["edits"]],
-        )
-
-    def describe(self) -> str:
-        """The record for a prompt: the settings and the blocks, as the model writes them."""
-        lines = [f"- {k}: {json.dumps(v)}" for k, v in self.settings.items()]
-        for e in self.edits:
-            lines += [e.path, "<<<<<<< SEARCH", e.search.rstrip("\n"), "=======",
-                      e.replace.rstrip("\n"), ">>>>>>> REPLACE"]  # fmt: skip
-        return "\n".join(lines)
-
-
-def record_of(
-    requirements: Sequence[str],
-    reference: Mapping[str, str],
-    landed: Mapping[str, str],
-) -> Record:
-    """What turned ``reference`` into ``landed``: config.yaml's changed keys as settings,
-    every other file's changes as SEARCH/REPLACE blocks with context."""
-    before = _config_values(reference.get(CONFIG, ""))
-    after = _config_values(landed.get(CONFIG, ""))
-    settings = {k: v for k, v in after.items() if before.get(k, object()) != v}
-    edits: list[Edit] = []
-    for path in sorted(set(reference) | set(landed)):
-        if path == CONFIG or path.startswith(META_DIR + "/"):
-            continue
-        old, new = reference.get(path), landed.get(path)
-        if old != new and new is not None:
-            edits += diff_edits(path, old or "", new)
-    return Record(list(requirements), settings, edits)
-
-
-def _config_values(text: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text) if text else {}
-    except yaml.YAMLError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def diff_edits(path: str, old: str, new: str) -> list[Edit]:
-    """``new`` as edits of ``old``: one block per group of changes, with context."""
-    if not old:
-        return [Edit(path, "", new, 0)]
-    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    out = []
-    for group in matcher.get_grouped_opcodes(_CONTEXT):
-        i1, i2 = group[0][1], group[-1][2]
-        j1, j2 = group[0][3], group[-1][4]
-        out.append(Edit(path, "".join(a[i1:i2]), "".join(b[j1:j2]), 0))
-    return out
-
-
-def reapply(
-    record: Record, reference: Mapping[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    """``reference`` with the record applied, and the edits that no longer apply."""
-    files = apply_settings(reference, record.settings)
-    problems = []
-    for edit in record.edits:
-        text, problem = apply_edit(files.get(edit.path), edit)
-        if problem is None:
-            files[edit.path] = text
-        else:
-            problems.append(f"{edit.path}: {problem}")
-    return files, problems
-
-
-def unified_diff(reference: Mapping[str, str], landed: Mapping[str, str]) -> str:
-    out: list[str] = []
-    for rel in sorted(set(reference) | set(landed)):
-        before, after = reference.get(rel), landed.get(rel)
-        if before == after or rel.startswith(META_DIR + "/"):
-            continue
-        out += difflib.unified_diff(
-            (before or "").splitlines(keepends=True),
-            (after or "").splitlines(keepends=True),
-            fromfile=f"reference/{rel}" if before is not None else "/dev/null",
-            tofile=rel if after is not None else "/dev/null",
-        )
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n\\ No newline at end of file\n"
-    return "".join(out)

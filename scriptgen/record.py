@@ -81,7 +81,7 @@ def change_files(plan: Plan, files: Mapping[str, str]) -> dict[str, str]:
     """What the LLM changed to meet the requirements: the record regen re-applies, and
     the diff from the reference a reviewer reads."""
     from .backends.llm import reference_files
-    from .change import CHANGES_DIFF, CHANGES_FILE, record_of, unified_diff
+    from .changes import CHANGES_DIFF, CHANGES_FILE, record_of, unified_diff
 
     reference = reference_files(plan)
     scaffold = {f.path for f in plan.manifest.scaffold_files} - set(reference)

@@ -32,7 +32,7 @@ from .write import exclusive
 
 if TYPE_CHECKING:
     from .backends import Backend
-    from .change import Record
+    from .changes import Record
     from .merge import Merge
     from .plan import Plan
     from .progress import Progress
@@ -289,7 +289,7 @@ def _backend(
 
 def _recorded_changes(project: Path) -> Record | None:
     """What the LLM changed last time (``.scriptgen/changes.json``), to re-apply."""
-    from .change import CHANGES_FILE, Record
+    from .changes import CHANGES_FILE, Record
 
     path = project / CHANGES_FILE
     if not path.is_file():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scriptgen.change import CHANGES_FILE
+from scriptgen.changes import CHANGES_FILE
 from scriptgen.lock import LOCK_FILE, SPEC_FILE, TRANSCRIPT_FILE
 
 from .conftest import build_file_tree, init_repo, run_scriptgen, snapshot

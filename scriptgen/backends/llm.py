@@ -11,18 +11,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..change import (
-    Record,
-    apply_settings,
+    check_request,
     edit_repair_message,
     edit_request,
-    reapply,
-    check_request,
     read_settings_reply,
     said_yes,
     settings_request,
     show_message,
     wanted_files,
 )
+from ..changes import Record, apply_settings, reapply
 from ..edits import apply_reply
 from ..errors import ScriptgenError, UserError
 from ..lock import LLM_DECODING
