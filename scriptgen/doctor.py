@@ -56,6 +56,16 @@ def _backend_check(uri: str | None, llm_model: str | None) -> str:
         return f"NOT usable: {str(exc).splitlines()[0]}"
 
 
+def _twins() -> str:
+    from .isolation import twin_cache
+    from .twins import SHIPPED, offered
+
+    count = sum(1 for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else 0
+    shipped = f"{count} shipped ready" if offered() else "shipped twins not used"
+    cache = twin_cache()
+    return f"{shipped}; cache {cache or 'unavailable: each validation builds its own'}"
+
+
 def report(
     llm: str | None = None, llm_model: str | None = None
 ) -> list[tuple[str, str]]:
@@ -70,6 +80,7 @@ def report(
         ("CUDA devices", _gpus),
         ("git", lambda: shutil.which("git") or "not found: commits are skipped"),
         ("sandbox", lambda: isolation().describe()),
+        ("twins", _twins),
         (f"backend {llm or 'reference'}", lambda: _backend_check(llm, llm_model)),
     ]
     rows += [(label, check()) for label, check in checks]

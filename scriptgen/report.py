@@ -59,6 +59,8 @@ class ValidationReport:
     command: list[str] = field(default_factory=list)
     # What the sandbox contained: "network", "processes" (a PID namespace), "memory".
     isolation: list[str] = field(default_factory=list)
+    # The judge's twins: {key: {"source": "shipped" | "cached" | "built", "seconds"}}.
+    twins: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> str:
         ran = [s for s in self.steps if s.outcome != "skipped"]
@@ -97,6 +99,21 @@ def judge_record(verdict_file: Path, secret: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if genuine else None
+
+
+def twin_sources(record: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The judge's account of its twins, where well-formed: {key: {"source", "seconds"}}."""
+    twins = (record or {}).get("twins")
+    if not isinstance(twins, dict):
+        return {}
+    return {
+        str(key)[:32]: {
+            "source": str(t.get("source"))[:10],
+            "seconds": t.get("seconds"),
+        }
+        for key, t in list(twins.items())[:20]
+        if isinstance(t, dict)
+    }
 
 
 def judged_figure(judged: Any, name: str) -> dict[str, Any] | None:

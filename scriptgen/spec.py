@@ -252,7 +252,10 @@ def build_spec(
         raw["name"] = name
     if requires:
         listed = raw.get("requirements") or []
-        raw["requirements"] = [*(listed if isinstance(listed, list) else [listed]), *requires]
+        raw["requirements"] = [
+            *(listed if isinstance(listed, list) else [listed]),
+            *requires,
+        ]
     return raw, model_base
 
 

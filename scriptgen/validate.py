@@ -48,7 +48,9 @@ from .report import (
     judge_record,
     read_junit,
     diagnose,
+    twin_sources,
 )
+from .twins import offered as offered_twins
 from .write import pid_alive
 
 VERDICT_PLUGIN = Path(__file__).with_name("verdict_plugin.py")
@@ -137,6 +139,8 @@ def run_contract_tests(
             for folder in (*scratch, report_dir):
                 os.chown(folder, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
         shared = () if twins is None else (twins,)
+        shipped = offered_twins()
+        ready = () if shipped is None else (shipped,)
         confine = partial(
             confine_command,
             workdir,
@@ -144,7 +148,7 @@ def run_contract_tests(
             memory_limit=limit,
             timeout=timeout,
             boxed=boxed,
-            readable=shared,
+            readable=(*shared, *ready),
         )
         env.update(
             PYTHONPATH=str(judge_dir),
@@ -153,6 +157,7 @@ def run_contract_tests(
         )
         if twins is not None:
             env["SCRIPTGEN_TWIN_CACHE"] = str(twins)
+        env["SCRIPTGEN_TWINS_SHIPPED"] = str(shipped or "")
         if boxed.landlock:  # the project's own processes: not even the report is theirs
             env["SCRIPTGEN_CONFINE"] = json.dumps(confine(writable=scratch))
         report_xml = report_dir / "report.xml"
@@ -193,6 +198,7 @@ def run_contract_tests(
         output_tail="\n".join(output.splitlines()[-60:]),
         command=shown,
         isolation=[*boxed.contained, "limits"],
+        twins=twin_sources(record),
     )
     if forged and not timed_out:
         report.diagnostics.append(forged)

@@ -8,6 +8,7 @@ without the secret was not the judge's.
 
 import json
 import os
+import sys
 
 _SECRET = os.environ.pop("SCRIPTGEN_VERDICT", "")
 _PATH = os.environ.pop("SCRIPTGEN_VERDICT_FILE", "")
@@ -31,6 +32,8 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untype
             "exitstatus": int(exitstatus),
             **_OUTCOMES,
             "judged": _JUDGED,
+            # Where the judge's twin.py came by each twin (shipped, cached, built).
+            "twins": getattr(sys.modules.get("twin"), "TWINS", {}),
         }
         with open(_PATH, "w", encoding="utf-8") as f:
             json.dump(record, f, default=repr)

@@ -134,11 +134,13 @@ def test_the_judge_catches_a_broken_baseline(
     run_scriptgen("judge", str(broken), cwd=tmp_path)
     # The judge's own file, run as validation runs it (the twins cached by the fixture).
     from scriptgen.isolation import twin_cache
+    from scriptgen.twins import offered
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    twins = twin_cache()
+    twins, shipped = twin_cache(), offered()
     if twins is not None:
         env["SCRIPTGEN_TWIN_CACHE"] = str(twins)
+    env["SCRIPTGEN_TWINS_SHIPPED"] = str(shipped or "")
     result = subprocess.run(
         # The test that must fail, alone (the others need not run the LLM again).
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", ".scriptgen/judge/test_baseline.py", "-k", must_fail],

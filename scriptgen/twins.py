@@ -1,0 +1,81 @@
+"""The judge's tiny twins that take long to build (pretrained for a few hundred steps:
+GPT-2's, the prompt baseline's instruct twin), shipped ready with scriptgen.
+
+The judge's ``cached_twin`` keys a twin by the code that builds it (twin.py, the
+conftest's ``make`` and what it builds from) and takes a shipped twin of that key before
+it looks in the cache or builds one; a key that does not match (the build code changed)
+is built as before. Validation offers them read-only (``SCRIPTGEN_TWINS_SHIPPED``), unless
+``SCRIPTGEN_BUILD_TWINS=1`` asks for every twin to be built, which is how they are made:
+
+    make twins    # the catalog on an empty cache, then: python -m scriptgen.twins CACHE
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+SHIPPED = Path(__file__).with_name("ready_twins")
+BUILD_RECORD = "twin_build.json"  # the judge's record beside each twin it built
+# A twin whose build took this long ships; one over SLOW that a validation had to build is
+# a catalog test's failure (ship it).
+SHIP_SECONDS = 15.0
+SLOW_SECONDS = 60.0
+
+
+def offered() -> Path | None:
+    """The folder of shipped twins validation offers the judge, if any."""
+    if os.environ.get("SCRIPTGEN_BUILD_TWINS") == "1" or not SHIPPED.is_dir():
+        return None
+    return SHIPPED
+
+
+def build_record(folder: Path) -> dict | None:
+    try:
+        record = json.loads((folder / BUILD_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(record, dict) and isinstance(record.get("key"), str)
+    return record if ok and isinstance(record.get("seconds"), (int, float)) else None
+
+
+def ship(cache: Path, minimum: float = SHIP_SECONDS) -> list[tuple[str, float, int]]:
+    """Replace the shipped twins with the twins in ``cache`` (a twin cache filled by a
+    catalog run with SCRIPTGEN_BUILD_TWINS=1) whose build took at least ``minimum``
+    seconds. Returns (key, seconds, bytes) of each."""
+    chosen = {}
+    for folder in sorted(cache.iterdir()):
+        record = build_record(folder) if folder.is_dir() else None
+        if record and record["seconds"] >= minimum:
+            chosen[record["key"]] = (folder, record["seconds"])
+    if SHIPPED.exists():
+        shutil.rmtree(SHIPPED)
+    SHIPPED.mkdir()
+    out = []
+    for key, (folder, seconds) in sorted(chosen.items()):
+        target = SHIPPED / key
+        shutil.copytree(folder, target)
+        for path in target.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+        out.append((key, seconds, size))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        print("usage: python -m scriptgen.twins TWIN_CACHE", file=sys.stderr)
+        return 2
+    shipped = ship(Path(argv[0]))
+    for key, seconds, size in shipped:
+        print(f"{key}  built in {seconds:6.1f}s  {size / 1e6:5.2f} MB")
+    total = sum(size for _, _, size in shipped)
+    print(f"{len(shipped)} twins shipped in {SHIPPED}: {total / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
