@@ -28,11 +28,23 @@ SHIP_SECONDS = 40.0
 SLOW_SECONDS = 120.0
 
 
+def building() -> bool:
+    """Whether every twin is to be built (``SCRIPTGEN_BUILD_TWINS=1``, as `make twins`)."""
+    return os.environ.get("SCRIPTGEN_BUILD_TWINS") == "1"
+
+
 def offered() -> Path | None:
     """The folder of shipped twins validation offers the judge, if any."""
-    if os.environ.get("SCRIPTGEN_BUILD_TWINS") == "1" or not SHIPPED.is_dir():
-        return None
-    return SHIPPED
+    return None if building() or not SHIPPED.is_dir() else SHIPPED
+
+
+def judge_env(cache: Path | None, shipped: Path | None) -> dict[str, str]:
+    """Where the judge's ``cached_twin`` finds twins: the shared cache (if any) and the
+    shipped twins ("" for none, so that the judge does not look for them itself)."""
+    env = {"SCRIPTGEN_TWINS_SHIPPED": str(shipped or "")}
+    if cache is not None:
+        env["SCRIPTGEN_TWIN_CACHE"] = str(cache)
+    return env
 
 
 def build_record(folder: Path) -> dict | None:

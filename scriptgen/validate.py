@@ -50,7 +50,7 @@ from .report import (
     diagnose,
     twin_sources,
 )
-from .twins import offered as offered_twins
+from .twins import judge_env, offered as offered_twins
 from .write import pid_alive
 
 VERDICT_PLUGIN = Path(__file__).with_name("verdict_plugin.py")
@@ -155,9 +155,7 @@ def run_contract_tests(
             SCRIPTGEN_VERDICT=secret,
             SCRIPTGEN_VERDICT_FILE=str(report_dir / "verdict.json"),
         )
-        if twins is not None:
-            env["SCRIPTGEN_TWIN_CACHE"] = str(twins)
-        env["SCRIPTGEN_TWINS_SHIPPED"] = str(shipped or "")
+        env.update(judge_env(twins, shipped))
         if boxed.landlock:  # the project's own processes: not even the report is theirs
             env["SCRIPTGEN_CONFINE"] = json.dumps(confine(writable=scratch))
         report_xml = report_dir / "report.xml"

@@ -134,13 +134,9 @@ def test_the_judge_catches_a_broken_baseline(
     run_scriptgen("judge", str(broken), cwd=tmp_path)
     # The judge's own file, run as validation runs it (the twins cached by the fixture).
     from scriptgen.isolation import twin_cache
-    from scriptgen.twins import offered
+    from scriptgen.twins import judge_env, offered
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    twins, shipped = twin_cache(), offered()
-    if twins is not None:
-        env["SCRIPTGEN_TWIN_CACHE"] = str(twins)
-    env["SCRIPTGEN_TWINS_SHIPPED"] = str(shipped or "")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **judge_env(twin_cache(), offered())}
     result = subprocess.run(
         # The test that must fail, alone (the others need not run the LLM again).
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", ".scriptgen/judge/test_baseline.py", "-k", must_fail],

@@ -7,7 +7,6 @@ too (bitsandbytes' CPU kernels).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from scriptgen.pipeline import generate
 from scriptgen.plan import make_plan, method_settings
 from scriptgen.spec import build_spec
 from scriptgen.tasks import get_manifest
-from scriptgen.twins import SLOW_SECONDS, offered
+from scriptgen.twins import SLOW_SECONDS, building, offered
 from scriptgen.validate import Sandbox
 
 from .conftest import alias_for
@@ -70,8 +69,7 @@ def test_row_generates_and_validates(
         cwd=tmp_path,
     )
     # `make twins` builds every twin, GPT-2's for minutes under load: room for it.
-    building = os.environ.get("SCRIPTGEN_BUILD_TWINS") == "1"
-    sandbox = Sandbox(timeout=1800) if building else None
+    sandbox = Sandbox(timeout=1800) if building() else None
     result = generate(
         make_plan(raw, base, tmp_path / "generated"), commit=False, sandbox=sandbox
     )
