@@ -95,19 +95,22 @@ def scope_signals() -> None:
         os.close(fd)
 
 
+def confine_self(policy: dict) -> None:
+    """Apply POLICY to this process and everything it starts: limits, then Landlock (and
+    from ABI 6, the signal scope) where the policy asks for it."""
+    set_limits(policy.get("limits", {}))
+    if policy.get("landlock"):
+        apply_landlock(policy["read"], policy["write"], policy.get("write_files", []))
+        if landlock_abi() >= SIGNAL_SCOPE_ABI:
+            scope_signals()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--":
         print("usage: confine.py POLICY -- COMMAND [ARGS...]", file=sys.stderr)
         return EXIT_CONFINE
-    policy = json.loads(argv[0])
     try:
-        set_limits(policy.get("limits", {}))
-        if policy.get("landlock"):
-            apply_landlock(
-                policy["read"], policy["write"], policy.get("write_files", [])
-            )
-            if landlock_abi() >= SIGNAL_SCOPE_ABI:
-                scope_signals()
+        confine_self(json.loads(argv[0]))
     except Exception as exc:  # reported by the caller as a sandbox failure
         print(f"scriptgen sandbox: cannot confine: {exc}", file=sys.stderr)
         return EXIT_CONFINE

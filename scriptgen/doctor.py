@@ -66,6 +66,18 @@ def _twins() -> str:
     return f"{shipped}; cache {cache or 'unavailable: each validation builds its own'}"
 
 
+def _warm() -> str:
+    from .warm import PRELOAD, SWITCH, unavailable
+
+    why = unavailable(isolation())
+    if why:
+        return f"off ({why}): each validation imports the ML stack cold"
+    return (
+        f"on: validations fork from a process that imported {', '.join(PRELOAD[:2])} "
+        f"and the rest ({SWITCH}=0 turns it off)"
+    )
+
+
 def report(
     llm: str | None = None, llm_model: str | None = None
 ) -> list[tuple[str, str]]:
@@ -81,6 +93,7 @@ def report(
         ("git", lambda: shutil.which("git") or "not found: commits are skipped"),
         ("sandbox", lambda: isolation().describe()),
         ("twins", _twins),
+        ("warm worker", _warm),
         (f"backend {llm or 'reference'}", lambda: _backend_check(llm, llm_model)),
     ]
     rows += [(label, check()) for label, check in checks]

@@ -225,7 +225,7 @@ def readable_paths(needed: list[str], private: tuple[str, ...]) -> list[str]:
     return found
 
 
-def confine_command(
+def confine_policy(
     workdir: Path,
     python: str,
     *,
@@ -234,9 +234,9 @@ def confine_command(
     writable: list[Path],
     boxed: Isolation,
     readable: tuple[Path, ...] = (),
-) -> list[str]:
-    """scriptgen's interpreter running confine.py with this run's policy: its limits, and
-    under Landlock, what it may read and write."""
+) -> dict[str, Any]:
+    """A run's policy for ``confine.py``: its limits, and under Landlock, what it may read
+    and write."""
     cpus = os.cpu_count() or 1
     policy: dict[str, Any] = {
         "limits": {
@@ -258,6 +258,12 @@ def confine_command(
         policy["read"] = list(dict.fromkeys(readable_paths(needed, private_paths())))
         policy["write"] = [str(p) for p in writable]
         policy["write_files"] = ["/dev/null"]
+    return policy
+
+
+def confine_command(policy: dict[str, Any]) -> list[str]:
+    """scriptgen's interpreter running confine.py with ``policy``, then the command that
+    follows."""
     return [sys.executable, str(CONFINE), json.dumps(policy), "--"]
 
 

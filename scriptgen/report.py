@@ -61,6 +61,9 @@ class ValidationReport:
     isolation: list[str] = field(default_factory=list)
     # The judge's twins: {key: {"source": "shipped" | "cached" | "built", "seconds"}}.
     twins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # How the project's process started: "warm" (forked by the warm worker), or "cold"
+    # and why not warm.
+    worker: str = ""
 
     def summary(self) -> str:
         ran = [s for s in self.steps if s.outcome != "skipped"]
@@ -114,6 +117,15 @@ def twin_sources(record: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
         for key, t in list(twins.items())[:20]
         if isinstance(t, dict)
     }
+
+
+def worker_mode(record: dict[str, Any] | None, not_offered: str | None) -> str:
+    """How the judge started the project's process, as it said ("warm", "cold: why"), or
+    why no warm worker was offered."""
+    said = (record or {}).get("worker")
+    if not_offered:
+        return f"cold: {not_offered}"
+    return str(said)[:200] if isinstance(said, str) else "cold: the judge did not say"
 
 
 def judged_figure(judged: Any, name: str) -> dict[str, Any] | None:

@@ -37,6 +37,7 @@ from .isolation import (
     RUN_PREFIX,
     UNPRIVILEGED_ID,
     confine_command,
+    confine_policy,
     isolation,
     sandbox_env,
     twin_cache,
@@ -49,8 +50,10 @@ from .report import (
     read_junit,
     diagnose,
     twin_sources,
+    worker_mode,
 )
 from .twins import judge_env, offered as offered_twins
+from .warm import lease_policy, unavailable as warm_unavailable, warm_worker
 from .write import pid_alive
 
 VERDICT_PLUGIN = Path(__file__).with_name("verdict_plugin.py")
@@ -142,7 +145,7 @@ def run_contract_tests(
         shipped = offered_twins()
         ready = () if shipped is None else (shipped,)
         confine = partial(
-            confine_command,
+            confine_policy,
             workdir,
             python,
             memory_limit=limit,
@@ -156,12 +159,25 @@ def run_contract_tests(
             SCRIPTGEN_VERDICT_FILE=str(report_dir / "verdict.json"),
         )
         env.update(judge_env(twins, shipped))
-        if boxed.landlock:  # the project's own processes: not even the report is theirs
-            env["SCRIPTGEN_CONFINE"] = json.dumps(confine(writable=scratch))
+        # The project's own processes: not even the report is theirs.
+        narrow = confine(writable=scratch)
+        if boxed.landlock:
+            env["SCRIPTGEN_CONFINE"] = json.dumps(confine_command(narrow))
+        not_warm = warm_unavailable(boxed)
+        warm = token = None
+        if not_warm is None:
+            warm = warm_worker(python)
+            token = warm.lease(lease_policy(narrow, boxed, project))
+            if token is None:
+                not_warm = f"the warm worker is not serving ({warm.why or 'it ended'})"
+            else:
+                env["SCRIPTGEN_WARM"] = json.dumps(
+                    {"socket": warm.socket, "token": token}
+                )
         report_xml = report_dir / "report.xml"
         command = [
             *boxed.prefix,
-            *confine(writable=[*scratch, report_dir, *shared]),
+            *confine_command(confine(writable=[*scratch, report_dir, *shared])),
             python, "-m", "pytest", "-q", "-p", "scriptgen_verdict",
             "-p", "no:cacheprovider", "--tb=native", "-o", "addopts=",
             "--junitxml", str(report_xml), "--rootdir", ".", JUDGE_DIR,
@@ -178,6 +194,8 @@ def run_contract_tests(
         )
         cancels = (cancel,) if isinstance(cancel, threading.Event) else tuple(cancel)
         out, timed_out = _wait(proc, timeout, cancels)
+        if warm is not None and token is not None:
+            warm.release(token)
         seconds = time.perf_counter() - start
         output = out.decode("utf-8", "replace").replace(str(project) + os.sep, "")
         steps = read_junit(report_xml, str(project) + os.sep)
@@ -197,6 +215,7 @@ def run_contract_tests(
         command=shown,
         isolation=[*boxed.contained, "limits"],
         twins=twin_sources(record),
+        worker=worker_mode(record, not_warm),
     )
     if forged and not timed_out:
         report.diagnostics.append(forged)

@@ -34,6 +34,8 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untype
             "judged": _JUDGED,
             # Where the judge's twin.py came by each twin (shipped, cached, built).
             "twins": getattr(sys.modules.get("twin"), "TWINS", {}),
+            # How the project's process started: "warm" (forked), or "cold" and why.
+            "worker": getattr(sys.modules.get("harness"), "WORKER_MODE", None),
         }
         with open(_PATH, "w", encoding="utf-8") as f:
             json.dump(record, f, default=repr)

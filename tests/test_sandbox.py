@@ -193,10 +193,14 @@ def test_the_judges_figures_come_with_its_steps() -> None:
 
 
 @signals_scoped
-def test_the_projects_process_cannot_touch_the_verdict() -> None:
+def test_the_projects_process_cannot_touch_the_verdict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The judge's harness runs the project's code in a worker confined more narrowly than
     the judge: it cannot write the report, read the judge's environment or memory, or
-    kill the judge (Landlock's signal scope), and its exit tricks end only itself."""
+    kill the judge (Landlock's signal scope), and its exit tricks end only itself. (Cold,
+    where the judge is the worker's parent; test_warm.py tries the same warm.)"""
+    monkeypatch.setenv("SCRIPTGEN_WARM", "0")
     hostile = (
         "import atexit, glob, json, os, signal\n"
         "atexit.register(lambda: os._exit(0))\n"

@@ -1,0 +1,368 @@
+"""The warm worker: imports the ML stack once, then forks the project's process for each
+validation, confined as the sandbox confines a cold one.
+
+Run by path with the validation's interpreter (``warm.py`` starts it, one per scriptgen
+process): ``python warm_server.py SOCKET MODULES...``. It speaks JSON lines with scriptgen
+on stdin and stdout:
+
+- first it answers ``{"ready": true}`` once MODULES are imported and it is still a single
+  thread (forking a process with threads is unsafe), or ``{"ready": false, "why": ...}``;
+- ``{"lease": TOKEN, "policy": {...}}`` registers one validation: the confinement its
+  project's processes get (``warm.lease_policy``); answered ``{"ok": true}``;
+- ``{"release": TOKEN}`` kills every process forked for it.
+
+A validation's judge connects to SOCKET, presents its TOKEN with its environment and the
+worker's source, and passes its pipes (requests, replies, stdout, stderr) as SCM_RIGHTS.
+The server forks a child that takes new network and PID namespaces, forks again (the
+grandchild is the namespace's first process: when it dies, everything it started dies),
+drops to the unprivileged user, sets the limits, applies the Landlock policy, and runs the
+worker in the grandchild. The judge learns the worker's exit status on the same connection;
+closing it (or dying) kills the worker. Nothing a child does reaches the server or the next
+child: each has its own copy of the memory, and its own confinement.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import io
+import json
+import os
+import random
+import select
+import selectors
+import signal
+import socket
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import confine  # noqa: E402  (beside this file, standard library and landlock only)
+
+sys.path.pop(0)
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG, _PR_SET_KEEPCAPS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE = (
+    1,
+    8,
+    47,
+    2,
+)
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = (
+    0x00020000, 0x10000000, 0x20000000, 0x40000000,
+)  # fmt: skip
+_CAP_DAC_READ_SEARCH = 2
+_MAX_MESSAGE = 4 << 20
+_EXIT_SETUP = 125  # the child could not be confined: it never ran the worker
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        raise OSError(ctypes.get_errno(), what)
+
+
+def _die_with_parent(parent: int | None = None, alive: int | None = None) -> None:
+    """SIGKILL when the parent dies; exit now if it already has (its PID is ``parent``,
+    or, across a PID namespace, where no PID tells, ``alive`` is the read end of a pipe
+    that it holds open)."""
+    _check(_LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    gone = (
+        os.getppid() != parent
+        if alive is None
+        else bool(select.select([alive], [], [], 0)[0])
+    )
+    if gone:
+        os._exit(_EXIT_SETUP)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint32) for n in ("effective", "permitted", "inheritable")]
+
+
+def _become_unprivileged(uid: int) -> None:
+    """uid and gid ``uid``, no groups, keeping only CAP_DAC_READ_SEARCH (what setpriv
+    does for a cold run: the interpreter may lie in a folder only root reads, and Landlock
+    decides what is read), ambient so that it survives exec."""
+    _check(_LIBC.prctl(_PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(KEEPCAPS)")
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    bit = 1 << _CAP_DAC_READ_SEARCH
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)(_CapData(bit, bit, bit), _CapData(0, 0, 0))
+    _check(_LIBC.capset(ctypes.byref(header), data), "capset")
+    _check(
+        _LIBC.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, _CAP_DAC_READ_SEARCH, 0, 0),
+        "prctl(CAP_AMBIENT_RAISE)",
+    )
+
+
+def _own_user_namespace() -> None:
+    """Not root: a user namespace where this user is root (``unshare -r``), so that the
+    network and PID namespaces can be made."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(_LIBC.unshare(_CLONE_NEWUSER), "unshare(user)")
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"0 {gid} 1")
+
+
+def _fresh_process_state(env: dict[str, str]) -> None:
+    """What a new interpreter would have had: the judge's environment, its PYTHONPATH
+    first on sys.path, fresh random seeds, default signal handlers, new standard
+    streams."""
+    os.environ.clear()
+    os.environ.update(env)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:0] = paths
+    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+    import tempfile
+
+    tempfile.tempdir = None  # read TMPDIR again
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    if "torch" in sys.modules:
+        sys.modules["torch"].seed()
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=False)
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), errors="backslashreplace", line_buffering=True
+    )
+
+
+def _worker(policy: dict, request: dict, fds: list[int], server: int) -> None:
+    """The forked child: namespaces, then the grandchild that confines itself and runs the
+    worker. Never returns."""
+    try:
+        _die_with_parent(server)
+        _close_fds(tuple(fds))  # the server's sockets and pipes are not the worker's
+        os.setsid()
+        flags = 0
+        if "network" in policy["contained"]:
+            flags |= _CLONE_NEWNET
+        if "processes" in policy["contained"]:
+            flags |= _CLONE_NEWPID
+        if flags:
+            if os.getuid() != 0:
+                _own_user_namespace()
+            _check(_LIBC.unshare(flags), "unshare(net, pid)")
+        alive, holding = os.pipe()
+        pid = os.fork()
+    except BaseException as exc:
+        _report_setup_failure(exc, fds)
+    if pid:  # stays in the server's PID namespace: the grandchild's exit is its own
+        for fd in (*fds, alive):
+            os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(status):
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+            os.kill(os.getpid(), os.WTERMSIG(status))
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    try:
+        _die_with_parent(alive=alive)
+        requests, replies, stdout, stderr = fds
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        _close_fds((requests, replies, alive))
+        _fresh_process_state(request["env"])
+        os.chdir(policy["cwd"])
+        if policy.get("uid") is not None and os.getuid() == 0:
+            _become_unprivileged(policy["uid"])
+        _die_with_parent(alive=alive)  # a change of user clears it: set after
+        os.close(alive)
+        confine.confine_self(policy["confine"])
+        _close_fds((requests, replies))  # the Landlock ruleset's
+        sys.argv = ["-c", str(requests), str(replies), request["project"]]
+        code = compile(request["worker"], "<worker>", "exec")
+    except BaseException as exc:
+        _report_setup_failure(exc, [2])
+    try:
+        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+        status = 0
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(status & 0xFF)
+
+
+def _report_setup_failure(exc: BaseException, fds: list[int]) -> None:
+    message = f"scriptgen warm worker: cannot confine the project's process: {exc}\n"
+    try:
+        import traceback
+
+        os.write(fds[-1], (message + traceback.format_exc()).encode())
+    finally:
+        os._exit(_EXIT_SETUP)
+
+
+def _close_fds(keep: tuple[int, ...]) -> None:
+    """Close every descriptor above 2 but ``keep``."""
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) > 2 and int(name) not in keep:
+            try:
+                os.close(int(name))
+            except OSError:  # the listing's own, already gone
+                pass
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    """One request: a 4-byte length, then that much JSON; the pipes ride on the first
+    bytes."""
+    conn.settimeout(5)
+    fds: list[int] = []
+    head, ancillary, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(4 * 4))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % 4
+            fds += list(struct.unpack(f"{usable // 4}i", data[:usable]))
+    if len(head) != 4:
+        raise ValueError("short request")
+    size = int.from_bytes(head, "big")
+    if size > _MAX_MESSAGE:
+        raise ValueError("request too large")
+    body = b""
+    while len(body) < size:
+        chunk = conn.recv(min(size - len(body), 1 << 16))
+        if not chunk:
+            raise ValueError("request cut short")
+        body += chunk
+    return json.loads(body), fds
+
+
+def _send(stream, message: dict) -> None:
+    stream.write(json.dumps(message) + "\n")
+    stream.flush()
+
+
+def _reply(conn: socket.socket, message: dict) -> None:
+    try:
+        conn.setblocking(True)
+        conn.sendall((json.dumps(message) + "\n").encode())
+    except OSError:
+        pass
+
+
+def serve(path: str, modules: list[str]) -> None:
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    control_out = sys.stdout
+    # Listening before the imports: a judge that connects meanwhile waits in the backlog.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    os.chmod(path, 0o666)  # the judge runs as another user; the token is the key
+    listener.listen(16)
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # not installed here: the child imports what it needs
+            pass
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        _send(control_out, {"ready": False, "why": f"{threads} threads after imports"})
+        return
+    leases: dict[str, dict] = {}
+    children: dict[int, tuple[str, socket.socket]] = {}  # pid -> (token, connection)
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ, "control")
+    selector.register(listener, selectors.EVENT_READ, "listener")
+    _send(control_out, {"ready": True})
+    pending = b""
+
+    def end(pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)  # its grandchild, the namespace, dies with it
+        except ProcessLookupError:
+            pass
+
+    while True:
+        events = selector.select(timeout=0.2)
+        # Leases first: a judge never connects before its lease was written.
+        events.sort(key=lambda event: event[0].data != "control")
+        for key, _ in events:
+            if key.data == "control":
+                chunk = os.read(0, 1 << 16)
+                if not chunk:  # scriptgen is gone
+                    for pid in children:
+                        end(pid)
+                    return
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    message = json.loads(line)
+                    if "lease" in message:
+                        leases[message["lease"]] = message["policy"]
+                        _send(control_out, {"ok": True})
+                    elif "release" in message:
+                        leases.pop(message["release"], None)
+                        for pid, (token, _) in list(children.items()):
+                            if token == message["release"]:
+                                end(pid)
+            elif key.data == "listener":
+                conn, _ = listener.accept()
+                fds: list[int] = []
+                try:
+                    request, fds = _receive(conn)
+                    policy = leases.get(str(request.get("token")))
+                    if policy is None or len(fds) != 4:
+                        raise ValueError("no such validation")
+                    server = os.getpid()
+                    pid = os.fork()
+                    if pid == 0:
+                        _worker(policy, request, fds, server)
+                    _reply(conn, {"pid": pid})
+                    conn.setblocking(False)
+                    children[pid] = (request["token"], conn)
+                    selector.register(conn, selectors.EVENT_READ, pid)
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    _reply(conn, {"error": str(exc)[:200]})
+                    conn.close()
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+            else:  # the judge closed its connection, or died: the worker goes
+                try:
+                    data = key.fileobj.recv(64)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    selector.unregister(key.fileobj)
+                    end(key.data)
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            token, conn = children.pop(pid)
+            try:
+                selector.unregister(conn)
+            except (KeyError, ValueError):
+                pass
+            _reply(conn, {"exit": os.waitstatus_to_exitcode(status)})
+            conn.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2:])

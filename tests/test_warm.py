@@ -1,0 +1,252 @@
+"""The warm worker: the project's process forked from a process that has the ML stack
+imported, confined as a cold one is.
+
+Each hostile project below runs through the judge's harness (the project's process, which
+the warm worker forks), warm and cold: what it tries fails the same way in both. Then the
+warm worker's own promises: one child's changes, in memory or on disk, are not the next
+child's; where it cannot serve, the judge starts cold and validation.json says why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from scriptgen import warm
+from scriptgen.isolation import isolation
+from scriptgen.validate import run_contract_tests
+
+from .test_sandbox import HARNESS
+from .test_validate import _running
+
+pytestmark = pytest.mark.skipif(
+    warm.unavailable(isolation()) is not None,
+    reason=f"no warm worker here: {warm.unavailable(isolation())}",
+)
+MODES = ["warm", "cold"]
+
+
+def judged(project_code: str, judge: str, mode: str, monkeypatch: pytest.MonkeyPatch):
+    """Validate a project (``project.py``) whose judge (``judge``) calls it through the
+    harness, with the warm worker on or off."""
+    monkeypatch.setenv(warm.SWITCH, "1" if mode == "warm" else "0")
+    files = {
+        "project.py": project_code,
+        ".scriptgen/judge/harness.py": HARNESS,
+        ".scriptgen/judge/conftest.py": (
+            "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\nimport harness\n"
+        ),
+        ".scriptgen/judge/test_judge.py": "import harness\nproject = harness.module('project')\n"
+        + judge,
+    }
+    report = run_contract_tests(files, timeout=120)
+    expected = "warm" if mode == "warm" else f"cold: {warm.SWITCH}=0"
+    assert report.worker == expected, report.output_tail
+    return report
+
+
+def test_the_warm_worker_serves_this_machine() -> None:
+    """CI and development machines run validations warm: the tests below must run."""
+    assert warm.unavailable(isolation()) is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_projects_process_writes_only_its_own_folders(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It writes outside its run (ignoring the errors, as a careless script would), reads
+    a home folder, looks at its user: refused, refused, not root; its own HOME and TMPDIR
+    are writable."""
+    outside = [tmp_path / "escape.txt", Path("/tmp") / f"escape-{uuid.uuid4().hex}.txt"]
+    code = (
+        "import os, pathlib\n"
+        "def write_everywhere(paths):\n"
+        "    refused = []\n"
+        "    for path in paths:\n"
+        "        try:\n"
+        "            pathlib.Path(path).write_text('escaped')\n"
+        "        except OSError as exc:\n"
+        "            refused.append(type(exc).__name__)\n"
+        "    for folder in (os.environ['HOME'], os.environ['TMPDIR']):\n"
+        "        pathlib.Path(folder, 'inside.txt').write_text('fine')\n"
+        "    return refused\n"
+        "def read_home():\n"
+        "    try:\n"
+        "        return os.listdir('/root')\n"
+        "    except OSError as exc:\n"
+        "        return type(exc).__name__\n"
+        "def uid():\n"
+        "    return os.getuid()\n"
+    )
+    judge = (
+        "def test_it():\n"
+        f"    refused = project.write_everywhere({[str(p) for p in outside]!r})\n"
+        "    assert refused == ['PermissionError', 'PermissionError'], refused\n"
+        "    assert project.read_home() == 'PermissionError'\n"
+        "    assert project.uid() != 0\n"
+    )
+    report = judged(code, judge, mode, monkeypatch)
+    assert report.passed, report.output_tail
+    assert not any(p.exists() for p in outside)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_process_the_project_leaves_outlives_the_run(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The project's process starts a process that leaves its session and outlives its
+    parent (a daemon): it dies with the run."""
+    marker = f"scriptgen-left-{uuid.uuid4().hex}"
+    code = (
+        "import subprocess, sys\n"
+        "def leave():\n"
+        "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', "
+        f"{marker!r}], start_new_session=True)\n"
+    )
+    report = judged(code, "def test_it():\n    project.leave()\n", mode, monkeypatch)
+    assert report.passed, report.output_tail
+    assert _running(marker) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_projects_process_cannot_reach_the_judge(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by its command line, the judge's process is out of reach: its environment
+    (where the verdict's secret was), its memory, signals; the report cannot be written.
+    """
+    code = (
+        "import glob, os, signal\n"
+        "def judge_pid():\n"
+        "    for cmdline in glob.glob('/proc/[0-9]*/cmdline'):\n"
+        "        try:\n"
+        "            text = open(cmdline, 'rb').read()\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        if b'scriptgen_verdict' in text:\n"
+        "            return int(cmdline.split('/')[2])\n"
+        "def try_everything():\n"
+        "    pid, tried = judge_pid(), {}\n"
+        "    for name, action in (\n"
+        "        ('report', lambda: open(glob.glob('/tmp/scriptgen-validate-*/report')[0]\n"
+        "                                + '/verdict.json', 'w')),\n"
+        "        ('environ', lambda: open(f'/proc/{pid}/environ').read()),\n"
+        "        ('memory', lambda: open(f'/proc/{pid}/mem', 'rb')),\n"
+        "        ('signal', lambda: os.kill(os.getppid() or pid, signal.SIGKILL)),\n"
+        "    ):\n"
+        "        try:\n"
+        "            action()\n"
+        "            tried[name] = 'done'\n"
+        "        except OSError as exc:\n"
+        "            tried[name] = type(exc).__name__\n"
+        "    return pid is not None, tried\n"
+    )
+    judge = (
+        "def test_it():\n"
+        "    found, tried = project.try_everything()\n"
+        "    assert found\n"
+        "    signal = tried.pop('signal')\n"
+        "    assert tried == {'report': 'PermissionError', 'environ': 'PermissionError',\n"
+        "                     'memory': 'PermissionError'}, tried\n"
+        # Cold, the judge is the project's parent in their PID namespace, and Landlock's
+        # signal scope refuses; warm, the project has a PID namespace of its own, where
+        # the judge has no PID.
+        f"    assert signal == {'PermissionError' if mode == 'cold' else 'ProcessLookupError'!r}\n"
+    )
+    report = judged(code, judge, mode, monkeypatch)
+    assert report.passed, report.output_tail
+
+
+def test_one_child_leaves_nothing_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two validations served by the same warm worker: what the first changed in the
+    modules the worker imported, in its environment and on disk, the second does not see.
+    """
+    import sys
+
+    monkeypatch.setenv(warm.SWITCH, "1")
+    server = warm.warm_worker(sys.executable)
+    spoiled = f"spoiled-{uuid.uuid4().hex}.txt"
+    code = (
+        "import glob, os, pathlib, tempfile, torch\n"
+        "def spoil():\n"
+        "    torch.spoiled = True\n"
+        "    torch.manual_seed = None\n"
+        "    os.environ['SPOILED'] = '1'\n"
+        f"    pathlib.Path(tempfile.gettempdir(), {spoiled!r}).write_text('x')\n"
+        "def look():\n"
+        "    return [hasattr(torch, 'spoiled'), torch.manual_seed is None,\n"
+        "            'SPOILED' in os.environ, tempfile.gettempdir(),\n"
+        f"            glob.glob('/tmp/scriptgen-validate-*/tmp/{spoiled}')]\n"
+    )
+    first = judged(
+        code,
+        "import os\n"
+        "def test_spoil():\n"
+        "    project.spoil()\n"
+        "    seen = project.look()\n"
+        "    assert seen[:3] == [True, True, True], seen\n"
+        f"    assert seen[4] == [os.path.join(os.environ['TMPDIR'], {spoiled!r})], seen\n",
+        "warm",
+        monkeypatch,
+    )
+    assert first.passed, first.output_tail
+    second = judged(
+        code,
+        "import os\n"
+        "def test_clean():\n"
+        "    seen = project.look()\n"
+        "    assert seen == [False, False, False, os.environ['TMPDIR'], []], seen\n",
+        "warm",
+        monkeypatch,
+    )
+    assert second.passed, second.output_tail
+    assert warm.warm_worker(sys.executable) is server  # one warm worker served both
+    assert server.process.poll() is None
+
+
+def test_a_worker_with_threads_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forking a process that has threads is unsafe: a warm worker whose imports started
+    one (pyarrow's allocator) does not serve, and the judge starts its project cold."""
+    monkeypatch.setattr(warm, "PRELOAD", ("pyarrow",))
+    monkeypatch.setattr(warm, "_WORKERS", {})
+    monkeypatch.setenv(warm.SWITCH, "1")
+    files = {
+        "project.py": "def f():\n    return 1\n",
+        ".scriptgen/judge/harness.py": HARNESS,
+        ".scriptgen/judge/test_judge.py": (
+            "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\nimport harness\n"
+            "def test_it():\n    assert harness.module('project').f() == 1\n"
+        ),
+    }
+    report = run_contract_tests(files, timeout=120)
+    assert report.passed, report.output_tail
+    assert report.worker.startswith("cold: the warm worker is not serving (")
+    assert "threads after imports" in report.worker
+    for worker in warm._WORKERS.values():
+        worker.close()
+
+
+def test_an_unknown_token_forks_nothing(tmp_path: Path) -> None:
+    """The warm worker forks only for a validation scriptgen leased: a judge with a
+    wrong token (or anyone else on the machine) gets an error and the judge goes cold.
+    """
+    import json
+    import socket
+    import sys
+
+    server = warm.warm_worker(sys.executable)
+    assert server.lease({"confine": {}, "contained": [], "uid": None, "cwd": "/"})
+    read, write = os.pipe()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(server.socket)
+    body = json.dumps({"token": "0" * 32, "env": {}, "worker": "", "project": "/"})
+    socket.send_fds(conn, [len(body).to_bytes(4, "big")], [read, write, 1, 2])
+    conn.sendall(body.encode())
+    answer = json.loads(conn.makefile("rb").readline())
+    assert answer == {"error": "no such validation"}
+    conn.close()
+    os.close(read)
+    os.close(write)
