@@ -27,9 +27,14 @@ from .isolation import UNPRIVILEGED_ID, Isolation, sandbox_env
 
 SERVER = Path(__file__).with_name("warm_server.py")
 # What the warm worker imports before it forks: the stack's slow imports that start no
-# thread and read no user path at import time (pyarrow starts an allocator thread;
-# transformers, datasets and huggingface_hub fix their cache folders from HF_HOME).
-PRELOAD = ("torch", "numpy", "scipy", "sympy", "networkx", "safetensors", "tokenizers")
+# thread and read no user path at import time (transformers, datasets and huggingface_hub
+# fix their cache folders from HF_HOME when imported: they load in each child).
+PRELOAD = (
+    "torch", "numpy", "scipy", "sympy", "networkx", "pandas", "pyarrow", "safetensors",
+    "tokenizers",
+)  # fmt: skip
+# pyarrow's allocator starts a thread of its own at import unless told not to.
+SERVER_ENV = {"JE_ARROW_MALLOC_CONF": "background_thread:false"}
 # SCRIPTGEN_WARM=0 turns it off (every validation starts its project's process cold).
 SWITCH = "SCRIPTGEN_WARM"
 
@@ -57,6 +62,7 @@ class WarmWorker:
         home = self.folder / "home"
         home.mkdir()
         env = sandbox_env(self.folder)
+        env.update(SERVER_ENV)
         self.process = subprocess.Popen(
             [python, str(SERVER), self.socket, *PRELOAD],
             stdin=subprocess.PIPE,

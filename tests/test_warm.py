@@ -209,8 +209,10 @@ def test_one_child_leaves_nothing_to_the_next(monkeypatch: pytest.MonkeyPatch) -
 
 def test_a_worker_with_threads_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forking a process that has threads is unsafe: a warm worker whose imports started
-    one (pyarrow's allocator) does not serve, and the judge starts its project cold."""
+    one (pyarrow's allocator, when not told otherwise) does not serve, and the judge
+    starts its project cold."""
     monkeypatch.setattr(warm, "PRELOAD", ("pyarrow",))
+    monkeypatch.setattr(warm, "SERVER_ENV", {})
     monkeypatch.setattr(warm, "_WORKERS", {})
     monkeypatch.setenv(warm.SWITCH, "1")
     files = {
