@@ -167,7 +167,7 @@ def run_contract_tests(
         warm = token = None
         if not_warm is None:
             warm = warm_worker(python)
-            token = warm.lease(lease_policy(narrow, boxed, project))
+            token = warm.lease(lease_policy(narrow, boxed, project, env))
             if token is None:
                 not_warm = f"the warm worker is not serving ({warm.why or 'it ended'})"
             else:

@@ -26,13 +26,16 @@ from typing import Any
 from .isolation import UNPRIVILEGED_ID, Isolation, sandbox_env
 
 SERVER = Path(__file__).with_name("warm_server.py")
-# What the warm worker imports before it forks: the stack's slow imports that start no
-# thread and read no user path at import time (transformers, datasets and huggingface_hub
-# fix their cache folders from HF_HOME when imported: they load in each child).
+# What the warm worker imports before it forks: the stack, down to the Trainer. None of
+# it starts a thread (checked: the worker does not serve if one did); huggingface_hub,
+# datasets and transformers fix their cache folders from HF_HOME when imported, so each
+# child sees its own run's HOME, TMPDIR and HF_HOME mounted where the worker's were
+# (``OWN_FOLDERS``).
 PRELOAD = (
     "torch", "numpy", "scipy", "sympy", "networkx", "pandas", "pyarrow", "safetensors",
-    "tokenizers",
+    "tokenizers", "datasets", "transformers", "transformers.trainer", "peft",
 )  # fmt: skip
+OWN_FOLDERS = ("HOME", "TMPDIR", "HF_HOME")
 # pyarrow's allocator starts a thread of its own at import unless told not to.
 SERVER_ENV = {"JE_ARROW_MALLOC_CONF": "background_thread:false"}
 # SCRIPTGEN_WARM=0 turns it off (every validation starts its project's process cold).
@@ -139,14 +142,16 @@ def _close_all() -> None:
 
 
 def lease_policy(
-    confine: dict[str, Any], boxed: Isolation, project: Path
+    confine: dict[str, Any], boxed: Isolation, project: Path, env: dict[str, str]
 ) -> dict[str, Any]:
     """What the server applies to each process it forks for one validation: the policy a
-    cold project process gets from confine.py, the namespaces and the user of the run.
+    cold project process gets from confine.py, the namespaces and the user of the run,
+    and the run's own folders (from its environment ``env``) to mount over the worker's.
     """
     return {
         "confine": confine,
         "contained": list(boxed.contained),
         "uid": UNPRIVILEGED_ID if "unprivileged" in boxed.contained else None,
         "cwd": str(project),
+        "own": {name: env[name] for name in OWN_FOLDERS},
     }

@@ -52,6 +52,7 @@ _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = (
     0x00020000, 0x10000000, 0x20000000, 0x40000000,
 )  # fmt: skip
 _CAP_DAC_READ_SEARCH = 2
+_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
 _MAX_MESSAGE = 4 << 20
 _EXIT_SETUP = 125  # the child could not be confined: it never ran the worker
 
@@ -114,6 +115,20 @@ def _own_user_namespace() -> None:
         f.write(f"0 {gid} 1")
 
 
+def _own_folders(own: dict[str, str]) -> None:
+    """The run's HOME, TMPDIR and HF_HOME (``own``) mounted over the worker's, in a mount
+    namespace of this process's own: what a library fixed at import time (the hub's and
+    datasets' cache folders) is then this run's folder, not a folder every child shares.
+    """
+    _check(_LIBC.unshare(_CLONE_NEWNS), "unshare(mount)")
+    _check(_LIBC.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "mount(private)")
+    for name, folder in own.items():
+        target = os.environ[name].encode()
+        _check(
+            _LIBC.mount(folder.encode(), target, None, _MS_BIND, None), f"bind {name}"
+        )
+
+
 def _fresh_process_state(env: dict[str, str]) -> None:
     """What a new interpreter would have had: the judge's environment, its PYTHONPATH
     first on sys.path, fresh random seeds, default signal handlers, new standard
@@ -157,6 +172,7 @@ def _worker(policy: dict, request: dict, fds: list[int], server: int) -> None:
             if os.getuid() != 0:
                 _own_user_namespace()
             _check(_LIBC.unshare(flags), "unshare(net, pid)")
+        _own_folders(policy["own"])
         alive, holding = os.pipe()
         pid = os.fork()
     except BaseException as exc:

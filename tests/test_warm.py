@@ -170,8 +170,11 @@ def test_one_child_leaves_nothing_to_the_next(monkeypatch: pytest.MonkeyPatch) -
     server = warm.warm_worker(sys.executable)
     spoiled = f"spoiled-{uuid.uuid4().hex}.txt"
     code = (
-        "import glob, os, pathlib, tempfile, torch\n"
+        "import glob, os, pathlib, tempfile, datasets, torch\n"
+        "CACHED = pathlib.Path(datasets.config.HF_DATASETS_CACHE, 'spoiled')\n"
         "def spoil():\n"
+        "    CACHED.parent.mkdir(parents=True, exist_ok=True)\n"
+        "    CACHED.write_text('x')\n"
         "    torch.spoiled = True\n"
         "    torch.manual_seed = None\n"
         "    os.environ['SPOILED'] = '1'\n"
@@ -179,7 +182,9 @@ def test_one_child_leaves_nothing_to_the_next(monkeypatch: pytest.MonkeyPatch) -
         "def look():\n"
         "    return [hasattr(torch, 'spoiled'), torch.manual_seed is None,\n"
         "            'SPOILED' in os.environ, tempfile.gettempdir(),\n"
-        f"            glob.glob('/tmp/scriptgen-validate-*/tmp/{spoiled}')]\n"
+        f"            glob.glob('/tmp/scriptgen-validate-*/tmp/{spoiled}'),\n"
+        "            CACHED.exists(),\n"
+        "            os.path.exists(os.path.join(os.environ['HF_HOME'], 'datasets', 'spoiled'))]\n"
     )
     first = judged(
         code,
@@ -188,7 +193,10 @@ def test_one_child_leaves_nothing_to_the_next(monkeypatch: pytest.MonkeyPatch) -
         "    project.spoil()\n"
         "    seen = project.look()\n"
         "    assert seen[:3] == [True, True, True], seen\n"
-        f"    assert seen[4] == [os.path.join(os.environ['TMPDIR'], {spoiled!r})], seen\n",
+        f"    assert seen[4] == [os.path.join(os.environ['TMPDIR'], {spoiled!r})], seen\n"
+        # datasets fixed its cache folder when the warm worker imported it: that
+        # folder is this run's HF_HOME.
+        "    assert seen[5:] == [True, True], seen\n",
         "warm",
         monkeypatch,
     )
@@ -198,7 +206,7 @@ def test_one_child_leaves_nothing_to_the_next(monkeypatch: pytest.MonkeyPatch) -
         "import os\n"
         "def test_clean():\n"
         "    seen = project.look()\n"
-        "    assert seen == [False, False, False, os.environ['TMPDIR'], []], seen\n",
+        "    assert seen == [False, False, False, os.environ['TMPDIR'], [], False, False], seen\n",
         "warm",
         monkeypatch,
     )
