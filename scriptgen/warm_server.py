@@ -295,6 +295,10 @@ def serve(path: str, modules: list[str]) -> None:
     if threads != 1:
         _send(control_out, {"ready": False, "why": f"{threads} threads after imports"})
         return
+    if not confine.landlock_abi():
+        why = f"no Landlock for {sys.executable} (pip install landlock)"
+        _send(control_out, {"ready": False, "why": why})
+        return
     leases: dict[str, dict] = {}
     children: dict[int, tuple[str, socket.socket]] = {}  # pid -> (token, connection)
     selector = selectors.DefaultSelector()

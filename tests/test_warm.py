@@ -260,3 +260,33 @@ def test_an_unknown_token_forks_nothing(tmp_path: Path) -> None:
     conn.close()
     os.close(read)
     os.close(write)
+
+
+def test_a_child_that_cannot_be_confined_starts_cold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The warm worker cannot confine the project's process (here: its run's folder to
+    mount is missing): the child never runs the project's code, and the judge starts it
+    cold instead, saying so."""
+    import scriptgen.validate as validate
+
+    def broken(*args, **kwargs):
+        policy = warm.lease_policy(*args, **kwargs)
+        policy["own"]["HOME"] = "/nonexistent/home"
+        return policy
+
+    monkeypatch.setattr(validate, "lease_policy", broken)
+    monkeypatch.setenv(warm.SWITCH, "1")
+    files = {
+        "project.py": "import os\ndef uid():\n    return os.getuid()\n",
+        ".scriptgen/judge/harness.py": HARNESS,
+        ".scriptgen/judge/test_judge.py": (
+            "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\nimport harness\n"
+            "def test_it():\n    assert harness.module('project').uid() != 0\n"
+        ),
+    }
+    report = run_contract_tests(files, timeout=120)
+    assert report.passed, report.output_tail
+    assert (
+        report.worker == "cold: the warm worker could not confine the project's process"
+    )
