@@ -103,10 +103,12 @@ class WarmWorker:
         return token if answer.strip() else None
 
     def release(self, token: str) -> None:
-        """Kill whatever was forked for the validation ``token``."""
+        """Kill whatever was forked for the validation ``token``; return once it is gone."""
         with self._lock:
             try:
                 self._send({"release": token})
+                if self.process.stdout:
+                    self.process.stdout.readline()
             except OSError:
                 pass
 

@@ -35,6 +35,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import confine  # noqa: E402  (beside this file, standard library and landlock only)
@@ -156,12 +157,14 @@ def _fresh_process_state(env: dict[str, str]) -> None:
     )
 
 
-def _worker(policy: dict, request: dict, fds: list[int], server: int) -> None:
+def _worker(
+    policy: dict, request: dict, fds: list[int], server: int, told: int
+) -> None:
     """The forked child: namespaces, then the grandchild that confines itself and runs the
-    worker. Never returns."""
+    worker; the grandchild's PID goes to the server on ``told``. Never returns."""
     try:
         _die_with_parent(server)
-        _close_fds(tuple(fds))  # the server's sockets and pipes are not the worker's
+        _close_fds((*fds, told))  # the server's sockets and pipes are not the worker's
         os.setsid()
         flags = 0
         if "network" in policy["contained"]:
@@ -180,6 +183,10 @@ def _worker(policy: dict, request: dict, fds: list[int], server: int) -> None:
     if pid:  # stays in the server's PID namespace: the grandchild's exit is its own
         for fd in (*fds, alive):
             os.close(fd)
+        os.write(told, str(pid).encode())
+        os.close(told)
+        # The namespace's first process exits after every other process in it has: when
+        # this wait returns, nothing the worker started is left.
         _, status = os.waitpid(pid, 0)
         if os.WIFSIGNALED(status):
             signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
@@ -300,18 +307,38 @@ def serve(path: str, modules: list[str]) -> None:
         _send(control_out, {"ready": False, "why": why})
         return
     leases: dict[str, dict] = {}
-    children: dict[int, tuple[str, socket.socket]] = {}  # pid -> (token, connection)
+    # intermediate child's PID -> (token, the judge's connection, the worker's PID)
+    children: dict[int, tuple[str, socket.socket, int | None]] = {}
     selector = selectors.DefaultSelector()
     selector.register(0, selectors.EVENT_READ, "control")
     selector.register(listener, selectors.EVENT_READ, "listener")
     _send(control_out, {"ready": True})
     pending = b""
 
-    def end(pid: int) -> None:
+    def finish(pid: int, status: int) -> None:
+        _, conn, _ = children.pop(pid)
         try:
-            os.kill(pid, signal.SIGKILL)  # its grandchild, the namespace, dies with it
-        except ProcessLookupError:
+            selector.unregister(conn)
+        except (KeyError, ValueError):
             pass
+        _reply(conn, {"exit": os.waitstatus_to_exitcode(status)})
+        conn.close()
+
+    def end(pid: int) -> None:
+        """Kill the worker, and return once its whole PID namespace is gone."""
+        worker = children[pid][2]
+        for target in (worker, pid) if worker else (pid,):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # the child sees the worker's end
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    finish(pid, status)
+                    return
+                time.sleep(0.01)
 
     while True:
         events = selector.select(timeout=0.2)
@@ -321,7 +348,7 @@ def serve(path: str, modules: list[str]) -> None:
             if key.data == "control":
                 chunk = os.read(0, 1 << 16)
                 if not chunk:  # scriptgen is gone
-                    for pid in children:
+                    for pid in list(children):
                         end(pid)
                     return
                 pending += chunk
@@ -333,9 +360,10 @@ def serve(path: str, modules: list[str]) -> None:
                         _send(control_out, {"ok": True})
                     elif "release" in message:
                         leases.pop(message["release"], None)
-                        for pid, (token, _) in list(children.items()):
+                        for pid, (token, _, _) in list(children.items()):
                             if token == message["release"]:
                                 end(pid)
+                        _send(control_out, {"released": True})
             elif key.data == "listener":
                 conn, _ = listener.accept()
                 fds: list[int] = []
@@ -345,12 +373,16 @@ def serve(path: str, modules: list[str]) -> None:
                     if policy is None or len(fds) != 4:
                         raise ValueError("no such validation")
                     server = os.getpid()
+                    told, telling = os.pipe()
                     pid = os.fork()
                     if pid == 0:
-                        _worker(policy, request, fds, server)
+                        _worker(policy, request, fds, server, telling)
+                    os.close(telling)
+                    with os.fdopen(told, "rb") as said:
+                        worker = int(said.read(32) or 0) or None
                     _reply(conn, {"pid": pid})
                     conn.setblocking(False)
-                    children[pid] = (request["token"], conn)
+                    children[pid] = (request["token"], conn, worker)
                     selector.register(conn, selectors.EVENT_READ, pid)
                 except (OSError, ValueError, KeyError, TypeError) as exc:
                     _reply(conn, {"error": str(exc)[:200]})
@@ -365,8 +397,7 @@ def serve(path: str, modules: list[str]) -> None:
                     continue
                 except OSError:
                     data = b""
-                if not data:
-                    selector.unregister(key.fileobj)
+                if not data and key.data in children:
                     end(key.data)
         while children:
             try:
@@ -375,13 +406,7 @@ def serve(path: str, modules: list[str]) -> None:
                 break
             if pid == 0:
                 break
-            token, conn = children.pop(pid)
-            try:
-                selector.unregister(conn)
-            except (KeyError, ValueError):
-                pass
-            _reply(conn, {"exit": os.waitstatus_to_exitcode(status)})
-            conn.close()
+            finish(pid, status)
 
 
 if __name__ == "__main__":

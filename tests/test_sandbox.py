@@ -22,11 +22,6 @@ confined = pytest.mark.skipif(
     "filesystem" not in isolation().contained,
     reason="no Landlock on this kernel (scriptgen doctor says so)",
 )
-# Landlock ABI 6: without the signal scope, the worker's kill would end the judge.
-signals_scoped = pytest.mark.skipif(
-    "signals" not in isolation().contained,
-    reason="no Landlock signal scope on this kernel (ABI < 6; scriptgen doctor says so)",
-)
 HARNESS = (templates_root() / "_common/judge/harness.py.j2").read_text(encoding="utf-8")
 
 
@@ -190,69 +185,6 @@ def test_the_judges_figures_come_with_its_steps() -> None:
     ), lines
     assert lines[1].endswith(") eval_f1 0.25, needs 0.5") and lines[3].endswith("s)")
     assert report.to_dict()["steps"][0]["judged"] == judged["test_learns"]
-
-
-@signals_scoped
-def test_the_projects_process_cannot_touch_the_verdict(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The judge's harness runs the project's code in a worker confined more narrowly than
-    the judge: it cannot write the report, read the judge's environment or memory, or
-    kill the judge (Landlock's signal scope), and its exit tricks end only itself. (Cold,
-    where the judge is the worker's parent; test_warm.py tries the same warm.)"""
-    monkeypatch.setenv("SCRIPTGEN_WARM", "0")
-    hostile = (
-        "import atexit, glob, json, os, signal\n"
-        "atexit.register(lambda: os._exit(0))\n"
-        "def try_everything():\n"
-        "    tried = {}\n"
-        "    for name, action in (\n"
-        "        ('report', lambda: open(glob.glob('/tmp/scriptgen-validate-*/report')[0]\n"
-        "                                + '/verdict.json', 'w')),\n"
-        "        ('environ', lambda: open(f'/proc/{os.getppid()}/environ').read()),\n"
-        "        ('memory', lambda: open(f'/proc/{os.getppid()}/mem', 'rb')),\n"
-        "        ('signal', lambda: os.kill(os.getppid(), signal.SIGKILL)),\n"
-        "    ):\n"
-        "        try:\n"
-        "            action()\n"
-        "            tried[name] = 'done'\n"
-        "        except OSError as exc:\n"
-        "            tried[name] = type(exc).__name__\n"
-        "    return tried\n"
-        "def main():\n"
-        "    raise SystemExit(0)\n"
-    )
-    judge = (
-        "import harness\n"
-        "project = harness.module('hostile')\n"
-        "def test_the_worker_is_fenced():\n"
-        "    tried = project.try_everything()\n"
-        "    assert tried == {'report': 'PermissionError', 'environ': 'PermissionError',\n"
-        "                     'memory': 'PermissionError', 'signal': 'PermissionError'}, tried\n"
-        "def test_the_code_fails():\n"
-        "    project.main()\n"
-        "def test_the_judge_cannot_import_the_project():\n"
-        "    import importlib.util\n"
-        "    assert importlib.util.find_spec('hostile') is None\n"
-    )
-    files = {
-        "hostile.py": hostile,
-        ".scriptgen/judge/harness.py": HARNESS,
-        ".scriptgen/judge/conftest.py": (
-            "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\nimport harness\n"
-        ),
-        ".scriptgen/judge/test_judge.py": judge,
-    }
-    report = run_contract_tests(files, timeout=60)
-    outcomes = {s.name: s.outcome for s in report.steps}
-    assert outcomes == {
-        "test_the_worker_is_fenced": "passed",
-        "test_the_code_fails": "failed",
-        "test_the_judge_cannot_import_the_project": "passed",
-    }, report.output_tail
-    assert not report.passed
-    assert not any("forged" in d for d in report.diagnostics)
-    assert any("SystemExit" in d for d in report.diagnostics), report.diagnostics
 
 
 def test_strict_refuses_llm_code_without_file_system_confinement(

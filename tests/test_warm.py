@@ -27,13 +27,17 @@ pytestmark = pytest.mark.skipif(
     reason=f"no warm worker here: {warm.unavailable(isolation())}",
 )
 MODES = ["warm", "cold"]
+# Landlock ABI 6: without the signal scope, the project's process could kill the judge.
+signals_scoped = pytest.mark.skipif(
+    "signals" not in isolation().contained,
+    reason="no Landlock signal scope on this kernel (ABI < 6; scriptgen doctor says so)",
+)
 
 
-def judged(project_code: str, judge: str, mode: str, monkeypatch: pytest.MonkeyPatch):
-    """Validate a project (``project.py``) whose judge (``judge``) calls it through the
-    harness, with the warm worker on or off."""
-    monkeypatch.setenv(warm.SWITCH, "1" if mode == "warm" else "0")
-    files = {
+def harness_project(project_code: str, judge: str) -> dict[str, str]:
+    """A project (``project.py``) whose judge (``judge``) calls it as ``project`` through
+    the harness."""
+    return {
         "project.py": project_code,
         ".scriptgen/judge/harness.py": HARNESS,
         ".scriptgen/judge/conftest.py": (
@@ -42,7 +46,12 @@ def judged(project_code: str, judge: str, mode: str, monkeypatch: pytest.MonkeyP
         ".scriptgen/judge/test_judge.py": "import harness\nproject = harness.module('project')\n"
         + judge,
     }
-    report = run_contract_tests(files, timeout=120)
+
+
+def judged(project_code: str, judge: str, mode: str, monkeypatch: pytest.MonkeyPatch):
+    """Validate ``harness_project(project_code, judge)`` with the warm worker on or off."""
+    monkeypatch.setenv(warm.SWITCH, "1" if mode == "warm" else "0")
+    report = run_contract_tests(harness_project(project_code, judge), timeout=120)
     expected = "warm" if mode == "warm" else f"cold: {warm.SWITCH}=0"
     assert report.worker == expected, report.output_tail
     return report
@@ -111,6 +120,7 @@ def test_no_process_the_project_leaves_outlives_the_run(
     assert _running(marker) == []
 
 
+@signals_scoped
 @pytest.mark.parametrize("mode", MODES)
 def test_the_projects_process_cannot_reach_the_judge(
     mode: str, monkeypatch: pytest.MonkeyPatch
@@ -119,7 +129,7 @@ def test_the_projects_process_cannot_reach_the_judge(
     (where the verdict's secret was), its memory, signals; the report cannot be written.
     """
     code = (
-        "import glob, os, signal\n"
+        "import atexit, glob, os, signal\n"
         "def judge_pid():\n"
         "    for cmdline in glob.glob('/proc/[0-9]*/cmdline'):\n"
         "        try:\n"
@@ -143,6 +153,9 @@ def test_the_projects_process_cannot_reach_the_judge(
         "        except OSError as exc:\n"
         "            tried[name] = type(exc).__name__\n"
         "    return pid is not None, tried\n"
+        "def main():\n"
+        "    atexit.register(lambda: os._exit(0))\n"
+        "    raise SystemExit(0)\n"
     )
     judge = (
         "def test_it():\n"
@@ -155,9 +168,21 @@ def test_the_projects_process_cannot_reach_the_judge(
         # signal scope refuses; warm, the project has a PID namespace of its own, where
         # the judge has no PID.
         f"    assert signal == {'PermissionError' if mode == 'cold' else 'ProcessLookupError'!r}\n"
+        "def test_the_code_fails():\n"
+        "    project.main()\n"
+        "def test_the_judge_cannot_import_the_project():\n"
+        "    import importlib.util\n"
+        "    assert importlib.util.find_spec('project') is None\n"
     )
     report = judged(code, judge, mode, monkeypatch)
-    assert report.passed, report.output_tail
+    outcomes = {s.name: s.outcome for s in report.steps}
+    assert outcomes == {
+        "test_it": "passed",
+        "test_the_code_fails": "failed",
+        "test_the_judge_cannot_import_the_project": "passed",
+    }, report.output_tail
+    assert not any("forged" in d for d in report.diagnostics)
+    assert any("SystemExit" in d for d in report.diagnostics), report.diagnostics
 
 
 def test_one_child_leaves_nothing_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,14 +248,9 @@ def test_a_worker_with_threads_is_not_used(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(warm, "SERVER_ENV", {})
     monkeypatch.setattr(warm, "_WORKERS", {})
     monkeypatch.setenv(warm.SWITCH, "1")
-    files = {
-        "project.py": "def f():\n    return 1\n",
-        ".scriptgen/judge/harness.py": HARNESS,
-        ".scriptgen/judge/test_judge.py": (
-            "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\nimport harness\n"
-            "def test_it():\n    assert harness.module('project').f() == 1\n"
-        ),
-    }
+    files = harness_project(
+        "def f():\n    return 1\n", "def test_it():\n    assert project.f() == 1\n"
+    )
     report = run_contract_tests(files, timeout=120)
     assert report.passed, report.output_tail
     assert report.worker.startswith("cold: the warm worker is not serving (")
@@ -277,14 +297,10 @@ def test_a_child_that_cannot_be_confined_starts_cold(
 
     monkeypatch.setattr(validate, "lease_policy", broken)
     monkeypatch.setenv(warm.SWITCH, "1")
-    files = {
-        "project.py": "import os\ndef uid():\n    return os.getuid()\n",
-        ".scriptgen/judge/harness.py": HARNESS,
-        ".scriptgen/judge/test_judge.py": (
-            "import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\nimport harness\n"
-            "def test_it():\n    assert harness.module('project').uid() != 0\n"
-        ),
-    }
+    files = harness_project(
+        "import os\ndef uid():\n    return os.getuid()\n",
+        "def test_it():\n    assert project.uid() != 0\n",
+    )
     report = run_contract_tests(files, timeout=120)
     assert report.passed, report.output_tail
     assert (
