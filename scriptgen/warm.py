@@ -55,11 +55,30 @@ def unavailable(boxed: Isolation) -> str | None:
     return None
 
 
+def _base() -> Path:
+    """Where the warm workers' sockets live: in the home folder, which no validation can
+    list (Landlock), but the judge reaches a socket there by its name; the temporary
+    folder where the home is none, or too deep for a socket's name. Folders that killed
+    scriptgen processes left are removed."""
+    from .write import pid_alive
+
+    base = Path.home() / ".cache" / "scriptgen" / "warm"
+    if str(Path.home()) == "/" or len(str(base)) > 60:
+        base = Path(tempfile.gettempdir()) / "scriptgen-warm"
+    base.mkdir(parents=True, exist_ok=True)
+    os.chmod(base, 0o711)
+    for folder in base.iterdir():
+        pid = folder.name.partition("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return base
+
+
 class WarmWorker:
     """The server process and its control pipe."""
 
     def __init__(self, python: str) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="scriptgen-warm-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=_base()))
         os.chmod(self.folder, 0o711)  # others may reach the socket by name, not list it
         self.socket = str(self.folder / f"{secrets.token_hex(8)}.sock")
         home = self.folder / "home"

@@ -250,26 +250,41 @@ def _close_fds(keep: tuple[int, ...]) -> None:
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     """One request: a 4-byte length, then that much JSON; the pipes ride on the first
-    bytes."""
-    conn.settimeout(5)
+    bytes. All of it within 5 seconds: a client that trickles holds the server no longer.
+    """
+    deadline = time.monotonic() + 5
+
+    def wait() -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ValueError("request too slow")
+        conn.settimeout(left)
+
     fds: list[int] = []
+    wait()
     head, ancillary, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(4 * 4))
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             usable = len(data) - len(data) % 4
             fds += list(struct.unpack(f"{usable // 4}i", data[:usable]))
-    if len(head) != 4:
-        raise ValueError("short request")
-    size = int.from_bytes(head, "big")
-    if size > _MAX_MESSAGE:
-        raise ValueError("request too large")
-    body = b""
-    while len(body) < size:
-        chunk = conn.recv(min(size - len(body), 1 << 16))
-        if not chunk:
-            raise ValueError("request cut short")
-        body += chunk
-    return json.loads(body), fds
+    try:
+        if len(head) != 4:
+            raise ValueError("short request")
+        size = int.from_bytes(head, "big")
+        if size > _MAX_MESSAGE:
+            raise ValueError("request too large")
+        body = b""
+        while len(body) < size:
+            wait()
+            chunk = conn.recv(min(size - len(body), 1 << 16))
+            if not chunk:
+                raise ValueError("request cut short")
+            body += chunk
+        return json.loads(body), fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def _send(stream, message: dict) -> None:

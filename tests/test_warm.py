@@ -10,6 +10,7 @@ child's; where it cannot serve, the judge starts cold and validation.json says w
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -146,6 +147,7 @@ def test_the_projects_process_cannot_reach_the_judge(
         "        ('environ', lambda: open(f'/proc/{pid}/environ').read()),\n"
         "        ('memory', lambda: open(f'/proc/{pid}/mem', 'rb')),\n"
         "        ('signal', lambda: os.kill(os.getppid() or pid, signal.SIGKILL)),\n"
+        f"        ('socket', lambda: os.listdir({str(warm.warm_worker(sys.executable).folder)!r})),\n"
         "    ):\n"
         "        try:\n"
         "            action()\n"
@@ -163,7 +165,7 @@ def test_the_projects_process_cannot_reach_the_judge(
         "    assert found\n"
         "    signal = tried.pop('signal')\n"
         "    assert tried == {'report': 'PermissionError', 'environ': 'PermissionError',\n"
-        "                     'memory': 'PermissionError'}, tried\n"
+        "                     'memory': 'PermissionError', 'socket': 'PermissionError'}, tried\n"
         # Cold, the judge is the project's parent in their PID namespace, and Landlock's
         # signal scope refuses; warm, the project has a PID namespace of its own, where
         # the judge has no PID.
@@ -306,3 +308,24 @@ def test_a_child_that_cannot_be_confined_starts_cold(
     assert (
         report.worker == "cold: the warm worker could not confine the project's process"
     )
+
+
+def test_a_silent_client_holds_the_worker_no_longer_than_5_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Someone connects to the warm worker's socket and sends nothing: the worker gives
+    up on it within 5 seconds, and the validation queued behind it is served warm."""
+    import socket
+    import time
+
+    server = warm.warm_worker(sys.executable)
+    assert server.lease({"confine": {}, "contained": [], "uid": None, "cwd": "/"})
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(server.socket)
+    start = time.monotonic()
+    report = judged("def f():\n    return 1\n", "def test_it():\n    assert project.f() == 1\n",
+                    "warm", monkeypatch)  # fmt: skip
+    assert report.passed, report.output_tail
+    assert time.monotonic() - start < 60
+    assert silent.makefile("rb").readline().startswith(b'{"error"')
+    silent.close()
