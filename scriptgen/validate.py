@@ -166,7 +166,11 @@ def run_contract_tests(
         not_warm = warm_unavailable(boxed)
         warm = token = None
         if not_warm is None:
-            warm = warm_worker(python)
+            try:
+                warm = warm_worker(python)
+            except OSError as exc:
+                not_warm = f"the warm worker could not start ({exc})"[:200]
+        if warm is not None:
             token = warm.lease(lease_policy(narrow, boxed, project, env))
             if token is None:
                 not_warm = f"the warm worker is not serving ({warm.why or 'it ended'})"

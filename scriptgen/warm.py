@@ -62,11 +62,16 @@ def _base() -> Path:
     scriptgen processes left are removed."""
     from .write import pid_alive
 
-    base = Path.home() / ".cache" / "scriptgen" / "warm"
-    if str(Path.home()) == "/" or len(str(base)) > 60:
-        base = Path(tempfile.gettempdir()) / "scriptgen-warm"
-    base.mkdir(parents=True, exist_ok=True)
-    os.chmod(base, 0o711)
+    home = Path.home() / ".cache" / "scriptgen" / "warm"
+    for base in (home, Path(tempfile.gettempdir()) / "scriptgen-warm"):
+        if base == home and (str(Path.home()) == "/" or len(str(base)) > 60):
+            continue
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            os.chmod(base, 0o711)
+            break
+        except OSError:
+            continue
     for folder in base.iterdir():
         pid = folder.name.partition("-")[0]
         if pid.isdigit() and not pid_alive(int(pid)):
