@@ -43,10 +43,6 @@ LONGEST_FIRST = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first, then the other slow ones, then the quick ones (which fill
     the gaps at the end): the run's wall time is close to its work divided by workers.
-
-    Under pytest-xdist's work stealing, each worker starts with a contiguous share of the
-    collection: the order deals the tests round-robin into those shares, so that every
-    worker starts on its part of the longest tests instead of one worker holding them all.
     """
 
     def cost(item: pytest.Item) -> int:
@@ -56,22 +52,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
 
     items.sort(key=cost)
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
-    if workers < 2:
-        return
-    # The shares work stealing hands out first: len // workers left, in turn.
-    sizes, left = [], len(items)
-    for remaining in range(workers, 0, -1):
-        sizes.append(left // remaining)
-        left -= sizes[-1]
-    shares: list[list[pytest.Item]] = [[] for _ in sizes]
-    turn = 0
-    for item in items:
-        while len(shares[turn % workers]) >= sizes[turn % workers]:
-            turn += 1
-        shares[turn % workers].append(item)
-        turn += 1
-    items[:] = [item for share in shares for item in share]
 
 
 def build_file_tree(root: Path, files: Mapping[str, str]) -> None:
