@@ -86,9 +86,7 @@ class WarmWorker:
         self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=_base()))
         os.chmod(self.folder, 0o711)  # others may reach the socket by name, not list it
         self.socket = str(self.folder / f"{secrets.token_hex(8)}.sock")
-        home = self.folder / "home"
-        home.mkdir()
-        env = sandbox_env(self.folder)
+        env = sandbox_env(self.folder)  # makes its home, tmp and hf folders
         env.update(SERVER_ENV)
         self.process = subprocess.Popen(
             [python, str(SERVER), self.socket, *PRELOAD],
