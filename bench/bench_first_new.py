@@ -22,12 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import scriptgen_command
+
 BAR = 1.5
 
-
-def scriptgen_command() -> list[str]:
-    script = Path(sys.executable).with_name("scriptgen")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "scriptgen"]
 
 
 def new(

@@ -21,22 +21,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _common import timed
 
 BAR = 1.5
 
-
-def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(
-            f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n"
-            f"{(proc.stdout + proc.stderr)[-3000:]}"
-        )
-    return seconds
 
 
 def supported(task: str, model: str) -> list[str]:

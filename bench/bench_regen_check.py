@@ -19,27 +19,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _common import scriptgen_command, timed
 
 MODELS = ["bert-base", "bert-base-cased", "roberta-base", "xlm-roberta-base", "distilbert",
           "distilroberta", "deberta-v3-small", "modernbert-base", "electra-small", "albert-base"]  # fmt: skip
 HEAVY = ("torch", "transformers", "datasets", "accelerate")
 
 
-def scriptgen_command() -> list[str]:
-    script = Path(sys.executable).with_name("scriptgen")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "scriptgen"]
-
-
-def timed(cmd: list[str], cwd: Path, expect: int = 0) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != expect:
-        sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n"
-                 f"{proc.stdout[-1000:]}{proc.stderr[-2000:]}")  # fmt: skip
-    return seconds
 
 
 def main() -> None:

@@ -16,31 +16,17 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _common import scriptgen_command, timed
 
 MODELS = ["bert-base", "bert-base-cased", "roberta-base", "xlm-roberta-base", "distilbert",
           "distilroberta", "deberta-v3-small", "modernbert-base", "electra-small", "albert-base"]  # fmt: skip
 BAR = 0.4
 
 
-def scriptgen_command() -> list[str]:
-    script = Path(sys.executable).with_name("scriptgen")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "scriptgen"]
-
-
-def run(cmd: list[str], cwd: Path, **env: str) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **env})  # fmt: skip
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n"
-                 f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}")  # fmt: skip
-    return seconds
 
 
 def main() -> int:
@@ -50,9 +36,9 @@ def main() -> int:
     args = parser.parse_args()
     scriptgen = scriptgen_command()
     work = Path(tempfile.mkdtemp(prefix="bench-regen-warm-"))
-    run(["git", "init", "-q"], work)
+    timed(["git", "init", "-q"], work)
     for model in MODELS:
-        run([*scriptgen, "new", "textclf", "--model", model, "--no-validate"], work)
+        timed([*scriptgen, "new", "textclf", "--model", model, "--no-validate"], work)
     specs = sorted(work.glob("generated/*/.scriptgen/spec.yaml"))
     assert len(specs) == len(MODELS), specs
     rate = 2
@@ -64,8 +50,8 @@ def main() -> int:
             text = re.sub(r"learning_rate: \S+", f"learning_rate: {rate}.0e-05",
                           spec.read_text())  # fmt: skip
             spec.write_text(text)
-        return run([*scriptgen, "regen", "--jobs", str(args.jobs)], work,
-                   SCRIPTGEN_WARM=warm)  # fmt: skip
+        return timed([*scriptgen, "regen", "--jobs", str(args.jobs)], work,
+                     {**os.environ, "SCRIPTGEN_WARM": warm})  # fmt: skip
 
     times: dict[str, list[float]] = {"cold": [], "warm": []}
     for _ in range(args.rounds):

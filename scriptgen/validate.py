@@ -54,7 +54,7 @@ from .report import (
 )
 from .twins import judge_env, offered as offered_twins
 from .warm import lease_policy, unavailable as warm_unavailable, warm_worker
-from .write import pid_alive
+from .write import remove_orphans
 
 VERDICT_PLUGIN = Path(__file__).with_name("verdict_plugin.py")
 
@@ -254,10 +254,7 @@ _STALE_STAGING_SECONDS = 3600
 def remove_leftovers(twins: Path | None = None) -> None:
     """Remove the folders of validation runs whose scriptgen process is gone (killed),
     and the twin cache's (``twins``) half-built twins that such runs left."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{RUN_PREFIX}*-*"):
-        pid = folder.name[len(RUN_PREFIX) :].partition("-")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+    remove_orphans(Path(tempfile.gettempdir()).glob(f"{RUN_PREFIX}*-*"), RUN_PREFIX)
     # The judge stages a twin as .<name>.<random> and renames it whole into place; its
     # PID is of the sandbox's own namespace, so age tells a dead build from a live one.
     for staging in twins.glob(".*") if twins else ():

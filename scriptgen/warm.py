@@ -60,7 +60,7 @@ def _base() -> Path:
     list (Landlock), but the judge reaches a socket there by its name; the temporary
     folder where the home is none, or too deep for a socket's name. Folders that killed
     scriptgen processes left are removed."""
-    from .write import pid_alive
+    from .write import remove_orphans
 
     home = Path.home() / ".cache" / "scriptgen" / "warm"
     for base in (home, Path(tempfile.gettempdir()) / "scriptgen-warm"):
@@ -72,10 +72,7 @@ def _base() -> Path:
             break
         except OSError:
             continue
-    for folder in base.iterdir():
-        pid = folder.name.partition("-")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+    remove_orphans(base.iterdir())
     return base
 
 

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,6 +82,15 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def remove_orphans(folders: Iterable[Path], prefix: str = "") -> None:
+    """Remove the folders named ``<prefix><pid>-...`` whose scriptgen process is gone
+    (killed before it could clean up)."""
+    for folder in folders:
+        pid = folder.name[len(prefix) :].partition("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_new(target: Path, files: Mapping[str, str]) -> None:
