@@ -32,6 +32,29 @@ from transformers import PreTrainedTokenizerBase
 logger = logging.getLogger(__name__)
 
 FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
+
+
+def _file_format(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FILE_FORMATS:
+        raise ValueError(
+            f"cannot tell the format of {path}: use one of {sorted(FILE_FORMATS)}"
+        )
+    return FILE_FORMATS[suffix]
+
+
+def check_columns(raw: DatasetDict, *columns: str) -> None:
+    """Every split has each of ``columns`` (the --*_column settings name them)."""
+    for split, dataset in raw.items():
+        missing = [c for c in columns if c not in dataset.column_names]
+        if missing:
+            raise ValueError(
+                f"the {split} data has no column {', '.join(map(repr, missing))} "
+                f"(its columns: {dataset.column_names}); the --*_column settings "
+                "name the columns"
+            )
+
+
 # Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
 FALLBACK_SPLITS = {"validation": ["test"]}
 
@@ -110,26 +133,6 @@ def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> 
     if max_samples is not None and max_samples < len(dataset):
         return dataset.shuffle(seed=seed).select(range(max_samples))
     return dataset
-
-
-def _file_format(path: str) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in FILE_FORMATS:
-        raise ValueError(
-            f"cannot tell the format of {path}: use one of {sorted(FILE_FORMATS)}"
-        )
-    return FILE_FORMATS[suffix]
-
-
-def check_columns(raw: DatasetDict, text_column: str, label_column: str) -> None:
-    for split, dataset in raw.items():
-        for column in (text_column, label_column):
-            if column not in dataset.column_names:
-                raise ValueError(
-                    f"column {column!r} not found in the {split} data "
-                    f"(columns: {dataset.column_names}); "
-                    "set --text_column / --label_column"
-                )
 
 
 @dataclass(frozen=True)

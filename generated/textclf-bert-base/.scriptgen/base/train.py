@@ -272,7 +272,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model = load_model(
         model_args.model_name_or_path,
         scheme.names,
-        gradient_checkpointing=training_args.activation_checkpointing,
         # Said explicitly: a checkpoint's config may carry another problem type.
         problem_type=(
             "multi_label_classification"
