@@ -22,6 +22,16 @@ IGNORE_INDEX = -100  # positions the loss and the metrics skip
 OUTSIDE = "O"
 
 
+def _file_format(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FILE_FORMATS:
+        raise ValueError(
+            f"cannot tell the format of {path}: "
+            f"JSON Lines of words and their tags, one of {sorted(FILE_FORMATS)}"
+        )
+    return FILE_FORMATS[suffix]
+
+
 # Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
 FALLBACK_SPLITS = {"validation": ["test"]}
 
@@ -100,17 +110,6 @@ def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> 
     if max_samples is not None and max_samples < len(dataset):
         return dataset.shuffle(seed=seed).select(range(max_samples))
     return dataset
-
-
-def _file_format(path: str) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix not in FILE_FORMATS:
-        raise ValueError(
-            f"cannot read {path}: token classification data is JSON Lines "
-            f"({', '.join(sorted(FILE_FORMATS))}) with a list of words and a list of tags "
-            "per line"
-        )
-    return FILE_FORMATS[suffix]
 
 
 def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> None:

@@ -10,8 +10,6 @@ Works alike for hub ids and local checkpoint folders, of any architecture family
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import nn
 from transformers import (
@@ -20,8 +18,6 @@ from transformers import (
     PreTrainedTokenizerBase,
     Trainer,
 )
-
-logger = logging.getLogger(__name__)
 
 AUTO_CLASS = AutoModelForTokenClassification
 
@@ -34,7 +30,6 @@ def load_model(
     model_name_or_path: str,
     labels: list[str],
     *,
-    gradient_checkpointing: bool = False,
     problem_type: str | None = None,
 ) -> nn.Module:
     """The pretrained model with a fresh head for ``labels``, ready to train with
@@ -54,28 +49,7 @@ def load_model(
     model = AUTO_CLASS.from_pretrained(
         model_name_or_path, dtype=torch.float32, **kwargs
     )
-
-    if gradient_checkpointing:
-        # Non-reentrant checkpointing also passes gradients through segments whose
-        # inputs are frozen (frozen embeddings, peft methods).
-        model.activation_checkpointing_enable(
-            activation_checkpointing_kwargs={"use_reentrant": False}
-        )
-        model.config.use_cache = False
-
-    trainable, total = count_parameters(model)
-    logger.info(
-        "full: %d of %d parameters train (%.2f%%)",
-        trainable,
-        total,
-        100 * trainable / total,
-    )
     return model
-
-
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
 
 
 def save_trained(trainer: Trainer, output_dir: str) -> None:

@@ -27,8 +27,8 @@ from data import prepare_tokenizer
 from metrics import get_entities
 from model import load_tokenizer, load_trained
 
-PROJECT_DIR = Path(__file__).resolve().parent
 OUTSIDE = "O"
+PROJECT_DIR = Path(__file__).resolve().parent
 
 
 def read_config() -> dict:

@@ -251,7 +251,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model = load_model(
         model_args.model_name_or_path,
         labels,
-        gradient_checkpointing=training_args.activation_checkpointing,
     )
     metrics_fn = EntityMetrics(labels)
     trainer = Trainer(
