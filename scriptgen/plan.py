@@ -15,6 +15,7 @@ from .registry import Family, ResolvedModel, aliases, family, resolve_model
 from .spec import (
     LOCAL_FORMATS,
     Spec,
+    TrainingSpec,
     canonical,
     infer_format,
     parse_spec,
@@ -112,6 +113,20 @@ class Plan:
         return {**baseline.model_dump(mode="json"), "llm": llm}
 
 
+def _check_checkpointing(training: TrainingSpec, fam: Family, model_type: str) -> None:
+    """Activation checkpointing where it can run: not for a family transformers cannot
+    checkpoint, nor with peft's prefix tuning (which refuses it)."""
+    if not training.gradient_checkpointing:
+        return
+    if not fam.checkpointing:
+        why = f"transformers cannot checkpoint {model_type}'s activations"
+    elif training.method == "prefix":
+        why = "peft's prefix tuning does not work with it"
+    else:
+        return
+    raise UserError(f"training.gradient_checkpointing: {why}; set it to false")
+
+
 def make_plan(
     raw: dict[str, Any], model_base: Path, out: Path, target: Path | None = None
 ) -> Plan:
@@ -139,6 +154,7 @@ def make_plan(
         )
     fam = family(model.model_type)
     check_method(spec.training.method, manifest, fam, model.model_type)
+    _check_checkpointing(spec.training, fam, model.model_type)
     _check_method_for_data(spec.training.method, spec.data, manifest)
     _check_data(spec.data)
     if spec.baseline is not None:

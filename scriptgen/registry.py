@@ -46,6 +46,8 @@ class Family(_Strict):
     requirements: tuple[str, ...] = ()
     # Batch norms (ResNet's): frozen ones must keep their pretrained running statistics.
     batch_norm: bool = False
+    # Whether transformers can checkpoint the family's activations (--activation_checkpointing).
+    checkpointing: bool = True
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,11 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("method-unsupported-by-task", ("new", "tokclf", "--model", "bert-base",
                                     "--set", "training.method=prompt"), {}, "prompt"),  # fmt: skip
     ("llm-unknown-scheme", (*NEW, "--llm", "telepathy:x"), {}, "telepathy"),
+    # transformers checkpoints no ResNet activations: refused before any validation.
+    ("checkpointing-unsupported-by-family", ("new", "imgclf", "--model", "resnet-50",
+     "--set", "training.gradient_checkpointing=true"), {}, "cannot checkpoint resnet"),  # fmt: skip
+    ("checkpointing-with-prefix-tuning", (*NEW, "--set", "training.method=prefix",
+     "--set", "training.gradient_checkpointing=true"), {}, "prefix tuning"),  # fmt: skip
     # A CSV file cannot hold conversations (lists of messages).
     ("chat-data-in-csv", ("new", "clm", "--model", "smollm2-135m", "--set", "data.kind=chat",
                           "--set", "data.train=train.csv"), {"train.csv": "text\nhi\n"},
