@@ -92,13 +92,26 @@ def templates_root() -> Path:
 
 
 def hash_tree(folder: Path) -> dict[str, str]:
-    """sha256 of every file below ``folder``, keyed by POSIX path relative to it."""
+    """sha256 of every file below ``folder``, keyed by POSIX path relative to it. A file
+    whose size and modification time are as when it was last hashed is not read again
+    (``regen --check`` hashes the same templates for every project)."""
     out: dict[str, str] = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
+        if "__pycache__" in path.parts:
+            continue
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if os.path.isfile(path):
             rel = path.relative_to(folder).as_posix()
-            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[rel] = _digest(path, info.st_size, info.st_mtime_ns)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _digest(path: Path, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _is_prompt(rel: str) -> bool:
@@ -110,9 +123,21 @@ def unused_templates(task: str, baseline: bool) -> tuple[str, ...]:
     """The task's own templates that only files a project leaves out render (a project
     without a prompt baseline: the baseline's), read from the manifest without
     validating it (``regen --check`` stays light)."""
+    path = templates_root() / task / "manifest.yaml"
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = 0  # read_yaml says what is wrong
+    return _unused_templates(path, mtime, task, baseline)
+
+
+@lru_cache(maxsize=64)
+def _unused_templates(
+    path: Path, mtime_ns: int, task: str, baseline: bool
+) -> tuple[str, ...]:
     from .yamlfile import read_yaml
 
-    raw = read_yaml(templates_root() / task / "manifest.yaml", "task manifest")
+    raw = read_yaml(path, "task manifest")
     files = raw.get("files") if isinstance(raw, dict) else None
     files = [f for f in files or () if isinstance(f, dict)]
 
@@ -162,7 +187,8 @@ def shared_keys(templates: Mapping[str, str]) -> list[str]:
 
 def _file_hash(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        info = path.stat()
+        return _digest(path, info.st_size, info.st_mtime_ns)
     except OSError:
         return MISSING
 
