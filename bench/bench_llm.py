@@ -11,7 +11,7 @@ Needs a server: `bench/llm_server.sh serve 1.5b` (llama.cpp serving
 Qwen2.5-Coder-1.5B-Instruct on 127.0.0.1:8080). Not for CI: minutes per requirement.
 
     python bench/bench_llm.py [--url http://127.0.0.1:8080/v1] [--mode edits|files]
-        [--only ID ...] [--json results.json]
+        [--only ID ...] [--budget SECONDS] [--json results.json]
 """
 
 from __future__ import annotations
@@ -45,11 +45,18 @@ REQUIREMENTS = [
 
 
 def run_one(
-    scriptgen: str, url: str, task: str, model: str, mode: str, rid: str, text: str
+    scriptgen: str,
+    url: str,
+    task: str,
+    model: str,
+    mode: str,
+    rid: str,
+    text: str,
+    budget: float = 540,
 ) -> dict[str, object]:
     root = Path(tempfile.mkdtemp(prefix=f"bench-llm-{rid}-"))
     subprocess.run(["git", "init", "-q", str(root)], check=True)
-    (root / "scriptgen.toml").write_text(f'[llm]\nmode = "{mode}"\nbudget = 540\n')
+    (root / "scriptgen.toml").write_text(f'[llm]\nmode = "{mode}"\nbudget = {budget}\n')
     start = time.perf_counter()
     proc = subprocess.run(
         [scriptgen, "new", task, "--model", model, "--llm", f"openai:{url}",
@@ -113,12 +120,21 @@ def main() -> None:
     parser.add_argument("--mode", choices=["edits", "files"], default="edits")
     parser.add_argument("--only", nargs="*", help="requirement ids to run")
     parser.add_argument("--json", type=Path, help="append the rows to this file")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=540,
+        help="seconds of LLM time per project ([llm] budget); the whole-file mode needs "
+        "more to finish its repair rounds",
+    )
     args = parser.parse_args()
     scriptgen = shutil.which("scriptgen") or sys.exit("scriptgen is not on PATH")
     chosen = [r for r in REQUIREMENTS if not args.only or r[0] in args.only]
     rows = []
     for rid, what, text in chosen:
-        row = run_one(scriptgen, args.url, args.task, args.model, args.mode, rid, text)
+        row = run_one(
+            scriptgen, args.url, args.task, args.model, args.mode, rid, text, args.budget
+        )
         row["what"], row["requirement"] = what, text
         rows.append(row)
         print(table([row]).splitlines()[-1], flush=True)
