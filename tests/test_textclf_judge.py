@@ -97,12 +97,12 @@ BREAKAGES = {
 # The method judges (tests/test_method.py) read the saved weights (and, for qlora, the
 # loaded model) themselves: projects that break a method's promise but still learn.
 # (method, breakage)
-PEFT_MODEL = "    model = peft.get_peft_model(model, peft_config)\n"
+PEFT_MODEL = "    return peft.get_peft_model(model, peft_config)\n"
 PREFIX_CONFIG = (
     "        num_attention_heads=config.num_attention_heads,\n"
     "        modules_to_save=list(head),\n"
     "    )\n"
-    "    checkpointing = model.is_activation_checkpointing\n"
+    "    return peft.get_peft_model(model, peft_config)\n"
 )
 METHOD_BREAKAGES = {
     # LoRA that also trains the word embeddings: merged, they differ from the base
@@ -112,8 +112,9 @@ METHOD_BREAKAGES = {
         (
             "model.py",
             PEFT_MODEL,
-            PEFT_MODEL
-            + "    model.get_input_embeddings().weight.requires_grad_(True)\n",
+            "    model = peft.get_peft_model(model, peft_config)\n"
+            "    model.get_input_embeddings().weight.requires_grad_(True)\n"
+            "    return model\n",
             ["test_lora_is_merged_and_changes_only_adapted_weights"],
         ),
     ),
