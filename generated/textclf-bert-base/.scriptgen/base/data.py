@@ -32,6 +32,8 @@ from transformers import PreTrainedTokenizerBase
 logger = logging.getLogger(__name__)
 
 FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
+# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
+FALLBACK_SPLITS = {"validation": ["test"]}
 
 
 def _file_format(path: str) -> str:
@@ -53,10 +55,6 @@ def check_columns(raw: DatasetDict, *columns: str) -> None:
                 f"(its columns: {dataset.column_names}); the --*_column settings "
                 "name the columns"
             )
-
-
-# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
-FALLBACK_SPLITS = {"validation": ["test"]}
 
 
 def load_raw_datasets(
