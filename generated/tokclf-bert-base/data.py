@@ -22,6 +22,10 @@ IGNORE_INDEX = -100  # positions the loss and the metrics skip
 OUTSIDE = "O"
 
 
+# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
+FALLBACK_SPLITS = {"validation": ["test"]}
+
+
 def _file_format(path: str) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FILE_FORMATS:
@@ -30,10 +34,6 @@ def _file_format(path: str) -> str:
             f"JSON Lines of words and their tags, one of {sorted(FILE_FORMATS)}"
         )
     return FILE_FORMATS[suffix]
-
-
-# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
-FALLBACK_SPLITS = {"validation": ["test"]}
 
 
 def load_raw_datasets(
