@@ -1,7 +1,7 @@
 """The model: a pretrained encoder with a fresh token classification head, trained with
 full (the spec's training.method; another is a spec edit and `scriptgen regen`):
 
-    every weight trains.
+    every parameter trains.
 
 save_trained() writes what train.py produced so that load_trained() (predict.py) reads it
 back: a checkpoint.
