@@ -278,12 +278,14 @@ def likely_files(files: Mapping[str, str], requirements: Sequence[str]) -> list[
 
     used, named = telling(texts), telling(defined)
 
-    def score(path: str) -> tuple[int, int, str]:
-        # A word in a name the file defines counts more than one it merely uses.
-        hits = sum(w in texts[path] for w in used) + 2 * sum(
-            w in defined[path] for w in named
-        )
-        return (0 if path == "train.py" else 1, -hits, path)
+    def score(path: str) -> tuple[int, int, int, str]:
+        # A word in a name the file defines counts more than one it merely uses; on a
+        # tie, longer words tell more ("parameters" more than "log").
+        found = [w for w in used if w in texts[path]]
+        found_named = [w for w in named if w in defined[path]]
+        hits = len(found) + 2 * len(found_named)
+        length = sum(map(len, found)) + 2 * sum(map(len, found_named))
+        return (0 if path == "train.py" else 1, -hits, -length, path)
 
     return sorted(code, key=score)
 

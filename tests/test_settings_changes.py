@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from scriptgen.settings import (
@@ -163,6 +164,19 @@ def test_changes_shows_the_project_against_the_reference(tmp_path: Path) -> None
     assert "--- /dev/null\n+++ losses.py\n" in shown and "+def focal_loss():" in shown
     assert "--- reference/predict.py\n+++ /dev/null\n" in shown
     assert "+++ data.py" not in shown and "+++ config.yaml" not in shown
+
+
+@pytest.mark.parametrize(("task", "model"), [("clm", "gpt2"), ("audioclf", "wav2vec2-base")])
+def test_a_fresh_project_is_its_reference(tmp_path: Path, task: str, model: str) -> None:
+    """A project as scriptgen wrote it shows no changes, whatever the formatter did to the
+    rendered templates (import order)."""
+    from .conftest import run_scriptgen
+
+    made = run_scriptgen("new", task, "--model", model, "--no-validate", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    (project,) = (tmp_path / "generated").iterdir()
+    same = run_scriptgen("changes", str(project), cwd=tmp_path)
+    assert same.returncode == 0 and "the reference, unchanged" in same.stdout, same.stdout
 
 
 def test_a_settings_reply_leaves_to_the_code_what_no_setting_changes(
