@@ -152,26 +152,39 @@ def _unused_templates(
 
 
 def template_hashes(
-    task: str, backend: str, shared: Iterable[str], unused: Iterable[str] = ()
+    task: str,
+    backend: str,
+    shared: Iterable[str],
+    unused: Iterable[str] = (),
+    seen: dict[Path, dict[str, str]] | None = None,
 ) -> dict[str, str]:
     """Hashes of what a project of ``task`` made by ``backend`` depends on: the task's
     folder (but the ``unused`` templates of files the project leaves out), and each
     ``shared`` key: a file under ``_common/`` that its templates read, or one entry of a
     shared registry (``_common/models.yaml#bert-base``). Prompt templates count only for
     backends that send prompts. Nothing else of ``_common/`` counts, so adding a task,
-    an alias or a family leaves existing projects fresh.
+    an alias or a family leaves existing projects fresh. ``seen``: folders already hashed
+    in this run.
     """
     root = templates_root()
+
+    def tree(folder: Path) -> dict[str, str]:
+        if seen is None:
+            return hash_tree(folder)
+        if folder not in seen:
+            seen[folder] = hash_tree(folder)
+        return seen[folder]
+
     llm = backend not in OFFLINE_BACKENDS
     skip = set(unused)
     hashes = {
         f"{task}/{rel}": digest
-        for rel, digest in hash_tree(root / task).items()
+        for rel, digest in tree(root / task).items()
         if (llm or not _is_prompt(f"{task}/{rel}")) and f"{task}/{rel}" not in skip
     }
     keys = {k for k in shared if llm or not _is_prompt(k)}
     if llm:
-        keys |= {f"{PROMPTS_DIR}/{rel}" for rel in hash_tree(root / PROMPTS_DIR)}
+        keys |= {f"{PROMPTS_DIR}/{rel}" for rel in tree(root / PROMPTS_DIR)}
     for key in sorted(keys):
         rel, _, entry = key.partition(ENTRY_SEP)
         hashes[key] = (

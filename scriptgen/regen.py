@@ -10,7 +10,6 @@ A failure anywhere leaves the project as it was.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -28,7 +27,6 @@ from .lock import (
     spec_hash,
 )
 from .stale import Status, Wanted, read_raw_spec, status, wanted_for
-from .write import exclusive
 
 if TYPE_CHECKING:
     from .backends import Backend
@@ -71,12 +69,12 @@ def check_all(projects: list[Path], options: Options) -> list[Status]:
     """Staleness of each project, from its ``.scriptgen/`` alone; writes nothing. A project
     whose lock or spec cannot be read gets a status with its error; the others are still
     looked at."""
-    out = []
+    out, seen = [], {}
     for project in projects:
         try:
             lock = Lock.read(project)
             wanted = wanted_for(lock, options.llm, options.llm_model, options.settings)
-            out.append(status(project, wanted))
+            out.append(status(project, wanted, seen))
         except UserError as exc:
             out.append(Status(project, None, error=str(exc)))
     return out
@@ -137,6 +135,9 @@ def regen_all(
 
     if jobs == 1:
         return [one(p) for p in projects]
+    # Imported here: `regen --check` never needs a pool (nor the lock below).
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         try:
             return list(pool.map(one, projects))
@@ -152,6 +153,8 @@ def regenerate(
     project: Path, options: Options, *, sandbox: Sandbox, progress: Progress
 ) -> Outcome:
     """Regenerate one project if it is stale (or forced); see the module's docstring."""
+    from .write import exclusive
+
     with exclusive(project, on_wait=lambda: progress.note(
             f"waiting for another scriptgen run on {project}")):  # fmt: skip
         lock = Lock.read(project)

@@ -84,8 +84,12 @@ class Status:
         return not self.reasons and not self.conflicts and not self.error
 
 
-def status(project: Path, wanted: Wanted | None = None) -> Status:
-    """Compare the lock with the spec, the templates and the backend as they are now."""
+def status(
+    project: Path, wanted: Wanted | None = None, seen: dict | None = None
+) -> Status:
+    """Compare the lock with the spec, the templates and the backend as they are now.
+    ``seen``: the template folders already hashed in this run (one `regen --check`
+    hashes a task's templates once, not once per project)."""
     lock = Lock.read(project)
     wanted = wanted or Wanted(lock.backend)
     result = Status(project, lock)
@@ -100,7 +104,7 @@ def status(project: Path, wanted: Wanted | None = None) -> Status:
         raise UserError(f"{project}: its task {lock.task!r} is not among the templates")
     unused = unused_templates(lock.task, raw.get("baseline") is not None)
     now = template_hashes(
-        lock.task, wanted.backend, shared_keys(lock.templates), unused
+        lock.task, wanted.backend, shared_keys(lock.templates), unused, seen
     )
     changed = sorted(k for k in now.keys() | lock.templates.keys()
                      if now.get(k) != lock.templates.get(k))  # fmt: skip
