@@ -258,7 +258,8 @@ def _backend(
     use_transcript: bool,
 ) -> Backend:
     from .backends import get_backend
-    from .backends.llm import LLMBackend, recorded_chat
+    from .backends.chats import recorded_chat
+    from .backends.llm import LLMBackend
 
     if wanted.backend in OFFLINE_BACKENDS:
         return get_backend(wanted.backend)

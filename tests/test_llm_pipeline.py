@@ -307,7 +307,7 @@ def test_server_errors_end_cleanly(repo: Path, behaviour: str) -> None:
 
 
 def test_openai_stream_chunks_drive_the_token_count() -> None:
-    from scriptgen.backends.llm import openai_chat
+    from scriptgen.backends.chats import openai_chat
 
     seen: list[int] = []
     with ScriptedServer() as server:

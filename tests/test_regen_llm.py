@@ -185,7 +185,7 @@ def test_a_model_change_is_stale_and_asks_the_new_model(repo: Path) -> None:
 def test_a_hand_edited_transcript_is_bad_input(
     tmp_path: Path, content: bytes, says: str
 ) -> None:
-    from scriptgen.backends.llm import recorded_chat
+    from scriptgen.backends.chats import recorded_chat
     from scriptgen.errors import UserError
 
     path = tmp_path / "transcript.jsonl"

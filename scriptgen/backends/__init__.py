@@ -63,7 +63,8 @@ def _reference(arg: str, **options: Any) -> Backend:
 def _replay(arg: str, *, settings: LLMSettings, **options: Any) -> Backend:
     from pathlib import Path
 
-    from .llm import LLMBackend, replay_chat
+    from .chats import replay_chat
+    from .llm import LLMBackend
 
     if not arg:
         raise UserError(
@@ -79,7 +80,8 @@ def _replay(arg: str, *, settings: LLMSettings, **options: Any) -> Backend:
 def _openai(
     arg: str, *, llm_model: str | None = None, settings: LLMSettings, **options: Any
 ) -> Backend:
-    from .llm import RUN_SECONDS, LLMBackend, openai_chat
+    from .chats import openai_chat
+    from .llm import RUN_SECONDS, LLMBackend
 
     if not arg.startswith(("http://", "https://")):
         raise UserError(

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +32,7 @@ import openai
 from ..errors import ScriptgenError
 from .deadline import DeadlineTransport
 from . import openai_errors as wording
+from .openai_reply import Broken, Reply, apply_chunk, model_id, parse_completion
 
 # Cap on one backoff sleep after a broken stream (the package's own cap for its retries).
 MAX_DELAY = 8.0
@@ -55,22 +56,6 @@ class ChatResult:
     completion_tokens: int | None
     seconds: float  # wall time of the whole call, retries included
     finish_reason: str | None
-
-
-class _Broken(Exception):
-    """The reply broke off or was garbled after it started: another attempt may fix it."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = wording.one_line(cause)
-
-
-@dataclass
-class _Reply:
-    model: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-    finish_reason: str | None = None
-    parts: list[str] = field(default_factory=list)
 
 
 class OpenAIClient:
@@ -154,7 +139,7 @@ class OpenAIClient:
 
     def list_models(self) -> list[str]:
         """The model ids that ``GET {base}/models`` lists, in the server's order."""
-        return [_model_id(entry) for entry in self._model_entries()]
+        return [model_id(entry) for entry in self._model_entries()]
 
     def _model_entries(self) -> list[dict[str, Any]]:
         if self._entries is None:
@@ -171,7 +156,7 @@ class OpenAIClient:
                 raise BackendError(
                     f"openai backend: GET {url} gave a malformed model list ({exc})"
                 ) from None
-            self._entries = [e for e in entries if _model_id(e)]
+            self._entries = [e for e in entries if model_id(e)]
         return self._entries
 
     def context_window(self) -> int | None:
@@ -180,7 +165,7 @@ class OpenAIClient:
         """
         model = self.resolve_model()
         for entry in self._model_entries():
-            if _model_id(entry) != model:
+            if model_id(entry) != model:
                 continue
             meta = entry.get("meta")
             meta = meta if isinstance(meta, dict) else {}
@@ -310,7 +295,7 @@ class OpenAIClient:
 
     def _send(
         self, body: dict[str, Any], on_token: Callable[[str], None] | None
-    ) -> _Reply:
+    ) -> Reply:
         """The reply to ``body``, asked again while another attempt may fix it."""
         url = f"{self.base_url}/chat/completions"
         sent = self._sent
@@ -318,7 +303,7 @@ class OpenAIClient:
             left = self.retries + 1 - (self._sent - sent)  # requests still allowed
             try:
                 return self._attempt(body, left, on_token)
-            except _Broken as exc:
+            except Broken as exc:
                 attempts = self._sent - sent
                 if attempts > self.retries or time.monotonic() >= self._call_limit[0]:
                     raise BackendError(
@@ -349,7 +334,7 @@ class OpenAIClient:
         body: dict[str, Any],
         left: int,
         on_token: Callable[[str], None] | None,
-    ) -> _Reply:
+    ) -> Reply:
         sdk = self._sdk.with_options(max_retries=max(0, left - 1))
         raw = sdk.chat.completions.with_raw_response.create(
             **body, extra_headers=self._headers
@@ -359,37 +344,35 @@ class OpenAIClient:
             try:
                 body_bytes = raw.http_response.read()
             except httpx2.TransportError as exc:
-                raise _Broken(wording.transport_cause(exc, self.timeout)) from None
-            reply = _parse_completion(body_bytes)
+                raise Broken(wording.transport_cause(exc, self.timeout)) from None
+            reply = parse_completion(body_bytes)
             if on_token is not None and reply.parts[0]:
                 on_token(reply.parts[0])
             return reply
-        reply = _Reply()
+        reply = Reply()
         stream = raw.parse()
         try:
             for chunk in stream:
-                piece = _apply_chunk(reply, chunk.to_dict())
+                piece = apply_chunk(reply, chunk.to_dict())
                 if piece:
                     reply.parts.append(piece)
                     if on_token is not None:
                         on_token(piece)
         except json.JSONDecodeError as exc:
-            raise _Broken(
+            raise Broken(
                 f"malformed JSON in stream: {wording.snippet(exc.doc)}"
             ) from None
         except openai.APIConnectionError as exc:  # timeouts included
-            raise _Broken(
-                wording.transport_cause(exc.__cause__, self.timeout)
-            ) from None
+            raise Broken(wording.transport_cause(exc.__cause__, self.timeout)) from None
         except openai.APIError as exc:  # an error event in the stream
-            raise _Broken(
+            raise Broken(
                 f"server error in stream: {wording.snippet(exc.message)}"
             ) from None
         finally:
             stream.close()
         if reply.finish_reason is None:
             # Every server ends a whole reply with a finish reason: this one was cut.
-            raise _Broken("stream ended before a finish_reason")
+            raise Broken("stream ended before a finish_reason")
         return reply
 
     # Errors, as one line each.
@@ -452,58 +435,3 @@ class OpenAIClient:
             f"openai backend: {method} {url} failed after {wording.times(attempts)} "
             f"({cause}); check the server's log"
         )
-
-
-def _model_id(entry: dict[str, Any]) -> str:
-    name = entry.get("id") or entry.get("name") or entry.get("model")
-    return name if isinstance(name, str) else ""
-
-
-def _apply_chunk(reply: _Reply, chunk: dict[str, Any]) -> str:
-    """Fold one stream chunk into ``reply``; return its new text."""
-    if isinstance(chunk.get("model"), str):
-        reply.model = chunk["model"]
-    if isinstance(chunk.get("usage"), dict):
-        reply.usage = chunk["usage"]
-    text = ""
-    choices = chunk.get("choices") or []
-    for choice in choices if isinstance(choices, list) else []:
-        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-            continue
-        delta = choice.get("delta") or {}
-        content = delta.get("content") if isinstance(delta, dict) else None
-        if isinstance(content, str):
-            text += content
-        if choice.get("finish_reason"):
-            reply.finish_reason = str(choice["finish_reason"])
-    return text
-
-
-def _parse_completion(raw: bytes) -> _Reply:
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise _Broken(f"malformed JSON reply: {wording.snippet(raw)}") from None
-    if not isinstance(payload, dict):
-        raise _Broken(f"unexpected reply: {wording.snippet(raw)}")
-    if payload.get("error") or payload.get("object") == "error":
-        raise _Broken(
-            f"server error: {wording.error_text(payload.get('error') or payload)}"
-        )
-    try:
-        choice = payload["choices"][0]
-        content = choice["message"].get("content") or ""
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raise _Broken(
-            f"reply has no choices[0].message: {wording.snippet(raw)}"
-        ) from None
-    usage = payload.get("usage")
-    return _Reply(
-        model=payload.get("model") if isinstance(payload.get("model"), str) else None,
-        usage=usage if isinstance(usage, dict) else {},
-        finish_reason=choice.get("finish_reason"),
-        parts=[str(content)],
-    )
-
-
-# Small helpers.
