@@ -27,7 +27,6 @@ from _common import scriptgen_command
 BAR = 1.5
 
 
-
 def new(
     task: str, model: str, cache: Path, work: Path, **env: str
 ) -> tuple[float, dict]:

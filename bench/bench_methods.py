@@ -28,7 +28,6 @@ from _common import timed
 BAR = 1.5
 
 
-
 def supported(task: str, model: str) -> list[str]:
     from scriptgen.catalog import task_entry
     from scriptgen.plan import cuda_available

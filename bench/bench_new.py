@@ -27,7 +27,6 @@ from _common import timed
 HERE = Path(__file__).resolve().parent
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--task", default="textclf")

@@ -28,8 +28,6 @@ MODELS = ["bert-base", "bert-base-cased", "roberta-base", "xlm-roberta-base", "d
 HEAVY = ("torch", "transformers", "datasets", "accelerate")
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=21)

@@ -27,8 +27,6 @@ MODELS = ["bert-base", "bert-base-cased", "roberta-base", "xlm-roberta-base", "d
 BAR = 0.4
 
 
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=1)

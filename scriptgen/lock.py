@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -103,7 +104,7 @@ def hash_tree(folder: Path) -> dict[str, str]:
             info = path.stat()
         except OSError:
             continue
-        if os.path.isfile(path):
+        if stat.S_ISREG(info.st_mode):
             rel = path.relative_to(folder).as_posix()
             out[rel] = _digest(path, info.st_size, info.st_mtime_ns)
     return out
