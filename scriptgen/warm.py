@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,9 @@ OWN_FOLDERS = ("HOME", "TMPDIR", "HF_HOME")
 SERVER_ENV = {"JE_ARROW_MALLOC_CONF": "background_thread:false"}
 # SCRIPTGEN_WARM=0 turns it off (every validation starts its project's process cold).
 SWITCH = "SCRIPTGEN_WARM"
+# The control socket of another scriptgen process that shares its warm workers (share()):
+# a scriptgen started with it leases from them instead of importing the stack again.
+SHARED = "SCRIPTGEN_WARM_SHARED"
 
 
 def unavailable(boxed: Isolation) -> str | None:
@@ -143,17 +147,134 @@ class WarmWorker:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-_WORKERS: dict[str, WarmWorker] = {}
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+class SharedWorker:
+    """The warm worker of the scriptgen process that serves ``control`` (share()): leases
+    go over that socket, which only this user can reach; the judge then presents its token
+    to that worker's socket as to one of this process's own."""
+
+    def __init__(self, control: str, python: str) -> None:
+        self.connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.connection.connect(control)
+        self.stream = self.connection.makefile("rw", encoding="utf-8")
+        self.python = python
+        self.socket = ""
+        self.why = ""
+        self._lock = threading.Lock()
+        self._open = True
+
+    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            try:
+                self.stream.write(json.dumps(message) + "\n")
+                self.stream.flush()
+                line = self.stream.readline()
+            except (OSError, ValueError):
+                line = ""
+            if not line.strip():
+                self._open = False
+                return {"why": "the sharing process is gone"}
+            return json.loads(line)
+
+    def lease(self, policy: dict[str, Any]) -> str | None:
+        answer = self._ask({"python": self.python, "lease": policy})
+        if "token" not in answer:
+            self.why = str(answer.get("why"))[:200]
+            return None
+        self.socket = answer["socket"]
+        return str(answer["token"])
+
+    def release(self, token: str) -> None:
+        self._ask({"release": token})
+
+    def alive(self) -> bool:
+        return self._open
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+_WORKERS: dict[str, WarmWorker | SharedWorker] = {}
 _STARTING = threading.Lock()
+_SERVING: list[str] = []  # the control socket this process serves (share())
 
 
-def warm_worker(python: str) -> WarmWorker:
-    """This process's warm worker for ``python``, started on first use."""
+def warm_worker(python: str) -> WarmWorker | SharedWorker:
+    """This process's warm worker for ``python``, started on first use; the sharing
+    process's (``SCRIPTGEN_WARM_SHARED``) where one is named and reachable."""
     with _STARTING:
         worker = _WORKERS.get(python)
-        if worker is None or worker.process.poll() is not None:
-            worker = _WORKERS[python] = WarmWorker(python)
+        if worker is None or not worker.alive():
+            worker = _WORKERS[python] = _shared(python) or WarmWorker(python)
         return worker
+
+
+def _shared(python: str) -> SharedWorker | None:
+    control = os.environ.get(SHARED)
+    if not control or control in _SERVING:
+        return None
+    try:
+        return SharedWorker(control, python)
+    except OSError:  # its process is gone: this one starts its own
+        return None
+
+
+def share() -> str:
+    """Serve this process's warm workers to the scriptgen processes it starts (a test
+    session's ``scriptgen`` subprocesses: one import of the stack per test worker, not
+    one per command). Sets ``SCRIPTGEN_WARM_SHARED`` for them and returns the control
+    socket's path: a folder only this user can enter. A client's leases end with its
+    connection (it exited, or was killed)."""
+    if _SERVING:
+        return _SERVING[0]
+    folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-share-", dir=_base()))
+    path = str(folder / "control.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    _SERVING.append(path)
+    os.environ[SHARED] = path
+    atexit.register(shutil.rmtree, folder, True)
+
+    def accept() -> None:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=_serve_client, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return path
+
+
+def _serve_client(conn: socket.socket) -> None:
+    """One sharing client's leases and releases, until it closes; then its leases end."""
+    held: dict[str, WarmWorker | SharedWorker] = {}
+    with conn, conn.makefile("rw", encoding="utf-8") as stream:
+        for line in stream:
+            message = json.loads(line)
+            if "lease" in message:
+                worker, why = None, ""
+                try:
+                    worker = warm_worker(str(message["python"]))
+                    token = worker.lease(message["lease"])
+                except OSError as exc:
+                    token, why = None, f"it could not start ({exc})"
+                if token is not None and worker is not None:
+                    held[token] = worker
+                    answer: dict[str, Any] = {"token": token, "socket": worker.socket}
+                else:
+                    answer = {"why": why or (worker.why if worker else "")}
+            else:
+                token = str(message.get("release"))
+                if token in held:
+                    held.pop(token).release(token)
+                answer = {"released": True}
+            stream.write(json.dumps(answer) + "\n")
+            stream.flush()
+    for token, worker in held.items():
+        worker.release(token)
 
 
 @atexit.register

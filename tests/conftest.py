@@ -40,6 +40,17 @@ LONGEST_FIRST = (
 )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """One warm worker per test process (each pytest-xdist worker), shared with the
+    `scriptgen` commands its tests start: they lease from it instead of importing the ML
+    stack again, one import per test process rather than one per command."""
+    from scriptgen import warm
+    from scriptgen.isolation import isolation
+
+    if warm.unavailable(isolation()) is None:
+        warm.share()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first, then the other slow ones, then the quick ones (which fill
     the gaps at the end): the run's wall time is close to its work divided by workers.

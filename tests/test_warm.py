@@ -329,3 +329,65 @@ def test_a_silent_client_holds_the_worker_no_longer_than_5_seconds(
     assert time.monotonic() - start < 60
     assert silent.makefile("rb").readline().startswith(b'{"error"')
     silent.close()
+
+
+def _validate_in_a_child(files: dict, tmp_path: Path, wait: bool = True):
+    """A separate scriptgen process validates ``files``, with this process's warm workers
+    shared with it; it prints its report's worker and which kind of worker it used."""
+    import json
+    import subprocess
+
+    warm.share()
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import json, sys\n"
+        "from scriptgen import warm\n"
+        "from scriptgen.validate import run_contract_tests\n"
+        f"report = run_contract_tests({files!r}, timeout=120)\n"
+        "kind = type(warm._WORKERS[sys.executable]).__name__\n"
+        "print(json.dumps({'passed': report.passed, 'worker': report.worker, 'kind': kind}))\n",
+        encoding="utf-8",
+    )
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    if not wait:
+        return child
+    out, _ = child.communicate(timeout=300)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_a_scriptgen_it_starts_leases_from_the_shared_worker(tmp_path: Path) -> None:
+    """A scriptgen process started with SCRIPTGEN_WARM_SHARED forks its project's process
+    from the sharing process's worker (no stack imported again), confined the same way."""
+    files = harness_project(
+        "import os\ndef uid():\n    return os.getuid()\n",
+        "def test_it():\n    assert project.uid() != 0\n",
+    )
+    said = _validate_in_a_child(files, tmp_path)
+    assert said == {"passed": True, "worker": "warm", "kind": "SharedWorker"}, said
+
+
+def test_a_killed_clients_leases_end_with_it(tmp_path: Path) -> None:
+    """The scriptgen process that leased from the shared worker is killed while its
+    project's process runs: that process, and what it started, die with it."""
+    import time
+
+    marker = f"scriptgen-shared-{uuid.uuid4().hex}"
+    files = harness_project(
+        "import subprocess, sys, time\n"
+        "def wait():\n"
+        "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', "
+        f"{marker!r}], start_new_session=True)\n"
+        "    time.sleep(300)\n",
+        "def test_it():\n    project.wait()\n",
+    )
+    child = _validate_in_a_child(files, tmp_path, wait=False)
+    deadline = time.monotonic() + 120
+    while not _running(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _running(marker), "the project's process never started"
+    child.kill()
+    child.wait()
+    deadline = time.monotonic() + 15
+    while _running(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _running(marker) == []
