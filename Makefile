@@ -25,7 +25,7 @@ install: $(BIN)/.installed
 # (54 min in 30.4, with 14 more tests). Work stealing keeps one long test from finishing
 # alone at the end.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -n 3 --dist worksteal --durations=40
+	$(BIN)/python -m pytest -n 3 --dist worksteal --durations=15
 
 # The judge's slow twins, built again on an empty cache (the catalog's first row of each) and shipped
 # in scriptgen/ready_twins/ (run it when a twin's build code changes: the catalog test

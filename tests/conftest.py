@@ -65,6 +65,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=cost)
 
 
+# Where the run's time went, by group of tests (a test file, the catalog's rows by task):
+# the seconds each spent in setup, call and teardown, as the workers reported them.
+_SPENT: dict[str, list[float]] = {}
+
+
+def _group(nodeid: str) -> str:
+    path, _, name = nodeid.partition("::")
+    if name.startswith("test_row_generates_and_validates["):
+        return f"{path} [{name.split('[')[1].split('-')[0]} rows]"
+    return path
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    spent = _SPENT.setdefault(_group(report.nodeid), [0.0, 0])
+    spent[0] += report.duration
+    spent[1] += report.when == "call"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 (pytest's own type)
+    if not _SPENT:
+        return
+    total = sum(seconds for seconds, _ in _SPENT.values())
+    terminalreporter.section("where the time went (test-seconds, all workers)")
+    ranked = sorted(_SPENT.items(), key=lambda item: -item[1][0])
+    for group, (seconds, tests) in ranked[:20]:
+        share = 100 * seconds / total if total else 0
+        terminalreporter.write_line(f"{seconds:8.1f} s {share:5.1f}% {tests:4d} tests  {group}")
+    terminalreporter.write_line(f"{total:8.1f} s in all, {len(_SPENT)} groups")
+
+
 def build_file_tree(root: Path, files: Mapping[str, str]) -> None:
     """Write {relative path: text} under root (copier's tests/helpers.py habit)."""
     for rel, text in files.items():
