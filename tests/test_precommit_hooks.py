@@ -1,9 +1,10 @@
 """The hooks in .pre-commit-hooks.yaml, run by the real pre-commit tool in a temp repo.
 
-`pre-commit try-repo` builds each hook's environment from this repository as a user's
-pre-commit would: a fresh virtualenv with scriptgen's light dependencies only. The regen
-hook validates with the ML stack of another interpreter, named in scriptgen.toml's
-`[validate] python` (the README's wiring).
+The user's repo names this repository in its `.pre-commit-config.yaml` (the README's
+wiring), and `pre-commit run` builds each hook's environment from it as a user's
+pre-commit would: a fresh virtualenv with scriptgen's light dependencies only, built once
+per revision in the store the run's tests share. The regen hook validates with the ML
+stack of another interpreter, named in scriptgen.toml's `[validate] python`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,36 @@ pytestmark = pytest.mark.slow
 NAME = "textclf-bert-base"
 
 
+@pytest.fixture(scope="session")
+def hooks_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """This repository and a revision of it with the working tree's changes to tracked
+    files (a commit of them in a clone, as `pre-commit try-repo` makes), for the users'
+    configs to name: what is tested is this checkout, committed or not. One per test
+    process; pre-commit's store keys the hook environment by it."""
+    if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO).returncode == 0:
+        return str(REPO), git(REPO, "rev-parse", "HEAD").strip()
+    shadow = tmp_path_factory.mktemp("hooks") / "scriptgen"
+    git(REPO, "clone", "-q", "--no-hardlinks", str(REPO), str(shadow))
+    diff = subprocess.run(["git", "diff", "--binary", "HEAD"], cwd=REPO,
+                          capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(
+        ["git", "apply", "--whitespace=nowarn"], cwd=shadow, input=diff, check=True
+    )
+    git(shadow, "-c", "user.name=scriptgen tests", "-c", "user.email=tests@scriptgen.invalid",
+        "commit", "-q", "-am", "the working tree's changes")  # fmt: skip
+    return str(shadow), git(shadow, "rev-parse", "HEAD").strip()
+
+
 @pytest.fixture
-def user_repo(tmp_path: Path) -> Path:
-    """A user's repo with one generated, committed project and the light hook wiring."""
+def user_repo(tmp_path: Path, hooks_repo: tuple[str, str]) -> Path:
+    """A user's repo with one generated, committed project and both hooks wired as the
+    README says."""
+    url, rev = hooks_repo
+    config = {"repos": [{"repo": url, "rev": rev,
+                         "hooks": [{"id": "scriptgen-check"}, {"id": "scriptgen-regen"}]}]}  # fmt: skip
     root = init_repo(tmp_path / "repo", {
         "README.md": "# models\n", "scriptgen.toml": f'[validate]\npython = "{sys.executable}"\n',
+        ".pre-commit-config.yaml": yaml.safe_dump(config),
     })  # fmt: skip
     result = run_scriptgen("new", "textclf", "--model", "bert-base", cwd=root)
     assert result.returncode == 0, result.stderr
@@ -44,11 +70,12 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "pre-commit-home"
 
 
-def try_repo(root: Path, hook: str, home: Path) -> subprocess.CompletedProcess[str]:
+def run_hook(root: Path, hook: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """`pre-commit run HOOK --all-files` in the user's repo ``root``."""
     env = {**os.environ, "PRE_COMMIT_HOME": str(home)}
     env.pop("PRE_COMMIT", None)
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), hook, "--all-files"],
+        [sys.executable, "-m", "pre_commit", "run", hook, "--all-files"],
         cwd=root, capture_output=True, text=True, env=env, timeout=900,
     )  # fmt: skip
 
@@ -68,7 +95,7 @@ def test_hooks_file_names_both_hooks() -> None:
 def test_check_hook_passes_fresh_and_fails_on_a_spec_edit(
     user_repo: Path, pre_commit_home: Path
 ) -> None:
-    fresh = try_repo(user_repo, "scriptgen-check", pre_commit_home)
+    fresh = run_hook(user_repo, "scriptgen-check", pre_commit_home)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     assert "scriptgen projects are fresh" in fresh.stdout and "Passed" in fresh.stdout
 
@@ -76,7 +103,7 @@ def test_check_hook_passes_fresh_and_fails_on_a_spec_edit(
     spec.write_text(
         spec.read_text().replace("learning_rate: 2.0e-05", "learning_rate: 3.0e-05")
     )
-    stale = try_repo(user_repo, "scriptgen-check", pre_commit_home)
+    stale = run_hook(user_repo, "scriptgen-check", pre_commit_home)
     assert stale.returncode == 1
     assert "Failed" in stale.stdout
     assert (f"generated/{NAME}: stale: spec changed: training.learning_rate: 2e-05 -> 3e-05"
@@ -94,7 +121,7 @@ def test_regen_hook_rewrites_and_fails_once_then_passes(
     head = git(user_repo, "rev-parse", "HEAD")
     index = (user_repo / ".git" / "index").read_bytes()
 
-    first = try_repo(user_repo, "scriptgen-regen", pre_commit_home)
+    first = run_hook(user_repo, "scriptgen-regen", pre_commit_home)
     assert first.returncode == 1, first.stdout + first.stderr
     assert "Failed" in first.stdout and "- exit code: 1" in first.stdout
     assert f"generated/{NAME}: regenerated (spec changed" in first.stdout
@@ -104,14 +131,14 @@ def test_regen_hook_rewrites_and_fails_once_then_passes(
     assert git(user_repo, "rev-parse", "HEAD") == head
     assert (user_repo / ".git" / "index").read_bytes() == index
 
-    second = try_repo(user_repo, "scriptgen-regen", pre_commit_home)
+    second = run_hook(user_repo, "scriptgen-regen", pre_commit_home)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Passed" in second.stdout
-    assert try_repo(user_repo, "scriptgen-check", pre_commit_home).returncode == 0
+    assert run_hook(user_repo, "scriptgen-check", pre_commit_home).returncode == 0
 
 
-def test_try_repo_sees_this_repository() -> None:
-    """try-repo clones this repository: it must be a git checkout holding the hooks file."""
+def test_pre_commit_sees_this_repository() -> None:
+    """pre-commit clones this repository: it must be a git checkout holding the hooks file."""
     assert shutil.which("git")
     tracked = git(REPO, "ls-files", ".pre-commit-hooks.yaml").strip()
     assert tracked == ".pre-commit-hooks.yaml"
