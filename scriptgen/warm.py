@@ -146,7 +146,6 @@ class WarmWorker:
             self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-
     def alive(self) -> bool:
         return self.process.poll() is None
 

@@ -83,7 +83,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     spent[1] += report.when == "call"
 
 
-def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 (pytest's own type)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _SPENT:
         return
     total = sum(seconds for seconds, _ in _SPENT.values())
@@ -91,7 +91,9 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 (pytest's
     ranked = sorted(_SPENT.items(), key=lambda item: -item[1][0])
     for group, (seconds, tests) in ranked[:20]:
         share = 100 * seconds / total if total else 0
-        terminalreporter.write_line(f"{seconds:8.1f} s {share:5.1f}% {tests:4d} tests  {group}")
+        terminalreporter.write_line(
+            f"{seconds:8.1f} s {share:5.1f}% {tests:4d} tests  {group}"
+        )
     terminalreporter.write_line(f"{total:8.1f} s in all, {len(_SPENT)} groups")
 
 

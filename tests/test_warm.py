@@ -348,7 +348,9 @@ def _validate_in_a_child(files: dict, tmp_path: Path, wait: bool = True):
         "print(json.dumps({'passed': report.passed, 'worker': report.worker, 'kind': kind}))\n",
         encoding="utf-8",
     )
-    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True
+    )
     if not wait:
         return child
     out, _ = child.communicate(timeout=300)
@@ -357,7 +359,8 @@ def _validate_in_a_child(files: dict, tmp_path: Path, wait: bool = True):
 
 def test_a_scriptgen_it_starts_leases_from_the_shared_worker(tmp_path: Path) -> None:
     """A scriptgen process started with SCRIPTGEN_WARM_SHARED forks its project's process
-    from the sharing process's worker (no stack imported again), confined the same way."""
+    from the sharing process's worker (no stack imported again), confined the same way.
+    """
     files = harness_project(
         "import os\ndef uid():\n    return os.getuid()\n",
         "def test_it():\n    assert project.uid() != 0\n",
