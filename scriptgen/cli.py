@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -355,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ScriptgenError as exc:
         if _state["debug"]:
+            import traceback  # imported only here: 4 ms of `regen --check`
+
             traceback.print_exc()
         lines = str(exc).splitlines() or [type(exc).__name__]
         click.echo(f"scriptgen: error: {lines[0]}", err=True)
