@@ -262,6 +262,7 @@ def encode_label(value, scheme: LabelScheme) -> int | list[float]:
 
 
 def _label_id(value, scheme: LabelScheme) -> int:
+    """The class id of one label value."""
     if scheme.values_are_ids:
         if not 0 <= int(value) < len(scheme.names):
             raise ValueError(f"label id {value!r} out of range for {scheme.names}")
