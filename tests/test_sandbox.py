@@ -232,12 +232,11 @@ def test_nothing_outlives_a_killed_scriptgen(tmp_path: Path) -> None:
     import subprocess
     import sys
     import tempfile
-    import time
     import uuid
 
     from scriptgen.validate import remove_leftovers
 
-    from .test_validate import _running
+    from .test_validate import _running, _wait_for
 
     marker = f"scriptgen-killed-{uuid.uuid4().hex}"
     project = {
@@ -256,9 +255,7 @@ def test_nothing_outlives_a_killed_scriptgen(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     scriptgen = subprocess.Popen([sys.executable, str(script)])
-    deadline = time.monotonic() + 60
-    while len(_running(marker)) < 5 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _wait_for(lambda: len(_running(marker)) >= 5, 60)
     assert len(_running(marker)) == 5
     folders = list(
         Path(tempfile.gettempdir()).glob(f"scriptgen-validate-{scriptgen.pid}-*")
@@ -266,9 +263,7 @@ def test_nothing_outlives_a_killed_scriptgen(tmp_path: Path) -> None:
     assert len(folders) == 1
     scriptgen.kill()
     scriptgen.wait()
-    deadline = time.monotonic() + 10
-    while _running(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _wait_for(lambda: not _running(marker), 10)
     assert _running(marker) == []
     remove_leftovers()
     assert not folders[0].exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,13 @@ def _running(marker: str) -> list[str]:
         if marker in text:
             found.append(text)
     return found
+
+
+def _wait_for(condition: Callable[[], object], seconds: float) -> None:
+    """Poll ``condition`` every 0.2 s until it holds or ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")

@@ -21,7 +21,7 @@ from scriptgen.isolation import isolation
 from scriptgen.validate import run_contract_tests
 
 from .test_sandbox import HARNESS
-from .test_validate import _running
+from .test_validate import _running, _wait_for
 
 pytestmark = pytest.mark.skipif(
     warm.unavailable(isolation()) is not None,
@@ -372,8 +372,6 @@ def test_a_scriptgen_it_starts_leases_from_the_shared_worker(tmp_path: Path) -> 
 def test_a_killed_clients_leases_end_with_it(tmp_path: Path) -> None:
     """The scriptgen process that leased from the shared worker is killed while its
     project's process runs: that process, and what it started, die with it."""
-    import time
-
     marker = f"scriptgen-shared-{uuid.uuid4().hex}"
     files = harness_project(
         "import subprocess, sys, time\n"
@@ -384,13 +382,9 @@ def test_a_killed_clients_leases_end_with_it(tmp_path: Path) -> None:
         "def test_it():\n    project.wait()\n",
     )
     child = _validate_in_a_child(files, tmp_path, wait=False)
-    deadline = time.monotonic() + 120
-    while not _running(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _wait_for(lambda: _running(marker), 120)
     assert _running(marker), "the project's process never started"
     child.kill()
     child.wait()
-    deadline = time.monotonic() + 15
-    while _running(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _wait_for(lambda: not _running(marker), 15)
     assert _running(marker) == []
