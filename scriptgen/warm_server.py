@@ -23,13 +23,11 @@ child: each has its own copy of the memory, and its own confinement.
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import io
 import json
 import os
 import random
-import select
 import selectors
 import signal
 import socket
@@ -39,95 +37,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import confine  # noqa: E402  (beside this file, standard library and landlock only)
+import namespaces  # noqa: E402  (beside this file, standard library only)
 
 sys.path.pop(0)
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG, _PR_SET_KEEPCAPS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE = (
-    1,
-    8,
-    47,
-    2,
-)
-_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = (
-    0x00020000, 0x10000000, 0x20000000, 0x40000000,
-)  # fmt: skip
-_CAP_DAC_READ_SEARCH = 2
-_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
 _MAX_MESSAGE = 4 << 20
-_EXIT_SETUP = 125  # the child could not be confined: it never ran the worker
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        raise OSError(ctypes.get_errno(), what)
-
-
-def _die_with_parent(parent: int | None = None, alive: int | None = None) -> None:
-    """SIGKILL when the parent dies; exit now if it already has (its PID is ``parent``,
-    or, across a PID namespace, where no PID tells, ``alive`` is the read end of a pipe
-    that it holds open)."""
-    _check(_LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
-    gone = (
-        os.getppid() != parent
-        if alive is None
-        else bool(select.select([alive], [], [], 0)[0])
-    )
-    if gone:
-        os._exit(_EXIT_SETUP)
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_uint32) for n in ("effective", "permitted", "inheritable")]
-
-
-def _become_unprivileged(uid: int) -> None:
-    """uid and gid ``uid``, no groups, keeping only CAP_DAC_READ_SEARCH (what setpriv
-    does for a cold run: the interpreter may lie in a folder only root reads, and Landlock
-    decides what is read), ambient so that it survives exec."""
-    _check(_LIBC.prctl(_PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(KEEPCAPS)")
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    bit = 1 << _CAP_DAC_READ_SEARCH
-    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (_CapData * 2)(_CapData(bit, bit, bit), _CapData(0, 0, 0))
-    _check(_LIBC.capset(ctypes.byref(header), data), "capset")
-    _check(
-        _LIBC.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, _CAP_DAC_READ_SEARCH, 0, 0),
-        "prctl(CAP_AMBIENT_RAISE)",
-    )
-
-
-def _own_user_namespace() -> None:
-    """Not root: a user namespace where this user is root (``unshare -r``), so that the
-    network and PID namespaces can be made."""
-    uid, gid = os.getuid(), os.getgid()
-    _check(_LIBC.unshare(_CLONE_NEWUSER), "unshare(user)")
-    with open("/proc/self/setgroups", "w") as f:
-        f.write("deny")
-    with open("/proc/self/uid_map", "w") as f:
-        f.write(f"0 {uid} 1")
-    with open("/proc/self/gid_map", "w") as f:
-        f.write(f"0 {gid} 1")
-
-
-def _own_folders(own: dict[str, str]) -> None:
-    """The run's HOME, TMPDIR and HF_HOME (``own``) mounted over the worker's, in a mount
-    namespace of this process's own: what a library fixed at import time (the hub's and
-    datasets' cache folders) is then this run's folder, not a folder every child shares.
-    """
-    _check(_LIBC.unshare(_CLONE_NEWNS), "unshare(mount)")
-    _check(_LIBC.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "mount(private)")
-    for name, folder in own.items():
-        target = os.environ[name].encode()
-        _check(
-            _LIBC.mount(folder.encode(), target, None, _MS_BIND, None), f"bind {name}"
-        )
 
 
 def _fresh_process_state(env: dict[str, str]) -> None:
@@ -163,19 +77,11 @@ def _worker(
     """The forked child: namespaces, then the grandchild that confines itself and runs the
     worker; the grandchild's PID goes to the server on ``told``. Never returns."""
     try:
-        _die_with_parent(server)
+        namespaces.die_with_parent(server)
         _close_fds((*fds, told))  # the server's sockets and pipes are not the worker's
         os.setsid()
-        flags = 0
-        if "network" in policy["contained"]:
-            flags |= _CLONE_NEWNET
-        if "processes" in policy["contained"]:
-            flags |= _CLONE_NEWPID
-        if flags:
-            if os.getuid() != 0:
-                _own_user_namespace()
-            _check(_LIBC.unshare(flags), "unshare(net, pid)")
-        _own_folders(policy["own"])
+        namespaces.contain(policy["contained"])
+        namespaces.own_folders(policy["own"])
         alive, holding = os.pipe()
         pid = os.fork()
     except BaseException as exc:
@@ -193,7 +99,7 @@ def _worker(
             os.kill(os.getpid(), os.WTERMSIG(status))
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     try:
-        _die_with_parent(alive=alive)
+        namespaces.die_with_parent(alive=alive)
         requests, replies, stdout, stderr = fds
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
@@ -202,8 +108,8 @@ def _worker(
         _fresh_process_state(request["env"])
         os.chdir(policy["cwd"])
         if policy.get("uid") is not None and os.getuid() == 0:
-            _become_unprivileged(policy["uid"])
-        _die_with_parent(alive=alive)  # a change of user clears it: set after
+            namespaces.become_unprivileged(policy["uid"])
+        namespaces.die_with_parent(alive=alive)  # a change of user clears it: set after
         os.close(alive)
         confine.confine_self(policy["confine"])
         _close_fds((requests, replies))  # the Landlock ruleset's
@@ -235,7 +141,7 @@ def _report_setup_failure(exc: BaseException, fds: list[int]) -> None:
 
         os.write(fds[-1], (message + traceback.format_exc()).encode())
     finally:
-        os._exit(_EXIT_SETUP)
+        os._exit(namespaces.EXIT_SETUP)
 
 
 def _close_fds(keep: tuple[int, ...]) -> None:

@@ -29,23 +29,13 @@ from urllib.parse import urlsplit
 import httpx2
 import openai
 
-from ..errors import ScriptgenError
 from .deadline import DeadlineTransport
 from . import openai_errors as wording
+from .openai_errors import BackendError, Unreachable
 from .openai_reply import Broken, Reply, apply_chunk, model_id, parse_completion
 
 # Cap on one backoff sleep after a broken stream (the package's own cap for its retries).
 MAX_DELAY = 8.0
-
-
-class BackendError(ScriptgenError):
-    """An LLM backend failed; the one-line message says what and what to do."""
-
-    exit_code = 1
-
-
-class Unreachable(BackendError):
-    """No connection to the server at all (as opposed to a refusal or a bad reply)."""
 
 
 @dataclass(frozen=True)
@@ -149,9 +139,13 @@ class OpenAIClient:
                 page = self._sdk.models.list(extra_headers=self._headers)
                 entries = [entry.to_dict() for entry in page.data]
             except openai.APIStatusError as exc:
-                raise self._status_error("GET", url, exc, self._sent - sent) from None
+                raise wording.status_error(
+                    "GET", url, exc, self._sent - sent, self
+                ) from None
             except openai.OpenAIError as exc:
-                raise self._failure("GET", url, exc, self._sent - sent) from None
+                raise wording.failure(
+                    "GET", url, exc, self._sent - sent, self
+                ) from None
             except ValueError as exc:  # a body that is not the JSON it claims to be
                 raise BackendError(
                     f"openai backend: GET {url} gave a malformed model list ({exc})"
@@ -321,11 +315,17 @@ class OpenAIClient:
                     # A server that cannot constrain the reply: it is parsed and checked.
                     del body["response_format"]
                     continue
-                raise self._status_error("POST", url, exc, self._sent - sent) from None
+                raise wording.status_error(
+                    "POST", url, exc, self._sent - sent, self
+                ) from None
             except openai.APIStatusError as exc:
-                raise self._status_error("POST", url, exc, self._sent - sent) from None
+                raise wording.status_error(
+                    "POST", url, exc, self._sent - sent, self
+                ) from None
             except openai.OpenAIError as exc:
-                raise self._failure("POST", url, exc, self._sent - sent) from None
+                raise wording.failure(
+                    "POST", url, exc, self._sent - sent, self
+                ) from None
 
     # One request, and its reply.
 
@@ -374,64 +374,3 @@ class OpenAIClient:
             # Every server ends a whole reply with a finish reason: this one was cut.
             raise Broken("stream ended before a finish_reason")
         return reply
-
-    # Errors, as one line each.
-
-    def _status_error(
-        self, method: str, url: str, exc: openai.APIStatusError, attempts: int
-    ) -> BackendError:
-        code = exc.status_code
-        detail = wording.detail(exc)
-        cause = f"HTTP {code}" + (f": {detail}" if detail else "")
-        if code in (408, 409, 429) or code >= 500:
-            wait = wording.retry_after(exc.response.headers)
-            if wait is not None and wait > 120:  # the package waits no longer than that
-                return BackendError(
-                    f"openai backend: {url} is busy ({cause}) and asks to wait "
-                    f"{wait:.0f}s; try again later"
-                )
-            return BackendError(
-                f"openai backend: {method} {url} failed after {wording.times(attempts)} "
-                f"({cause}); check the server's log"
-            )
-        if code in (401, 403):
-            sent = "the key sent was refused; " if self._api_key else ""
-            return BackendError(
-                f"openai backend: {method} {url} unauthorized ({cause}); "
-                f"{sent}set SCRIPTGEN_API_KEY or OPENAI_API_KEY"
-            )
-        if code == 404:
-            hint = (
-                "check the model name (--llm-model) and the base URL"
-                if self.base_url.endswith("/v1")
-                else "the base URL usually ends with /v1, e.g. http://127.0.0.1:8000/v1"
-            )
-            return BackendError(
-                f"openai backend: {method} {url} not found ({cause}); {hint}"
-            )
-        return BackendError(f"openai backend: {method} {url} was rejected ({cause})")
-
-    def _failure(
-        self, method: str, url: str, exc: openai.OpenAIError, attempts: int
-    ) -> BackendError:
-        """A request that got no answer at all, or an answer that is not JSON."""
-        # The transport's own exception (httpx2's, or httpx's) says which phase failed.
-        transport = type(exc.__cause__).__name__
-        if transport in ("ConnectError", "ConnectTimeout"):
-            cause = (
-                f"connect timed out after {self.connect_timeout:g}s"
-                if transport == "ConnectTimeout"
-                else wording.cause(exc.__cause__)
-            )
-            return Unreachable(
-                f"openai backend: cannot reach {url} after {wording.times(attempts)} "
-                f"({cause}); check that the server is running and the URL is right"
-            )
-        if isinstance(exc, openai.APIConnectionError):  # timeouts included
-            cause = wording.transport_cause(exc.__cause__, self.timeout)
-        else:
-            cause = wording.snippet(str(exc))
-        return BackendError(
-            f"openai backend: {method} {url} failed after {wording.times(attempts)} "
-            f"({cause}); check the server's log"
-        )

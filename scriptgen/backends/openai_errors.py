@@ -11,7 +11,18 @@ from typing import Any
 import httpx2
 import openai
 
+from ..errors import ScriptgenError
 from .deadline import DeadlinePassed
+
+
+class BackendError(ScriptgenError):
+    """An LLM backend failed; the one-line message says what and what to do."""
+
+    exit_code = 1
+
+
+class Unreachable(BackendError):
+    """No connection to the server at all (as opposed to a refusal or a bad reply)."""
 
 
 def detail(exc: openai.APIStatusError) -> str:
@@ -88,3 +99,68 @@ def retry_after(headers: Any) -> float | None:
 
 def int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# A failed request as one line, with what to do.
+
+
+def status_error(
+    method: str, url: str, exc: openai.APIStatusError, attempts: int, client: Any
+) -> BackendError:
+    """A refusal (an HTTP error status) as one line, with what to do."""
+    code = exc.status_code
+    text = detail(exc)
+    why = f"HTTP {code}" + (f": {text}" if text else "")
+    if code in (408, 409, 429) or code >= 500:
+        wait = retry_after(exc.response.headers)
+        if wait is not None and wait > 120:  # the package waits no longer than that
+            return BackendError(
+                f"openai backend: {url} is busy ({why}) and asks to wait "
+                f"{wait:.0f}s; try again later"
+            )
+        return BackendError(
+            f"openai backend: {method} {url} failed after {times(attempts)} "
+            f"({why}); check the server's log"
+        )
+    if code in (401, 403):
+        sent = "the key sent was refused; " if client._api_key else ""
+        return BackendError(
+            f"openai backend: {method} {url} unauthorized ({why}); "
+            f"{sent}set SCRIPTGEN_API_KEY or OPENAI_API_KEY"
+        )
+    if code == 404:
+        hint = (
+            "check the model name (--llm-model) and the base URL"
+            if client.base_url.endswith("/v1")
+            else "the base URL usually ends with /v1, e.g. http://127.0.0.1:8000/v1"
+        )
+        return BackendError(
+            f"openai backend: {method} {url} not found ({why}); {hint}"
+        )
+    return BackendError(f"openai backend: {method} {url} was rejected ({why})")
+
+
+def failure(
+    method: str, url: str, exc: openai.OpenAIError, attempts: int, client: Any
+) -> BackendError:
+    """A request that got no answer at all, or an answer that is not JSON."""
+    # The transport's own exception (httpx2's, or httpx's) says which phase failed.
+    transport = type(exc.__cause__).__name__
+    if transport in ("ConnectError", "ConnectTimeout"):
+        why = (
+            f"connect timed out after {client.connect_timeout:g}s"
+            if transport == "ConnectTimeout"
+            else cause(exc.__cause__)
+        )
+        return Unreachable(
+            f"openai backend: cannot reach {url} after {times(attempts)} "
+            f"({why}); check that the server is running and the URL is right"
+        )
+    if isinstance(exc, openai.APIConnectionError):  # timeouts included
+        why = transport_cause(exc.__cause__, client.timeout)
+    else:
+        why = snippet(str(exc))
+    return BackendError(
+        f"openai backend: {method} {url} failed after {times(attempts)} "
+        f"({why}); check the server's log"
+    )
