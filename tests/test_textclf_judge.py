@@ -87,8 +87,8 @@ BREAKAGES = {
     # A made-up metric: eval_results.json claims what the predictions do not earn.
     "hard-coded-accuracy": (
         "train.py",
-        '        metrics = {"accuracy": accuracy,',
-        '        metrics = {"accuracy": 1.0,',
+        '        "accuracy": float((predicted == references).all(-1).mean()),',
+        '        "accuracy": 1.0,',
         ["test_model_learns_the_task"],
     ),
 }
