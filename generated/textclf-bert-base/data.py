@@ -23,8 +23,8 @@ from datasets import (
     Dataset,
     DatasetDict,
     List,
-    Sequence,
     Value,
+    get_dataset_split_names,
     load_dataset,
 )
 from transformers import PreTrainedTokenizerBase
@@ -32,8 +32,6 @@ from transformers import PreTrainedTokenizerBase
 logger = logging.getLogger(__name__)
 
 FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
-# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
-FALLBACK_SPLITS = {"validation": ["test"]}
 
 
 def _file_format(path: str) -> str:
@@ -69,8 +67,8 @@ def load_raw_datasets(
     """A DatasetDict with "train" and "validation" splits, from files or the hub.
 
     Local files win over a hub dataset. Without validation data (no validation file,
-    validation_split None, or a hub dataset that has neither the "validation" split nor
-    "test"), 10% of the training data is held out for evaluation.
+    validation_split None, or a hub dataset with neither "validation" nor "test"), 10%
+    of the training data is held out for evaluation.
     """
     if train_file:
         data_files = {"train": train_file}
@@ -84,15 +82,18 @@ def load_raw_datasets(
             )
         raw = load_dataset(formats.pop(), data_files=data_files)
     elif dataset_name:
+        if validation_split == "validation":  # else "test", else 10% of train
+            splits = get_dataset_split_names(dataset_name, dataset_config_name)
+            validation_split = next(
+                (s for s in ("validation", "test") if s in splits), None
+            )
         raw = DatasetDict(
             train=load_dataset(dataset_name, dataset_config_name, split=train_split)
         )
         if validation_split:
-            validation = _load_validation_split(
-                dataset_name, dataset_config_name, validation_split
+            raw["validation"] = load_dataset(
+                dataset_name, dataset_config_name, split=validation_split
             )
-            if validation is not None:
-                raw["validation"] = validation
     else:
         raise ValueError("no training data: set train_file or dataset_name")
 
@@ -101,28 +102,6 @@ def load_raw_datasets(
         split = raw["train"].train_test_split(test_size=0.1, seed=seed)
         raw = DatasetDict(train=split["train"], validation=split["test"])
     return raw
-
-
-def _load_validation_split(
-    dataset_name: str, dataset_config_name: str | None, split: str
-) -> Dataset | None:
-    """The hub dataset's ``split``; for the default name ("validation") the first of it
-    and its fallbacks ("test") that exists, None if none does. A split named otherwise
-    must exist."""
-    fallbacks = FALLBACK_SPLITS.get(split)
-    for name in [split, *(fallbacks or [])]:
-        try:
-            dataset = load_dataset(dataset_name, dataset_config_name, split=name)
-        except ValueError as exc:
-            if fallbacks is None or "Unknown split" not in str(exc):
-                raise
-            continue
-        if name != split:
-            logger.info(
-                "%s has no %r split: evaluating on %r", dataset_name, split, name
-            )
-        return dataset
-    return None
 
 
 def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
@@ -135,17 +114,12 @@ def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> 
 
 @dataclass(frozen=True)
 class LabelScheme:
-    """How one label column's values become training targets."""
+    """How the label column's values become training targets."""
 
     names: list[str]  # label names, in id order
     values_are_ids: bool  # ClassLabel or integer values; else names
     multi_label: bool = False
-    # Multi-label string values ("sports,politics") are split on this.
-    separator: str | None = None
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.names)}
+    separator: str | None = None  # multi-label names in one string ("a,b") split on it
 
 
 def resolve_labels(
@@ -157,89 +131,52 @@ def resolve_labels(
 ) -> LabelScheme:
     """The label names and how values map to ids, from the label column's type.
 
-    ``labels`` (names in id order) are checked against the data's own: a ClassLabel's
-    names must equal them, every name found in a string column must be one of them,
-    every integer id must index them. ``multi_label``: True for a string column of
-    separated names; a list column is multi-label whatever it says.
+    A list column is multi-label; so is a string column of names joined by
+    ``label_separator`` under ``multi_label``. ``labels`` (names in id order) are checked
+    against the data's own: a ClassLabel's names must equal them, every name in a string
+    column must be one of them, every integer id must index them.
     """
     given = [str(label) for label in labels] if labels else None
     feature = raw["train"].features[label_column]
-    element = _list_element(feature)
-    is_list = element is not None
-    if is_list:
-        feature = element
-    multi = is_list or bool(multi_label)
-    # Separated names ("sports,politics") only in a column of strings.
+    is_list = isinstance(feature, List)
+    feature = feature.feature if is_list else feature
     is_text = isinstance(feature, Value) and "string" in feature.dtype
-    separator = label_separator if multi and not is_list and is_text else None
-
+    separator = label_separator if multi_label and is_text and not is_list else None
+    multi = is_list or bool(multi_label)
     if isinstance(feature, ClassLabel):
-        if given and given != list(feature.names):
+        if given and given != feature.names:
             raise ValueError(
                 f"labels {given} do not match the {label_column!r} column's ClassLabel "
-                f"names {list(feature.names)} (in id order); drop --labels or fix them"
+                f"names {feature.names} (in id order); drop --labels or fix them"
             )
         return LabelScheme(list(feature.names), True, multi, separator)
-
-    values = _column_values(raw, label_column, is_list, separator)
-    if _is_integer(feature):
+    if not isinstance(feature, Value):
+        raise ValueError(
+            f"the {label_column!r} column holds {type(feature).__name__}: a label name "
+            "or integer id per text (or a list of them) is expected"
+        )
+    values = [v for dataset in raw.values() for v in dataset[label_column]]
+    if any(v is None for v in values):
+        raise ValueError(f"a row has no value in the {label_column!r} column")
+    if is_list or separator:
+        values = [e for v in values for e in (v if is_list else _split(v, separator))]
+    if feature.dtype.startswith(("int", "uint")):
         ids = sorted({int(v) for v in values})
-        if ids and ids[0] < 0:
-            raise ValueError(f"label ids must be >= 0, found {ids[0]}")
-        if given:
-            if ids and ids[-1] >= len(given):
-                raise ValueError(
-                    f"label id {ids[-1]} in {label_column!r} is out of range for the "
-                    f"{len(given)} labels {given}"
-                )
-            names = given
-        else:
-            names = [str(i) for i in range(ids[-1] + 1 if ids else 0)]
-        return LabelScheme(names, True, multi, separator)
-
-    found = sorted({str(v) for v in values})
-    if given:
-        unknown = [v for v in found if v not in given]
-        if unknown:
+        names = given or [str(i) for i in range(ids[-1] + 1 if ids else 0)]
+        if ids and not 0 <= ids[0] <= ids[-1] < len(names):
             raise ValueError(
-                f"the {label_column!r} column has label(s) {unknown} that are not among "
-                f"the given labels {given}"
+                f"label ids {ids[0]} to {ids[-1]} in {label_column!r} do not index the "
+                f"{len(names)} labels {names}"
             )
-        names = given
-    else:
-        names = found
-    return LabelScheme(names, False, multi, separator)
-
-
-def _list_element(feature) -> object | None:
-    """The element feature of a list-valued column, None for a scalar one."""
-    if isinstance(feature, (List, Sequence)):
-        return feature.feature
-    if isinstance(feature, list):
-        return feature[0]
-    return None
-
-
-def _is_integer(feature) -> bool:
-    return isinstance(feature, Value) and feature.dtype.startswith(("int", "uint"))
-
-
-def _column_values(
-    raw: DatasetDict, label_column: str, is_list: bool, separator: str | None
-) -> list:
-    """Every label value in every split (list and separated values flattened)."""
-    values = []
-    for dataset in raw.values():
-        for value in dataset[label_column]:
-            if value is None:
-                raise ValueError(f"a row has no value in the {label_column!r} column")
-            if is_list:
-                values.extend(value)
-            elif separator:
-                values.extend(_split(value, separator))
-            else:
-                values.append(value)
-    return values
+        return LabelScheme(names, True, multi, separator)
+    found = sorted({str(v) for v in values})
+    unknown = [v for v in found if given and v not in given]
+    if unknown:
+        raise ValueError(
+            f"the {label_column!r} column has label(s) {unknown[:5]} that are not among "
+            f"the given labels {given}"
+        )
+    return LabelScheme(given or found, False, multi, separator)
 
 
 def _split(value: str, separator: str) -> list[str]:
@@ -253,10 +190,8 @@ def encode_label(value, scheme: LabelScheme) -> int | list[float]:
         return _label_id(value, scheme)
     if scheme.separator is not None:
         value = _split(value, scheme.separator)
-    elif not isinstance(value, (list, tuple)):
-        value = [value]
     target = [0.0] * len(scheme.names)
-    for element in value:
+    for element in value if isinstance(value, (list, tuple)) else [value]:
         target[_label_id(element, scheme)] = 1.0
     return target
 
@@ -267,10 +202,9 @@ def _label_id(value, scheme: LabelScheme) -> int:
         if not 0 <= int(value) < len(scheme.names):
             raise ValueError(f"label id {value!r} out of range for {scheme.names}")
         return int(value)
-    label2id = scheme.label2id
-    if str(value) not in label2id:
+    if str(value) not in scheme.names:
         raise ValueError(f"unknown label {value!r}: expected one of {scheme.names}")
-    return label2id[str(value)]
+    return scheme.names.index(str(value))
 
 
 def tokenize_datasets(

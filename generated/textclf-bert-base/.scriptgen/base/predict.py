@@ -1,14 +1,10 @@
-"""Predict labels with a fine-tuned model.
+"""Predict labels with the fine-tuned model (output_dir in config.yaml, or --model_dir).
 
     python predict.py --text "A wonderful film." --text "Dull and far too long."
     python predict.py --input_file reviews.csv --output_file predictions.jsonl
 
-Prints (or writes) one JSON line per text: {"text": ..., "label": ..., "score": ...}, the
-label with the highest probability. A multi-label model gives every label whose
-probability reaches --threshold: {"text": ..., "label": [...], "score": [...]}. Uses the
-model that train.py saved (output_dir in config.yaml) unless --model_dir says
-otherwise. An input file is CSV or JSON Lines with a text column, or plain text with one
-text per line.
+Prints (or writes) one JSON line per text: {"text", "label", "score"}, as predict() says.
+An input file is CSV or JSON Lines with a text column, or plain text, a text per line.
 """
 
 from __future__ import annotations
@@ -81,20 +77,16 @@ def predict(
     max_length: int = 256,
     threshold: float = 0.5,
 ) -> list[dict]:
-    """One {"text", "label", "score"} dict per text, label names from the saved model.
-
-    Single-label: the most probable label and its probability (softmax). Multi-label: the
-    list of labels whose sigmoid reaches ``threshold``, and their probabilities.
-    """
+    """One {"text", "label", "score"} dict per text, label names from the saved model:
+    the most probable label and its probability (softmax), or for a multi-label model
+    the labels whose sigmoid reaches ``threshold`` and their probabilities."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = load_trained(model_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
-    config = model.config
-    id2label = {int(i): label for i, label in config.id2label.items()}
-    multi_label = config.problem_type == "multi_label_classification"
+    model.to(device)
+    id2label = {int(i): label for i, label in model.config.id2label.items()}
+    multi_label = model.config.problem_type == "multi_label_classification"
     max_length = min(max_length, tokenizer.model_max_length)
-
     predictions = []
     for start in range(0, len(texts), batch_size):
         batch = texts[start : start + batch_size]
@@ -104,24 +96,17 @@ def predict(
             truncation=True,
             max_length=max_length,
             return_tensors="pt",
-        ).to(device)
-        logits = model(**inputs).logits.float()
-        if multi_label:
-            for text, probs in zip(batch, logits.sigmoid().tolist()):
-                chosen = [i for i, p in enumerate(probs) if p >= threshold]
-                predictions.append(
-                    {
-                        "text": text,
-                        "label": [id2label[i] for i in chosen],
-                        "score": [probs[i] for i in chosen],
-                    }
-                )
-        else:
-            scores, ids = logits.softmax(dim=-1).max(dim=-1)
-            for text, label_id, score in zip(batch, ids.tolist(), scores.tolist()):
-                predictions.append(
-                    {"text": text, "label": id2label[label_id], "score": score}
-                )
+        )
+        logits = model(**inputs.to(device)).logits.float()
+        probs = logits.sigmoid() if multi_label else logits.softmax(-1)
+        for text, row in zip(batch, probs.tolist()):
+            if multi_label:
+                chosen = [i for i, p in enumerate(row) if p >= threshold]
+                label, score = [id2label[i] for i in chosen], [row[i] for i in chosen]
+            else:
+                best = max(range(len(row)), key=row.__getitem__)
+                label, score = id2label[best], row[best]
+            predictions.append({"text": text, "label": label, "score": score})
     return predictions
 
 

@@ -161,63 +161,42 @@ def read_config(path: Path, parser: HfArgumentParser) -> dict:
     return config
 
 
-class ClassificationMetrics:
-    """compute_metrics for the Trainer (numpy only): accuracy and macro F1, plus, kept
-    for the log, precision / recall / F1 per label.
+def compute_metrics(
+    eval_pred: EvalPrediction, labels: list[str], multi_label: bool = False
+) -> dict[str, float]:
+    """Accuracy and macro F1 of the predicted classes (numpy only); each label's
+    precision, recall and F1 go to the log.
 
-    Multi-label: a label is predicted when its sigmoid is >= 0.5; "accuracy" is the exact
-    match ratio (every label of a text right), f1_macro averages the per-label F1 and
-    f1_micro pools all (text, label) decisions.
+    Multi-label: a label is predicted where its sigmoid reaches 0.5, accuracy is the
+    exact-match ratio, and f1_micro pools every (example, label) decision.
     """
-
-    def __init__(self, labels: list[str], multi_label: bool) -> None:
-        self.labels = labels
-        self.multi_label = multi_label
-        self.report: list[tuple[str, float, float, float, int]] = []
-
-    def __call__(self, eval_pred: EvalPrediction) -> dict[str, float]:
-        logits = eval_pred.predictions
-        if isinstance(logits, tuple):
-            logits = logits[0]
-        references = np.asarray(eval_pred.label_ids)
-        n = len(self.labels)
-        if self.multi_label:
-            predicted = (logits >= 0.0).astype(int)  # sigmoid(x) >= 0.5
-            references = (references >= 0.5).astype(int)
-            accuracy = float((predicted == references).all(axis=1).mean())
-        else:
-            # One-hot both, so that per-label counts are the same code for both cases.
-            predicted = np.eye(n, dtype=int)[np.argmax(logits, axis=-1)]
-            accuracy = float((predicted.argmax(-1) == references).mean())
-            references = np.eye(n, dtype=int)[references]
-        tp = (predicted & references).sum(axis=0)
-        fp = (predicted & (1 - references)).sum(axis=0)
-        fn = ((1 - predicted) & references).sum(axis=0)
-        precision = np.divide(tp, tp + fp, out=np.zeros(n), where=tp + fp > 0)
-        recall = np.divide(tp, tp + fn, out=np.zeros(n), where=tp + fn > 0)
-        f1 = np.divide(
-            2 * precision * recall,
-            precision + recall,
-            out=np.zeros(n),
-            where=precision + recall > 0,
-        )
-        support = references.sum(axis=0)
-        self.report = [
-            (label, float(p), float(r), float(f), int(s))
-            for label, p, r, f, s in zip(self.labels, precision, recall, f1, support)
-        ]
-        metrics = {"accuracy": accuracy, "f1_macro": float(f1.mean())}
-        if self.multi_label:
-            pooled = 2 * tp.sum() + fp.sum() + fn.sum()
-            metrics["f1_micro"] = float(2 * tp.sum() / pooled) if pooled else 0.0
-        return metrics
-
-    def log_report(self) -> None:
-        width = max(len("label"), *(len(label) for label in self.labels))
-        lines = [f"{'label':<{width}}  precision  recall     f1  support"]
-        for label, p, r, f, s in self.report:
-            lines.append(f"{label:<{width}}  {p:9.3f}  {r:6.3f}  {f:5.3f}  {s:7d}")
-        logger.info("per-label scores on the validation data:\n%s", "\n".join(lines))
+    logits = eval_pred.predictions
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    # One-hot (or multi-hot) both: each label's counts are a column's sums.
+    if multi_label:
+        predicted = (logits >= 0).astype(int)  # sigmoid(x) >= 0.5
+        references = (eval_pred.label_ids >= 0.5).astype(int)
+    else:
+        predicted = np.eye(len(labels), dtype=int)[logits.argmax(-1)]
+        references = np.eye(len(labels), dtype=int)[eval_pred.label_ids]
+    tp = (predicted & references).sum(0)
+    n_predicted, n_true = predicted.sum(0), references.sum(0)
+    precision, recall = tp / np.maximum(n_predicted, 1), tp / np.maximum(n_true, 1)
+    f1 = 2 * tp / np.maximum(n_predicted + n_true, 1)
+    width = max(len(label) for label in ["label", *labels])
+    rows = [f"{'label':<{width}}  precision  recall     f1  support"] + [
+        f"{label:<{width}}  {p:9.3f}  {r:6.3f}  {f:5.3f}  {n:7d}"
+        for label, p, r, f, n in zip(labels, precision, recall, f1, n_true)
+    ]
+    logger.info("per-label scores:\n%s", "\n".join(rows))
+    metrics = {
+        "accuracy": float((predicted == references).all(-1).mean()),
+        "f1_macro": float(f1.mean()),
+    }
+    if multi_label:
+        pooled = max(n_predicted.sum() + n_true.sum(), 1)
+        metrics["f1_micro"] = float(2 * tp.sum() / pooled)
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -279,7 +258,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             else "single_label_classification"
         ),
     )
-    metrics_fn = ClassificationMetrics(scheme.names, scheme.multi_label)
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -287,7 +265,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=metrics_fn,
+        compute_metrics=lambda eval_pred: compute_metrics(
+            eval_pred, scheme.names, scheme.multi_label
+        ),
     )
 
     resume = training_args.resume_from_checkpoint
@@ -304,8 +284,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics = trainer.evaluate()
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)  # eval_results.json
-    if trainer.is_world_process_zero():
-        metrics_fn.log_report()
     return metrics
 
 
