@@ -11,7 +11,14 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from datasets import ClassLabel, Dataset, DatasetDict, Value, load_dataset
+from datasets import (
+    ClassLabel,
+    Dataset,
+    DatasetDict,
+    Value,
+    get_dataset_split_names,
+    load_dataset,
+)
 from tokenizers import pre_tokenizers
 from transformers import PreTrainedTokenizerBase
 
@@ -20,10 +27,6 @@ logger = logging.getLogger(__name__)
 FILE_FORMATS = {".json": "json", ".jsonl": "json"}
 IGNORE_INDEX = -100  # positions the loss and the metrics skip
 OUTSIDE = "O"
-
-
-# Hub datasets without a "validation" split are evaluated on "test", else on 10% of train.
-FALLBACK_SPLITS = {"validation": ["test"]}
 
 
 def _file_format(path: str) -> str:
@@ -48,8 +51,8 @@ def load_raw_datasets(
     """A DatasetDict with "train" and "validation" splits, from files or the hub.
 
     Local files win over a hub dataset. Without validation data (no validation file,
-    validation_split None, or a hub dataset that has neither the "validation" split nor
-    "test"), 10% of the training data is held out for evaluation.
+    validation_split None, or a hub dataset with neither "validation" nor "test"), 10%
+    of the training data is held out for evaluation.
     """
     if train_file:
         data_files = {"train": train_file}
@@ -63,15 +66,18 @@ def load_raw_datasets(
             )
         raw = load_dataset(formats.pop(), data_files=data_files)
     elif dataset_name:
+        if validation_split == "validation":  # else "test", else 10% of train
+            splits = get_dataset_split_names(dataset_name, dataset_config_name)
+            validation_split = next(
+                (s for s in ("validation", "test") if s in splits), None
+            )
         raw = DatasetDict(
             train=load_dataset(dataset_name, dataset_config_name, split=train_split)
         )
         if validation_split:
-            validation = _load_validation_split(
-                dataset_name, dataset_config_name, validation_split
+            raw["validation"] = load_dataset(
+                dataset_name, dataset_config_name, split=validation_split
             )
-            if validation is not None:
-                raw["validation"] = validation
     else:
         raise ValueError("no training data: set train_file or dataset_name")
 
@@ -80,28 +86,6 @@ def load_raw_datasets(
         split = raw["train"].train_test_split(test_size=0.1, seed=seed)
         raw = DatasetDict(train=split["train"], validation=split["test"])
     return raw
-
-
-def _load_validation_split(
-    dataset_name: str, dataset_config_name: str | None, split: str
-) -> Dataset | None:
-    """The hub dataset's ``split``; for the default name ("validation") the first of it
-    and its fallbacks ("test") that exists, None if none does. A split named otherwise
-    must exist."""
-    fallbacks = FALLBACK_SPLITS.get(split)
-    for name in [split, *(fallbacks or [])]:
-        try:
-            dataset = load_dataset(dataset_name, dataset_config_name, split=name)
-        except ValueError as exc:
-            if fallbacks is None or "Unknown split" not in str(exc):
-                raise
-            continue
-        if name != split:
-            logger.info(
-                "%s has no %r split: evaluating on %r", dataset_name, split, name
-            )
-        return dataset
-    return None
 
 
 def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
