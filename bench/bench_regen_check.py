@@ -4,8 +4,13 @@ The floor is `python -c "import click, yaml, jinja2"`: the start-up of a light P
 scriptgen's run is the console script a pre-commit hook runs: find the 10 projects under
 generated/, read each lock and spec, hash the templates and every generated file (for
 conflict markers), and report. Runs alternate so that machine noise hits both alike; the bar
-is median(scriptgen) / median(floor) <= 1.5. The script also checks, with Python's own
+is median(scriptgen) / median(floor) <= 1.2. The script also checks, with Python's own
 import log, that the check never imports torch or transformers.
+
+scriptgen's modules are compiled to bytecode first, as `pip install` (and so a pre-commit
+hook's environment) does: an editable install under PYTHONDONTWRITEBYTECODE=1 (this
+workplace's setting) would otherwise compile them from source on every run, about 13 ms
+that no installed copy pays, while the floor's packages came compiled.
 
     python bench/bench_regen_check.py [--rounds 21]
 """
@@ -13,6 +18,7 @@ import log, that the check never imports torch or transformers.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -33,6 +39,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=21)
     args = parser.parse_args()
     scriptgen = scriptgen_command()
+    package = Path(importlib.util.find_spec("scriptgen").origin).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for model in MODELS:
@@ -66,7 +75,7 @@ def main() -> None:
         "floor_median_s": round(statistics.median(floor), 4),
         "regen_check_median_s": round(statistics.median(ours), 4),
         "ratio": round(statistics.median(ours) / statistics.median(floor), 2),
-        "bar": 1.5,
+        "bar": 1.2,
         "modules_imported": len(modules),
         "torch_or_transformers_imported": bool(heavy),
         "rounds": args.rounds,

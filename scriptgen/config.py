@@ -18,18 +18,12 @@ the staleness check reads this file too.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 CONFIG_NAME = "scriptgen.toml"
 # The validation sandbox's limits (`--timeout`, `--memory-limit`).
@@ -64,6 +58,11 @@ def _read(start: Path) -> tuple[Path | None, dict[str, Any]]:
     path = find_config(start)
     if path is None:
         return None, {}
+    # Imported here: most runs (a pre-commit hook's `regen --check`) have no such file.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         return path, tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -155,6 +154,8 @@ def validation_python(start: Path, flag: str | None = None) -> str:
 def _interpreter(value: str, base: Path, where: str) -> str:
     candidate = Path(value).expanduser()
     if not candidate.is_absolute():
+        import shutil
+
         if len(candidate.parts) == 1 and shutil.which(value):
             return str(shutil.which(value))  # a bare name on PATH, e.g. python3.11
         candidate = base / candidate
