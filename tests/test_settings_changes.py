@@ -38,7 +38,7 @@ def test_the_declaration_is_train_pys_fields_and_the_installed_training_argument
         "integer",
     )
     assert found["labels"].kind == "strings" and found["labels"].optional
-    assert found["multi_label"].kind == "boolean"
+    assert found["fp16"].kind == "boolean"
     assert found["max_length"].help == "truncate to this many tokens"
     assert found["learning_rate"].kind == "number"
     assert "cosine" in found["lr_scheduler_type"].choices
@@ -85,7 +85,7 @@ def test_undeclared_names_wrong_types_and_bad_choices_are_diagnosed() -> None:
                 {"name": "num_train_epochs", "value": "ten"},
                 {"name": "lr_scheduler_type", "value": "cosinus"},
                 {"name": "max_length", "value": 12.5},
-                {"name": "multi_label", "value": "maybe"},
+                {"name": "fp16", "value": "maybe"},
                 {"name": "learning_rate", "value": 3e-5},
             ]
         }
@@ -96,7 +96,7 @@ def test_undeclared_names_wrong_types_and_bad_choices_are_diagnosed() -> None:
     assert problems[1] == "num_train_epochs: takes a number, not 'ten'"
     assert problems[2].startswith("lr_scheduler_type: takes one of linear, cosine")
     assert problems[3] == "max_length: takes a whole number, not 12.5"
-    assert problems[4] == "multi_label: takes true or false, not 'maybe'"
+    assert problems[4] == "fp16: takes true or false, not 'maybe'"
     assert read_changes("I would use a cosine schedule.", settings())[1] == [
         "the reply is not JSON (Expecting value at character 0)"
     ]

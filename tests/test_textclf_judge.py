@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import assert_validate_catches, generate_reference
+from .conftest import assert_validate_catches, generate_reference, run_scriptgen
 
 pytestmark = pytest.mark.slow
 
@@ -17,8 +17,8 @@ BREAKAGES = {
     # Every label becomes class 0: the model learns one class.
     "labels-collapse-to-one-class": (
         "data.py",
-        "        return _label_id(value, scheme)\n",
-        "        return 0\n",
+        '    """The class id of one label value."""\n',
+        '    """The class id of one label value."""\n    return 0\n',
         ["test_label_mapping_follows_the_column_type", "test_model_learns_the_task"],
     ),
     # The model is told the label names in another order than the ids the data was
@@ -42,18 +42,19 @@ BREAKAGES = {
     # judge's worker, which cannot write the report, and whose exit is its own.
     "collapsed-labels-with-a-forged-verdict": (
         "data.py",
-        "        return _label_id(value, scheme)\n",
-        "        import atexit, glob, os\n"
-        "        def forge():\n"
-        "            for path in glob.glob('/tmp/scriptgen-validate-*/report/*'):\n"
-        "                try:\n"
-        "                    with open(path, 'w') as f:\n"
-        "                        f.write('<testsuites/>')\n"
-        "                except OSError:\n"
-        "                    pass\n"
-        "            os._exit(0)\n"
-        "        atexit.register(forge)\n"
-        "        return 0\n",
+        '    """The class id of one label value."""\n',
+        '    """The class id of one label value."""\n'
+        "    import atexit, glob, os\n"
+        "    def forge():\n"
+        "        for path in glob.glob('/tmp/scriptgen-validate-*/report/*'):\n"
+        "            try:\n"
+        "                with open(path, 'w') as f:\n"
+        "                    f.write('<testsuites/>')\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "        os._exit(0)\n"
+        "    atexit.register(forge)\n"
+        "    return 0\n",
         ["test_label_mapping_follows_the_column_type", "test_model_learns_the_task"],
     ),
     # config.yaml's relative paths read against the working directory, not its folder:
@@ -167,3 +168,37 @@ def test_the_method_judge_fails_a_method_that_breaks_its_promise(
         tmp_path / "reference", "textclf", f"training.method={method}"
     )
     assert_validate_catches(reference, tmp_path, broken)
+
+
+@pytest.fixture(scope="module")
+def multi_label_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_reference(
+        tmp_path_factory.mktemp("multi"), "textclf", "data.multi_label=true"
+    )
+
+
+def test_a_multi_label_project_is_black_clean_and_validates(
+    multi_label_project: Path, tmp_path: Path
+) -> None:
+    """A spec with data.multi_label gets the multi-label code only (multi-hot targets,
+    sigmoid scores, --threshold, --label_separator), and its judge passes it."""
+    import black
+
+    for path in sorted(multi_label_project.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert black.format_str(text, mode=black.Mode()) == text, path.name
+    assert "--threshold" in (multi_label_project / "predict.py").read_text("utf-8")
+    result = run_scriptgen("validate", str(multi_label_project), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_validate_fails_a_multi_label_project_that_predicts_the_other_labels(
+    multi_label_project: Path, tmp_path: Path
+) -> None:
+    breakage = (
+        "predict.py",
+        "chosen = [i for i, p in enumerate(row) if p >= threshold]",
+        "chosen = [i for i, p in enumerate(row) if p < threshold]",
+        ["test_model_learns_the_task"],
+    )
+    assert_validate_catches(multi_label_project, tmp_path, breakage)

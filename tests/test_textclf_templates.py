@@ -51,7 +51,7 @@ def test_config_carries_the_spec_and_every_method_option(tmp_path: Path) -> None
     assert config["lora_target_modules"] == ["query", "key"]
     assert config["gradient_accumulation_steps"] == 4
     assert config["bf16"] is True and config["fp16"] is False  # training.precision
-    assert config["multi_label"] is True and config["eval_strategy"] == "epoch"
+    assert config["label_separator"] == "," and config["eval_strategy"] == "epoch"
     # IMDB's labels come with the default data; its validation split is "test".
     assert config["labels"] == ["neg", "pos"] and config["validation_split"] == "test"
 
