@@ -7,9 +7,6 @@ map to ids is decided once per label column, from its type:
     ClassLabel feature    values are ids; the names are the feature's own
     integer column        values are ids; the names are --labels, else "0", "1", ...
     string column         values are names: --labels, else the sorted values found
-    list column           multi-label: each element as above (a list of ClassLabel,
-                          of ids or of names); so is a string column under --multi_label,
-                          split on --label_separator
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ from datasets import (
     ClassLabel,
     Dataset,
     DatasetDict,
-    List,
     Value,
     get_dataset_split_names,
     load_dataset,
@@ -114,52 +110,40 @@ def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> 
 
 @dataclass(frozen=True)
 class LabelScheme:
-    """How the label column's values become training targets."""
+    """How the label column's values become class ids."""
 
     names: list[str]  # label names, in id order
     values_are_ids: bool  # ClassLabel or integer values; else names
-    multi_label: bool = False
-    separator: str | None = None  # multi-label names in one string ("a,b") split on it
 
 
 def resolve_labels(
     raw: DatasetDict,
     label_column: str,
     labels: list | None = None,
-    multi_label: bool | None = None,
-    label_separator: str = ",",
 ) -> LabelScheme:
     """The label names and how values map to ids, from the label column's type.
 
-    A list column is multi-label; so is a string column of names joined by
-    ``label_separator`` under ``multi_label``. ``labels`` (names in id order) are checked
-    against the data's own: a ClassLabel's names must equal them, every name in a string
-    column must be one of them, every integer id must index them.
+    ``labels`` (names in id order) are checked against the data's own: a ClassLabel's
+    names must equal them, every name in a string column must be one of them, every
+    integer id must index them.
     """
     given = [str(label) for label in labels] if labels else None
     feature = raw["train"].features[label_column]
-    is_list = isinstance(feature, List)
-    feature = feature.feature if is_list else feature
-    is_text = isinstance(feature, Value) and "string" in feature.dtype
-    separator = label_separator if multi_label and is_text and not is_list else None
-    multi = is_list or bool(multi_label)
     if isinstance(feature, ClassLabel):
         if given and given != feature.names:
             raise ValueError(
                 f"labels {given} do not match the {label_column!r} column's ClassLabel "
                 f"names {feature.names} (in id order); drop --labels or fix them"
             )
-        return LabelScheme(list(feature.names), True, multi, separator)
+        return LabelScheme(list(feature.names), True)
     if not isinstance(feature, Value):
         raise ValueError(
             f"the {label_column!r} column holds {type(feature).__name__}: a label name "
-            "or integer id per text (or a list of them) is expected"
+            "or integer id per text is expected (several labels per text: data.multi_label in the spec, then scriptgen regen)"
         )
     values = [v for dataset in raw.values() for v in dataset[label_column]]
     if any(v is None for v in values):
         raise ValueError(f"a row has no value in the {label_column!r} column")
-    if is_list or separator:
-        values = [e for v in values for e in (v if is_list else _split(v, separator))]
     if feature.dtype.startswith(("int", "uint")):
         ids = sorted({int(v) for v in values})
         names = given or [str(i) for i in range(ids[-1] + 1 if ids else 0)]
@@ -168,7 +152,7 @@ def resolve_labels(
                 f"label ids {ids[0]} to {ids[-1]} in {label_column!r} do not index the "
                 f"{len(names)} labels {names}"
             )
-        return LabelScheme(names, True, multi, separator)
+        return LabelScheme(names, True)
     found = sorted({str(v) for v in values})
     unknown = [v for v in found if given and v not in given]
     if unknown:
@@ -176,27 +160,10 @@ def resolve_labels(
             f"the {label_column!r} column has label(s) {unknown[:5]} that are not among "
             f"the given labels {given}"
         )
-    return LabelScheme(given or found, False, multi, separator)
+    return LabelScheme(given or found, False)
 
 
-def _split(value: str, separator: str) -> list[str]:
-    return [part.strip() for part in str(value).split(separator) if part.strip()]
-
-
-def encode_label(value, scheme: LabelScheme) -> int | list[float]:
-    """The training target of one label value: a class id, or for multi-label a multi-hot
-    vector of floats (what BCEWithLogitsLoss takes)."""
-    if not scheme.multi_label:
-        return _label_id(value, scheme)
-    if scheme.separator is not None:
-        value = _split(value, scheme.separator)
-    target = [0.0] * len(scheme.names)
-    for element in value if isinstance(value, (list, tuple)) else [value]:
-        target[_label_id(element, scheme)] = 1.0
-    return target
-
-
-def _label_id(value, scheme: LabelScheme) -> int:
+def encode_label(value, scheme: LabelScheme) -> int:
     """The class id of one label value."""
     if scheme.values_are_ids:
         if not 0 <= int(value) < len(scheme.names):
@@ -215,8 +182,7 @@ def tokenize_datasets(
     scheme: LabelScheme,
     max_length: int,
 ) -> DatasetDict:
-    """Token ids and "labels" (ids, or multi-hot vectors) for every split; other columns
-    are dropped."""
+    """Token ids and "labels" (class ids) per split; the other columns go."""
 
     def tokenize(batch: dict[str, list]) -> dict[str, list]:
         texts = [text if text is not None else "" for text in batch[text_column]]

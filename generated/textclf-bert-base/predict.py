@@ -40,12 +40,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--text_column", default=config.get("text_column", "text"))
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument(
-        "--threshold",
-        type=float,
-        default=0.5,
-        help="multi-label models: the probability from which a label is given",
-    )
-    parser.add_argument(
         "--max_length", type=int, default=int(config.get("max_length", 256))
     )
     args = parser.parse_args(argv)
@@ -75,17 +69,14 @@ def predict(
     model_dir: str,
     batch_size: int = 32,
     max_length: int = 256,
-    threshold: float = 0.5,
 ) -> list[dict]:
-    """One {"text", "label", "score"} dict per text, label names from the saved model:
-    the most probable label and its probability (softmax), or for a multi-label model
-    the labels whose sigmoid reaches ``threshold`` and their probabilities."""
+    """One {"text", "label", "score"} dict per text: the most probable label (its name
+    from the saved model) and its probability."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = load_trained(model_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     id2label = {int(i): label for i, label in model.config.id2label.items()}
-    multi_label = model.config.problem_type == "multi_label_classification"
     max_length = min(max_length, tokenizer.model_max_length)
     predictions = []
     for start in range(0, len(texts), batch_size):
@@ -98,15 +89,9 @@ def predict(
             return_tensors="pt",
         )
         logits = model(**inputs.to(device)).logits.float()
-        probs = logits.sigmoid() if multi_label else logits.softmax(-1)
-        for text, row in zip(batch, probs.tolist()):
-            if multi_label:
-                chosen = [i for i, p in enumerate(row) if p >= threshold]
-                label, score = [id2label[i] for i in chosen], [row[i] for i in chosen]
-            else:
-                best = max(range(len(row)), key=row.__getitem__)
-                label, score = id2label[best], row[best]
-            predictions.append({"text": text, "label": label, "score": score})
+        scores, ids = logits.softmax(-1).max(-1)
+        for text, i, score in zip(batch, ids.tolist(), scores.tolist()):
+            predictions.append({"text": text, "label": id2label[i], "score": score})
     return predictions
 
 
@@ -115,9 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     texts = list(args.text or [])
     if args.input_file:
         texts += read_texts(args.input_file, args.text_column)
-    predictions = predict(
-        texts, args.model_dir, args.batch_size, args.max_length, args.threshold
-    )
+    predictions = predict(texts, args.model_dir, args.batch_size, args.max_length)
 
     lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
     if args.output_file:

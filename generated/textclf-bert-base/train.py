@@ -72,10 +72,6 @@ class DataArguments:
     text_column: str = setting("text", "the column of texts")
     label_column: str = setting("label", "the column of labels")
     labels: list[str] | None = setting(None, "label names, in id order")
-    multi_label: bool = setting(
-        False, "several labels per text (list columns are, whatever this says)"
-    )
-    label_separator: str = setting(",", 'multi-label names in one string: "a,b"')
     max_length: int = setting(256, "truncate to this many tokens")
     max_train_samples: int | None = setting(None, "a random subset of this size")
     max_eval_samples: int | None = setting(None, "a random subset of this size")
@@ -161,24 +157,15 @@ def read_config(path: Path, parser: HfArgumentParser) -> dict:
     return config
 
 
-def compute_metrics(
-    eval_pred: EvalPrediction, labels: list[str], multi_label: bool = False
-) -> dict[str, float]:
+def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, float]:
     """Accuracy and macro F1 of the predicted classes (numpy only); each label's
     precision, recall and F1 go to the log.
-
-    Multi-label: a label is predicted where its sigmoid reaches 0.5, accuracy is the
-    exact-match ratio, and f1_micro pools every (example, label) decision.
     """
     logits = eval_pred.predictions
     logits = logits[0] if isinstance(logits, tuple) else logits
-    # One-hot (or multi-hot) both: each label's counts are a column's sums.
-    if multi_label:
-        predicted = (logits >= 0).astype(int)  # sigmoid(x) >= 0.5
-        references = (eval_pred.label_ids >= 0.5).astype(int)
-    else:
-        predicted = np.eye(len(labels), dtype=int)[logits.argmax(-1)]
-        references = np.eye(len(labels), dtype=int)[eval_pred.label_ids]
+    # One-hot both: each label's counts are a column's sums.
+    predicted = np.eye(len(labels), dtype=int)[logits.argmax(-1)]
+    references = np.eye(len(labels), dtype=int)[eval_pred.label_ids]
     tp = (predicted & references).sum(0)
     n_predicted, n_true = predicted.sum(0), references.sum(0)
     precision, recall = tp / np.maximum(n_predicted, 1), tp / np.maximum(n_true, 1)
@@ -193,9 +180,6 @@ def compute_metrics(
         "accuracy": float((predicted == references).all(-1).mean()),
         "f1_macro": float(f1.mean()),
     }
-    if multi_label:
-        pooled = max(n_predicted.sum() + n_true.sum(), 1)
-        metrics["f1_micro"] = float(2 * tp.sum() / pooled)
     return metrics
 
 
@@ -223,13 +207,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             seed=training_args.seed,
         )
         check_columns(raw, data_args.text_column, data_args.label_column)
-        scheme = resolve_labels(
-            raw,
-            data_args.label_column,
-            data_args.labels,
-            multi_label=data_args.multi_label,
-            label_separator=data_args.label_separator,
-        )
+        scheme = resolve_labels(raw, data_args.label_column, data_args.labels)
         raw["train"] = limit_samples(
             raw["train"], data_args.max_train_samples, training_args.seed
         )
@@ -244,19 +222,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             scheme,
             max_length,
         )
-    logger.info(
-        "%s labels: %s", "multi-label" if scheme.multi_label else "single", scheme.names
-    )
+    logger.info("labels: %s", scheme.names)
 
     model = load_model(
         model_args.model_name_or_path,
         scheme.names,
         # Said explicitly: a checkpoint's config may carry another problem type.
-        problem_type=(
-            "multi_label_classification"
-            if scheme.multi_label
-            else "single_label_classification"
-        ),
+        problem_type="single_label_classification",
     )
     trainer = Trainer(
         model=model,
@@ -265,9 +237,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=lambda eval_pred: compute_metrics(
-            eval_pred, scheme.names, scheme.multi_label
-        ),
+        compute_metrics=lambda eval_pred: compute_metrics(eval_pred, scheme.names),
     )
 
     resume = training_args.resume_from_checkpoint
