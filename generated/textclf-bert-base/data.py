@@ -139,7 +139,8 @@ def resolve_labels(
     if not isinstance(feature, Value):
         raise ValueError(
             f"the {label_column!r} column holds {type(feature).__name__}: a label name "
-            "or integer id per text is expected (several labels per text: data.multi_label in the spec, then scriptgen regen)"
+            "or integer id per text is expected "
+            "(several labels per text: set data.multi_label in the spec and regen)"
         )
     values = [v for dataset in raw.values() for v in dataset[label_column]]
     if any(v is None for v in values):
