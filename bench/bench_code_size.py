@@ -45,17 +45,22 @@ EXAMPLES: dict[str, list[tuple[str, int, str]]] = {
 FULL_GOAL, PEFT_GOAL = 1.0, 1.15
 # The settings a peft project of the task needs beside the method (clm: LoRA on chat data).
 PEFT_SETS = {"clm": ["data.kind=chat"]}
+# Other projects of a task that render other code, each as its full and its peft project.
+VARIANTS = {"textclf": [("multi-label", ("data.multi_label=true",))]}
 
 
-def code_size(task: str, method: str, out: Path) -> tuple[int, int, int]:
-    """(characters, lines, files) of the code files of TASK's project with METHOD."""
+def code_size(
+    task: str, method: str, out: Path, extra: tuple[str, ...] = ()
+) -> tuple[int, int, int]:
+    """(characters, lines, files) of the code files of TASK's project with METHOD (and
+    the EXTRA spec settings)."""
     from scriptgen.backends.reference import ReferenceBackend
     from scriptgen.plan import make_plan
     from scriptgen.spec import build_spec
     from scriptgen.tasks import get_manifest
 
     manifest = get_manifest(task)
-    sets = [f"training.method={method}"] + (
+    sets = [f"training.method={method}", *extra] + (
         PEFT_SETS.get(task, []) if method != "full" else []
     )
     raw, base = build_spec(task, model=manifest.default_model, sets=sets, cwd=out)
@@ -84,12 +89,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for task, examples in EXAMPLES.items():
             example = sum(size for _, size, _ in examples)
-            for method, goal in (("full", FULL_GOAL), (peft_method(task), PEFT_GOAL)):
-                if method is None:
-                    continue
-                chars, lines, files = code_size(task, method, Path(tmp))
+            projects = [
+                (variant, extra, method, goal)
+                for variant, extra in [("", ()), *VARIANTS.get(task, [])]
+                for method, goal in (
+                    ("full", FULL_GOAL),
+                    (peft_method(task), PEFT_GOAL),
+                )
+                if method is not None
+            ]
+            for variant, extra, method, goal in projects:
+                chars, lines, files = code_size(task, method, Path(tmp), extra)
                 rows.append({
-                    "task": task, "method": method, "chars": chars, "lines": lines,
+                    "task": " ".join(filter(None, [task, variant])), "method": method,
+                    "chars": chars, "lines": lines,
                     "files": files, "example_chars": example,
                     "example": " + ".join(Path(p).name for p, _, _ in examples),
                     "ratio": round(chars / example, 2), "goal": goal,
@@ -99,11 +112,11 @@ def main() -> int:
         for row in rows:
             print(json.dumps(row))
     else:
-        print(f"{'project':18} {'code chars':>10} {'lines':>6} {'files':>5}  "
+        print(f"{'project':25} {'code chars':>10} {'lines':>6} {'files':>5}  "
               f"{'HF example':>10}  ratio  goal")  # fmt: skip
         for r in rows:
             mark = "" if r["ratio"] <= r["goal"] else "  over"
-            print(f"{r['task'] + ' ' + r['method']:18} {r['chars']:>10,} {r['lines']:>6} "
+            print(f"{r['task'] + ' ' + r['method']:25} {r['chars']:>10,} {r['lines']:>6} "
                   f"{r['files']:>5}  {r['example_chars']:>10,}  {r['ratio']:4.2f}x "
                   f"{r['goal']:4.2f}x{mark}  ({r['example']})")  # fmt: skip
         print(f"{len(rows) - len(over)} of {len(rows)} projects within the goal")
