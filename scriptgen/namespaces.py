@@ -1,6 +1,7 @@
 """Linux process primitives for the warm worker's children (``warm_server.py``): dying
-with the parent, namespaces of their own, another user. Standard library only: run by path
-beside ``warm_server.py`` with the validation's interpreter, as ``confine.py`` is.
+with the parent, namespaces of their own, another user. Run by path beside
+``warm_server.py`` with the validation's interpreter; it needs the standard library and
+``confine.py`` (whose exit status for a process that could not be confined it shares).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import os
 import select
 import signal
 
-EXIT_SETUP = 125  # the child could not be confined: it never ran the worker
+# The child could not be confined: it never ran the worker (as confine.py's own exit).
+from confine import EXIT_CONFINE  # beside this file, imported by warm_server.py first
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG, _PR_SET_KEEPCAPS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE = (
@@ -42,7 +44,7 @@ def die_with_parent(parent: int | None = None, alive: int | None = None) -> None
         else bool(select.select([alive], [], [], 0)[0])
     )
     if gone:
-        os._exit(EXIT_SETUP)
+        os._exit(EXIT_CONFINE)
 
 
 class _CapHeader(ctypes.Structure):

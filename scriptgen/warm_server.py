@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import confine  # noqa: E402  (beside this file, standard library and landlock only)
-import namespaces  # noqa: E402  (beside this file, standard library only)
+import namespaces  # noqa: E402  (beside this file: the standard library and confine)
 
 sys.path.pop(0)
 
@@ -141,7 +141,7 @@ def _report_setup_failure(exc: BaseException, fds: list[int]) -> None:
 
         os.write(fds[-1], (message + traceback.format_exc()).encode())
     finally:
-        os._exit(namespaces.EXIT_SETUP)
+        os._exit(confine.EXIT_CONFINE)
 
 
 def _close_fds(keep: tuple[int, ...]) -> None:

@@ -139,13 +139,9 @@ class OpenAIClient:
                 page = self._sdk.models.list(extra_headers=self._headers)
                 entries = [entry.to_dict() for entry in page.data]
             except openai.APIStatusError as exc:
-                raise wording.status_error(
-                    "GET", url, exc, self._sent - sent, self
-                ) from None
+                raise self._error("GET", url, exc, sent) from None
             except openai.OpenAIError as exc:
-                raise wording.failure(
-                    "GET", url, exc, self._sent - sent, self
-                ) from None
+                raise self._error("GET", url, exc, sent) from None
             except ValueError as exc:  # a body that is not the JSON it claims to be
                 raise BackendError(
                     f"openai backend: GET {url} gave a malformed model list ({exc})"
@@ -315,17 +311,11 @@ class OpenAIClient:
                     # A server that cannot constrain the reply: it is parsed and checked.
                     del body["response_format"]
                     continue
-                raise wording.status_error(
-                    "POST", url, exc, self._sent - sent, self
-                ) from None
+                raise self._error("POST", url, exc, sent) from None
             except openai.APIStatusError as exc:
-                raise wording.status_error(
-                    "POST", url, exc, self._sent - sent, self
-                ) from None
+                raise self._error("POST", url, exc, sent) from None
             except openai.OpenAIError as exc:
-                raise wording.failure(
-                    "POST", url, exc, self._sent - sent, self
-                ) from None
+                raise self._error("POST", url, exc, sent) from None
 
     # One request, and its reply.
 
@@ -374,3 +364,16 @@ class OpenAIClient:
             # Every server ends a whole reply with a finish reason: this one was cut.
             raise Broken("stream ended before a finish_reason")
         return reply
+
+    def _error(
+        self, method: str, url: str, exc: openai.OpenAIError, sent: int
+    ) -> BackendError:
+        """A failed request as one line (``sent``: the request count before it)."""
+        attempts = self._sent - sent
+        if isinstance(exc, openai.APIStatusError):
+            return wording.status_error(
+                method, url, exc, attempts, bool(self._api_key), self.base_url
+            )
+        return wording.failure(
+            method, url, exc, attempts, self.connect_timeout, self.timeout
+        )

@@ -105,7 +105,12 @@ def int_or_none(value: Any) -> int | None:
 
 
 def status_error(
-    method: str, url: str, exc: openai.APIStatusError, attempts: int, client: Any
+    method: str,
+    url: str,
+    exc: openai.APIStatusError,
+    attempts: int,
+    key_sent: bool,
+    base_url: str,
 ) -> BackendError:
     """A refusal (an HTTP error status) as one line, with what to do."""
     code = exc.status_code
@@ -123,7 +128,7 @@ def status_error(
             f"({why}); check the server's log"
         )
     if code in (401, 403):
-        sent = "the key sent was refused; " if client._api_key else ""
+        sent = "the key sent was refused; " if key_sent else ""
         return BackendError(
             f"openai backend: {method} {url} unauthorized ({why}); "
             f"{sent}set SCRIPTGEN_API_KEY or OPENAI_API_KEY"
@@ -131,24 +136,27 @@ def status_error(
     if code == 404:
         hint = (
             "check the model name (--llm-model) and the base URL"
-            if client.base_url.endswith("/v1")
+            if base_url.endswith("/v1")
             else "the base URL usually ends with /v1, e.g. http://127.0.0.1:8000/v1"
         )
-        return BackendError(
-            f"openai backend: {method} {url} not found ({why}); {hint}"
-        )
+        return BackendError(f"openai backend: {method} {url} not found ({why}); {hint}")
     return BackendError(f"openai backend: {method} {url} was rejected ({why})")
 
 
 def failure(
-    method: str, url: str, exc: openai.OpenAIError, attempts: int, client: Any
+    method: str,
+    url: str,
+    exc: openai.OpenAIError,
+    attempts: int,
+    connect_timeout: float,
+    timeout: float,
 ) -> BackendError:
     """A request that got no answer at all, or an answer that is not JSON."""
     # The transport's own exception (httpx2's, or httpx's) says which phase failed.
     transport = type(exc.__cause__).__name__
     if transport in ("ConnectError", "ConnectTimeout"):
         why = (
-            f"connect timed out after {client.connect_timeout:g}s"
+            f"connect timed out after {connect_timeout:g}s"
             if transport == "ConnectTimeout"
             else cause(exc.__cause__)
         )
@@ -157,7 +165,7 @@ def failure(
             f"({why}); check that the server is running and the URL is right"
         )
     if isinstance(exc, openai.APIConnectionError):  # timeouts included
-        why = transport_cause(exc.__cause__, client.timeout)
+        why = transport_cause(exc.__cause__, timeout)
     else:
         why = snippet(str(exc))
     return BackendError(
