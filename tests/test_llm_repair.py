@@ -76,8 +76,8 @@ BUGS = {
     "imgclf": Bug(
         "vit-base",
         "data.py",
-        '                train=split == "train",\n',
-        "                train=True,\n",
+        '                functools.partial(transform, train=split == "train")\n',
+        "                functools.partial(transform, train=True)\n",
         "Image classification (imgclf)",
         ("test_augmentation_keeps_images_with_their_labels",),
     ),
