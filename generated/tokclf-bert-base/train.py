@@ -19,9 +19,9 @@ recall and F1, word accuracy) to --output_dir.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +84,6 @@ class DataArguments:
     max_eval_samples: int | None = setting(None, "a random subset of this size")
 
 
-# Paths that config.yaml gives relative to its own folder.
-PATH_KEYS = ("train_file", "validation_file", "output_dir")
 # A data source given on the command line replaces config.yaml's, both splits together,
 # and the labels that went with it.
 DATA_SOURCE_KEYS = (
@@ -100,24 +98,24 @@ DATA_SOURCE_KEYS = (
 
 
 def build_parser() -> HfArgumentParser:
-    return HfArgumentParser(
+    parser = HfArgumentParser(
         (ModelArguments, DataArguments, TrainingArguments),
         description=__doc__.splitlines()[0],
-        epilog="--config FILE reads the settings from FILE instead of config.yaml.",
         allow_abbrev=False,
     )
+    parser.add_argument("--config", type=Path, default=CONFIG, help="the settings file")
+    return parser
 
 
 def parse_args(
     argv: list[str] | None = None,
 ) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    """config.yaml (or --config FILE), then the flags on top."""
+    """The settings of config.yaml (or --config FILE), a flag overriding each."""
     parser = build_parser()
-    first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    first.add_argument("--config", type=Path, default=CONFIG)
-    known, rest = first.parse_known_args(argv)
-    config = read_config(known.config.resolve(), parser)
-    if any(arg.split("=")[0] in ("--train_file", "--dataset_name") for arg in rest):
+    argv = sys.argv[1:] if argv is None else argv
+    names = vars(parser.parse_known_args(argv)[0])
+    config = read_config(names.pop("config").resolve(), parser, set(names))
+    if any(arg.split("=")[0] in ("--train_file", "--dataset_name") for arg in argv):
         config = {k: v for k, v in config.items() if k not in DATA_SOURCE_KEYS}
     # What this code needs of the Trainer, unless config.yaml or a flag says otherwise.
     parser.set_defaults(
@@ -127,8 +125,8 @@ def parse_args(
         activation_checkpointing_kwargs={"use_reentrant": False},
         **config,
     )
-    model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
-        rest, return_remaining_strings=True
+    model_args, data_args, training_args, _, unknown = (
+        parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
     )
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -139,28 +137,20 @@ def parse_args(
     return model_args, data_args, training_args
 
 
-def read_config(path: Path, parser: HfArgumentParser) -> dict:
-    """config.yaml's settings, each checked to be a field; paths made absolute."""
+def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
+    """The settings in ``path``, each checked to be one; paths made relative to its
+    folder (a model's only where it is a local folder, not a hub id)."""
     config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    fields = {
-        f.name
-        for kind in parser.dataclass_types
-        for f in dataclasses.fields(kind)
-        if f.init
-    }
-    unknown = sorted(set(config) - fields)
+    unknown = sorted(set(config) - names)
     if unknown:
         parser.error(
             f"unknown setting(s) in {path}: {', '.join(unknown)} "
             "(python train.py --help lists them)"
         )
-    for key in PATH_KEYS:
-        if config.get(key) and not Path(config[key]).is_absolute():
-            config[key] = str(path.parent / config[key])
-    # A local checkpoint folder, if it is one; a hub id stays as it is.
-    model = config.get("model_name_or_path")
-    if model and (path.parent / model).is_dir():
-        config["model_name_or_path"] = str(path.parent / model)
+    for key in ("train_file", "validation_file", "output_dir", "model_name_or_path"):
+        local = path.parent / str(config.get(key))
+        if config.get(key) and (key != "model_name_or_path" or local.is_dir()):
+            config[key] = str(local)
     return config
 
 
