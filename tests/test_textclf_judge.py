@@ -61,7 +61,7 @@ BREAKAGES = {
     # `python train.py` works from the project folder only.
     "config-paths-not-rebased": (
         "train.py",
-        "            config[key] = str(path.parent / config[key])\n",
+        "            config[key] = str(local)\n",
         "            config[key] = str(config[key])\n",
         [
             "test_parse_args_defaults_come_from_config",
@@ -80,9 +80,9 @@ BREAKAGES = {
     # setting's name would go unnoticed).
     "unknown-config-key-ignored": (
         "train.py",
-        "    unknown = sorted(set(config) - fields)\n",
-        "    config = {k: v for k, v in config.items() if k in fields}\n"
-        "    unknown = sorted(set(config) - fields)\n",
+        "    unknown = sorted(set(config) - names)\n",
+        "    config = {k: v for k, v in config.items() if k in names}\n"
+        "    unknown = sorted(set(config) - names)\n",
         ["test_an_unknown_key_or_flag_is_one_clear_error"],
     ),
     # A made-up metric: eval_results.json claims what the predictions do not earn.
