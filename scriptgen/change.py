@@ -316,6 +316,7 @@ def edit_request(
     budget: int,
     hint: str = "",
     shown: Sequence[str] | None = None,
+    definitions: bool = False,
 ) -> EditRequest:
     """The edit request, with the full text of as many likely files as ``budget`` tokens
     (as ``measure`` counts them) allow, the likeliest at least; or of ``shown`` (a
@@ -337,6 +338,7 @@ def edit_request(
             "hidden": [p for p in order if p not in shown],
             "hint": hint,
             "text_block": file_block,
+            "definitions": definitions,
         }
         return [
             {"role": "system", "content": render("_common/prompts/edit_system.md.j2", context)},
@@ -368,9 +370,14 @@ def show_message(files: Mapping[str, str], paths: Sequence[str]) -> dict[str, st
 
 
 def edit_repair_message(
-    plan: Plan, *, stage: str, diagnostics: str, failing: Mapping[str, str]
+    plan: Plan,
+    *,
+    stage: str,
+    diagnostics: str,
+    failing: Mapping[str, str],
+    definitions: bool = False,
 ) -> dict[str, str]:
     return repair_message(
         plan, stage=stage, diagnostics=diagnostics, failing=failing,
-        template="_common/prompts/edit_repair.md.j2",
+        template="_common/prompts/edit_repair.md.j2", definitions=definitions,
     )  # fmt: skip

@@ -76,10 +76,13 @@ def repair_message(
     diagnostics: str,
     failing: Mapping[str, str],
     template: str = "_common/prompts/repair.md.j2",
+    definitions: bool = False,
 ) -> dict[str, str]:
     """One more user turn: what failed and the failing files, nothing else (``template``:
-    the whole-file request's wording, or the edit request's)."""
+    the whole-file request's wording, or the edit request's; ``definitions``: edits as
+    whole definitions in JSON, not SEARCH/REPLACE blocks)."""
     context = {
+        "definitions": definitions,
         **plan.context(),
         "requirements": list(plan.spec.requirements),
         "stage": stage,

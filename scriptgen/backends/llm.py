@@ -20,6 +20,7 @@ from ..change import (
     wanted_files,
 )
 from ..changes import Record, apply_settings, reapply
+from ..definitions import apply_definitions, read_reply, reply_schema
 from ..edits import apply_reply
 from ..errors import ScriptgenError, UserError
 from ..lock import LLM_DECODING
@@ -114,8 +115,11 @@ class LLMBackend:
 
     ``edits`` mode (the default): the model changes the vetted reference to meet the
     spec's requirements, through settings first, then SEARCH/REPLACE edits (see
-    ``scriptgen.change``); without requirements no request is made. ``files`` mode: it
-    retypes every code file (kept to measure the difference)."""
+    ``scriptgen.change``); without requirements no request is made. ``definitions``
+    mode: the same, but the edits are whole top-level definitions in a reply
+    constrained to a JSON schema (``scriptgen.definitions``), for a model too small to
+    copy lines exactly. ``files`` mode: it retypes every code file (kept to measure the
+    difference)."""
 
     name: str
     chat: Chat
@@ -138,7 +142,7 @@ class LLMBackend:
     @property
     def blocking(self) -> bool:
         """The last reply's edits did not all apply: repair before proving."""
-        return self.mode == "edits" and bool(self.problems)
+        return self.mode != "files" and bool(self.problems)
 
     def generate(self, plan: Plan) -> dict[str, str]:
         requirements = list(plan.spec.requirements)
@@ -206,6 +210,7 @@ class LLMBackend:
             plan, files, remaining or requirements, settings=changes, refused=refused,
             measure=self._count, budget=self._prompt_budget(EDIT_TOKENS), hint=hint,
             shown=getattr(self.chat, "shown", None),  # a replayed request's files
+            definitions=self.mode == "definitions",
         )  # fmt: skip
         self._shown = request.shown
         self._conversation = request.messages
@@ -221,9 +226,13 @@ class LLMBackend:
         failing: Mapping[str, str],
         current: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
-        if self.mode == "edits" and plan.spec.requirements:
+        if self.mode != "files" and plan.spec.requirements:
             message = edit_repair_message(
-                plan, stage=stage, diagnostics=diagnostics, failing=failing
+                plan,
+                stage=stage,
+                diagnostics=diagnostics,
+                failing=failing,
+                definitions=self.mode == "definitions",
             )
             conversation = [*self._conversation, message]
             if not self._fits(conversation, EDIT_TOKENS):
@@ -249,22 +258,36 @@ class LLMBackend:
     def _edit(self, plan: Plan, files: dict[str, str], kind: str) -> dict[str, str]:
         """Ask for edits, show the files the model asks to see (twice at most), apply."""
         code = [f.path for f in plan.manifest.code_files]
-        for _ in range(3):
+        if self.mode == "definitions":
+            schema = reply_schema(files, code)
+            reply = self._send(
+                kind,
+                {"max_tokens": EDIT_TOKENS, "response_format": _json_schema(schema)},
+            )
+        for _ in range(0 if self.mode == "definitions" else 3):
             reply = self._send(kind, {"max_tokens": EDIT_TOKENS})
             wanted = wanted_files(reply, files)
             if not wanted or "<<<<<<<" in reply:
                 break
             self._conversation = [*self._conversation, show_message(files, wanted)]
-        applied = apply_reply(reply, files, code, can_create=_new_module)
+        definitions = read_reply(reply)
+        if definitions is not None:
+            applied = apply_definitions(definitions, files, code)
+        else:
+            applied = apply_reply(reply, files, code, can_create=_new_module)
         self.problems = applied.problems
         if not applied.files and (
             not applied.problems
             or any("no fenced block" in p for p in applied.problems)
         ):
             self.problems = [
-                "the reply changed nothing: it has no SEARCH/REPLACE block that applies "
-                "(the file's path on its own line, then <<<<<<< SEARCH, the exact lines, "
-                "=======, the new lines, >>>>>>> REPLACE)"
+                (
+                    "the reply changed nothing: it has no edit that applies"
+                    if self.mode == "definitions"
+                    else "the reply changed nothing: it has no SEARCH/REPLACE block that "
+                    "applies (the file's path on its own line, then <<<<<<< SEARCH, the "
+                    "exact lines, =======, the new lines, >>>>>>> REPLACE)"
+                )
             ]
         return {**files, **applied.files}
 

@@ -1,0 +1,179 @@
+"""Edits as whole top-level definitions, in a reply constrained to a JSON shape.
+
+A small model that cannot copy a file's lines character for character (what a SEARCH
+block needs) can still write one function anew. Where the server constrains decoding to
+a JSON schema (llama.cpp, vLLM, OpenAI), the edit request asks for::
+
+    {"edits": [{"path": "train.py", "name": "main", "code": "def main(...):\\n ..."}]}
+
+``path`` is one of the code files, ``name`` one of their top-level functions or classes
+(both enums of the schema) or a new name; ``code`` is the complete new definition, with
+the imports it needs above it. It replaces the definition of that name, or goes before
+the file's ``if __name__ == "__main__":`` (else at its end) where there is none; its
+imports go after the file's own. isort and black tidy both afterwards. What cannot be
+applied (a path that is no code file, code that does not parse or does not define
+``name``) is a diagnostic for the repair turn, as a SEARCH block that matches nothing is.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import textwrap
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from .edits import Applied
+
+_DEFINITION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_IMPORT = (ast.Import, ast.ImportFrom)
+_FENCE = re.compile(r"^\s*```[\w-]*\s*\n(.*?)\n\s*```\s*$", re.S)
+MAX_EDITS = 4
+
+
+def defined_names(text: str) -> list[str]:
+    """The top-level functions and classes of a module, in order ([] if it does not
+    parse)."""
+    try:
+        body = ast.parse(text).body
+    except SyntaxError:
+        return []
+    return [node.name for node in body if isinstance(node, _DEFINITION)]
+
+
+def reply_schema(files: Mapping[str, str], paths: Collection[str]) -> dict[str, Any]:
+    """The JSON schema of a reply: at most MAX_EDITS edits, each a path of ``paths``,
+    a name (one the files define, or any other for a new definition) and its code."""
+    names = sorted({n for p in paths for n in defined_names(files.get(p, ""))})
+    edit = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "enum": sorted(paths)},
+            "name": {"type": "string", "description": f"one of {names}, or a new name"},
+            "code": {"type": "string"},
+        },
+        "required": ["path", "name", "code"],
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "edits": {
+                "type": "array",
+                "items": edit,
+                "minItems": 1,
+                "maxItems": MAX_EDITS,
+            }
+        },
+        "required": ["edits"],
+    }
+
+
+def read_reply(reply: str) -> list[dict[str, str]] | None:
+    """The edits of a JSON reply, or None when the reply is no such JSON (it may hold
+    SEARCH/REPLACE blocks instead)."""
+    text = reply.strip()
+    fenced = _FENCE.match(text)
+    try:
+        data = json.loads(fenced.group(1) if fenced else text)
+    except ValueError:
+        return None
+    edits = data.get("edits") if isinstance(data, dict) else None
+    if not isinstance(edits, list):
+        return None
+    return [
+        {k: str(e.get(k, "")) for k in ("path", "name", "code")}
+        for e in edits
+        if isinstance(e, dict)
+    ]
+
+
+def apply_definitions(
+    edits: list[dict[str, str]], files: Mapping[str, str], allowed: Collection[str]
+) -> Applied:
+    """Each edit applied to the text the ones before it left."""
+    out = Applied()
+    current = dict(files)
+    for number, edit in enumerate(edits, 1):
+        path, name = edit["path"], edit["name"]
+        where = f"edit {number} ({path}, {name or '?'})"
+        if path not in allowed or path not in current:
+            out.problems.append(
+                f"{where}: {path!r} is not a code file of the project; "
+                f"one of {sorted(allowed)}"
+            )
+            continue
+        text, problem = replace_definition(current[path], name, edit["code"])
+        if problem:
+            out.problems.append(f"{where}: {problem}")
+            continue
+        current[path] = text
+        out.files[path] = text
+        out.edits += 1
+    return out
+
+
+def replace_definition(source: str, name: str, code: str) -> tuple[str, str | None]:
+    """``source`` with the top-level definition ``name`` replaced by ``code`` (added if
+    it has none), and ``code``'s imports added; or ``source`` and why not."""
+    fenced = _FENCE.match(code.strip())
+    code = textwrap.dedent(fenced.group(1) if fenced else code).strip("\n") + "\n"
+    try:
+        new = ast.parse(code)
+    except SyntaxError as exc:
+        return source, f"the code does not parse: line {exc.lineno}: {exc.msg}"
+    if not any(isinstance(n, _DEFINITION) and n.name == name for n in new.body):
+        return source, f"the code does not define {name!r} at its top level"
+    imports = [n for n in new.body if isinstance(n, _IMPORT)]
+    others = [n for n in new.body if not isinstance(n, _IMPORT)]
+    # The definition (with what else the code has beside its imports), from its start.
+    skip = {i for n in imports for i in range(_start(n), n.end_lineno or 0)}
+    definition = "".join(
+        line
+        for i, line in enumerate(code.splitlines(keepends=True))
+        if i >= _start(others[0]) and i not in skip
+    )
+    tree = ast.parse(source)
+    old = source.splitlines(keepends=True)
+    found = [n for n in tree.body if isinstance(n, _DEFINITION) and n.name == name]
+    if found:
+        start, end = _start(found[0]), found[0].end_lineno or 0
+        old[start:end] = [definition]
+    else:
+        main = [
+            n
+            for n in tree.body
+            if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)
+        ]
+        at = _start(main[0]) if main else len(old)
+        old[at:at] = ["\n\n" + definition + ("\n\n" if main else "")]
+    text = "".join(old)
+    have = {ast.unparse(n) for n in tree.body if isinstance(n, _IMPORT)}
+    wanted = [ast.unparse(n) for n in imports if ast.unparse(n) not in have]
+    if wanted:
+        text = _add_imports(text, wanted)
+    return text, None
+
+
+def _start(node: ast.stmt) -> int:
+    """The 0-based line where a statement starts, its decorators included."""
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno, *(d.lineno for d in decorators)]) - 1
+
+
+def _add_imports(text: str, imports: list[str]) -> str:
+    """``imports`` after the module's last top-level import (else after its docstring
+    and ``from __future__`` lines)."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    at = 0
+    for node in tree.body:
+        if isinstance(node, _IMPORT) or (
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            and node is tree.body[0]
+        ):  # fmt: skip
+            at = node.end_lineno or at
+        elif isinstance(node, _DEFINITION):
+            break
+    lines[at:at] = [line + "\n" for line in imports]
+    return "".join(lines)
