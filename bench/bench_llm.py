@@ -4,13 +4,14 @@ validation on the tiny twin, repairs), as a user runs it, in a fresh git reposit
 
 Per requirement: validated or not, repair rounds, requests, prompt and reply tokens (the
 server's counts, from the project's transcript or the kept candidate's), wall time, and
-the lines the diff from the reference adds and removes. ``--mode files`` runs the same
+the lines the diff from the reference adds and removes. ``--mode definitions`` asks for
+whole definitions in JSON instead of SEARCH/REPLACE blocks; ``--mode files`` runs the same
 requirements with every code file retyped, for the ratio.
 
 Needs a server: `bench/llm_server.sh serve 1.5b` (llama.cpp serving
 Qwen2.5-Coder-1.5B-Instruct on 127.0.0.1:8080). Not for CI: minutes per requirement.
 
-    python bench/bench_llm.py [--url http://127.0.0.1:8080/v1] [--mode edits|files]
+    python bench/bench_llm.py [--url http://127.0.0.1:8080/v1] [--mode edits|definitions|files]
         [--only ID ...] [--budget SECONDS] [--json results.json]
 """
 
@@ -71,7 +72,9 @@ def run_one(
     if folder is not None and (folder / ".scriptgen/transcript.jsonl").is_file():
         exchanges = [
             json.loads(line)
-            for line in (folder / ".scriptgen/transcript.jsonl").read_text().splitlines()
+            for line in (folder / ".scriptgen/transcript.jsonl")
+            .read_text()
+            .splitlines()
         ]
     diff = ""
     if proc.returncode == 0 and (project / ".scriptgen/changes.diff").is_file():
@@ -88,8 +91,12 @@ def run_one(
         "reply_tokens": sum(e.get("completion_tokens") or 0 for e in exchanges),
         "llm_seconds": round(sum(e.get("seconds") or 0 for e in exchanges), 1),
         "wall_seconds": round(wall, 1),
-        "added": sum(1 for ln in lines if ln.startswith("+") and not ln.startswith("+++")),
-        "removed": sum(1 for ln in lines if ln.startswith("-") and not ln.startswith("---")),
+        "added": sum(
+            1 for ln in lines if ln.startswith("+") and not ln.startswith("+++")
+        ),
+        "removed": sum(
+            1 for ln in lines if ln.startswith("-") and not ln.startswith("---")
+        ),
         "error": errors[0][:200] if errors else "",
         "diff": diff,
     }
@@ -117,7 +124,9 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8080/v1")
     parser.add_argument("--task", default="textclf")
     parser.add_argument("--model", default="bert-base")
-    parser.add_argument("--mode", choices=["edits", "files"], default="edits")
+    parser.add_argument(
+        "--mode", choices=["edits", "definitions", "files"], default="edits"
+    )
     parser.add_argument("--only", nargs="*", help="requirement ids to run")
     parser.add_argument("--json", type=Path, help="append the rows to this file")
     parser.add_argument(
@@ -133,7 +142,14 @@ def main() -> None:
     rows = []
     for rid, what, text in chosen:
         row = run_one(
-            scriptgen, args.url, args.task, args.model, args.mode, rid, text, args.budget
+            scriptgen,
+            args.url,
+            args.task,
+            args.model,
+            args.mode,
+            rid,
+            text,
+            args.budget,
         )
         row["what"], row["requirement"] = what, text
         rows.append(row)
