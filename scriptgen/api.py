@@ -201,8 +201,9 @@ def prompt(the_plan: Plan, mode: str = "edits") -> list[dict[str, str]]:
     """The messages an LLM backend would send first for ``the_plan``; calls nothing.
 
     ``edits``: the settings request, then the edit request as a model with a 16k context
-    would get it ([] without requirements: no request is made); ``files``: the one
-    request for every code file, whole."""
+    would get it ([] without requirements: no request is made); ``definitions``: the
+    same, the edits asked for as whole definitions in JSON; ``files``: the one request
+    for every code file, whole."""
     from .prompts import generation_messages
 
     if mode == "files":
@@ -218,7 +219,7 @@ def prompt(the_plan: Plan, mode: str = "edits") -> list[dict[str, str]]:
     edits = edit_request(
         the_plan, files, requirements, settings={},
         measure=estimate_tokens,
-        budget=EDIT_PROMPT_TOKENS,
+        budget=EDIT_PROMPT_TOKENS, definitions=mode == "definitions",
     )  # fmt: skip
     return [*settings, *edits.messages]
 
