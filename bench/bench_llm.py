@@ -4,14 +4,14 @@ validation on the tiny twin, repairs), as a user runs it, in a fresh git reposit
 
 Per requirement: validated or not, repair rounds, requests, prompt and reply tokens (the
 server's counts, from the project's transcript or the kept candidate's), wall time, and
-the lines the diff from the reference adds and removes. ``--mode definitions`` asks for
-whole definitions in JSON instead of SEARCH/REPLACE blocks; ``--mode files`` runs the same
+the lines the diff from the reference adds and removes. ``--mode definitions`` (``lines``) asks for
+whole definitions (lines placed at a statement) in JSON instead of SEARCH/REPLACE blocks; ``--mode files`` runs the same
 requirements with every code file retyped, for the ratio.
 
 Needs a server: `bench/llm_server.sh serve 1.5b` (llama.cpp serving
 Qwen2.5-Coder-1.5B-Instruct on 127.0.0.1:8080). Not for CI: minutes per requirement.
 
-    python bench/bench_llm.py [--url http://127.0.0.1:8080/v1] [--mode edits|definitions|files]
+    python bench/bench_llm.py [--url http://127.0.0.1:8080/v1] [--mode edits|definitions|lines|files]
         [--only ID ...] [--budget SECONDS] [--json results.json]
 """
 
@@ -99,6 +99,7 @@ def run_one(
         ),
         "error": errors[0][:200] if errors else "",
         "diff": diff,
+        "replies": [f"{e.get('kind')}: {e.get('reply')}" for e in exchanges],
     }
     shutil.rmtree(root, ignore_errors=True)
     return row
@@ -125,7 +126,7 @@ def main() -> None:
     parser.add_argument("--task", default="textclf")
     parser.add_argument("--model", default="bert-base")
     parser.add_argument(
-        "--mode", choices=["edits", "definitions", "files"], default="edits"
+        "--mode", choices=["edits", "definitions", "lines", "files"], default="edits"
     )
     parser.add_argument("--only", nargs="*", help="requirement ids to run")
     parser.add_argument("--json", type=Path, help="append the rows to this file")

@@ -201,8 +201,9 @@ def prompt(the_plan: Plan, mode: str = "edits") -> list[dict[str, str]]:
     """The messages an LLM backend would send first for ``the_plan``; calls nothing.
 
     ``edits``: the settings request, then the edit request as a model with a 16k context
-    would get it ([] without requirements: no request is made); ``definitions``: the
-    same, the edits asked for as whole definitions in JSON; ``files``: the one request
+    would get it ([] without requirements: no request is made); ``definitions`` and
+    ``lines``: the same, the edits asked for in JSON (whole definitions, or lines placed
+    at a statement); ``files``: the one request
     for every code file, whole."""
     from .prompts import generation_messages
 
@@ -219,7 +220,8 @@ def prompt(the_plan: Plan, mode: str = "edits") -> list[dict[str, str]]:
     edits = edit_request(
         the_plan, files, requirements, settings={},
         measure=estimate_tokens,
-        budget=EDIT_PROMPT_TOKENS, definitions=mode == "definitions",
+        budget=EDIT_PROMPT_TOKENS,
+        json_edits=mode if mode in ("definitions", "lines") else "",
     )  # fmt: skip
     return [*settings, *edits.messages]
 

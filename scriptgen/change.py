@@ -316,7 +316,7 @@ def edit_request(
     budget: int,
     hint: str = "",
     shown: Sequence[str] | None = None,
-    definitions: bool = False,
+    json_edits: str = "",
 ) -> EditRequest:
     """The edit request, with the full text of as many likely files as ``budget`` tokens
     (as ``measure`` counts them) allow, the likeliest at least; or of ``shown`` (a
@@ -338,7 +338,7 @@ def edit_request(
             "hidden": [p for p in order if p not in shown],
             "hint": hint,
             "text_block": file_block,
-            "definitions": definitions,
+            "json_edits": json_edits,
         }
         return [
             {"role": "system", "content": render("_common/prompts/edit_system.md.j2", context)},
@@ -375,9 +375,9 @@ def edit_repair_message(
     stage: str,
     diagnostics: str,
     failing: Mapping[str, str],
-    definitions: bool = False,
+    json_edits: str = "",
 ) -> dict[str, str]:
     return repair_message(
         plan, stage=stage, diagnostics=diagnostics, failing=failing,
-        template="_common/prompts/edit_repair.md.j2", definitions=definitions,
+        template="_common/prompts/edit_repair.md.j2", json_edits=json_edits,
     )  # fmt: skip

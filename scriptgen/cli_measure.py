@@ -15,9 +15,9 @@ from .cli_options import price_per_mtok_option, require_option, spec_options
 @spec_options
 @require_option
 @click.option(
-    "--mode", type=click.Choice(["edits", "definitions", "files"]), default="edits", show_default=True,
-    help="edits: the settings and edit requests a requirement makes; definitions: the "
-    "same, edits as whole definitions in JSON; files: the request that has every code "
+    "--mode", type=click.Choice(["edits", "definitions", "lines", "files"]), default="edits", show_default=True,
+    help="edits: the settings and edit requests a requirement makes; definitions, lines: "
+    "the same, edits in JSON (whole definitions, lines at a statement); files: the request that has every code "
     "file retyped.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")

@@ -6,7 +6,7 @@ root), so that a team's backend need not be repeated on every command:
     model = "Qwen/Qwen2.5-Coder-7B-Instruct"
     max_repairs = 3
     budget = 900                  # seconds for all of a run's requests
-    mode = "edits"                # SEARCH/REPLACE edits; "definitions": whole functions in
+    mode = "edits"                # SEARCH/REPLACE edits; "definitions" / "lines": edits in
                                   # JSON (small models); "files": retype every code file
 
     [validate]
@@ -113,8 +113,10 @@ def llm_settings(start: Path) -> LLMSettings:
         if key in llm and not isinstance(llm[key], str):
             raise UserError(f"{path}: [llm] {key} must be a string")
     mode = llm.get("mode")
-    if mode is not None and mode not in ("edits", "definitions", "files"):
-        raise UserError(f'{path}: [llm] mode must be "edits", "definitions" or "files"')
+    if mode is not None and mode not in ("edits", "definitions", "lines", "files"):
+        raise UserError(
+            f'{path}: [llm] mode must be "edits", "definitions", "lines" or "files"'
+        )
     return LLMSettings(
         llm.get("uri"), llm.get("model"), repairs, path, context, budget, mode
     )

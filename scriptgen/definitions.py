@@ -82,7 +82,7 @@ def read_reply(reply: str) -> list[dict[str, str]] | None:
     if not isinstance(edits, list):
         return None
     return [
-        {k: str(e.get(k, "")) for k in ("path", "name", "code")}
+        {k: str(v) for k, v in e.items() if isinstance(v, (str, int, float))}
         for e in edits
         if isinstance(e, dict)
     ]
@@ -95,7 +95,7 @@ def apply_definitions(
     out = Applied()
     current = dict(files)
     for number, edit in enumerate(edits, 1):
-        path, name = edit["path"], edit["name"]
+        path, name = edit.get("path", ""), edit.get("name", "")
         where = f"edit {number} ({path}, {name or '?'})"
         if path not in allowed or path not in current:
             out.problems.append(
@@ -103,7 +103,7 @@ def apply_definitions(
                 f"one of {sorted(allowed)}"
             )
             continue
-        text, problem = replace_definition(current[path], name, edit["code"])
+        text, problem = replace_definition(current[path], name, edit.get("code", ""))
         if problem:
             out.problems.append(f"{where}: {problem}")
             continue
@@ -137,6 +137,12 @@ def replace_definition(source: str, name: str, code: str) -> tuple[str, str | No
     old = source.splitlines(keepends=True)
     found = [n for n in tree.body if isinstance(n, _DEFINITION) and n.name == name]
     if found:
+        same = [n for n in others if isinstance(n, _DEFINITION) and n.name == name]
+        if ast.dump(same[0]) == ast.dump(found[0]) and len(others) == 1:
+            return source, (
+                f"the code of {name!r} is the file's own, unchanged: it meets no "
+                "requirement; add the lines that do"
+            )
         start, end = _start(found[0]), found[0].end_lineno or 0
         old[start:end] = [definition]
     else:
@@ -177,3 +183,111 @@ def _add_imports(text: str, imports: list[str]) -> str:
             break
     lines[at:at] = [line + "\n" for line in imports]
     return "".join(lines)
+
+
+# Anchored edits: new lines placed after, before or instead of a statement of the file,
+# the statement named by its first line (an enum of the schema: what the model names is
+# in the file, exactly once).
+
+PLACES = ("after", "before", "replace")
+
+
+def statements(text: str) -> dict[str, ast.stmt]:
+    """Every statement of a module (nested ones too) by its first line, stripped: those
+    whose first line is the file's only one of its kind."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    lines = text.splitlines()
+    found: dict[str, list[ast.stmt]] = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                first = lines[_start(child)].strip()
+                found.setdefault(first, []).append(child)
+    return {k: v[0] for k, v in found.items() if len(v) == 1 and k}
+
+
+def anchored_schema(files: Mapping[str, str], paths: Collection[str]) -> dict[str, Any]:
+    """The JSON schema of an anchored reply: per code file, its statements' first lines
+    as an enum."""
+    choices = [
+        {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "const": path},
+                "where": {"type": "string", "enum": list(PLACES)},
+                "statement": {
+                    "type": "string",
+                    "enum": sorted(statements(files[path])),
+                },
+                "code": {"type": "string"},
+            },
+            "required": ["path", "where", "statement", "code"],
+        }
+        for path in sorted(paths)
+        if path in files and statements(files[path])
+    ]
+    return {
+        "type": "object",
+        "properties": {
+            "edits": {
+                "type": "array",
+                "items": {"anyOf": choices},
+                "minItems": 1,
+                "maxItems": MAX_EDITS,
+            }
+        },
+        "required": ["edits"],
+    }
+
+
+def apply_anchored(
+    edits: list[dict[str, str]], files: Mapping[str, str], allowed: Collection[str]
+) -> Applied:
+    """Each edit applied to the text the ones before it left: ``code`` indented as the
+    statement is, put after it, before it or in its place."""
+    out = Applied()
+    current = dict(files)
+    for number, edit in enumerate(edits, 1):
+        path, first = edit.get("path", ""), edit.get("statement", "").strip()
+        where = f"edit {number} ({path}, {edit.get('where')} {first[:60]!r})"
+        if path not in allowed or path not in current:
+            out.problems.append(f"{where}: {path!r} is not a code file of the project")
+            continue
+        node = statements(current[path]).get(first)
+        if node is None:
+            out.problems.append(
+                f"{where}: no statement of {path} starts with that line (once)"
+            )
+            continue
+        fenced = _FENCE.match(edit.get("code", "").strip())
+        code = textwrap.dedent(fenced.group(1) if fenced else edit.get("code", ""))
+        indent = " " * node.col_offset
+        new = [
+            indent + line if line.strip() else "\n"
+            for line in code.strip("\n").splitlines(keepends=True)
+        ]
+        new[-1] = new[-1].rstrip("\n") + "\n"
+        lines = current[path].splitlines(keepends=True)
+        start, end = _start(node), node.end_lineno or 0
+        place = edit.get("where")
+        if place == "before":
+            lines[start:start] = new
+        elif place == "replace":
+            lines[start:end] = new
+        else:
+            lines[end:end] = new
+        text = "".join(lines)
+        try:
+            ast.parse(text)
+        except SyntaxError as exc:
+            out.problems.append(
+                f"{where}: the file does not parse with it: line {exc.lineno}: {exc.msg}"
+            )
+            continue
+        current[path] = text
+        out.files[path] = text
+        out.edits += 1
+    return out

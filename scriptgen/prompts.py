@@ -76,13 +76,13 @@ def repair_message(
     diagnostics: str,
     failing: Mapping[str, str],
     template: str = "_common/prompts/repair.md.j2",
-    definitions: bool = False,
+    json_edits: str = "",
 ) -> dict[str, str]:
     """One more user turn: what failed and the failing files, nothing else (``template``:
-    the whole-file request's wording, or the edit request's; ``definitions``: edits as
-    whole definitions in JSON, not SEARCH/REPLACE blocks)."""
+    the whole-file request's wording, or the edit request's; ``json_edits``: edits as
+    JSON, "definitions" or "lines", not SEARCH/REPLACE blocks)."""
     context = {
-        "definitions": definitions,
+        "json_edits": json_edits,
         **plan.context(),
         "requirements": list(plan.spec.requirements),
         "stage": stage,

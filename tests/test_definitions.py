@@ -74,6 +74,11 @@ def test_its_imports_join_the_modules_and_a_new_name_goes_before_main() -> None:
         ("def main(:\n    pass\n", "the code does not parse: line 1"),
         ("def other():\n    pass\n", "does not define 'main'"),
         ("x = 1\n", "does not define 'main'"),
+        (
+            '@staticmethod\ndef main(argv=None) -> int:\n    """Run."""\n'
+            "    return helper( 1 )\n",
+            "the code of 'main' is the file's own, unchanged",
+        ),
     ],
 )
 def test_code_that_cannot_replace_the_definition_says_why(code: str, problem: str) -> None:

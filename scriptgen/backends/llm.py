@@ -20,7 +20,13 @@ from ..change import (
     wanted_files,
 )
 from ..changes import Record, apply_settings, reapply
-from ..definitions import apply_definitions, read_reply, reply_schema
+from ..definitions import (
+    anchored_schema,
+    apply_anchored,
+    apply_definitions,
+    read_reply,
+    reply_schema,
+)
 from ..edits import apply_reply
 from ..errors import ScriptgenError, UserError
 from ..lock import LLM_DECODING
@@ -116,7 +122,8 @@ class LLMBackend:
     ``edits`` mode (the default): the model changes the vetted reference to meet the
     spec's requirements, through settings first, then SEARCH/REPLACE edits (see
     ``scriptgen.change``); without requirements no request is made. ``definitions``
-    mode: the same, but the edits are whole top-level definitions in a reply
+    and ``lines`` modes: the same, but the edits are whole top-level definitions, or new
+    lines placed after, before or instead of a statement the file has, in a reply
     constrained to a JSON schema (``scriptgen.definitions``), for a model too small to
     copy lines exactly. ``files`` mode: it retypes every code file (kept to measure the
     difference)."""
@@ -138,6 +145,11 @@ class LLMBackend:
     _spent: float = 0.0
     _conversation: Messages = field(default_factory=list)
     _shown: list[str] = field(default_factory=list)  # the edit request's files in full
+
+    @property
+    def json_edits(self) -> str:
+        """The JSON shape edits are asked in ("definitions", "lines"), or "" (blocks)."""
+        return self.mode if self.mode in ("definitions", "lines") else ""
 
     @property
     def blocking(self) -> bool:
@@ -210,7 +222,7 @@ class LLMBackend:
             plan, files, remaining or requirements, settings=changes, refused=refused,
             measure=self._count, budget=self._prompt_budget(EDIT_TOKENS), hint=hint,
             shown=getattr(self.chat, "shown", None),  # a replayed request's files
-            definitions=self.mode == "definitions",
+            json_edits=self.json_edits,
         )  # fmt: skip
         self._shown = request.shown
         self._conversation = request.messages
@@ -232,7 +244,7 @@ class LLMBackend:
                 stage=stage,
                 diagnostics=diagnostics,
                 failing=failing,
-                definitions=self.mode == "definitions",
+                json_edits=self.json_edits,
             )
             conversation = [*self._conversation, message]
             if not self._fits(conversation, EDIT_TOKENS):
@@ -258,21 +270,26 @@ class LLMBackend:
     def _edit(self, plan: Plan, files: dict[str, str], kind: str) -> dict[str, str]:
         """Ask for edits, show the files the model asks to see (twice at most), apply."""
         code = [f.path for f in plan.manifest.code_files]
-        if self.mode == "definitions":
-            schema = reply_schema(files, code)
+        if self.json_edits:
+            shape = anchored_schema if self.json_edits == "lines" else reply_schema
             reply = self._send(
                 kind,
-                {"max_tokens": EDIT_TOKENS, "response_format": _json_schema(schema)},
+                {
+                    "max_tokens": EDIT_TOKENS,
+                    "response_format": _json_schema(shape(files, code)),
+                },
             )
-        for _ in range(0 if self.mode == "definitions" else 3):
+        for _ in range(0 if self.json_edits else 3):
             reply = self._send(kind, {"max_tokens": EDIT_TOKENS})
             wanted = wanted_files(reply, files)
             if not wanted or "<<<<<<<" in reply:
                 break
             self._conversation = [*self._conversation, show_message(files, wanted)]
-        definitions = read_reply(reply)
-        if definitions is not None:
-            applied = apply_definitions(definitions, files, code)
+        edits = read_reply(reply)
+        if edits is not None and self.json_edits == "lines":
+            applied = apply_anchored(edits, files, code)
+        elif edits is not None:
+            applied = apply_definitions(edits, files, code)
         else:
             applied = apply_reply(reply, files, code, can_create=_new_module)
         self.problems = applied.problems
