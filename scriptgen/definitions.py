@@ -204,7 +204,7 @@ def statements(text: str) -> dict[str, ast.stmt]:
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.stmt):
-                first = lines[_start(child)].strip()
+                first = lines[child.lineno - 1].strip()  # a def's, not a decorator's
                 found.setdefault(first, []).append(child)
     return {k: v[0] for k, v in found.items() if len(v) == 1 and k}
 
@@ -262,14 +262,12 @@ def apply_anchored(
                 f"{where}: no statement of {path} starts with that line (once)"
             )
             continue
-        fenced = _FENCE.match(edit.get("code", "").strip())
-        code = textwrap.dedent(fenced.group(1) if fenced else edit.get("code", ""))
-        indent = " " * node.col_offset
-        new = [
-            indent + line if line.strip() else "\n"
-            for line in code.strip("\n").splitlines(keepends=True)
-        ]
-        new[-1] = new[-1].rstrip("\n") + "\n"
+        segment = ast.get_source_segment(current[path], node) or first
+        new = _new_lines(edit.get("code", ""), segment, edit.get("where", "after"))
+        if not new:
+            out.problems.append(f"{where}: the code adds nothing")
+            continue
+        new = [" " * node.col_offset + line if line.strip() else "\n" for line in new]
         lines = current[path].splitlines(keepends=True)
         start, end = _start(node), node.end_lineno or 0
         place = edit.get("where")
@@ -291,3 +289,20 @@ def apply_anchored(
         out.files[path] = text
         out.edits += 1
     return out
+
+
+def _new_lines(code: str, statement: str, where: str) -> list[str]:
+    """The lines ``code`` adds, dedented, each ending in a newline: the statement
+    itself, where a model copied it above (after) or below (before) them, left out."""
+    fenced = _FENCE.match(code.strip())
+    given = (
+        textwrap.dedent(fenced.group(1) if fenced else code).strip("\n").splitlines()
+    )
+    own = [line.strip() for line in statement.splitlines()]
+    stripped = [line.strip() for line in given]
+    if where == "after" and stripped[: len(own)] == own:
+        given = given[len(own) :]
+    elif where == "before" and stripped[-len(own) :] == own:
+        given = given[: -len(own)]
+    lines = textwrap.dedent("\n".join(given)).strip("\n").splitlines()
+    return [line + "\n" for line in lines] if any(l.strip() for l in lines) else []
