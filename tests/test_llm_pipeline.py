@@ -245,7 +245,7 @@ def test_files_mode_takes_the_whole_files(repo: Path, tmp_path: Path) -> None:
     )
 
 
-def test_prose_only_fails_after_the_repairs_and_writes_nothing(repo: Path) -> None:
+def test_prose_only_fails_at_the_repeated_reply_and_writes_nothing(repo: Path) -> None:
     before, head = tree(repo), git(repo, "rev-parse", "HEAD")
     with ScriptedServer() as server:
         server.reply(
@@ -254,9 +254,11 @@ def test_prose_only_fails_after_the_repairs_and_writes_nothing(repo: Path) -> No
         result = new_with(server, repo)
         chats = server.chat_requests
     assert result.returncode == 1
-    assert len(chats) == 5  # settings, the edit request and 3 repair rounds
+    # Settings, the edit request and one repair round, answered with the same prose:
+    # the rounds left would be answered alike.
+    assert len(chats) == 3
     assert "the reply changed nothing" in result.stderr
-    assert "failed after 3 repair round(s)" in result.stderr
+    assert "answered the repair request with its last reply, word for word" in result.stderr
     assert "the candidate is kept in" in result.stderr
     assert "Traceback" not in result.stderr
     assert tree(repo) == before and git(repo, "rev-parse", "HEAD") == head

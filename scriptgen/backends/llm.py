@@ -285,6 +285,14 @@ class LLMBackend:
             if not wanted or "<<<<<<<" in reply:
                 break
             self._conversation = [*self._conversation, show_message(files, wanted)]
+        said = [
+            m["content"].strip() for m in self._conversation if m["role"] == "assistant"
+        ]
+        if kind == "repair" and len(said) > 1 and said[-1] == said[-2]:
+            raise ScriptgenError(
+                f"{self.name} answered the repair request with its last reply, word for "
+                "word: no round will do better; stopping"
+            )
         edits = read_reply(reply)
         if edits is not None and self.json_edits == "lines":
             applied = apply_anchored(edits, files, code)
