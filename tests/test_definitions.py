@@ -227,6 +227,22 @@ def reference_main(tmp_path: Path) -> str:
     return ast.get_source_segment(train, main) + "\n"
 
 
+def run_with_replies(repo: Path, mode: str, *edits: dict[str, str]) -> tuple:
+    """`scriptgen new` in ``mode`` against a server that answers the settings request
+    with no setting, then each of ``edits`` as a reply of its own; its result and the
+    chat requests it made."""
+    (repo / "scriptgen.toml").write_text(f'[llm]\nmode = "{mode}"\n', encoding="utf-8")
+    with ScriptedServer() as server:
+        server.reply(settings_reply(REQUIREMENT))
+        for edit in edits:
+            server.reply(json.dumps({"edits": [edit]}))
+        result = run_scriptgen(
+            "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
+            "--require", REQUIREMENT, cwd=repo,
+        )  # fmt: skip
+        return result, server.chat_requests
+
+
 @pytest.mark.slow
 def test_definitions_mode_meets_a_code_requirement_after_a_repair(
     repo: Path, tmp_path: Path
@@ -237,18 +253,7 @@ def test_definitions_mode_meets_a_code_requirement_after_a_repair(
     assert TRAIN in main
     wrong = {"path": "train.py", "name": "main", "code": "def run():\n    pass\n"}
     right = {"path": "train.py", "name": "main", "code": main.replace(TRAIN, COUNTED)}
-    (repo / "scriptgen.toml").write_text(
-        '[llm]\nmode = "definitions"\n', encoding="utf-8"
-    )
-    with ScriptedServer() as server:
-        server.reply(settings_reply(REQUIREMENT))
-        server.reply(json.dumps({"edits": [wrong]}))
-        server.reply(json.dumps({"edits": [right]}))
-        result = run_scriptgen(
-            "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
-            "--require", REQUIREMENT, cwd=repo,
-        )  # fmt: skip
-        chats = server.chat_requests
+    result, chats = run_with_replies(repo, "definitions", wrong, right)
     assert result.returncode == 0, result.stderr
     assert len(chats) == 3
     asked = chats[1].body
@@ -273,16 +278,7 @@ def test_lines_mode_meets_a_code_requirement_after_a_repair(repo: Path) -> None:
     wrong = {"path": "train.py", "where": "before", "statement": "trainer.fit()",
              "code": counted}  # fmt: skip
     right = dict(wrong, statement=TRAIN.strip())
-    (repo / "scriptgen.toml").write_text('[llm]\nmode = "lines"\n', encoding="utf-8")
-    with ScriptedServer() as server:
-        server.reply(settings_reply(REQUIREMENT))
-        server.reply(json.dumps({"edits": [wrong]}))
-        server.reply(json.dumps({"edits": [right]}))
-        result = run_scriptgen(
-            "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",
-            "--require", REQUIREMENT, cwd=repo,
-        )  # fmt: skip
-        chats = server.chat_requests
+    result, chats = run_with_replies(repo, "lines", wrong, right)
     assert result.returncode == 0, result.stderr
     assert len(chats) == 3
     schema = chats[1].body["response_format"]["json_schema"]["schema"]
