@@ -7,6 +7,7 @@ and its scope analysis, so that a parameter named ``data`` is not taken for ``im
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 import warnings
@@ -126,6 +127,27 @@ class _Module(cst.CSTVisitor):
                 value = getattr(arg.value, "evaluated_value", None)  # None: f-string
                 if isinstance(value, str) and value.startswith("-"):
                     self.flags.add(value)
+
+
+_ENDS_BLOCK = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+
+
+def _unreachable(path: str, src: str) -> list[Finding]:
+    """Statements after a return, raise, continue or break in the same block: code that
+    never runs (a model's addition placed after a function's ``return``)."""
+    out = []
+    for node in ast.walk(ast.parse(src)):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if not isinstance(block, list):
+                continue
+            for stmt, after in zip(block, block[1:]):
+                if isinstance(stmt, _ENDS_BLOCK):
+                    word = type(stmt).__name__.lower()
+                    msg = f"unreachable: this statement follows a `{word}` in its block"
+                    out.append(Finding(path, after.lineno, after.col_offset + 1, msg))
+                    break
+    return out
 
 
 def _syntax_finding(path: str, src: str) -> Finding | None:
@@ -360,6 +382,7 @@ def check_project(files: Mapping[str, str], manifest: Manifest) -> list[Finding]
         if problem := _syntax_finding(path, text):
             findings.append(problem)  # later checks of this file would only be noise
             continue
+        findings += _unreachable(path, text)
         try:
             modules[path] = _analyse(text)
         except cst.ParserSyntaxError as exc:  # valid for compile(), not for libcst

@@ -145,6 +145,25 @@ def test_unexpected_indent() -> None:
     ]
 
 
+def test_code_after_a_return_is_unreachable() -> None:
+    """Lines a model placed after a function's return (they validate: they never run)."""
+    dead = TRAIN_PY.replace(
+        "    print(build_model(args.model_name_or_path), len(rows))\n",
+        "    return None\n    print(len(rows))\n",
+    )
+    looped = TRAIN_PY.replace(
+        "    rows = data.load_dataset(args.train_file)\n",
+        "    for row in data.load_dataset(args.train_file):\n        continue\n"
+        "        print(row)\n    rows = []\n",
+    )
+    assert messages(project({"train.py": dead})) == [
+        "train.py:20:5: unreachable: this statement follows a `return` in its block"
+    ]
+    assert messages(project({"train.py": looped})) == [
+        "train.py:20:9: unreachable: this statement follows a `continue` in its block"
+    ]
+
+
 def test_syntax_error_reports_class_and_message() -> None:
     findings = check_project(
         project({"model.py": "def build_model(:\n    pass\n"}), MANIFEST
