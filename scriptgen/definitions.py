@@ -1,18 +1,28 @@
-"""Edits as whole top-level definitions, in a reply constrained to a JSON shape.
+"""Code edits in a reply constrained to a JSON shape, for models too small to copy a
+file's lines character for character (what a SEARCH block needs). Where the server
+constrains decoding to a JSON schema (llama.cpp, vLLM, OpenAI), the edit request asks
+for one of two shapes:
 
-A small model that cannot copy a file's lines character for character (what a SEARCH
-block needs) can still write one function anew. Where the server constrains decoding to
-a JSON schema (llama.cpp, vLLM, OpenAI), the edit request asks for::
+- whole definitions (``[llm] mode = "definitions"``)::
 
     {"edits": [{"path": "train.py", "name": "main", "code": "def main(...):\\n ..."}]}
 
-``path`` is one of the code files, ``name`` one of their top-level functions or classes
-(both enums of the schema) or a new name; ``code`` is the complete new definition, with
-the imports it needs above it. It replaces the definition of that name, or goes before
-the file's ``if __name__ == "__main__":`` (else at its end) where there is none; its
-imports go after the file's own. isort and black tidy both afterwards. What cannot be
-applied (a path that is no code file, code that does not parse or does not define
-``name``) is a diagnostic for the repair turn, as a SEARCH block that matches nothing is.
+  ``path`` is one of the code files (an enum), ``name`` a top-level function or class of
+  it, or a new one; ``code`` the complete new definition with the imports it needs above
+  it. It replaces the definition of that name, or goes before the file's ``if __name__
+  == "__main__":`` (else at its end); its imports go after the file's own.
+- lines at a statement (``[llm] mode = "lines"``)::
+
+    {"edits": [{"path": "train.py", "where": "before", "statement": "...", "code": "..."}]}
+
+  ``statement`` is the first line of a statement of that file (an enum per file, so what
+  the model names exists), ``where`` after, before or replace; the lines are indented as
+  that statement is.
+
+isort and black tidy the result afterwards. What cannot be applied (a path that is no
+code file, code that does not parse or does not define ``name``, a definition sent back
+unchanged) is a diagnostic for the repair turn, as a SEARCH block that matches nothing
+is.
 """
 
 from __future__ import annotations
