@@ -31,10 +31,10 @@ import ast
 import json
 import re
 import textwrap
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from .edits import Applied
+from .edits import Applied, apply_reply
 
 _DEFINITION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMPORT = (ast.Import, ast.ImportFrom)
@@ -316,3 +316,42 @@ def _new_lines(code: str, statement: str, where: str) -> list[str]:
         given = given[: -len(own)]
     lines = textwrap.dedent("\n".join(given)).strip("\n").splitlines()
     return [line + "\n" for line in lines] if any(l.strip() for l in lines) else []
+
+
+def edit_schema(
+    shape: str, files: Mapping[str, str], paths: Collection[str]
+) -> dict[str, Any]:
+    """The reply's JSON schema for ``shape``: "lines" or "definitions"."""
+    return (anchored_schema if shape == "lines" else reply_schema)(files, paths)
+
+
+def apply_any(
+    reply: str,
+    files: Mapping[str, str],
+    code: Collection[str],
+    can_create: Callable[[str], bool],
+    asked_json: bool,
+) -> Applied:
+    """A reply's edits in whichever shape it holds them (lines at a statement, whole
+    definitions, SEARCH/REPLACE blocks), applied to ``files``; a reply where nothing
+    applies and nothing says why is a problem of its own."""
+    edits = read_reply(reply)
+    if edits and all("statement" in e for e in edits):
+        applied = apply_anchored(edits, files, code)
+    elif edits is not None:
+        applied = apply_definitions(edits, files, code)
+    else:
+        applied = apply_reply(reply, files, code, can_create=can_create)
+    if not applied.files and (
+        not applied.problems or any("no fenced block" in p for p in applied.problems)
+    ):
+        applied.problems = [
+            (
+                "the reply changed nothing: it has no edit that applies"
+                if asked_json
+                else "the reply changed nothing: it has no SEARCH/REPLACE block that applies "
+                "(the file's path on its own line, then <<<<<<< SEARCH, the exact lines, "
+                "=======, the new lines, >>>>>>> REPLACE)"
+            )
+        ]
+    return applied

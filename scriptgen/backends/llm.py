@@ -20,14 +20,7 @@ from ..change import (
     wanted_files,
 )
 from ..changes import Record, apply_settings, reapply
-from ..definitions import (
-    anchored_schema,
-    apply_anchored,
-    apply_definitions,
-    read_reply,
-    reply_schema,
-)
-from ..edits import apply_reply
+from ..definitions import apply_any, edit_schema
 from ..errors import ScriptgenError, UserError
 from ..lock import LLM_DECODING
 from ..parse import parse_reply
@@ -74,10 +67,7 @@ def estimate_tokens(messages: Messages) -> int:
 def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """``response_format`` for a reply constrained to ``schema`` (OpenAI's shape, which
     llama.cpp's server and vLLM accept)."""
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": "settings", "schema": schema},
-    }
+    return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
 
 
 def _new_module(path: str) -> bool:
@@ -122,11 +112,8 @@ class LLMBackend:
     ``edits`` mode (the default): the model changes the vetted reference to meet the
     spec's requirements, through settings first, then SEARCH/REPLACE edits (see
     ``scriptgen.change``); without requirements no request is made. ``definitions``
-    and ``lines`` modes: the same, but the edits are whole top-level definitions, or new
-    lines placed after, before or instead of a statement the file has, in a reply
-    constrained to a JSON schema (``scriptgen.definitions``), for a model too small to
-    copy lines exactly. ``files`` mode: it retypes every code file (kept to measure the
-    difference)."""
+    and ``lines``: the edits in JSON (``scriptgen.definitions``). ``files``: it retypes
+    every code file (kept to measure the difference)."""
 
     name: str
     chat: Chat
@@ -271,13 +258,10 @@ class LLMBackend:
         """Ask for edits, show the files the model asks to see (twice at most), apply."""
         code = [f.path for f in plan.manifest.code_files]
         if self.json_edits:
-            shape = anchored_schema if self.json_edits == "lines" else reply_schema
+            schema = edit_schema(self.json_edits, files, code)
             reply = self._send(
                 kind,
-                {
-                    "max_tokens": EDIT_TOKENS,
-                    "response_format": _json_schema(shape(files, code)),
-                },
+                {"max_tokens": EDIT_TOKENS, "response_format": _json_schema(schema)},
             )
         for _ in range(0 if self.json_edits else 3):
             reply = self._send(kind, {"max_tokens": EDIT_TOKENS})
@@ -293,27 +277,8 @@ class LLMBackend:
                 f"{self.name} answered the repair request with its last reply, word for "
                 "word: no round will do better; stopping"
             )
-        edits = read_reply(reply)
-        if edits is not None and self.json_edits == "lines":
-            applied = apply_anchored(edits, files, code)
-        elif edits is not None:
-            applied = apply_definitions(edits, files, code)
-        else:
-            applied = apply_reply(reply, files, code, can_create=_new_module)
+        applied = apply_any(reply, files, code, _new_module, bool(self.json_edits))
         self.problems = applied.problems
-        if not applied.files and (
-            not applied.problems
-            or any("no fenced block" in p for p in applied.problems)
-        ):
-            self.problems = [
-                (
-                    "the reply changed nothing: it has no edit that applies"
-                    if self.mode == "definitions"
-                    else "the reply changed nothing: it has no SEARCH/REPLACE block that "
-                    "applies (the file's path on its own line, then <<<<<<< SEARCH, the "
-                    "exact lines, =======, the new lines, >>>>>>> REPLACE)"
-                )
-            ]
         return {**files, **applied.files}
 
     def _generate_files(self, plan: Plan) -> dict[str, str]:
