@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .changes import CONFIG, config_values
+from .definitions import defined_names
 from .lock import META_DIR
 from .parse import file_block
 from .plan import Plan
@@ -268,7 +269,7 @@ def likely_files(files: Mapping[str, str], requirements: Sequence[str]) -> list[
     words with the requirements."""
     code = [p for p in files if p.endswith(".py")]
     texts = {p: files[p].lower() for p in code}
-    defined = {p: " ".join(_defined_names(files[p])).lower() for p in code}
+    defined = {p: " ".join(defined_names(files[p])).lower() for p in code}
     # Stems: "tokenizing" finds tokenize_datasets, "lowercase" finds .lower().
     words = {w.lower()[:6] for r in requirements for w in _WORD.findall(r)}
 
@@ -288,14 +289,6 @@ def likely_files(files: Mapping[str, str], requirements: Sequence[str]) -> list[
         return (0 if path == "train.py" else 1, -hits, -length, path)
 
     return sorted(code, key=score)
-
-
-def _defined_names(text: str) -> list[str]:
-    try:
-        body = ast.parse(text).body
-    except SyntaxError:
-        return []
-    return [n.name for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
 
 
 @dataclass

@@ -102,18 +102,35 @@ def apply_definitions(
     edits: list[dict[str, str]], files: Mapping[str, str], allowed: Collection[str]
 ) -> Applied:
     """Each edit applied to the text the ones before it left."""
+
+    def one(text: str, edit: dict[str, str]) -> tuple[str, str | None]:
+        return replace_definition(text, edit.get("name", ""), edit.get("code", ""))
+
+    return _apply(edits, files, allowed, one, lambda e: e.get("name") or "?")
+
+
+def _apply(
+    edits: list[dict[str, str]],
+    files: Mapping[str, str],
+    allowed: Collection[str],
+    one: Callable[[str, dict[str, str]], tuple[str, str | None]],
+    label: Callable[[dict[str, str]], str],
+) -> Applied:
+    """``one(text, edit)`` for each edit in turn, on the text the ones before it left; a
+    path that is no code file, or ``one``'s reason, is a problem named after the edit.
+    """
     out = Applied()
     current = dict(files)
     for number, edit in enumerate(edits, 1):
-        path, name = edit.get("path", ""), edit.get("name", "")
-        where = f"edit {number} ({path}, {name or '?'})"
+        path = edit.get("path", "")
+        where = f"edit {number} ({path}, {label(edit)})"
         if path not in allowed or path not in current:
             out.problems.append(
                 f"{where}: {path!r} is not a code file of the project; "
                 f"one of {sorted(allowed)}"
             )
             continue
-        text, problem = replace_definition(current[path], name, edit.get("code", ""))
+        text, problem = one(current[path], edit)
         if problem:
             out.problems.append(f"{where}: {problem}")
             continue
@@ -126,8 +143,7 @@ def apply_definitions(
 def replace_definition(source: str, name: str, code: str) -> tuple[str, str | None]:
     """``source`` with the top-level definition ``name`` replaced by ``code`` (added if
     it has none), and ``code``'s imports added; or ``source`` and why not."""
-    fenced = _FENCE.match(code.strip())
-    code = textwrap.dedent(fenced.group(1) if fenced else code).strip("\n") + "\n"
+    code = _unfenced(code).strip("\n") + "\n"
     try:
         new = ast.parse(code)
     except SyntaxError as exc:
@@ -169,6 +185,12 @@ def replace_definition(source: str, name: str, code: str) -> tuple[str, str | No
     if wanted:
         text = _add_imports(text, wanted)
     return text, None
+
+
+def _unfenced(code: str) -> str:
+    """Code as a model wrote it, out of a Markdown fence if it put one around, dedented."""
+    fenced = _FENCE.match(code.strip())
+    return textwrap.dedent(fenced.group(1) if fenced else code)
 
 
 def _start(node: ast.stmt) -> int:
@@ -222,22 +244,20 @@ def statements(text: str) -> dict[str, ast.stmt]:
 def anchored_schema(files: Mapping[str, str], paths: Collection[str]) -> dict[str, Any]:
     """The JSON schema of an anchored reply: per code file, its statements' first lines
     as an enum."""
+    offered = {p: sorted(statements(files[p])) for p in sorted(paths) if p in files}
     choices = [
         {
             "type": "object",
             "properties": {
                 "path": {"type": "string", "const": path},
                 "where": {"type": "string", "enum": list(PLACES)},
-                "statement": {
-                    "type": "string",
-                    "enum": sorted(statements(files[path])),
-                },
+                "statement": {"type": "string", "enum": firsts},
                 "code": {"type": "string"},
             },
             "required": ["path", "where", "statement", "code"],
         }
-        for path in sorted(paths)
-        if path in files and statements(files[path])
+        for path, firsts in offered.items()
+        if firsts
     ]
     return {
         "type": "object",
@@ -258,56 +278,46 @@ def apply_anchored(
 ) -> Applied:
     """Each edit applied to the text the ones before it left: ``code`` indented as the
     statement is, put after it, before it or in its place."""
-    out = Applied()
-    current = dict(files)
-    for number, edit in enumerate(edits, 1):
-        path, first = edit.get("path", ""), edit.get("statement", "").strip()
-        where = f"edit {number} ({path}, {edit.get('where')} {first[:60]!r})"
-        if path not in allowed or path not in current:
-            out.problems.append(f"{where}: {path!r} is not a code file of the project")
-            continue
-        node = statements(current[path]).get(first)
-        if node is None:
-            out.problems.append(
-                f"{where}: no statement of {path} starts with that line (once)"
-            )
-            continue
-        segment = ast.get_source_segment(current[path], node) or first
-        new = _new_lines(edit.get("code", ""), segment, edit.get("where", "after"))
-        if not new:
-            out.problems.append(f"{where}: the code adds nothing")
-            continue
-        new = [" " * node.col_offset + line if line.strip() else "\n" for line in new]
-        lines = current[path].splitlines(keepends=True)
-        start, end = _start(node), node.end_lineno or 0
-        place = edit.get("where")
-        if place == "before":
-            lines[start:start] = new
-        elif place == "replace":
-            lines[start:end] = new
-        else:
-            lines[end:end] = new
-        text = "".join(lines)
-        try:
-            ast.parse(text)
-        except SyntaxError as exc:
-            out.problems.append(
-                f"{where}: the file does not parse with it: line {exc.lineno}: {exc.msg}"
-            )
-            continue
-        current[path] = text
-        out.files[path] = text
-        out.edits += 1
-    return out
+
+    def label(edit: dict[str, str]) -> str:
+        return f"{edit.get('where')} {edit.get('statement', '').strip()[:60]!r}"
+
+    return _apply(edits, files, allowed, place_lines, label)
+
+
+def place_lines(source: str, edit: dict[str, str]) -> tuple[str, str | None]:
+    """``source`` with an anchored edit's lines in place; or ``source`` and why not."""
+    first = edit.get("statement", "").strip()
+    node = statements(source).get(first)
+    if node is None:
+        path = edit.get("path", "the file")
+        return source, f"no statement of {path} starts with that line (once)"
+    segment = ast.get_source_segment(source, node) or first
+    where = edit.get("where", "after")
+    new = _new_lines(edit.get("code", ""), segment, where)
+    if not new:
+        return source, "the code adds nothing"
+    new = [" " * node.col_offset + line if line.strip() else "\n" for line in new]
+    lines = source.splitlines(keepends=True)
+    start, end = _start(node), node.end_lineno or 0
+    if where == "before":
+        lines[start:start] = new
+    elif where == "replace":
+        lines[start:end] = new
+    else:
+        lines[end:end] = new
+    text = "".join(lines)
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        return source, f"the file does not parse with it: line {exc.lineno}: {exc.msg}"
+    return text, None
 
 
 def _new_lines(code: str, statement: str, where: str) -> list[str]:
     """The lines ``code`` adds, dedented, each ending in a newline: the statement
     itself, where a model copied it above (after) or below (before) them, left out."""
-    fenced = _FENCE.match(code.strip())
-    given = (
-        textwrap.dedent(fenced.group(1) if fenced else code).strip("\n").splitlines()
-    )
+    given = _unfenced(code).strip("\n").splitlines()
     own = [line.strip() for line in statement.splitlines()]
     stripped = [line.strip() for line in given]
     if where == "after" and stripped[: len(own)] == own:
