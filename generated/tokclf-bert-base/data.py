@@ -54,17 +54,15 @@ def load_raw_datasets(
     validation_split None, or a hub dataset with neither "validation" nor "test"), 10%
     of the training data is held out for evaluation.
     """
-    if train_file:
-        data_files = {"train": train_file}
-        if validation_file:
-            data_files["validation"] = validation_file
-        formats = {_file_format(path) for path in data_files.values()}
-        if len(formats) > 1:
-            raise ValueError(
-                f"{train_file} and {validation_file} are of different formats: "
-                "give both splits in one"
-            )
-        raw = load_dataset(formats.pop(), data_files=data_files)
+    if train_file:  # each split's file read on its own: their formats may differ
+        files = {"train": train_file, "validation": validation_file}
+        raw = DatasetDict(
+            {
+                split: load_dataset(_file_format(path), data_files=path, split="train")
+                for split, path in files.items()
+                if path
+            }
+        )
     elif dataset_name:
         if validation_split == "validation":  # else "test", else 10% of train
             splits = get_dataset_split_names(dataset_name, dataset_config_name)

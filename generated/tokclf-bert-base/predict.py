@@ -31,15 +31,9 @@ OUTSIDE = "O"
 PROJECT_DIR = Path(__file__).resolve().parent
 
 
-def read_config() -> dict:
-    path = PROJECT_DIR / "config.yaml"
-    if not path.exists():
-        return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    config = read_config()
+    path = PROJECT_DIR / "config.yaml"
+    config = (yaml.safe_load(path.read_text("utf-8")) if path.exists() else None) or {}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model_dir", help="default: output_dir in config.yaml")
     parser.add_argument("--text", action="append", help="a text to tag (repeat)")
