@@ -58,6 +58,8 @@ PROMPTS_DIR = "_common/prompts"
 # ("_common/models.yaml#bert-base").
 MODELS_FILE = "_common/models.yaml"
 FAMILIES_FILE = "_common/families.yaml"
+# The files every task's project has, appended to a manifest's own unless it names the path.
+COMMON_FILES = "_common/files.yaml"
 ENTRY_SEP = "#"
 MISSING = "missing"
 # Greedy decoding, the default of every LLM backend; recorded in the lock.

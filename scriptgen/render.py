@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import ScriptgenError
-from .lock import templates_root, unused_templates
+from .lock import COMMON_FILES, templates_root, unused_templates
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -125,4 +125,5 @@ def shared_templates(manifest: Manifest) -> list[str]:
             for ref in meta.find_referenced_templates(env.parse(source))
             if ref is not None
         ]
+    seen.add(COMMON_FILES)  # the files every manifest takes in
     return sorted(name for name in seen if name.startswith("_common/"))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import UserError
-from .lock import JUDGE_DIR, templates_root
+from .lock import COMMON_FILES, JUDGE_DIR, templates_root
 from .yamlfile import read_yaml
 
 # "code": written by a backend; "scaffold": the rest of the user's project, rendered from
@@ -199,6 +199,11 @@ def load_manifest(folder: Path) -> Manifest:
     raw = read_yaml(path, "task manifest")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a manifest is a YAML mapping")
+    own = raw.get("files")
+    if isinstance(own, list):
+        named = {f.get("path") for f in own if isinstance(f, dict)}
+        common = read_yaml(folder.parent / COMMON_FILES, "common files") or []
+        raw = {**raw, "files": own + [f for f in common if f["path"] not in named]}
     try:
         manifest = Manifest.model_validate({**raw, "folder": folder})
     except ValidationError as exc:
