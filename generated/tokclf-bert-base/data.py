@@ -111,14 +111,9 @@ def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> Non
 
 
 def _tag_feature(dataset: Dataset, tags_column: str):
-    """The feature of one tag: ClassLabel, Value("string"), Value("int64"), ..."""
-    feature = dataset.features[tags_column]
-    inner = getattr(feature, "feature", None)  # Sequence / List of the tags
-    if inner is None:
-        raise ValueError(
-            f"column {tags_column!r} is {feature}, not a list of tags (one per word)"
-        )
-    return inner
+    """The feature of one tag: ClassLabel, Value("string"), Value("int64"), ... (the
+    column is a list of them, as check_columns has seen)."""
+    return dataset.features[tags_column].feature
 
 
 def _is_integer(feature) -> bool:

@@ -154,36 +154,25 @@ def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
     return config
 
 
-class EntityMetrics:
-    """compute_metrics for the Trainer: entity precision, recall and F1 (seqeval's
-    definition) and word accuracy, over each word's first sub-token (the positions whose
-    label is not -100); the F1 of each entity type too, and a per-type report for the log.
-    """
-
-    def __init__(self, labels: list[str]) -> None:
-        self.labels = labels
-        self.per_type: dict[str, dict] = {}
-
-    def __call__(self, eval_pred: EvalPrediction) -> dict[str, float]:
-        true_tags, pred_tags = [], []
-        for pred_row, label_row in zip(eval_pred.predictions, eval_pred.label_ids):
-            scored = label_row != IGNORE_INDEX
-            true_tags.append([self.labels[i] for i in label_row[scored]])
-            pred_tags.append([self.labels[i] for i in pred_row[scored]])
-        scores = entity_scores(true_tags, pred_tags)
-        self.per_type = scores.pop("per_type")
-        scores.update({f"f1_{type_}": s["f1"] for type_, s in self.per_type.items()})
-        return scores
-
-    def log_report(self) -> None:
-        width = max([len("type"), *(len(type_) for type_ in self.per_type)])
-        lines = [f"{'type':<{width}}  precision  recall     f1  support"]
-        for type_, s in self.per_type.items():
-            lines.append(
-                f"{type_:<{width}}  {s['precision']:9.3f}  {s['recall']:6.3f}"
-                f"  {s['f1']:5.3f}  {s['support']:7d}"
-            )
-        logger.info("entity scores on the validation data:\n%s", "\n".join(lines))
+def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, float]:
+    """Entity precision, recall and F1 (seqeval's definition), word accuracy and each
+    entity type's F1, over each word's first sub-token (the positions whose label is not
+    -100); each type's scores go to the log."""
+    true_tags, pred_tags = [], []
+    for pred_row, label_row in zip(eval_pred.predictions, eval_pred.label_ids):
+        scored = label_row != IGNORE_INDEX
+        true_tags.append([labels[i] for i in label_row[scored]])
+        pred_tags.append([labels[i] for i in pred_row[scored]])
+    scores = entity_scores(true_tags, pred_tags)
+    per_type = scores.pop("per_type")
+    width = max(len(type_) for type_ in ["type", *per_type])
+    rows = [f"{'type':<{width}}  precision  recall     f1  support"] + [
+        f"{type_:<{width}}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['f1']:5.3f}"
+        f"  {s['support']:7d}"
+        for type_, s in per_type.items()
+    ]
+    logger.info("entity scores:\n%s", "\n".join(rows))
+    return {**scores, **{f"f1_{type_}": s["f1"] for type_, s in per_type.items()}}
 
 
 def argmax_logits(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.Tensor:
@@ -242,7 +231,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model_args.model_name_or_path,
         labels,
     )
-    metrics_fn = EntityMetrics(labels)
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -250,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
         data_collator=DataCollatorForTokenClassification(tokenizer),
-        compute_metrics=metrics_fn,
+        compute_metrics=lambda eval_pred: compute_metrics(eval_pred, labels),
         preprocess_logits_for_metrics=argmax_logits,
     )
 
@@ -268,8 +256,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics = trainer.evaluate()
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)  # eval_results.json
-    if trainer.is_world_process_zero():
-        metrics_fn.log_report()
     return metrics
 
 
