@@ -203,7 +203,14 @@ def load_manifest(folder: Path) -> Manifest:
     if isinstance(own, list):
         named = {f.get("path") for f in own if isinstance(f, dict)}
         common = read_yaml(folder.parent / COMMON_FILES, "common files") or []
-        raw = {**raw, "files": own + [f for f in common if f["path"] not in named]}
+        if not isinstance(common, list):
+            raise UserError(
+                f"{folder.parent / COMMON_FILES}: a list of files, as a manifest's"
+            )
+        extra = [
+            f for f in common if not isinstance(f, dict) or f.get("path") not in named
+        ]
+        raw = {**raw, "files": own + extra}
     try:
         manifest = Manifest.model_validate({**raw, "folder": folder})
     except ValidationError as exc:
@@ -225,7 +232,7 @@ def available_tasks() -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def _manifest(folder: Path, mtime: float) -> Manifest:
+def _manifest(folder: Path, mtimes: tuple[float, float]) -> Manifest:
     return load_manifest(folder)
 
 
@@ -234,7 +241,12 @@ def get_manifest(task: str) -> Manifest:
     if task not in tasks:
         raise UserError(f"unknown task {task!r}; available: {', '.join(tasks)}")
     folder = templates_root() / task
-    return _manifest(folder, (folder / "manifest.yaml").stat().st_mtime)
+    common = folder.parent / COMMON_FILES
+    mtimes = (
+        (folder / "manifest.yaml").stat().st_mtime,
+        common.stat().st_mtime if common.exists() else 0.0,
+    )
+    return _manifest(folder, mtimes)
 
 
 _PYTHON_TYPES: dict[str, Any] = {

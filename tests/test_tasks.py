@@ -13,6 +13,7 @@ import yaml
 from scriptgen.catalog import combinations
 from scriptgen.errors import UserError
 from scriptgen.plan import make_plan
+from scriptgen.render import shared_templates
 from scriptgen.spec import METHODS, build_spec
 from scriptgen.tasks import available_tasks, get_manifest
 
@@ -40,6 +41,32 @@ def test_every_manifest_and_registry_entry_is_valid() -> None:
             assert model_type in families(), f"{task}: no twin for {model_type}"
         assert set(manifest.methods) <= set(METHODS)
         assert any(e.model_type in manifest.model_types for e in aliases().values())
+
+
+def test_the_common_files_join_every_manifest_but_where_it_names_the_path(
+    templates: Path,
+) -> None:
+    """_common/files.yaml's entries are every task's, once each; a manifest's own entry of
+    the same path wins (imgclf's twin); a file added there reaches every task's projects
+    and makes them stale (its hash is in the lock)."""
+    common = templates / "_common/files.yaml"
+    paths = [f["path"] for f in yaml.safe_load(common.read_text(encoding="utf-8"))]
+    for task in available_tasks():
+        own = [f.path for f in get_manifest(task).files]
+        assert len(own) == len(set(own)) and set(paths) <= set(own), task
+    assert get_manifest("imgclf").contract(".scriptgen/judge/twin.py").template == (
+        "judge/twin.py.j2"
+    )
+    assert get_manifest("clm").contract(".scriptgen/judge/twin.py").template == (
+        "_common/judge/twin.py.j2"
+    )
+    assert "_common/files.yaml" in shared_templates(get_manifest("clm"))
+    with common.open("a", encoding="utf-8") as f:
+        f.write(
+            "\n- {path: NOTICE.md, kind: scaffold, template: _common/gitignore.j2}\n"
+        )
+    for task in available_tasks():
+        assert get_manifest(task).contract("NOTICE.md") is not None, task
 
 
 def test_a_data_key_of_another_task_names_this_tasks_keys(tmp_path: Path) -> None:
