@@ -227,10 +227,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
     logger.info("tags: %s", labels)
 
-    model = load_model(
-        model_args.model_name_or_path,
-        labels,
-    )
+    model = load_model(model_args.model_name_or_path, labels)
     trainer = Trainer(
         model=model,
         args=training_args,
