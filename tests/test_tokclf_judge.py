@@ -39,8 +39,8 @@ BREAKAGES = {
     # The model gets the tag names in another order than the ids the data was encoded with.
     "wrong-id2label": (
         "train.py",
-        "        model_args.model_name_or_path,\n        labels,\n",
-        "        model_args.model_name_or_path,\n        sorted(labels),\n",
+        "load_model(model_args.model_name_or_path, labels)",
+        "load_model(model_args.model_name_or_path, sorted(labels))",
         ["test_saved_labels_are_the_datas_tag_names", "test_the_model_learns"],
     ),
 }
