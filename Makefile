@@ -30,7 +30,7 @@ install: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -n 3 --dist worksteal --durations=15
 
-# The judge's slow twins, built again on an empty cache (the catalog's first row of each) and shipped
+# The judge's twins, built again on an empty cache (the catalog's first row of each) and shipped
 # in scriptgen/ready_twins/ (run it when a twin's build code changes: the catalog test
 # names the slow twins that are not shipped).
 TWIN_BUILD_CACHE := $(CURDIR)/.twin-build
