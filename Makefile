@@ -32,7 +32,7 @@ test: $(BIN)/.installed
 
 # The judge's twins, built again on an empty cache (the catalog's first row of each) and shipped
 # in scriptgen/ready_twins/ (run it when a twin's build code changes: the catalog test
-# names the slow twins that are not shipped).
+# fails a row whose twin is not shipped).
 TWIN_BUILD_CACHE := $(CURDIR)/.twin-build
 twins: $(BIN)/.installed
 	rm -rf $(TWIN_BUILD_CACHE)

@@ -1,6 +1,6 @@
 """The judge's twins: a shipped twin of the key the build code gives is taken as it is;
 a key that does not match (the build code changed) is built, cached, and its build
-recorded; the shipped set is what `make twins` chose from a cache."""
+recorded; `make twins` ships every build of a cache."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_a_shipped_twin_is_taken_and_a_changed_build_is_built(
     # Shipped from that cache, under the same key: taken from the shipped folder.
     installed = twins.SHIPPED
     monkeypatch.setattr(twins, "SHIPPED", shipped)
-    assert [k for k, _, _ in twins.ship(cache, minimum=0)] == [key]
+    assert [k for k, _, _ in twins.ship(cache)] == [key]
     monkeypatch.setenv("SCRIPTGEN_TWINS_SHIPPED", str(shipped))
     found = twin_module.cached_twin(make, tmp_path / "scratch", "words", 7)
     assert found == shipped / key
@@ -81,7 +81,7 @@ def test_a_shipped_twin_is_taken_and_a_changed_build_is_built(
         assert [t["source"] for t in twin_module.TWINS.values()] == ["built"]
 
 
-def test_ship_takes_the_slow_builds_only(
+def test_ship_takes_every_recorded_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / "cache"
@@ -96,8 +96,8 @@ def test_ship_takes_the_slow_builds_only(
     (shipped / "stale").mkdir(parents=True)
     monkeypatch.setattr(twins, "SHIPPED", shipped)
 
-    assert [k for k, _, _ in twins.ship(cache, minimum=15.0)] == ["key-a", "key-c"]
-    assert sorted(p.name for p in shipped.iterdir()) == ["key-a", "key-c"]
+    assert [k for k, _, _ in twins.ship(cache)] == ["key-a", "key-b", "key-c"]
+    assert sorted(p.name for p in shipped.iterdir()) == ["key-a", "key-b", "key-c"]
     assert (shipped / "key-a" / "config.json").is_file()
     monkeypatch.setenv("SCRIPTGEN_BUILD_TWINS", "1")
     assert twins.offered() is None
