@@ -70,11 +70,10 @@ def safe_relpath(path: str) -> str:
 
 @dataclass
 class _Import:
-    line: int
-    col: int
+    node: cst.CSTNode  # where a finding about the whole statement points
     level: int  # 0: absolute
     module: str | None  # dotted; None in `from . import x`
-    names: list[tuple[str, int, int]] | None  # (name, line, col); None: `import X`
+    names: list[tuple[str, cst.CSTNode]] | None  # (name, its alias); None: `import X`
     star: bool = False
 
 
@@ -92,30 +91,37 @@ def _dotted(node: cst.CSTNode | None) -> str | None:
 
 
 class _Module(cst.CSTVisitor):
-    """What one file defines, imports and accepts on its command line."""
+    """What one file defines, imports and accepts on its command line.
 
-    METADATA_DEPENDENCIES = (meta.PositionProvider,)
+    Positions and the attribute uses of imported modules are worked out when asked for:
+    libcst's position, parent and expression-context analyses cost twice what the rest
+    does, and a project's modules rarely import one another as modules."""
 
-    def __init__(self) -> None:
+    def __init__(self, wrapper: meta.MetadataWrapper) -> None:
+        self.wrapper = wrapper
         self.names: set[str] = set()  # top level
         self.imports: list[_Import] = []
         self.flags: set[str] = set()
-        self.attr_uses: list[_AttrUse] = []
+        self.bare: set[int] = set()  # ids of the targets of `x: int` (binds nothing)
 
-    def _pos(self, node: cst.CSTNode) -> tuple[int, int]:
-        start = self.get_metadata(meta.PositionProvider, node).start
+    def pos(self, node: cst.CSTNode) -> tuple[int, int]:
+        start = self.wrapper.resolve(meta.PositionProvider)[node].start
         return start.line, start.column + 1
 
     def visit_Import(self, node: cst.Import) -> None:
         for a in node.names:
-            self.imports.append(_Import(*self._pos(a), 0, a.evaluated_name, None))
+            self.imports.append(_Import(a, 0, a.evaluated_name, None))
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         aliases = node.names if isinstance(node.names, Sequence) else ()
-        names = [(a.evaluated_name, *self._pos(a)) for a in aliases]
+        names = [(a.evaluated_name, a) for a in aliases]
         star = isinstance(node.names, cst.ImportStar)
         level, module = len(node.relative), _dotted(node.module)
-        self.imports.append(_Import(*self._pos(node), level, module, names, star))
+        self.imports.append(_Import(node, level, module, names, star))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is None:
+            self.bare.add(id(node.target))
 
     def visit_Call(self, node: cst.Call) -> None:
         # Any receiver: parser, argument groups, subparsers, mutually exclusive groups.
@@ -127,6 +133,35 @@ class _Module(cst.CSTVisitor):
                 value = getattr(arg.value, "evaluated_value", None)  # None: f-string
                 if isinstance(value, str) and value.startswith("-"):
                     self.flags.add(value)
+
+    @functools.cached_property
+    def attr_uses(self) -> list[_AttrUse]:
+        """Every `name.attr...` read through a name that an import bound (the module
+        it names, perhaps not a module), from libcst's scope analysis."""
+        wrapper = self.wrapper
+        scopes = wrapper.resolve(meta.ScopeProvider)
+        parents = wrapper.resolve(meta.ParentNodeProvider)
+        contexts = wrapper.resolve(meta.ExpressionContextProvider)
+        uses = []
+        # Scope analysis, not name matching: a parameter called `data` is not `import data`.
+        for scope in {s for s in scopes.values() if s is not None}:
+            for assignment in scope.assignments:
+                if (target := _bound_to(assignment)) is None:
+                    continue
+                for access in assignment.references:
+                    if len(access.referents) != 1:  # rebound somewhere: cannot tell which
+                        continue
+                    chain: list[str] = []
+                    expr: cst.CSTNode = access.node
+                    # `data.load.x`: walk up while the access is the object, not the attr.
+                    while isinstance(up := parents.get(expr), cst.Attribute):
+                        if up.value is not expr:
+                            break
+                        chain.append(up.attr.value)
+                        expr = up
+                    if chain and contexts.get(expr) == meta.ExpressionContext.LOAD:
+                        uses.append(_AttrUse(*target, tuple(chain), *self.pos(expr)))
+        return uses
 
 
 _ENDS_BLOCK = (ast.Return, ast.Raise, ast.Continue, ast.Break)
@@ -182,45 +217,20 @@ def _bound_to(assignment: meta.BaseAssignment) -> tuple[int, str | None] | None:
     return None
 
 
-# A pure function of the text (callers only read the result) that costs ~0.3 s a file:
-# `regen` of many projects of one task, and repair rounds, analyse the same files again.
+# A pure function of the text (callers only read the result): `regen` of many projects
+# of one task, and repair rounds, analyse the same files again.
 @functools.lru_cache(maxsize=256)
 def _analyse(src: str) -> _Module:
-    wrapper = meta.MetadataWrapper(cst.parse_module(src))
-    module = _Module()
-    wrapper.visit(module)
-    scopes = wrapper.resolve(meta.ScopeProvider)
-    parents = wrapper.resolve(meta.ParentNodeProvider)
-    contexts = wrapper.resolve(meta.ExpressionContextProvider)
-    positions = wrapper.resolve(meta.PositionProvider)
-    global_scope = scopes[wrapper.module]
+    # No copy of the tree: the metadata resolved later must find the visited nodes.
+    wrapper = meta.MetadataWrapper(cst.parse_module(src), unsafe_skip_copy=True)
+    module = _Module(wrapper)
+    wrapper.module.visit(module)
+    global_scope = wrapper.resolve(meta.ScopeProvider)[wrapper.module]
     assert global_scope is not None
     for assignment in global_scope.assignments:
         node = getattr(assignment, "node", None)
-        parent = parents.get(node) if isinstance(node, cst.CSTNode) else None
-        bare = isinstance(parent, cst.AnnAssign) and parent.value is None
-        if "." not in assignment.name and not bare:  # `x: int` alone binds nothing
+        if "." not in assignment.name and id(node) not in module.bare:
             module.names.add(assignment.name)
-    # Scope analysis, not name matching: a parameter called `data` is not `import data`.
-    for scope in {s for s in scopes.values() if s is not None}:
-        for assignment in scope.assignments:
-            if (target := _bound_to(assignment)) is None:
-                continue
-            for access in assignment.references:
-                if len(access.referents) != 1:  # rebound somewhere: cannot tell which
-                    continue
-                chain: list[str] = []
-                expr: cst.CSTNode = access.node
-                # `data.load.x`: walk up while the access is the object, not the attr.
-                while isinstance(up := parents.get(expr), cst.Attribute):
-                    if up.value is not expr:
-                        break
-                    chain.append(up.attr.value)
-                    expr = up
-                if chain and contexts.get(expr) == meta.ExpressionContext.LOAD:
-                    start = positions[expr].start
-                    use = _AttrUse(*target, tuple(chain), start.line, start.column + 1)
-                    module.attr_uses.append(use)
     return module
 
 
@@ -290,24 +300,37 @@ class _Project:
         return self.find(f"{dotted}.{name}") is not None
 
 
-def _import_findings(project: _Project, path: str, imp: _Import) -> list[Finding]:
-    at = (path, imp.line, imp.col)
+def _import_findings(
+    project: _Project, path: str, mod: _Module, imp: _Import
+) -> list[Finding]:
     target = project.absolute(path, imp.level, imp.module)
+    if imp.level == 0 and not project.owns(target or ""):
+        return []
+    at = (path, *mod.pos(imp.node))
     if target is None:
         why = "beyond top-level package" if "/" in path else "with no parent package"
         return [Finding(*at, f"attempted relative import {why}")]
-    if imp.level == 0 and not project.owns(target):
-        return []
     if missing := project.missing(target):
         return [Finding(*at, f"No module named '{missing}' in the project")]
     if imp.star:
         return [Finding(*at, f"'from {target} import *': import the names used")]
     source = f"'{target}' ({project.find(target)})"
     return [
-        Finding(path, line, col, f"cannot import name '{name}' from {source}")
-        for name, line, col in imp.names or ()
+        Finding(path, *mod.pos(alias), f"cannot import name '{name}' from {source}")
+        for name, alias in imp.names or ()
         if not project.has(target, name)
     ]
+
+
+def _binds_a_module(project: _Project, path: str, imp: _Import) -> bool:
+    """Whether ``imp`` binds a name to one of the project's modules (`import data`,
+    `from pkg import data`), whose attributes the project then reads."""
+    target = project.absolute(path, imp.level, imp.module)
+    if target is None or not project.owns(target):
+        return False
+    if imp.names is None:
+        return True
+    return any(project.find(f"{target}.{name}") for name, _ in imp.names)
 
 
 def _attr_findings(project: _Project, path: str, use: _AttrUse) -> list[Finding]:
@@ -392,7 +415,8 @@ def check_project(files: Mapping[str, str], manifest: Manifest) -> list[Finding]
     project = _Project(safe, modules)
     for path, mod in modules.items():
         for imp in mod.imports:
-            findings += _import_findings(project, path, imp)
-        for use in mod.attr_uses:
-            findings += _attr_findings(project, path, use)
+            findings += _import_findings(project, path, mod, imp)
+        if any(_binds_a_module(project, path, imp) for imp in mod.imports):
+            for use in mod.attr_uses:
+                findings += _attr_findings(project, path, use)
     return sort_findings(findings)
