@@ -110,6 +110,7 @@ def produce(
     if validate:
         require_ml_stack(sandbox.python, plan.spec.training.method)
         sandbox.admit(backend.name)
+        sandbox.warm_up()
 
     with progress.stage(
         f"planned {plan.manifest.name} for {plan.model.name_or_path} ({plan.model.model_type})"

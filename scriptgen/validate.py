@@ -80,6 +80,16 @@ class Sandbox:
     def __post_init__(self) -> None:
         parse_size(self.memory_limit)  # a bad size is bad input, before any work
 
+    def warm_up(self) -> None:
+        """Start this interpreter's warm worker now, where one will serve: its imports
+        then overlap the generating, checking and formatting before the first validation
+        (a validation that finds it not serving starts cold and says why)."""
+        if warm_unavailable(isolation()) is None:
+            try:
+                warm_worker(self.python)
+            except OSError:
+                pass
+
     def admit(self, written_by: str) -> None:
         """Raise UserError (exit 2) when ``strict`` and code that ``written_by`` (a backend
         name) wrote would run without file-system confinement."""

@@ -1,6 +1,7 @@
 """The warm worker, from scriptgen's side: one per scriptgen process and interpreter,
-started by the first validation and used by every one after it (repair rounds, ``regen
---jobs``, a test session's validations).
+started as soon as a run knows it will validate (``Sandbox.warm_up``: its imports overlap
+the generating, checking and formatting) and used by every validation of the run (repair
+rounds, ``regen --jobs``, a test session's validations).
 
 It imports the ML stack once (``PRELOAD``) and forks the project's process for each
 validation, confined as a cold one is (``warm_server.py``). The judge asks for it with the
