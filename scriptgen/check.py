@@ -95,14 +95,20 @@ class _Module(cst.CSTVisitor):
 
     Positions and the attribute uses of imported modules are worked out when asked for:
     libcst's position, parent and expression-context analyses cost twice what the rest
-    does, and a project's modules rarely import one another as modules."""
+    does, and a project's modules rarely import one another as modules. Only the tree is
+    kept (a cached module holds no metadata it did not need)."""
 
-    def __init__(self, wrapper: meta.MetadataWrapper) -> None:
-        self.wrapper = wrapper
+    def __init__(self, tree: cst.Module) -> None:
+        self.tree = tree
         self.names: set[str] = set()  # top level
         self.imports: list[_Import] = []
         self.flags: set[str] = set()
         self.bare: set[int] = set()  # ids of the targets of `x: int` (binds nothing)
+
+    @functools.cached_property
+    def wrapper(self) -> meta.MetadataWrapper:
+        # No copy of the tree: the metadata must find the visited nodes.
+        return meta.MetadataWrapper(self.tree, unsafe_skip_copy=True)
 
     def pos(self, node: cst.CSTNode) -> tuple[int, int]:
         start = self.wrapper.resolve(meta.PositionProvider)[node].start
@@ -149,7 +155,9 @@ class _Module(cst.CSTVisitor):
                 if (target := _bound_to(assignment)) is None:
                     continue
                 for access in assignment.references:
-                    if len(access.referents) != 1:  # rebound somewhere: cannot tell which
+                    if (
+                        len(access.referents) != 1
+                    ):  # rebound somewhere: cannot tell which
                         continue
                     chain: list[str] = []
                     expr: cst.CSTNode = access.node
@@ -221,11 +229,13 @@ def _bound_to(assignment: meta.BaseAssignment) -> tuple[int, str | None] | None:
 # of one task, and repair rounds, analyse the same files again.
 @functools.lru_cache(maxsize=256)
 def _analyse(src: str) -> _Module:
-    # No copy of the tree: the metadata resolved later must find the visited nodes.
-    wrapper = meta.MetadataWrapper(cst.parse_module(src), unsafe_skip_copy=True)
-    module = _Module(wrapper)
-    wrapper.module.visit(module)
-    global_scope = wrapper.resolve(meta.ScopeProvider)[wrapper.module]
+    tree = cst.parse_module(src)
+    module = _Module(tree)
+    tree.visit(module)
+    scopes = meta.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(
+        meta.ScopeProvider
+    )
+    global_scope = scopes[tree]
     assert global_scope is not None
     for assignment in global_scope.assignments:
         node = getattr(assignment, "node", None)
