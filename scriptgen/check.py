@@ -1,22 +1,21 @@
 """Static checks of a candidate project; nothing here executes the code under check.
 
 Parse errors come from ``compile()``, whose file:line:col are exact; libcst's own error
-positions are not. Structure (top-level names, imports, argparse flags) comes from libcst
-and its scope analysis, so that a parameter named ``data`` is not taken for ``import data``.
+positions are not. Structure (top-level names, imports, argparse flags) comes from
+analyse.py (libcst and its scope analysis); here it is checked across the project's files.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst import metadata as meta
 
+from .analyse import Analysis, AttrUse, Import, analyse
 from .tasks import Manifest
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -68,110 +67,6 @@ def safe_relpath(path: str) -> str:
     return path
 
 
-@dataclass
-class _Import:
-    node: cst.CSTNode  # where a finding about the whole statement points
-    level: int  # 0: absolute
-    module: str | None  # dotted; None in `from . import x`
-    names: list[tuple[str, cst.CSTNode]] | None  # (name, its alias); None: `import X`
-    star: bool = False
-
-
-@dataclass
-class _AttrUse:
-    level: int
-    module: str | None  # what the name is bound to, perhaps not a module
-    chain: tuple[str, ...]  # `data.load.x` bound to data: ("load", "x")
-    line: int
-    col: int
-
-
-def _dotted(node: cst.CSTNode | None) -> str | None:
-    return cst.helpers.get_full_name_for_node(node) if node else None
-
-
-class _Module(cst.CSTVisitor):
-    """What one file defines, imports and accepts on its command line.
-
-    Positions and the attribute uses of imported modules are worked out when asked for:
-    libcst's position, parent and expression-context analyses cost twice what the rest
-    does, and a project's modules rarely import one another as modules. Only the tree is
-    kept (a cached module holds no metadata it did not need)."""
-
-    def __init__(self, tree: cst.Module) -> None:
-        self.tree = tree
-        self.names: set[str] = set()  # top level
-        self.imports: list[_Import] = []
-        self.flags: set[str] = set()
-        self.bare: set[int] = set()  # ids of the targets of `x: int` (binds nothing)
-
-    @functools.cached_property
-    def wrapper(self) -> meta.MetadataWrapper:
-        # No copy of the tree: the metadata must find the visited nodes.
-        return meta.MetadataWrapper(self.tree, unsafe_skip_copy=True)
-
-    def pos(self, node: cst.CSTNode) -> tuple[int, int]:
-        start = self.wrapper.resolve(meta.PositionProvider)[node].start
-        return start.line, start.column + 1
-
-    def visit_Import(self, node: cst.Import) -> None:
-        for a in node.names:
-            self.imports.append(_Import(a, 0, a.evaluated_name, None))
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        aliases = node.names if isinstance(node.names, Sequence) else ()
-        names = [(a.evaluated_name, a) for a in aliases]
-        star = isinstance(node.names, cst.ImportStar)
-        level, module = len(node.relative), _dotted(node.module)
-        self.imports.append(_Import(node, level, module, names, star))
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if node.value is None:
-            self.bare.add(id(node.target))
-
-    def visit_Call(self, node: cst.Call) -> None:
-        # Any receiver: parser, argument groups, subparsers, mutually exclusive groups.
-        func = node.func
-        if not (isinstance(func, cst.Attribute) and func.attr.value == "add_argument"):
-            return
-        for arg in node.args:
-            if arg.keyword is None and not arg.star:
-                value = getattr(arg.value, "evaluated_value", None)  # None: f-string
-                if isinstance(value, str) and value.startswith("-"):
-                    self.flags.add(value)
-
-    @functools.cached_property
-    def attr_uses(self) -> list[_AttrUse]:
-        """Every `name.attr...` read through a name that an import bound (the module
-        it names, perhaps not a module), from libcst's scope analysis."""
-        wrapper = self.wrapper
-        scopes = wrapper.resolve(meta.ScopeProvider)
-        parents = wrapper.resolve(meta.ParentNodeProvider)
-        contexts = wrapper.resolve(meta.ExpressionContextProvider)
-        uses = []
-        # Scope analysis, not name matching: a parameter called `data` is not `import data`.
-        for scope in {s for s in scopes.values() if s is not None}:
-            for assignment in scope.assignments:
-                if (target := _bound_to(assignment)) is None:
-                    continue
-                for access in assignment.references:
-                    if (
-                        len(access.referents) != 1
-                    ):  # rebound somewhere: cannot tell which
-                        continue
-                    chain: list[str] = []
-                    expr: cst.CSTNode = access.node
-                    # `data.load.x`: walk up while the access is the object, not the attr.
-                    while isinstance(up := parents.get(expr), cst.Attribute):
-                        if up.value is not expr:
-                            break
-                        chain.append(up.attr.value)
-                        expr = up
-                    if chain and contexts.get(expr) == meta.ExpressionContext.LOAD:
-                        uses.append(_AttrUse(*target, tuple(chain), *self.pos(expr)))
-        return uses
-
-
 _ENDS_BLOCK = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 
 
@@ -206,48 +101,10 @@ def _syntax_finding(path: str, src: str) -> Finding | None:
     return None
 
 
-def _bound_to(assignment: meta.BaseAssignment) -> tuple[int, str | None] | None:
-    """(level, dotted name) that an import binds ``assignment.name`` to."""
-    node, name = getattr(assignment, "node", None), assignment.name
-    if isinstance(node, cst.Import):
-        for a in node.names:
-            if a.evaluated_alias == name:
-                return 0, a.evaluated_name
-            dotted = f"{a.evaluated_name}."
-            if a.evaluated_alias is None and dotted.startswith(f"{name}."):
-                return 0, name  # `import a.b` binds both `a` and `a.b`
-    elif isinstance(node, cst.ImportFrom) and isinstance(node.names, Sequence):
-        for a in node.names:
-            if (a.evaluated_alias or a.evaluated_name) == name:
-                module = _dotted(node.module)
-                full = f"{module}.{a.evaluated_name}" if module else a.evaluated_name
-                return len(node.relative), full  # a submodule, or else not followed
-    return None
-
-
-# A pure function of the text (callers only read the result): `regen` of many projects
-# of one task, and repair rounds, analyse the same files again.
-@functools.lru_cache(maxsize=256)
-def _analyse(src: str) -> _Module:
-    tree = cst.parse_module(src)
-    module = _Module(tree)
-    tree.visit(module)
-    scopes = meta.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(
-        meta.ScopeProvider
-    )
-    global_scope = scopes[tree]
-    assert global_scope is not None
-    for assignment in global_scope.assignments:
-        node = getattr(assignment, "node", None)
-        if "." not in assignment.name and id(node) not in module.bare:
-            module.names.add(assignment.name)
-    return module
-
-
 class _Project:
     """Resolves modules within the candidate project as Python would from its root."""
 
-    def __init__(self, paths: Iterable[str], modules: Mapping[str, _Module]) -> None:
+    def __init__(self, paths: Iterable[str], modules: Mapping[str, Analysis]) -> None:
         self.py = {p for p in paths if p.endswith(".py")}
         self.modules = modules
         self._names: dict[str, set[str]] = {}
@@ -311,7 +168,7 @@ class _Project:
 
 
 def _import_findings(
-    project: _Project, path: str, mod: _Module, imp: _Import
+    project: _Project, path: str, mod: Analysis, imp: Import
 ) -> list[Finding]:
     target = project.absolute(path, imp.level, imp.module)
     if imp.level == 0 and not project.owns(target or ""):
@@ -332,7 +189,7 @@ def _import_findings(
     ]
 
 
-def _binds_a_module(project: _Project, path: str, imp: _Import) -> bool:
+def _binds_a_module(project: _Project, path: str, imp: Import) -> bool:
     """Whether ``imp`` binds a name to one of the project's modules (`import data`,
     `from pkg import data`), whose attributes the project then reads."""
     target = project.absolute(path, imp.level, imp.module)
@@ -343,7 +200,7 @@ def _binds_a_module(project: _Project, path: str, imp: _Import) -> bool:
     return any(project.find(f"{target}.{name}") for name, _ in imp.names)
 
 
-def _attr_findings(project: _Project, path: str, use: _AttrUse) -> list[Finding]:
+def _attr_findings(project: _Project, path: str, use: AttrUse) -> list[Finding]:
     dotted = project.absolute(path, use.level, use.module)
     if dotted is None or not project.owns(dotted) or project.missing(dotted):
         return []  # not ours, not a module, or the import is reported already
@@ -359,7 +216,7 @@ def _attr_findings(project: _Project, path: str, use: _AttrUse) -> list[Finding]
 
 
 def _contract_findings(
-    manifest: Manifest, files: Mapping[str, str], modules: Mapping[str, _Module]
+    manifest: Manifest, files: Mapping[str, str], modules: Mapping[str, Analysis]
 ) -> list[Finding]:
     out = []
     for contract in manifest.files:
@@ -405,7 +262,7 @@ def check_project(files: Mapping[str, str], manifest: Manifest) -> list[Finding]
             safe[safe_relpath(path)] = text
         except ValueError as exc:
             findings.append(Finding(path, None, None, f"unsafe path: {exc}"))
-    modules: dict[str, _Module] = {}
+    modules: dict[str, Analysis] = {}
     # The scaffold (the judge, its harness and twin) is scriptgen's own rendering, run by
     # validation and tested with scriptgen: the structure of the code files is checked.
     rendered = {f.path for f in manifest.scaffold_files}
@@ -417,7 +274,7 @@ def check_project(files: Mapping[str, str], manifest: Manifest) -> list[Finding]
             continue
         findings += _unreachable(path, text)
         try:
-            modules[path] = _analyse(text)
+            modules[path] = analyse(text)
         except cst.ParserSyntaxError as exc:  # valid for compile(), not for libcst
             msg = f"cannot analyse: {exc.message}"
             findings.append(Finding(path, exc.raw_line, exc.raw_column + 1, msg))
