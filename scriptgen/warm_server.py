@@ -23,6 +23,7 @@ child: each has its own copy of the memory, and its own confinement.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import io
 import json
@@ -219,6 +220,10 @@ def serve(path: str, modules: list[str]) -> None:
             importlib.import_module(name)
         except Exception:  # not installed here: the child imports what it needs
             pass
+    # What the imports made lives as long as the server: out of the collector's sight, a
+    # child's collections neither walk it (accelerate collects at the end of every
+    # training: 0.26 s of a twin's 0.8 s run) nor write to the pages it shares with us.
+    gc.freeze()
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         _send(control_out, {"ready": False, "why": f"{threads} threads after imports"})

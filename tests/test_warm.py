@@ -242,6 +242,35 @@ def test_one_child_leaves_nothing_to_the_next(monkeypatch: pytest.MonkeyPatch) -
     assert server.process.poll() is None
 
 
+def test_a_childs_collections_skip_what_the_worker_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's imports are frozen out of the collector: a child's gc.collect() (the
+    Trainer's accelerate runs one after every training) does not walk the ML stack's
+    objects, and what the child itself leaves in a cycle is still collected."""
+    code = (
+        "import gc, weakref\n"
+        "class Node:\n"
+        "    pass\n"
+        "def collect():\n"
+        "    node = Node()\n"
+        "    node.itself = node\n"
+        "    alive = weakref.ref(node)\n"
+        "    del node\n"
+        "    gc.collect()\n"
+        "    return [gc.get_freeze_count(), alive() is None, gc.isenabled()]\n"
+    )
+    report = judged(
+        code,
+        "def test_it():\n"
+        "    frozen, collected, enabled = project.collect()\n"
+        "    assert frozen > 100_000 and collected and enabled, (frozen, collected)\n",
+        "warm",
+        monkeypatch,
+    )
+    assert report.passed, report.output_tail
+
+
 def test_a_worker_with_threads_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forking a process that has threads is unsafe: a warm worker whose imports started
     one (pyarrow's allocator, when not told otherwise) does not serve, and the judge
