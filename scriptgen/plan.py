@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, shown
 from .lock import ENTRY_SEP, FAMILIES_FILE, MODELS_FILE, spec_hash
 from .registry import Family, ResolvedModel, aliases, family, resolve_model
 from .spec import (
@@ -91,7 +91,7 @@ class Plan:
                 "is_local": self.model.is_local,
             },
             "data": data,
-            "training": self.spec.training.model_dump(mode="json"),
+            "training": self._training_context(),
             "twin": {
                 "model_type": self.model.model_type,
                 **self.family.model_dump(mode="json"),
@@ -100,6 +100,14 @@ class Plan:
             "spec": self.canonical_spec,
             "scriptgen_version": __version__,
         }
+
+    def _training_context(self) -> dict[str, Any]:
+        training = self.spec.training.model_dump(mode="json")
+        stopping = training["early_stopping"]
+        if stopping:
+            lower = self.manifest.lower_is_better
+            stopping["greater_is_better"] = stopping["metric"] not in lower
+        return training
 
     def _baseline_context(self) -> dict[str, Any] | None:
         """The prompt baseline's settings; the LLM as baseline.py loads it (a local
@@ -125,6 +133,23 @@ def _check_checkpointing(training: TrainingSpec, fam: Family, model_type: str) -
     else:
         return
     raise UserError(f"training.gradient_checkpointing: {why}; set it to false")
+
+
+def _settle_early_stopping(training: TrainingSpec, manifest: Manifest) -> None:
+    """The metric training stops on: the task's default, or another of those it can
+    stop on (with or without its "eval_" prefix)."""
+    stopping = training.early_stopping
+    if stopping is None:
+        return
+    allowed = manifest.stopping_metrics
+    metric = stopping.metric or allowed[0]
+    metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+    if metric not in allowed:
+        raise UserError(
+            f"training.early_stopping.metric: {shown(stopping.metric)} is not one "
+            f"{manifest.name} can stop on: {', '.join(allowed)}"
+        )
+    stopping.metric = metric
 
 
 def make_plan(
@@ -165,7 +190,11 @@ def make_plan(
                 + ", ".join(with_one)
             )
         resolve_llm(spec.baseline.llm)
-    manifest = manifest.for_spec(baseline=spec.baseline is not None)
+    _settle_early_stopping(spec.training, manifest)
+    manifest = manifest.for_spec(
+        baseline=spec.baseline is not None,
+        early_stopping=spec.training.early_stopping is not None,
+    )
     target = target.resolve() if target is not None else out.resolve() / spec.name
     return Plan(manifest=manifest, spec=spec, model=model, family=fam, target=target)
 

@@ -60,6 +60,18 @@ class LoraSpec(_Strict):
     target_modules: list[str] | Literal["all-linear"] | None = None
 
 
+class EarlyStoppingSpec(_Strict):
+    """``training.early_stopping``: stop once ``metric`` has not improved by more than
+    ``threshold`` for ``patience`` evaluations; the best checkpoint is the model kept.
+    """
+
+    patience: int = Field(default=3, ge=1, le=1000)
+    threshold: float = Field(default=0.0, ge=0)
+    # None: the task's first early-stopping metric (its judged one, where every
+    # evaluation reports it).
+    metric: str | None = Field(default=None, min_length=1, max_length=100)
+
+
 class TrainingSpec(_Strict):
     method: Method = "full"
     epochs: float = Field(default=3, gt=0, le=1000)
@@ -75,6 +87,16 @@ class TrainingSpec(_Strict):
     lora: LoraSpec = LoraSpec()
     # prefix, prompt: the number of virtual tokens learnt.
     num_virtual_tokens: int = Field(default=20, ge=1, le=1024)
+    # None: train for the epochs given.
+    early_stopping: EarlyStoppingSpec | None = None
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _early_stopping(cls, v: Any) -> Any:
+        """``early_stopping: true`` takes the defaults; ``false`` is none."""
+        if v is True:
+            return {}
+        return None if v is False else v
 
 
 # Options that only mean something for some methods; the canonical spec leaves the others out.
@@ -324,6 +346,8 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
     for key, methods in METHOD_OPTIONS.items():
         if spec.training.method not in methods:
             del out["training"][key]
+    if spec.training.early_stopping is None:
+        del out["training"]["early_stopping"]
     if spec.data.get("format") in LOCAL_FORMATS:
         for key in ("train", "validation"):
             value = out["data"][key]

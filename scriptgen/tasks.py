@@ -44,8 +44,9 @@ class FileContract(_Strict):
     description: str = ""
     defines: tuple[str, ...] = ()  # top-level names the module must define
     flags: tuple[str, ...] = ()  # command-line flags the script must accept (argparse)
-    # "baseline": the file is part of a project only when its spec has a prompt baseline.
-    when: Literal["baseline"] | None = None
+    # "baseline": the file is part of a project only when its spec has a prompt baseline;
+    # "early_stopping": only when its training stops early.
+    when: Literal["baseline", "early_stopping"] | None = None
 
 
 class DataKey(_Strict):
@@ -107,6 +108,10 @@ class Manifest(_Strict):
     metrics: tuple[str, ...] = ()
     # Of those, the ones where lower is better (a loss, a perplexity); higher otherwise.
     lower_is_better: tuple[str, ...] = ()
+    # The metrics training may stop early on, the first the default: those every
+    # evaluation reports (a metric computed after evaluating is not). Default: metric,
+    # then metrics.
+    early_stopping_metrics: tuple[str, ...] = ()
     positions: Positions = Positions()
     # Counters a prompt baseline's report may carry, each with the note `scriptgen compare`
     # shows when it is not zero ("{n}" is the count).
@@ -130,9 +135,10 @@ class Manifest(_Strict):
         for f in self.files:
             if (f.kind == "judge") != f.path.startswith(JUDGE_DIR + "/"):
                 raise ValueError(f"{f.path}: only the judge's files go in {JUDGE_DIR}/")
-        strays = sorted(set(self.lower_is_better) - {self.metric, *self.metrics})
-        if strays:
-            raise ValueError(f"lower_is_better: {', '.join(strays)} not among metrics")
+        for key in ("lower_is_better", "early_stopping_metrics"):
+            strays = sorted(set(getattr(self, key)) - {self.metric, *self.metrics})
+            if strays:
+                raise ValueError(f"{key}: {', '.join(strays)} not among metrics")
         if self.positions.data_key and self.positions.data_key not in self.data.keys:
             raise ValueError(f"positions: {self.positions.data_key} is no data key")
         return self
@@ -153,13 +159,20 @@ class Manifest(_Strict):
     def has_baseline(self) -> bool:
         return any(f.when == "baseline" for f in self.files)
 
-    def for_spec(self, baseline: bool) -> Manifest:
-        """The manifest of one project: its optional files kept or dropped."""
-        if baseline:
-            return self
-        return self.model_copy(
-            update={"files": tuple(f for f in self.files if f.when is None)}
+    @property
+    def stopping_metrics(self) -> tuple[str, ...]:
+        return self.early_stopping_metrics or tuple(
+            dict.fromkeys((self.metric, *self.metrics))
         )
+
+    def for_spec(self, baseline: bool, early_stopping: bool = False) -> Manifest:
+        """The manifest of one project: its optional files kept or dropped."""
+        wanted = {None, "baseline" if baseline else None}
+        wanted.add("early_stopping" if early_stopping else None)
+        files = tuple(f for f in self.files if f.when in wanted)
+        if len(files) == len(self.files):
+            return self
+        return self.model_copy(update={"files": files})
 
     def contract(self, path: str) -> FileContract | None:
         return next((f for f in self.files if f.path == path), None)
