@@ -58,6 +58,8 @@ class DataKey(_Strict):
     required: bool = False
     choices: tuple[Any, ...] | None = None
     min_items: int | None = None  # "strings" only
+    minimum: float | None = None  # "integer", "number" only
+    maximum: float | None = None
     unique: bool = False  # "strings" only: no repeats
     # The data formats that can hold the data of some of its values (clm's kind chat:
     # message lists, which CSV and plain text cannot hold).
@@ -277,7 +279,7 @@ def _key_field(key: DataKey) -> tuple[Any, Any]:
         kind = Literal[key.choices]  # type: ignore[valid-type]
     default = ... if key.required else key.default
     return (kind if key.required else kind | None), Field(
-        default=default, min_length=key.min_items
+        default=default, min_length=key.min_items, ge=key.minimum, le=key.maximum
     )
 
 

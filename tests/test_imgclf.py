@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import assert_example_validates, breakage_tests
+from .conftest import (
+    assert_example_validates,
+    breakage_tests,
+    generate_reference,
+    run_scriptgen,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +39,22 @@ BREAKAGES = {
         "    id2label = dict(enumerate(sorted(model.config.id2label.values())))\n",
         ["test_predictions_take_the_saved_models_label_names"],
     ),
+    # The flip setting read but not honoured: images mirrored whatever it says.
+    "flip-setting-ignored": (
+        "data.py",
+        "    if flip and rng.random() < 0.5:\n",
+        "    if rng.random() < 0.5:\n",
+        ["test_augmentation_follows_its_settings"],
+    ),
+    # train.py leaves the augmentation to preprocess_datasets' defaults: config.yaml's
+    # settings and the flags never reach it.
+    "augmentation-settings-not-passed": (
+        "train.py",
+        "            crop_min_area=data_args.crop_min_area,\n"
+        "            horizontal_flip=data_args.horizontal_flip,\n",
+        "",
+        ["test_augmentation_settings_reach_the_transform"],
+    ),
 }
 
 
@@ -55,3 +76,36 @@ def test_the_shapes_example_validates(tmp_path: Path) -> None:
             "test_full_trains_every_layer",
         },
     )
+
+
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        ([], {"crop_min_area": 0.5, "horizontal_flip": True}),
+        (["data.crop_min_area=1", "data.horizontal_flip=false"],
+         {"crop_min_area": 1.0, "horizontal_flip": False}),
+    ],
+)  # fmt: skip
+def test_the_spec_sets_the_augmentation(
+    tmp_path: Path, sets: list[str], expected: dict
+) -> None:
+    """data.crop_min_area and data.horizontal_flip become config.yaml's settings."""
+    import yaml
+
+    project = generate_reference(tmp_path, "imgclf", *sets, model="vit-base")
+    config = yaml.safe_load((project / "config.yaml").read_text(encoding="utf-8"))
+    assert {key: config[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-0.2"])
+def test_a_crop_that_is_no_share_of_the_area_is_refused(
+    tmp_path: Path, value: str
+) -> None:
+    result = run_scriptgen(
+        "new", "imgclf", "--model", "vit-base", "--set", f"data.crop_min_area={value}",
+        "--no-validate", "--out", str(tmp_path / "out"), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "crop_min_area" in result.stderr
+    assert not (tmp_path / "out").exists()
