@@ -20,9 +20,24 @@ BREAKAGES = {
     # Every training clip cut from its start: the model never hears the rest.
     "training-clips-cut-at-the-start": (
         "data.py",
-        "            if train and len(samples) > length:  # a random stretch\n",
+        "            if train and random_crop and len(samples) > length:  # a random stretch\n",
         "            if False:\n",
         ["test_clips_are_mono_resampled_and_cut"],
+    ),
+    # random_crop false read but not honoured: long training clips still cut at random.
+    "random-crop-setting-ignored": (
+        "data.py",
+        "            if train and random_crop and len(samples) > length:  # a random stretch\n",
+        "            if train and len(samples) > length:\n",
+        ["test_random_crop_false_takes_the_start"],
+    ),
+    # train.py leaves random_crop to preprocess_datasets' default: config.yaml's setting
+    # and the flag never reach it.
+    "random-crop-not-passed": (
+        "train.py",
+        "            random_crop=data_args.random_crop,\n",
+        "",
+        ["test_augmentation_settings_reach_the_transform"],
     ),
 }
 
