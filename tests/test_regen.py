@@ -538,11 +538,19 @@ def _scriptgen(repo: Path, *args: str) -> subprocess.Popen[str]:
 
 def _slow_judge(request: pytest.FixtureRequest) -> None:
     """Templates (a copy, in use through SCRIPTGEN_TEMPLATES) whose textclf judge sleeps
-    five minutes at start: a run that waits for its validation after Ctrl-C shows."""
+    five minutes at start: the signal comes while the run validates, and a run that
+    waits for its validation after Ctrl-C shows."""
     templates: Path = request.getfixturevalue("templates")
     conftest = templates / "textclf" / "judge" / "conftest.py.j2"
-    with conftest.open("a", encoding="utf-8") as f:
-        f.write("\nimport time\n\ntime.sleep(300)\n")
+    # Inside its body block: a child template renders nothing outside its blocks.
+    body, end, _ = conftest.read_text(encoding="utf-8").rpartition("{% endblock %}")
+    assert end, "textclf's judge conftest has no block to sleep in"
+    conftest.write_text(body + "\nimport time\n\ntime.sleep(300)\n" + end + "\n")
+
+
+def _fast_judge(request: pytest.FixtureRequest) -> None:
+    """The packaged templates again, after _slow_judge."""
+    request.getfixturevalue("monkeypatch").delenv("SCRIPTGEN_TEMPLATES")
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -566,8 +574,7 @@ def test_an_interrupted_regen_leaves_the_old_version(
     set_learning_rate(repo, "3.0e-05")
     before, commit = snapshot(repo), head(repo)
     staged = git(repo, "diff", "--cached", "--name-status")
-    if sig == signal.SIGINT:
-        _slow_judge(request)
+    _slow_judge(request)  # else a fast validation may end before the signal comes
 
     proc = _scriptgen(repo, "regen", "--jobs", jobs)
     sandbox = _validating(proc)
@@ -588,6 +595,7 @@ def test_an_interrupted_regen_leaves_the_old_version(
     assert _leftovers(repo) == []
     if sig != signal.SIGKILL:
         return
+    _fast_judge(request)
     result = run_scriptgen("regen", cwd=repo, env=IDENTITY)
     assert result.returncode == 0, result.stderr
     assert config(repo)["learning_rate"] == 3e-05
@@ -603,8 +611,7 @@ def test_an_interrupted_new_writes_nothing(
     """`new` interrupted while its candidate is validated: no project, no staging folder,
     no commit; Ctrl-C ends at once; the next run writes the project whole."""
     root = init_repo(tmp_path / "repo", env=IDENTITY)
-    if sig == signal.SIGINT:
-        _slow_judge(request)
+    _slow_judge(request)  # else a fast validation may end before the signal comes
     before, commit = snapshot(root), head(root)
     proc = _scriptgen(root, "new", "textclf", "--model", "bert-base")
     sandbox = _validating(proc)
@@ -619,6 +626,7 @@ def test_an_interrupted_new_writes_nothing(
     if sig == signal.SIGINT:
         assert not sandbox.exists()
         return
+    _fast_judge(request)
     result = run_scriptgen(
         "new", "textclf", "--model", "bert-base", cwd=root, env=IDENTITY
     )
