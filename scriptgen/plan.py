@@ -97,6 +97,11 @@ class Plan:
                 **self.family.model_dump(mode="json"),
             },
             "baseline": self._baseline_context(),
+            "model_card": (
+                self.spec.model_card.model_dump(mode="json")
+                if self.spec.model_card
+                else None
+            ),
             "spec": self.canonical_spec,
             "scriptgen_version": __version__,
         }
@@ -194,6 +199,7 @@ def make_plan(
     manifest = manifest.for_spec(
         baseline=spec.baseline is not None,
         early_stopping=spec.training.early_stopping is not None,
+        model_card=spec.model_card is not None,
     )
     target = target.resolve() if target is not None else out.resolve() / spec.name
     return Plan(manifest=manifest, spec=spec, model=model, family=fam, target=target)

@@ -134,6 +134,15 @@ class BaselineSpec(_Strict):
         return v
 
 
+class ModelCardSpec(_Strict):
+    """``model_card``: README.md beside the trained model, in the hub's model card format."""
+
+    license: str | None = Field(default=None, max_length=100)  # a hub license id
+    language: str | None = Field(default=None, max_length=100)  # e.g. "en"
+    # What the model is for and where it falls short; None: a line that says it is unstated.
+    intended_use: str | None = Field(default=None, max_length=2000)
+
+
 class Spec(_Strict):
     task: str
     name: str
@@ -143,7 +152,17 @@ class Spec(_Strict):
     training: TrainingSpec = TrainingSpec()
     # None: no prompt baseline.
     baseline: BaselineSpec | None = None
+    # None: no model card beyond what the Trainer writes.
+    model_card: ModelCardSpec | None = None
     requirements: list[str] = []
+
+    @field_validator("model_card", mode="before")
+    @classmethod
+    def _model_card(cls, v: Any) -> Any:
+        """``model_card: true`` takes the defaults; ``false`` is none."""
+        if v is True:
+            return {}
+        return None if v is False else v
 
     @field_validator("name")
     @classmethod
@@ -348,6 +367,8 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
             del out["training"][key]
     if spec.training.early_stopping is None:
         del out["training"]["early_stopping"]
+    if spec.model_card is None:
+        del out["model_card"]
     if spec.data.get("format") in LOCAL_FORMATS:
         for key in ("train", "validation"):
             value = out["data"][key]

@@ -45,8 +45,9 @@ class FileContract(_Strict):
     defines: tuple[str, ...] = ()  # top-level names the module must define
     flags: tuple[str, ...] = ()  # command-line flags the script must accept (argparse)
     # "baseline": the file is part of a project only when its spec has a prompt baseline;
-    # "early_stopping": only when its training stops early.
-    when: Literal["baseline", "early_stopping"] | None = None
+    # "early_stopping": only when its training stops early; "model_card": only when it
+    # asks for a model card.
+    when: Literal["baseline", "early_stopping", "model_card"] | None = None
 
 
 class DataKey(_Strict):
@@ -167,10 +168,13 @@ class Manifest(_Strict):
             dict.fromkeys((self.metric, *self.metrics))
         )
 
-    def for_spec(self, baseline: bool, early_stopping: bool = False) -> Manifest:
+    def for_spec(
+        self, baseline: bool, early_stopping: bool = False, model_card: bool = False
+    ) -> Manifest:
         """The manifest of one project: its optional files kept or dropped."""
         wanted = {None, "baseline" if baseline else None}
         wanted.add("early_stopping" if early_stopping else None)
+        wanted.add("model_card" if model_card else None)
         files = tuple(f for f in self.files if f.when in wanted)
         if len(files) == len(self.files):
             return self
