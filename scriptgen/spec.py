@@ -60,6 +60,14 @@ class LoraSpec(_Strict):
     target_modules: list[str] | Literal["all-linear"] | None = None
 
 
+def _switched(block: Any) -> Any:
+    """An optional block given as a switch: ``true`` takes its defaults, ``false`` is
+    none."""
+    if block is True:
+        return {}
+    return None if block is False else block
+
+
 class EarlyStoppingSpec(_Strict):
     """``training.early_stopping``: stop once ``metric`` has not improved by more than
     ``threshold`` for ``patience`` evaluations; the best checkpoint is the model kept.
@@ -93,10 +101,7 @@ class TrainingSpec(_Strict):
     @field_validator("early_stopping", mode="before")
     @classmethod
     def _early_stopping(cls, v: Any) -> Any:
-        """``early_stopping: true`` takes the defaults; ``false`` is none."""
-        if v is True:
-            return {}
-        return None if v is False else v
+        return _switched(v)
 
 
 # Options that only mean something for some methods; the canonical spec leaves the others out.
@@ -159,10 +164,7 @@ class Spec(_Strict):
     @field_validator("model_card", mode="before")
     @classmethod
     def _model_card(cls, v: Any) -> Any:
-        """``model_card: true`` takes the defaults; ``false`` is none."""
-        if v is True:
-            return {}
-        return None if v is False else v
+        return _switched(v)
 
     @field_validator("name")
     @classmethod

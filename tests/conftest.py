@@ -186,6 +186,19 @@ def generate_reference(
     return out / f"{task}-{model}"
 
 
+def assert_new_refuses(tmp_path: Path, task: str, model: str, setting: str) -> str:
+    """`scriptgen new TASK --model MODEL --set SETTING` is refused as bad input: exit 2,
+    one line on stderr (returned), nothing written."""
+    result = run_scriptgen(
+        "new", task, "--model", model, "--set", setting, "--no-validate",
+        "--out", str(tmp_path / "out"), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists()
+    return result.stderr
+
+
 def assert_validate_catches(
     reference: Path, tmp_path: Path, breakage: tuple[str, str, str, list[str]]
 ) -> None:
