@@ -1,7 +1,8 @@
 """``scriptgen compare DIR``: the fine-tune against the prompt baseline, as measured.
 
 Reads what ``python train.py`` and ``python baseline.py`` wrote to the project's output
-folder (``eval_results.json``, ``train_results.json``, ``baseline_results.json``), and
+folder (``eval_results.json``, ``train_results.json``, ``baseline_results.json``, and
+the fine-tune's per-class report ``eval_class_report.md`` where there is one), and
 writes ``comparison.md`` (the table, who wins and by how much) and ``comparison.png``
 (the task's metric against the cost of 1,000 predictions) into the project.
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 RESULTS = "eval_results.json"
 TRAIN_RESULTS = "train_results.json"
 BASELINE_RESULTS = "baseline_results.json"
+# The fine-tune's per-class report, where the spec asked for one (class_report: true).
+CLASS_REPORT = "eval_class_report.md"
 TABLE_FILE = "comparison.md"
 PLOT_FILE = "comparison.png"
 DEFAULT_PRICE_PER_HOUR = 1.0
@@ -57,6 +60,8 @@ class Comparison:
     baseline: Side
     train_cost: float
     derivations: list[str]
+    # The fine-tune's per-class report (Markdown), where train.py wrote one.
+    class_report: str = ""
     # (what, plan's estimate, the measurement), or why there is none.
     against_plan: list[tuple[str, float, float]] = field(default_factory=list)
     no_plan: str = ""
@@ -254,6 +259,8 @@ def compare(
         train_seconds / hour * price_per_hour,
         derivations,
     )
+    if (out / CLASS_REPORT).is_file():
+        result.class_report = (out / CLASS_REPORT).read_text(encoding="utf-8")
     if with_plan:
         _against_plan(result, train, base, device)
     return result

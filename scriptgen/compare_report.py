@@ -48,6 +48,9 @@ def table(comparison: Comparison) -> str:
     notes = [f"- {s.name}: {n}" for s in (c.fine_tune, c.baseline) for n in s.notes]
     if notes:
         lines += [*notes, ""]
+    if c.class_report:
+        lines += ["The fine-tune per class (eval_class_report.md):", ""]
+        lines += [c.class_report.rstrip(), ""]
     lines += ["How the costs were derived:", ""]
     lines += [f"- {d}" for d in c.derivations]
     if c.against_plan:

@@ -122,21 +122,36 @@ def _is_prompt(rel: str) -> bool:
     return rel.startswith(PROMPTS_DIR + "/") or rel.split("/")[1:2] == ["prompts"]
 
 
-def unused_templates(task: str, baseline: bool) -> tuple[str, ...]:
-    """The task's own templates that only files a project leaves out render (a project
-    without a prompt baseline: the baseline's), read from the manifest without
+def spec_parts(spec: Mapping[str, Any]) -> frozenset[str]:
+    """The optional parts a spec asks for, named as a manifest file's ``when``: from a
+    spec as read from its file (``regen --check`` stays light) or a validated one's
+    dump."""
+    training = spec.get("training")
+    stopping = training.get("early_stopping") if isinstance(training, dict) else None
+    asked = {
+        "baseline": spec.get("baseline") is not None,
+        "early_stopping": stopping not in (None, False),
+        "model_card": spec.get("model_card") not in (None, False),
+        "class_report": spec.get("class_report") is True,
+    }
+    return frozenset(part for part, on in asked.items() if on)
+
+
+def unused_templates(task: str, parts: Iterable[str] = ()) -> tuple[str, ...]:
+    """The task's own templates that only files a project leaves out render (those of
+    the optional parts its spec does not ask for), read from the manifest without
     validating it (``regen --check`` stays light)."""
     path = templates_root() / task / "manifest.yaml"
     try:
         mtime = path.stat().st_mtime_ns
     except OSError:
         mtime = 0  # read_yaml says what is wrong
-    return _unused_templates(path, mtime, task, baseline)
+    return _unused_templates(path, mtime, task, frozenset(parts))
 
 
 @lru_cache(maxsize=64)
 def _unused_templates(
-    path: Path, mtime_ns: int, task: str, baseline: bool
+    path: Path, mtime_ns: int, task: str, parts: frozenset[str]
 ) -> tuple[str, ...]:
     from .yamlfile import read_yaml
 
@@ -148,7 +163,9 @@ def _unused_templates(
         return template if template.startswith("_common/") else f"{task}/{template}"
 
     kept = {
-        name(str(f.get("template"))) for f in files if not f.get("when") or baseline
+        name(str(f.get("template")))
+        for f in files
+        if not f.get("when") or f.get("when") in parts
     }
     optional = {name(str(f.get("template"))) for f in files if f.get("when")}
     return tuple(sorted(optional - kept))

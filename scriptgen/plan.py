@@ -102,6 +102,7 @@ class Plan:
                 if self.spec.model_card
                 else None
             ),
+            "class_report": self.spec.class_report,
             "spec": self.canonical_spec,
             "scriptgen_version": __version__,
         }
@@ -187,20 +188,20 @@ def make_plan(
     _check_checkpointing(spec.training, fam, model.model_type)
     _check_method_for_data(spec.training.method, spec.data, manifest)
     _check_data(spec.data)
-    if spec.baseline is not None:
-        if not manifest.has_baseline:
-            with_one = [t for t in available_tasks() if get_manifest(t).has_baseline]
+    for part, what in (
+        ("baseline", "prompt baseline"),
+        ("class_report", "class report"),
+    ):
+        if part in spec.parts() and not manifest.offers(part):
+            with_one = [t for t in available_tasks() if get_manifest(t).offers(part)]
             raise UserError(
-                f"task {manifest.name} has no prompt baseline yet; tasks with one: "
+                f"task {manifest.name} has no {what} yet; tasks with one: "
                 + ", ".join(with_one)
             )
+    if spec.baseline is not None:
         resolve_llm(spec.baseline.llm)
     _settle_early_stopping(spec.training, manifest)
-    manifest = manifest.for_spec(
-        baseline=spec.baseline is not None,
-        early_stopping=spec.training.early_stopping is not None,
-        model_card=spec.model_card is not None,
-    )
+    manifest = manifest.for_spec(spec.parts())
     target = target.resolve() if target is not None else out.resolve() / spec.name
     return Plan(manifest=manifest, spec=spec, model=model, family=fam, target=target)
 

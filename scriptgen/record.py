@@ -55,7 +55,7 @@ def meta_files(
             plan.manifest.name,
             backend.name,
             [*shared_templates(plan.manifest), *plan.registry_keys],
-            unused_templates(plan.manifest.name, plan.spec.baseline is not None),
+            unused_templates(plan.manifest.name, plan.spec.parts()),
         ),
         files={path: sha256_text(text) for path, text in sorted(files.items())},
         validation=validation,

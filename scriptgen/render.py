@@ -98,14 +98,14 @@ def render_judge(plan: Plan) -> dict[str, str]:
 
 def shared_templates(manifest: Manifest) -> list[str]:
     """The files under ``_common/`` that the task's templates read: named by the manifest,
-    or included, imported or extended by another template, at any depth; for a project
-    without a prompt baseline (``Manifest.for_spec``), not what only the baseline's files
-    read."""
+    or included, imported or extended by another template, at any depth; for one
+    project's manifest (``Manifest.for_spec``), not what only the files of the optional
+    parts it leaves out read."""
     from jinja2 import meta
 
     root = templates_root()
     env = environment(root)
-    unused = set(unused_templates(manifest.name, manifest.has_baseline))
+    unused = set(unused_templates(manifest.name, manifest.parts))
     todo = [manifest.template(f) for f in manifest.files]
     todo += [
         p.relative_to(root).as_posix()

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import UserError, shown
+from .lock import spec_parts
 from .tasks import Manifest, data_model, first_error
 from .yamlfile import check_shape, read_yaml
 
@@ -159,12 +160,19 @@ class Spec(_Strict):
     baseline: BaselineSpec | None = None
     # None: no model card beyond what the Trainer writes.
     model_card: ModelCardSpec | None = None
+    # Each class's precision, recall, F1 and support, and the confusion matrix, beside
+    # eval_results.json (the tasks whose manifest has a class report).
+    class_report: bool = False
     requirements: list[str] = []
 
     @field_validator("model_card", mode="before")
     @classmethod
     def _model_card(cls, v: Any) -> Any:
         return _switched(v)
+
+    def parts(self) -> frozenset[str]:
+        """The optional parts this spec asks for, named as a manifest file's ``when``."""
+        return spec_parts(self.model_dump())
 
     @field_validator("name")
     @classmethod
@@ -371,6 +379,8 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
         del out["training"]["early_stopping"]
     if spec.model_card is None:
         del out["model_card"]
+    if not spec.class_report:
+        del out["class_report"]
     if spec.data.get("format") in LOCAL_FORMATS:
         for key in ("train", "validation"):
             value = out["data"][key]

@@ -16,6 +16,7 @@ from typing import Any
 from .config import LLMSettings
 from .errors import UserError, shown
 from .lock import (
+    spec_parts,
     META_DIR,
     OFFLINE_BACKENDS,
     SPEC_FILE,
@@ -102,7 +103,7 @@ def status(
         )
     if not (templates_root() / lock.task / "manifest.yaml").is_file():
         raise UserError(f"{project}: its task {lock.task!r} is not among the templates")
-    unused = unused_templates(lock.task, raw.get("baseline") is not None)
+    unused = unused_templates(lock.task, spec_parts(raw))
     now = template_hashes(
         lock.task, wanted.backend, shared_keys(lock.templates), unused, seen
     )

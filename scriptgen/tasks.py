@@ -8,6 +8,7 @@ and the key. Nothing here knows any particular task.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -44,10 +45,11 @@ class FileContract(_Strict):
     description: str = ""
     defines: tuple[str, ...] = ()  # top-level names the module must define
     flags: tuple[str, ...] = ()  # command-line flags the script must accept (argparse)
-    # "baseline": the file is part of a project only when its spec has a prompt baseline;
-    # "early_stopping": only when its training stops early; "model_card": only when it
-    # asks for a model card.
-    when: Literal["baseline", "early_stopping", "model_card"] | None = None
+    # Part of a project only when its spec asks for this optional part (``Spec.parts``):
+    # a prompt baseline, early stopping, a model card, a per-class report.
+    when: Literal["baseline", "early_stopping", "model_card", "class_report"] | None = (
+        None
+    )
 
 
 class DataKey(_Strict):
@@ -159,8 +161,13 @@ class Manifest(_Strict):
         return tuple(f for f in self.files if f.kind == "judge")
 
     @property
-    def has_baseline(self) -> bool:
-        return any(f.when == "baseline" for f in self.files)
+    def parts(self) -> frozenset[str]:
+        """The optional parts whose files this manifest holds."""
+        return frozenset(f.when for f in self.files if f.when)
+
+    def offers(self, part: str) -> bool:
+        """Whether the task has the files of an optional part (``FileContract.when``)."""
+        return any(f.when == part for f in self.files)
 
     @property
     def stopping_metrics(self) -> tuple[str, ...]:
@@ -168,14 +175,10 @@ class Manifest(_Strict):
             dict.fromkeys((self.metric, *self.metrics))
         )
 
-    def for_spec(
-        self, baseline: bool, early_stopping: bool = False, model_card: bool = False
-    ) -> Manifest:
-        """The manifest of one project: its optional files kept or dropped."""
-        wanted = {None, "baseline" if baseline else None}
-        wanted.add("early_stopping" if early_stopping else None)
-        wanted.add("model_card" if model_card else None)
-        files = tuple(f for f in self.files if f.when in wanted)
+    def for_spec(self, parts: Collection[str] = ()) -> Manifest:
+        """The manifest of one project: the files of the optional ``parts`` its spec
+        asks for kept, the others' dropped."""
+        files = tuple(f for f in self.files if f.when is None or f.when in parts)
         if len(files) == len(self.files):
             return self
         return self.model_copy(update={"files": files})

@@ -400,11 +400,9 @@ def test_a_project_without_a_baseline_ignores_the_baseline_templates(
 ) -> None:
     from scriptgen.lock import template_hashes, unused_templates
 
-    without = template_hashes(
-        "textclf", "reference", [], unused_templates("textclf", False)
-    )
+    without = template_hashes("textclf", "reference", [], unused_templates("textclf"))
     with_baseline = template_hashes(
-        "textclf", "reference", [], unused_templates("textclf", True)
+        "textclf", "reference", [], unused_templates("textclf", {"baseline"})
     )
     assert "textclf/reference/baseline.py.j2" in with_baseline
     assert "textclf/reference/baseline.py.j2" not in without
@@ -418,5 +416,5 @@ def test_a_project_without_a_baseline_ignores_the_baseline_templates(
         manifest = get_manifest(task)
         shared = shared_templates(manifest)
         assert "_common/baseline/cli.py.j2" in shared, shared
-        shared = shared_templates(manifest.for_spec(baseline=False))
+        shared = shared_templates(manifest.for_spec())
         assert not [t for t in shared if t.startswith("_common/baseline/")], shared

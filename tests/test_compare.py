@@ -107,9 +107,15 @@ def test_a_tokclf_project_is_compared_on_its_entity_f1(tmp_path: Path) -> None:
         "settings": {"shots": 4}, "unparseable": 0, "dropped_entities": 7,
     }  # fmt: skip
     (out / "baseline_results.json").write_text(json.dumps(baseline))
+    # The fine-tune's per-class report (class_report: true), as class_report.py writes it.
+    report = (
+        "| class | precision | recall | F1 | support | predicted |\n| PER | 0.9000 |\n"
+    )
+    (out / "eval_class_report.md").write_text(report)
     result = run_scriptgen("compare", str(project), cwd=tmp_path, env=OFFLINE)
     assert result.returncode == 0, result.stderr
     table = (project / "comparison.md").read_text(encoding="utf-8")
     assert "| eval_precision | eval_recall | eval_f1 | eval_accuracy |" in table
     assert "wins on eval_f1 by 0.3000 (0.8500 vs 0.5500)" in table
     assert "7 entit(ies) of an unknown type or not in the sentence, dropped" in table
+    assert "The fine-tune per class (eval_class_report.md):\n\n" + report in table

@@ -126,9 +126,13 @@ def test_backend_runs_the_real_prompt(tiny_model: str, tmp_path: Path) -> None:
     files = backend.generate(plan)
     # Random weights write junk: no setting, no edit; said cleanly instead of crashing.
     assert files == reference_files(plan)
-    assert backend.problems == [  # type: ignore[attr-defined]
-        p for p in backend.problems if "the reply changed nothing" in p  # type: ignore[attr-defined]
-    ] and backend.problems  # type: ignore[attr-defined]
+    assert (
+        backend.problems
+        == [  # type: ignore[attr-defined]
+            p for p in backend.problems if "the reply changed nothing" in p  # type: ignore[attr-defined]
+        ]
+        and backend.problems
+    )  # type: ignore[attr-defined]
     settings, edit = backend.transcript  # type: ignore[attr-defined]
     assert (settings["kind"], edit["kind"]) == ("settings", "edit")
     assert edit["backend"] == "hf" and edit["model"] == tiny_model

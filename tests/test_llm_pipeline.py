@@ -258,7 +258,10 @@ def test_prose_only_fails_at_the_repeated_reply_and_writes_nothing(repo: Path) -
     # the rounds left would be answered alike.
     assert len(chats) == 3
     assert "the reply changed nothing" in result.stderr
-    assert "answered the repair request with its last reply, word for word" in result.stderr
+    assert (
+        "answered the repair request with its last reply, word for word"
+        in result.stderr
+    )
     assert "the candidate is kept in" in result.stderr
     assert "Traceback" not in result.stderr
     assert tree(repo) == before and git(repo, "rev-parse", "HEAD") == head

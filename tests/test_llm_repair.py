@@ -102,7 +102,9 @@ def test_one_repair_round_fixes_the_bug(repo: Path, tmp_path: Path, task: str) -
     raw, base = build_spec(task, model=bug.model, cwd=tmp_path)
     good = ReferenceBackend().generate(make_plan(raw, base, tmp_path / "generated"))
     assert good[bug.path].count(bug.good) == 1, f"{bug.path} no longer has the code"
-    good_lines, bad_lines = (t if t.endswith("\n") else t + "\n" for t in (bug.good, bug.bad))
+    good_lines, bad_lines = (
+        t if t.endswith("\n") else t + "\n" for t in (bug.good, bug.bad)
+    )
     broken = edit(bug.path, good_lines, bad_lines, prose="A faster way:")
     fixed = edit(bug.path, bad_lines, good_lines)
     with ScriptedServer(models=["qwen2.5-coder-7b"]) as server:

@@ -59,7 +59,9 @@ def test_project_layout(generated: tuple[Path, str, str]) -> None:
     assert lock["backend"] == "reference" and lock["validation"]["passed"] is True
     assert set(CODE) <= set(lock["files"])
     # The judge is scriptgen's, rendered for each validation: not in the project.
-    assert not [f for f in files if f.startswith((".scriptgen/judge", "tests/conftest"))]
+    assert not [
+        f for f in files if f.startswith((".scriptgen/judge", "tests/conftest"))
+    ]
     assert any(k.startswith("textclf/reference/") for k in lock["templates"])
     report = json.loads((project / ".scriptgen/validation.json").read_text())
     assert report["passed"] and all(s["outcome"] == "passed" for s in report["steps"])
@@ -134,7 +136,10 @@ def test_the_users_tests_and_the_judge_run_by_hand(
     assert "python -m pytest" in written.stdout
     judged = pytest(".scriptgen/judge")
     assert judged.returncode == 0, judged.stdout[-3000:]
-    assert git(root, "status", "--porcelain", "--untracked-files=all", "--", "generated") == ""
+    assert (
+        git(root, "status", "--porcelain", "--untracked-files=all", "--", "generated")
+        == ""
+    )
 
 
 def test_outside_a_repo_writes_and_says_so(tmp_path: Path) -> None:

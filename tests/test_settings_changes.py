@@ -166,8 +166,12 @@ def test_changes_shows_the_project_against_the_reference(tmp_path: Path) -> None
     assert "+++ data.py" not in shown and "+++ config.yaml" not in shown
 
 
-@pytest.mark.parametrize(("task", "model"), [("clm", "gpt2"), ("audioclf", "wav2vec2-base")])
-def test_a_fresh_project_is_its_reference(tmp_path: Path, task: str, model: str) -> None:
+@pytest.mark.parametrize(
+    ("task", "model"), [("clm", "gpt2"), ("audioclf", "wav2vec2-base")]
+)
+def test_a_fresh_project_is_its_reference(
+    tmp_path: Path, task: str, model: str
+) -> None:
     """A project as scriptgen wrote it shows no changes, whatever the formatter did to the
     rendered templates (import order)."""
     from .conftest import run_scriptgen
@@ -176,7 +180,9 @@ def test_a_fresh_project_is_its_reference(tmp_path: Path, task: str, model: str)
     assert made.returncode == 0, made.stderr
     (project,) = (tmp_path / "generated").iterdir()
     same = run_scriptgen("changes", str(project), cwd=tmp_path)
-    assert same.returncode == 0 and "the reference, unchanged" in same.stdout, same.stdout
+    assert (
+        same.returncode == 0 and "the reference, unchanged" in same.stdout
+    ), same.stdout
 
 
 def test_a_settings_reply_leaves_to_the_code_what_no_setting_changes(

@@ -133,7 +133,7 @@ def test_backend_model_and_decoding_changes(project: Path) -> None:
 def _prompt_hashes() -> dict[str, str]:
     from scriptgen.lock import template_hashes, unused_templates
 
-    unused = unused_templates("textclf", baseline=False)
+    unused = unused_templates("textclf")
     return template_hashes("textclf", "openai", [], unused)
 
 
@@ -297,7 +297,7 @@ def test_the_lock_hashes_only_the_registry_entries_the_project_reads(
     assert entries == ["_common/families.yaml#bert", "_common/models.yaml#bert-base"]
     # Shared template files: exactly those the task's templates name or include.
     # (A project without a prompt baseline: not the baseline's files.)
-    manifest = get_manifest("textclf").for_spec(baseline=False)
+    manifest = get_manifest("textclf").for_spec()
     assert sorted(set(keys) - set(entries)) == shared_templates(manifest)
 
 

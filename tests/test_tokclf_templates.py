@@ -136,4 +136,6 @@ def test_method_options_reach_config_and_requirements(tmp_path: Path) -> None:
     )
     assert "peft" in files["requirements.txt"]
     assert "peft" not in rendered(plan_for(tmp_path))["requirements.txt"]
-    assert "LABEL_ALL_TOKENS = True" in render_judge(plan)[".scriptgen/judge/conftest.py"]
+    assert (
+        "LABEL_ALL_TOKENS = True" in render_judge(plan)[".scriptgen/judge/conftest.py"]
+    )

@@ -120,7 +120,9 @@ def test_no_process_outlives_a_passing_run(detach: bool) -> None:
 
 
 def test_timeout_kills_the_run_and_says_so() -> None:
-    slow = {".scriptgen/judge/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"}
+    slow = {
+        ".scriptgen/judge/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"
+    }
     report = run_contract_tests(slow, timeout=3)
     assert not report.passed
     assert report.seconds < 30
@@ -167,7 +169,9 @@ def test_diagnose_syntax_error_raised_at_import() -> None:
 def test_cancel_stops_a_running_validation() -> None:
     import threading
 
-    slow = {".scriptgen/judge/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"}
+    slow = {
+        ".scriptgen/judge/test_slow.py": "import time\ndef test_slow():\n    time.sleep(60)\n"
+    }
     cancel = threading.Event()
     threading.Timer(1.0, cancel.set).start()
     report = run_contract_tests(slow, timeout=120, cancel=cancel)
