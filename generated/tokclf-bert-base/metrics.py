@@ -52,6 +52,19 @@ def get_entities(tags: list[str]) -> list[tuple[str, int, int]]:
     return entities
 
 
+def word_tags(
+    predictions, label_ids, labels: list[str]
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Each sentence's true and predicted tag names over each word's first sub-token
+    (the positions whose label id is not -100), from the Trainer's id arrays."""
+    true_tags, pred_tags = [], []
+    for pred_row, label_row in zip(predictions, label_ids):
+        scored = label_row != -100
+        true_tags.append([labels[i] for i in label_row[scored]])
+        pred_tags.append([labels[i] for i in pred_row[scored]])
+    return true_tags, pred_tags
+
+
 def _prf(correct: int, predicted: int, expected: int) -> tuple[float, float, float]:
     precision = correct / predicted if predicted else 0.0
     recall = correct / expected if expected else 0.0
@@ -94,6 +107,7 @@ def entity_scores(
             "recall": r,
             "f1": f,
             "support": len(expected[type_]),
+            "predicted": len(predicted[type_]),
         }
     correct = sum(len(expected[t] & predicted[t]) for t in per_type)
     p, r, f = _prf(

@@ -37,7 +37,6 @@ from transformers import (
 )
 
 from data import (
-    IGNORE_INDEX,
     check_columns,
     limit_samples,
     load_raw_datasets,
@@ -45,7 +44,7 @@ from data import (
     resolve_labels,
     tokenize_datasets,
 )
-from metrics import entity_scores
+from metrics import entity_scores, word_tags
 from model import load_model, load_tokenizer, save_trained
 
 logger = logging.getLogger(__name__)
@@ -158,12 +157,8 @@ def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, f
     """Entity precision, recall and F1 (seqeval's definition), word accuracy and each
     entity type's F1, over each word's first sub-token (the positions whose label is not
     -100); each type's scores go to the log."""
-    true_tags, pred_tags = [], []
-    for pred_row, label_row in zip(eval_pred.predictions, eval_pred.label_ids):
-        scored = label_row != IGNORE_INDEX
-        true_tags.append([labels[i] for i in label_row[scored]])
-        pred_tags.append([labels[i] for i in pred_row[scored]])
-    scores = entity_scores(true_tags, pred_tags)
+    tags = word_tags(eval_pred.predictions, eval_pred.label_ids, labels)
+    scores = entity_scores(*tags)
     per_type = scores.pop("per_type")
     width = max(len(type_) for type_ in ["type", *per_type])
     rows = [f"{'type':<{width}}  precision  recall     f1  support"] + [
