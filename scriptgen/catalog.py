@@ -9,6 +9,12 @@ from .plan import supported_methods
 from .registry import aliases, family
 from .tasks import available_tasks, get_manifest
 
+# Where the spec asks for each optional part (a manifest file's ``when``).
+OPTION_KEYS = {
+    "baseline": "baseline (or --baseline)",
+    "early_stopping": "training.early_stopping",
+}
+
 
 def task_entry(name: str) -> dict[str, Any]:
     manifest = get_manifest(name)
@@ -17,6 +23,8 @@ def task_entry(name: str) -> dict[str, Any]:
         "title": manifest.title,
         "metric": manifest.metric,
         "metrics": list(manifest.metrics or (manifest.metric,)),
+        # The spec's optional parts the task has files for (spec keys, below).
+        "options": sorted(manifest.parts),
         "families": {
             model_type: supported_methods(manifest, family(model_type))
             for model_type in manifest.model_types
@@ -75,6 +83,8 @@ def describe(found: dict[str, Any]) -> str:
     for task in found["tasks"]:
         lines.append(f"{task['name']}: {task['title']} (metric: {task['metric']})")
         lines.append(f"  data formats: {', '.join(task['data']['formats'])}")
+        options = [OPTION_KEYS.get(part, part) for part in task["options"]]
+        lines.append(f"  spec options: {', '.join(options)}")
         for key, info in task["data"]["keys"].items():
             default = (
                 f" (default: {info['default']})" if info["default"] is not None else ""
@@ -91,7 +101,9 @@ def describe(found: dict[str, Any]) -> str:
         for model_type, methods in task["families"].items():
             lines.append(f"    {model_type:{family_width}}  {', '.join(methods)}")
         for f in task["files"]:
-            when = "  (with --baseline)" if f["when"] == "baseline" else ""
+            when = (
+                f"  (with {OPTION_KEYS.get(f['when'], f['when'])})" if f["when"] else ""
+            )
             lines.append(f"  {f['kind']:8} {f['path']}{when}")
             if f["defines"]:
                 lines.append(f"             defines: {', '.join(f['defines'])}")

@@ -83,18 +83,37 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path, smollm2: Path) -> None:
     """textclf on the reviews of examples/textclf-reviews.yaml from all-MiniLM-L6-v2, with
-    a prompt baseline of SmolLM2-135M-Instruct: both run on the same validation texts,
-    and `scriptgen compare` writes the table and the plot."""
+    early stopping, a per-class report and a prompt baseline of SmolLM2-135M-Instruct:
+    both run on the same validation texts, and `scriptgen compare` writes the table (the
+    per-class report with it) and the plot."""
     spec = (
         f"task: textclf\nname: reviews-minilm\nmodel: {minilm_folder()}\n"
         f"data:\n  train: {EXAMPLES / 'data/reviews-train.csv'}\n"
         f"  validation: {EXAMPLES / 'data/reviews-valid.csv'}\n"
-        "training: {epochs: 4, batch_size: 16, learning_rate: 1.0e-4, max_length: 64}\n"
-        f"baseline: {{llm: {smollm2}, shots: 0}}\n"
+        "training: {epochs: 4, batch_size: 16, learning_rate: 1.0e-4, max_length: 64,\n"
+        "  early_stopping: {patience: 1}}\n"
+        f"baseline: {{llm: {smollm2}, shots: 0}}\nclass_report: true\n"
     )
     project, results = train_generated(tmp_path, "textclf", "reviews-minilm", spec)
     # Chance is 0.5 on these balanced labels; a real fine-tune of a real encoder does far better.
     assert results["eval_accuracy"] >= 0.8, results
+    # Early stopping: an evaluation per epoch, stopped after the first that is no better
+    # than the best before it; the final evaluation is the best checkpoint's.
+    state = json.loads((project / "outputs" / "trainer_state.json").read_text())
+    scores = [e["eval_accuracy"] for e in state["log_history"] if "eval_runtime" in e]
+    stalled = next(
+        (i for i in range(1, len(scores)) if scores[i] <= max(scores[:i])), 3
+    )
+    assert len(scores) == stalled + 1, scores
+    assert results["eval_accuracy"] == pytest.approx(max(scores)), (results, scores)
+    # The per-class report: the 60 validation reviews, 30 of each label, as evaluated.
+    report = json.loads((project / "outputs" / "eval_class_report.json").read_text())
+    assert {n: s["support"] for n, s in report["per_class"].items()} == {
+        "neg": 30,
+        "pos": 30,
+    }
+    rows = report["confusion_matrix"]["rows"]
+    assert (rows[0][0] + rows[1][1]) / 60 == pytest.approx(results["eval_accuracy"])
 
     baseline = subprocess.run([sys.executable, "baseline.py"], cwd=project,
                               capture_output=True, text=True, env=ENV, timeout=900)  # fmt: skip
@@ -111,6 +130,7 @@ def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path, smollm2: Path) ->
         and "| prompt (smollm2-135m-instruct, 0-shot) |" in table
     )
     assert f"{results['eval_accuracy']:.4f}" in table
+    assert "The fine-tune per class (eval_class_report.md):" in table
     assert (project / "comparison.png").read_bytes().startswith(b"\x89PNG")
     # scriptgen plan's estimates beside the measurements: its FLOPs against the Trainer's
     # own count (measured 0.93 on this data), its prompt tokens against the baseline's.

@@ -245,6 +245,19 @@ def test_tasks_json_lists_families_methods_and_keys(tmp_path: Path) -> None:
     assert found["models"]["bert-base"]["model_type"] == "bert"
     text = run_scriptgen("tasks", cwd=tmp_path).stdout
     assert "textclf: Text classification" in text and "data.text_column" in text
+    # The spec's optional parts each task offers, and the files that come with them.
+    assert textclf["options"] == [
+        "baseline",
+        "class_report",
+        "early_stopping",
+        "model_card",
+    ]
+    assert "class_report" not in by_name["qa"]["options"]
+    assert (
+        "  spec options: baseline (or --baseline), class_report, training.early_stopping, model_card\n"
+        in text
+    )
+    assert "class_report.py  (with class_report)" in text
 
 
 def test_nothing_under_the_package_names_a_task_column_or_alias() -> None:
