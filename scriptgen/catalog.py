@@ -13,6 +13,7 @@ from .tasks import available_tasks, get_manifest
 OPTION_KEYS = {
     "baseline": "baseline (or --baseline)",
     "early_stopping": "training.early_stopping",
+    "tensorboard": "training.report_to: [tensorboard]",
 }
 
 

@@ -7,7 +7,7 @@ import inspect
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from .errors import MissingDependency, UserError
 from .spec import METHODS
@@ -84,10 +84,19 @@ def missing_ml_stack(
     return list(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def require_ml_stack(python: str = sys.executable, method: str = "full") -> None:
+# What validating an optional part of a spec needs (its judge runs it).
+PART_REQUIREMENTS = {"tensorboard": "tensorboard"}
+
+
+def require_ml_stack(
+    python: str = sys.executable, method: str = "full", parts: Iterable[str] = ()
+) -> None:
     """Raise MissingDependency, naming what is missing, when ``python`` cannot validate a
-    project trained with ``method``."""
+    project trained with ``method`` and having the optional ``parts`` (Spec.parts)."""
     needs = method_requirements(method)
+    needs += tuple(
+        PART_REQUIREMENTS[p] for p in sorted(parts) if p in PART_REQUIREMENTS
+    )
     missing = missing_ml_stack(python, needs)
     if not missing:
         return
@@ -101,7 +110,9 @@ def require_ml_stack(python: str = sys.executable, method: str = "full") -> None
             "at an interpreter that has it)"
         )
     wanted = " ".join(f"'{n.partition(' ')[0]}'" for n in missing)
+    named = {m.partition(" ")[0] for m in missing} & set(method_requirements(method))
+    what = f"training.method {method!r}" if named else "this spec"
     raise MissingDependency(
-        f"validating training.method {method!r} needs {', '.join(missing)}{where}: "
+        f"validating {what} needs {', '.join(missing)}{where}: "
         f"pip install {wanted} (or pass --no-validate)"
     )

@@ -127,12 +127,17 @@ def spec_parts(spec: Mapping[str, Any]) -> frozenset[str]:
     spec as read from its file (``regen --check`` stays light) or a validated one's
     dump."""
     training = spec.get("training")
-    stopping = training.get("early_stopping") if isinstance(training, dict) else None
+    training = training if isinstance(training, dict) else {}
+    stopping = training.get("early_stopping")
+    trackers = training.get("report_to")
     asked = {
         "baseline": spec.get("baseline") is not None,
         "early_stopping": stopping not in (None, False),
         "model_card": spec.get("model_card") not in (None, False),
         "class_report": spec.get("class_report") is True,
+        # The tracker the judge can read offline.
+        "tensorboard": trackers == "tensorboard"
+        or (isinstance(trackers, list) and "tensorboard" in trackers),
     }
     return frozenset(part for part, on in asked.items() if on)
 

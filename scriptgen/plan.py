@@ -80,6 +80,8 @@ class Plan:
                 "description": manifest.description,
                 "metric": manifest.metric,
                 "metrics": list(manifest.metrics or (manifest.metric,)),
+                # Those every evaluation logs (not computed after evaluating).
+                "evaluated_metrics": list(manifest.stopping_metrics),
                 # The methods offered for this spec's family.
                 "methods": supported_methods(manifest, self.family),
                 "vars": dict(manifest.vars),

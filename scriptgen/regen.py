@@ -82,27 +82,29 @@ def check_all(projects: list[Path], options: Options) -> list[Status]:
 
 def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     """Raise, before any project is written, on what stops every project: no ML stack to
-    validate with. Reads each spec's method only (each project is planned on its turn,
+    validate with. Reads each spec's method and optional parts only (each project is planned on its turn,
     holding it); a project whose spec is bad input fails on its own turn."""
     from .deps import require_ml_stack
+    from .lock import spec_parts
     from .spec import METHODS, TrainingSpec
 
     if not options.validate:
         return
     default = TrainingSpec.model_fields["method"].default
-    methods = []
+    needs = []
     for project in projects:
         try:
-            training = read_raw_spec(project).get("training")
+            raw = read_raw_spec(project)
         except UserError:
             continue
+        training = raw.get("training")
         method = (
             training.get("method", default) if isinstance(training, dict) else default
         )
         if method in METHODS:
-            methods.append(method)
-    for method in dict.fromkeys(methods):
-        require_ml_stack(sandbox.python, method)
+            needs.append((method, spec_parts(raw)))
+    for method, parts in dict.fromkeys(needs):
+        require_ml_stack(sandbox.python, method, parts)
 
 
 def regen_all(

@@ -108,7 +108,7 @@ def produce(
             "honour; use an LLM backend (--llm) or remove them"
         )
     if validate:
-        require_ml_stack(sandbox.python, plan.spec.training.method)
+        require_ml_stack(sandbox.python, plan.spec.training.method, plan.spec.parts())
         sandbox.admit(backend.name)
         sandbox.warm_up()
 

@@ -81,6 +81,14 @@ class EarlyStoppingSpec(_Strict):
     metric: str | None = Field(default=None, min_length=1, max_length=100)
 
 
+# The experiment trackers transformers' Trainer reports to (its report_to names, each
+# also the pip package that the project's requirements.txt gets).
+Tracker = Literal[
+    "tensorboard", "wandb", "mlflow", "trackio", "comet_ml", "clearml", "dvclive",
+    "swanlab",
+]  # fmt: skip
+
+
 class TrainingSpec(_Strict):
     method: Method = "full"
     epochs: float = Field(default=3, gt=0, le=1000)
@@ -98,6 +106,18 @@ class TrainingSpec(_Strict):
     num_virtual_tokens: int = Field(default=20, ge=1, le=1024)
     # None: train for the epochs given.
     early_stopping: EarlyStoppingSpec | None = None
+    # The trackers train.py reports to (config.yaml's report_to); none by default.
+    report_to: list[Tracker] = Field(default=[], max_length=8)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _report_to(cls, v: Any) -> Any:
+        if v in ("none", None):
+            return []
+        trackers = [v] if isinstance(v, str) else v
+        if isinstance(trackers, list) and len(set(map(str, trackers))) < len(trackers):
+            raise ValueError("names a tracker twice")
+        return trackers
 
     @field_validator("early_stopping", mode="before")
     @classmethod
@@ -377,6 +397,8 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
             del out["training"][key]
     if spec.training.early_stopping is None:
         del out["training"]["early_stopping"]
+    if not spec.training.report_to:
+        del out["training"]["report_to"]
     if spec.model_card is None:
         del out["model_card"]
     if not spec.class_report:

@@ -31,6 +31,12 @@ DataFormat = Literal[
 SOURCE_KEYS = ("format", "train", "validation")
 
 
+# The optional parts of a spec that files can come with (lock.spec_parts reads them).
+Part = Literal[
+    "baseline", "early_stopping", "model_card", "class_report", "tensorboard"
+]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,10 +52,8 @@ class FileContract(_Strict):
     defines: tuple[str, ...] = ()  # top-level names the module must define
     flags: tuple[str, ...] = ()  # command-line flags the script must accept (argparse)
     # Part of a project only when its spec asks for this optional part (``Spec.parts``):
-    # a prompt baseline, early stopping, a model card, a per-class report.
-    when: Literal["baseline", "early_stopping", "model_card", "class_report"] | None = (
-        None
-    )
+    # a prompt baseline, early stopping, a model card, a per-class report, TensorBoard.
+    when: Part | None = None
 
 
 class DataKey(_Strict):

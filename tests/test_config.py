@@ -142,6 +142,9 @@ def test_an_interpreter_without_the_ml_stack_is_named(tmp_path: Path) -> None:
     assert missing_ml_stack(sys.executable) == []
     with pytest.raises(MissingDependency, match=f"missing in {bare}"):
         require_ml_stack(bare)
+    # A spec reporting to TensorBoard: its judge reads the event file with it.
+    with pytest.raises(MissingDependency, match="tensorboard missing"):
+        require_ml_stack(bare, "full", {"tensorboard", "model_card"})
 
 
 def test_qlora_validation_needs_bitsandbytes_with_cpu_kernels(tmp_path: Path) -> None:

@@ -251,10 +251,12 @@ def test_tasks_json_lists_families_methods_and_keys(tmp_path: Path) -> None:
         "class_report",
         "early_stopping",
         "model_card",
+        "tensorboard",
     ]
     assert "class_report" not in by_name["qa"]["options"]
     assert (
-        "  spec options: baseline (or --baseline), class_report, training.early_stopping, model_card\n"
+        "  spec options: baseline (or --baseline), class_report, "
+        "training.early_stopping, model_card, training.report_to: [tensorboard]\n"
         in text
     )
     assert "class_report.py  (with class_report)" in text
