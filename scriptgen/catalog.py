@@ -14,6 +14,7 @@ OPTION_KEYS = {
     "baseline": "baseline (or --baseline)",
     "early_stopping": "training.early_stopping",
     "tensorboard": "training.report_to: [tensorboard]",
+    "search": "search",
 }
 
 

@@ -85,7 +85,7 @@ def missing_ml_stack(
 
 
 # What validating an optional part of a spec needs (its judge runs it).
-PART_REQUIREMENTS = {"tensorboard": "tensorboard"}
+PART_REQUIREMENTS = {"tensorboard": "tensorboard", "search": "optuna"}
 
 
 def require_ml_stack(

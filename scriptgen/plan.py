@@ -105,6 +105,7 @@ class Plan:
                 else None
             ),
             "class_report": self.spec.class_report,
+            "search": self._search_context(),
             "spec": self.canonical_spec,
             "scriptgen_version": __version__,
         }
@@ -116,6 +117,13 @@ class Plan:
             lower = self.manifest.lower_is_better
             stopping["greater_is_better"] = stopping["metric"] not in lower
         return training
+
+    def _search_context(self) -> dict[str, Any] | None:
+        search = self.spec.search
+        if search is None:
+            return None
+        lower = search.metric in self.manifest.lower_is_better
+        return {**search.model_dump(mode="json"), "greater_is_better": not lower}
 
     def _baseline_context(self) -> dict[str, Any] | None:
         """The prompt baseline's settings; the LLM as baseline.py loads it (a local
@@ -143,21 +151,25 @@ def _check_checkpointing(training: TrainingSpec, fam: Family, model_type: str) -
     raise UserError(f"training.gradient_checkpointing: {why}; set it to false")
 
 
-def _settle_early_stopping(training: TrainingSpec, manifest: Manifest) -> None:
-    """The metric training stops on: the task's default, or another of those it can
-    stop on (with or without its "eval_" prefix)."""
-    stopping = training.early_stopping
-    if stopping is None:
-        return
-    allowed = manifest.stopping_metrics
-    metric = stopping.metric or allowed[0]
-    metric = metric if metric.startswith("eval_") else f"eval_{metric}"
-    if metric not in allowed:
-        raise UserError(
-            f"training.early_stopping.metric: {shown(stopping.metric)} is not one "
-            f"{manifest.name} can stop on: {', '.join(allowed)}"
-        )
-    stopping.metric = metric
+def _settle_metrics(spec: Spec, manifest: Manifest) -> None:
+    """The metrics training stops on and a search optimizes: the task's default, or
+    another of those it can use (with or without its "eval_" prefix)."""
+    every = tuple(dict.fromkeys((manifest.metric, *manifest.metrics)))
+    for key, block, allowed, what in (
+        ("training.early_stopping", spec.training.early_stopping,
+         manifest.stopping_metrics, "stop on"),
+        ("search", spec.search, every, "optimize"),
+    ):  # fmt: skip
+        if block is None:
+            continue
+        metric = block.metric or allowed[0]
+        metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+        if metric not in allowed:
+            raise UserError(
+                f"{key}.metric: {shown(block.metric)} is not one {manifest.name} can "
+                f"{what}: {', '.join(allowed)}"
+            )
+        block.metric = metric
 
 
 def make_plan(
@@ -202,7 +214,7 @@ def make_plan(
             )
     if spec.baseline is not None:
         resolve_llm(spec.baseline.llm)
-    _settle_early_stopping(spec.training, manifest)
+    _settle_metrics(spec, manifest)
     manifest = manifest.for_spec(spec.parts())
     target = target.resolve() if target is not None else out.resolve() / spec.name
     return Plan(manifest=manifest, spec=spec, model=model, family=fam, target=target)

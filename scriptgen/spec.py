@@ -169,6 +169,14 @@ class ModelCardSpec(_Strict):
     intended_use: str | None = Field(default=None, max_length=2000)
 
 
+class SearchSpec(_Strict):
+    """``search``: tune.py, an Optuna search over train.py's settings (tune.yaml's space)."""
+
+    trials: int = Field(default=20, ge=1, le=10000)
+    # None: the task's judged metric; its direction is the task's (lower_is_better).
+    metric: str | None = Field(default=None, min_length=1, max_length=100)
+
+
 class Spec(_Strict):
     task: str
     name: str
@@ -183,11 +191,13 @@ class Spec(_Strict):
     # Each class's precision, recall, F1 and support, and the confusion matrix, beside
     # eval_results.json (the tasks whose manifest has a class report).
     class_report: bool = False
+    # None: no hyperparameter search.
+    search: SearchSpec | None = None
     requirements: list[str] = []
 
-    @field_validator("model_card", mode="before")
+    @field_validator("model_card", "search", mode="before")
     @classmethod
-    def _model_card(cls, v: Any) -> Any:
+    def _switch(cls, v: Any) -> Any:
         return _switched(v)
 
     def parts(self) -> frozenset[str]:
@@ -403,6 +413,8 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
         del out["model_card"]
     if not spec.class_report:
         del out["class_report"]
+    if spec.search is None:
+        del out["search"]
     if spec.data.get("format") in LOCAL_FORMATS:
         for key in ("train", "validation"):
             value = out["data"][key]

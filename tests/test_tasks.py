@@ -251,13 +251,14 @@ def test_tasks_json_lists_families_methods_and_keys(tmp_path: Path) -> None:
         "class_report",
         "early_stopping",
         "model_card",
+        "search",
         "tensorboard",
     ]
     assert "class_report" not in by_name["qa"]["options"]
     assert (
         "  spec options: baseline (or --baseline), class_report, "
-        "training.early_stopping, model_card, training.report_to: [tensorboard]\n"
-        in text
+        "training.early_stopping, model_card, search, "
+        "training.report_to: [tensorboard]\n" in text
     )
     assert "class_report.py  (with class_report)" in text
 
