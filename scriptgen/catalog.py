@@ -15,6 +15,7 @@ OPTION_KEYS = {
     "early_stopping": "training.early_stopping",
     "tensorboard": "training.report_to: [tensorboard]",
     "search": "search",
+    "export": "export",
 }
 
 

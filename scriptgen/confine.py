@@ -68,7 +68,8 @@ def apply_landlock(read: list[str], write: list[str], write_files: list[str]) ->
 # every architecture).
 SIGNAL_SCOPE_ABI = 6
 _SCOPE_SIGNAL = 1 << 1
-_CREATE_RULESET, _RESTRICT_SELF = 444, 446
+_CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
+_RULE_PATH_BENEATH, _REFER = 1, 1 << 13
 
 
 class _ScopedRulesetAttr(ctypes.Structure):
@@ -79,16 +80,33 @@ class _ScopedRulesetAttr(ctypes.Structure):
     ]
 
 
-def scope_signals() -> None:
+def scope_signals(write: list[str]) -> None:
     """From now on, signals only to processes of this process's own Landlock domain (its
     descendants' included): none to the judge or to scriptgen. Needs no_new_privs, which
-    apply_landlock() has set."""
+    apply_landlock() has set.
+
+    Every Landlock layer denies moving a file to another folder (EXDEV) unless one of its
+    rules allows it, whatever it handles: this one allows it beneath the ``write``
+    folders, as the first layer does (a file written in a temporary folder, then moved
+    beside it: ONNX's external data, atomic saves)."""
+    from landlock.plumbing import PathBeneathAttr
+
     libc = ctypes.CDLL(None, use_errno=True)
-    attr = _ScopedRulesetAttr(0, 0, _SCOPE_SIGNAL)
+    attr = _ScopedRulesetAttr(_REFER, 0, _SCOPE_SIGNAL)
     fd = libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
     if fd < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset (signal scope)")
     try:
+        for path in filter(os.path.isdir, write):
+            folder = os.open(path, os.O_PATH)
+            try:
+                rule = PathBeneathAttr(_REFER, folder)
+                if libc.syscall(
+                    _ADD_RULE, fd, _RULE_PATH_BENEATH, ctypes.byref(rule), 0
+                ):
+                    raise OSError(ctypes.get_errno(), f"landlock_add_rule ({path})")
+            finally:
+                os.close(folder)
         if libc.syscall(_RESTRICT_SELF, fd, 0) != 0:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self (signal scope)")
     finally:
@@ -102,7 +120,7 @@ def confine_self(policy: dict) -> None:
     if policy.get("landlock"):
         apply_landlock(policy["read"], policy["write"], policy.get("write_files", []))
         if landlock_abi() >= SIGNAL_SCOPE_ABI:
-            scope_signals()
+            scope_signals(policy["write"])
 
 
 def main(argv: list[str]) -> int:

@@ -85,7 +85,11 @@ def missing_ml_stack(
 
 
 # What validating an optional part of a spec needs (its judge runs it).
-PART_REQUIREMENTS = {"tensorboard": "tensorboard", "search": "optuna"}
+PART_REQUIREMENTS = {
+    "tensorboard": ("tensorboard",),
+    "search": ("optuna",),
+    "export": ("onnxscript", "onnxruntime"),
+}
 
 
 def require_ml_stack(
@@ -94,9 +98,7 @@ def require_ml_stack(
     """Raise MissingDependency, naming what is missing, when ``python`` cannot validate a
     project trained with ``method`` and having the optional ``parts`` (Spec.parts)."""
     needs = method_requirements(method)
-    needs += tuple(
-        PART_REQUIREMENTS[p] for p in sorted(parts) if p in PART_REQUIREMENTS
-    )
+    needs += tuple(need for p in sorted(parts) for need in PART_REQUIREMENTS.get(p, ()))
     missing = missing_ml_stack(python, needs)
     if not missing:
         return

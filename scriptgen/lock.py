@@ -136,6 +136,7 @@ def spec_parts(spec: Mapping[str, Any]) -> frozenset[str]:
         "model_card": spec.get("model_card") not in (None, False),
         "class_report": spec.get("class_report") is True,
         "search": spec.get("search") not in (None, False),
+        "export": spec.get("export") is True,
         # The tracker the judge can read offline.
         "tensorboard": trackers == "tensorboard"
         or (isinstance(trackers, list) and "tensorboard" in trackers),

@@ -106,6 +106,7 @@ class Plan:
             ),
             "class_report": self.spec.class_report,
             "search": self._search_context(),
+            "export": self.spec.export,
             "spec": self.canonical_spec,
             "scriptgen_version": __version__,
         }
@@ -205,6 +206,7 @@ def make_plan(
     for part, what in (
         ("baseline", "prompt baseline"),
         ("class_report", "class report"),
+        ("export", "ONNX export"),
     ):
         if part in spec.parts() and not manifest.offers(part):
             with_one = [t for t in available_tasks() if get_manifest(t).offers(part)]
@@ -214,6 +216,12 @@ def make_plan(
             )
     if spec.baseline is not None:
         resolve_llm(spec.baseline.llm)
+    if spec.export and spec.training.method in ("prefix", "prompt"):
+        raise UserError(
+            f"export: training.method {spec.training.method}'s virtual tokens cannot be "
+            "merged into the weights, and ONNX takes a plain model; the adapter in "
+            "output_dir is what there is to share"
+        )
     _settle_metrics(spec, manifest)
     manifest = manifest.for_spec(spec.parts())
     target = target.resolve() if target is not None else out.resolve() / spec.name

@@ -193,6 +193,8 @@ class Spec(_Strict):
     class_report: bool = False
     # None: no hyperparameter search.
     search: SearchSpec | None = None
+    # export.py: the trained model as ONNX (the encoder tasks).
+    export: bool = False
     requirements: list[str] = []
 
     @field_validator("model_card", "search", mode="before")
@@ -415,6 +417,8 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
         del out["class_report"]
     if spec.search is None:
         del out["search"]
+    if not spec.export:
+        del out["export"]
     if spec.data.get("format") in LOCAL_FORMATS:
         for key in ("train", "validation"):
             value = out["data"][key]

@@ -33,7 +33,13 @@ SOURCE_KEYS = ("format", "train", "validation")
 
 # The optional parts of a spec that files can come with (lock.spec_parts reads them).
 Part = Literal[
-    "baseline", "early_stopping", "model_card", "class_report", "tensorboard", "search"
+    "baseline",
+    "early_stopping",
+    "model_card",
+    "class_report",
+    "tensorboard",
+    "search",
+    "export",
 ]
 
 

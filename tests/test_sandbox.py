@@ -61,6 +61,32 @@ def test_writes_outside_the_run_are_refused(tmp_path: Path) -> None:
 
 
 @confined
+def test_files_move_between_folders_of_the_run(tmp_path: Path) -> None:
+    """A file written in a temporary folder, then moved beside it (ONNX's external data,
+    atomic saves), moves: every Landlock layer, the signal scope's too, allows it
+    beneath the run's writable folders; a move out of them is refused."""
+    outside = tmp_path / "moved-out.txt"
+    probe = {
+        ".scriptgen/judge/test_move.py": (
+            "import os, tempfile\n"
+            "def test_move():\n"
+            "    folder = os.environ['TMPDIR']\n"
+            "    staging = tempfile.mkdtemp(dir=folder, prefix='.staging.')\n"
+            "    with open(os.path.join(staging, 'data'), 'w') as f:\n"
+            "        f.write('weights')\n"
+            "    os.replace(os.path.join(staging, 'data'), os.path.join(folder, 'data'))\n"
+            "    try:\n"
+            f"        os.replace(os.path.join(folder, 'data'), {str(outside)!r})\n"
+            "    except OSError:\n"
+            "        pass\n"
+        )
+    }
+    report = run_contract_tests(probe, timeout=60)
+    assert report.passed, report.output_tail
+    assert not outside.exists()
+
+
+@confined
 def test_the_home_folder_is_unreadable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
