@@ -250,6 +250,7 @@ def test_tasks_json_lists_families_methods_and_keys(tmp_path: Path) -> None:
         "baseline",
         "class_report",
         "early_stopping",
+        "export",
         "model_card",
         "search",
         "tensorboard",
@@ -257,7 +258,7 @@ def test_tasks_json_lists_families_methods_and_keys(tmp_path: Path) -> None:
     assert "class_report" not in by_name["qa"]["options"]
     assert (
         "  spec options: baseline (or --baseline), class_report, "
-        "training.early_stopping, model_card, search, "
+        "training.early_stopping, export, model_card, search, "
         "training.report_to: [tensorboard]\n" in text
     )
     assert "class_report.py  (with class_report)" in text
