@@ -199,6 +199,16 @@ def assert_new_refuses(tmp_path: Path, task: str, model: str, setting: str) -> s
     return result.stderr
 
 
+def assert_validate_passes(project: Path, tmp_path: Path, *tests: str) -> None:
+    """`scriptgen validate` passes ``project``, each of the judge's ``tests`` among the
+    passed."""
+    result = run_scriptgen("validate", str(project), cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for test in tests:
+        assert f"passed  {test}" in output, output
+
+
 def assert_validate_catches(
     reference: Path, tmp_path: Path, breakage: tuple[str, str, str, list[str]]
 ) -> None:

@@ -17,12 +17,13 @@ from scriptgen.spec import build_spec
 from .conftest import (
     assert_new_refuses,
     assert_validate_catches,
+    assert_validate_passes,
     generate_reference,
     run_scriptgen,
 )
 
 REPORT_FILES = {"class_report.py", ".scriptgen/judge/test_class_report.py"}
-JUDGED = "passed  test_the_class_report_counts_the_validation_data"
+JUDGED = "test_the_class_report_counts_the_validation_data"
 
 
 @pytest.mark.parametrize(
@@ -70,10 +71,7 @@ def report_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_the_judge_proves_the_report(report_project: Path, tmp_path: Path) -> None:
     assert "write_class_report(" in (report_project / "train.py").read_text("utf-8")
-    result = run_scriptgen("validate", str(report_project), cwd=tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert JUDGED in output, output
+    assert_validate_passes(report_project, tmp_path, JUDGED)
 
 
 @pytest.mark.slow
@@ -92,7 +90,7 @@ def test_the_judge_proves_the_other_reports(
                            "--no-commit", "--out", str(tmp_path), cwd=tmp_path)  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert JUDGED in output, output
+    assert f"passed  {JUDGED}" in output, output
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from scriptgen.spec import build_spec
 from .conftest import (
     assert_new_refuses,
     assert_validate_catches,
+    assert_validate_passes,
     generate_reference,
     run_scriptgen,
 )
@@ -115,12 +116,10 @@ def stopping_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_judge_proves_early_stopping(
     stopping_project: Path, tmp_path: Path
 ) -> None:
-    result = run_scriptgen("validate", str(stopping_project), cwd=tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    for test in ("test_training_stops_once_the_metric_stalls",
-                 "test_the_model_kept_is_the_best_checkpoints"):  # fmt: skip
-        assert f"passed  {test}" in output, output
+    assert_validate_passes(
+        stopping_project, tmp_path, "test_training_stops_once_the_metric_stalls",
+        "test_the_model_kept_is_the_best_checkpoints",
+    )  # fmt: skip
 
 
 @pytest.mark.slow

@@ -16,8 +16,8 @@ from scriptgen.spec import build_spec
 from .conftest import (
     assert_new_refuses,
     assert_validate_catches,
+    assert_validate_passes,
     generate_reference,
-    run_scriptgen,
 )
 
 EXPORT_FILES = {"export.py", ".scriptgen/judge/test_export.py"}
@@ -70,10 +70,9 @@ def export_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_the_judge_runs_the_onnx_model(export_project: Path, tmp_path: Path) -> None:
-    result = run_scriptgen("validate", str(export_project), cwd=tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "passed  test_onnx_runtime_gives_the_trained_models_outputs" in output
+    assert_validate_passes(
+        export_project, tmp_path, "test_onnx_runtime_gives_the_trained_models_outputs"
+    )
 
 
 @pytest.mark.slow

@@ -15,8 +15,8 @@ from scriptgen.spec import build_spec
 from .conftest import (
     assert_new_refuses,
     assert_validate_catches,
+    assert_validate_passes,
     generate_reference,
-    run_scriptgen,
 )
 
 CARD_FILES = {"model_card.py", ".scriptgen/judge/test_model_card.py"}
@@ -63,10 +63,9 @@ def card_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_the_judge_proves_the_model_card(card_project: Path, tmp_path: Path) -> None:
     assert "write_model_card(" in (card_project / "train.py").read_text("utf-8")
-    result = run_scriptgen("validate", str(card_project), cwd=tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "passed  test_the_model_card_is_true_to_the_run" in output, output
+    assert_validate_passes(
+        card_project, tmp_path, "test_the_model_card_is_true_to_the_run"
+    )
 
 
 @pytest.mark.slow

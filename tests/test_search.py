@@ -19,8 +19,8 @@ from scriptgen.spec import build_spec
 from .conftest import (
     assert_new_refuses,
     assert_validate_catches,
+    assert_validate_passes,
     generate_reference,
-    run_scriptgen,
 )
 
 SEARCH_FILES = {"tune.py", "tune.yaml", ".scriptgen/judge/test_search.py"}
@@ -99,10 +99,9 @@ def search_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_the_judge_proves_the_search(search_project: Path, tmp_path: Path) -> None:
-    result = run_scriptgen("validate", str(search_project), cwd=tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "passed  test_the_trials_run_and_the_best_is_written_back" in output, output
+    assert_validate_passes(
+        search_project, tmp_path, "test_the_trials_run_and_the_best_is_written_back"
+    )
 
 
 @pytest.mark.slow

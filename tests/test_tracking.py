@@ -17,8 +17,8 @@ from scriptgen.spec import build_spec
 from .conftest import (
     assert_new_refuses,
     assert_validate_catches,
+    assert_validate_passes,
     generate_reference,
-    run_scriptgen,
 )
 
 TRACKING_JUDGE = ".scriptgen/judge/test_tracking.py"
@@ -80,10 +80,9 @@ def tracked_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_the_judge_reads_the_event_file(tracked_project: Path, tmp_path: Path) -> None:
-    result = run_scriptgen("validate", str(tracked_project), cwd=tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "passed  test_the_event_file_holds_the_run" in output, output
+    assert_validate_passes(
+        tracked_project, tmp_path, "test_the_event_file_holds_the_run"
+    )
 
 
 @pytest.mark.slow
