@@ -72,6 +72,8 @@ class MethodCost:
     trainable_params: int
     memory: dict[str, Number] = field(default_factory=dict)
     smallest_gpu: str | None = None
+    # Which of the project's accelerate configurations to launch with, and why.
+    launch: str = ""
     flops: Number | None = None
     hours: dict[str, Number] = field(default_factory=dict)
     cost: dict[str, Number] = field(default_factory=dict)
@@ -232,6 +234,7 @@ def estimate(
             g.name for g in GPUS if needed / GIB + CUDA_OVERHEAD_GIB <= g.memory_gib
         ]
         row.smallest_gpu = fits[0] if fits else None
+        row.launch = launch_advice(row, plan.manifest.contract(FSDP_CONFIG) is not None)
         backward = dense if method != "freeze" else dense_trainable
         flops = (
             2 * dense * tokens + 2 * backward * tokens + 2 * dense_trainable * tokens
@@ -266,6 +269,37 @@ def estimate(
     if plan.spec.baseline is not None:
         result.baseline = _baseline(plan, devices, utilisation, price_per_mtok)
     return result
+
+
+FSDP_CONFIG = "accelerate/fsdp.yaml"
+
+
+def launch_advice(row: MethodCost, fsdp: bool) -> str:
+    """How to launch a method's training on the listed GPUs: on one where it fits (DDP
+    on several keeps a whole copy on each); else sharded with FSDP over the fewest of
+    the largest GPU that hold it, where the project ships an FSDP configuration."""
+    if row.smallest_gpu:
+        return (
+            f"fits one {row.smallest_gpu}: python train.py; on several GPUs, "
+            "accelerate/multi_gpu.yaml (DDP: a whole copy on each, the same memory)"
+        )
+    fix = "a peft method (lora, qlora), gradient checkpointing or smaller batches"
+    if not fsdp:
+        return f"fits no listed GPU, and the project has no FSDP configuration: {fix}"
+    memory = row.memory
+    sharded = sum(memory[k].value for k in ("weights", "gradients", "optimizer"))
+    own = sum(memory[k].value for k in ("activations", "transient"))
+    gpu = max(GPUS, key=lambda g: g.memory_gib)
+    for count in (2, 4, 8):
+        needed = (sharded / count + own) * ALLOCATOR_SLACK / GIB + CUDA_OVERHEAD_GIB
+        if needed <= gpu.memory_gib:
+            return (
+                f"fits no single GPU: accelerate/fsdp.yaml over {count} {gpu.name}s, "
+                f"each holding 1/{count} of the weights, gradients and optimizer state "
+                f"({sharded / count / GIB:.1f} GiB) beside its own activations "
+                f"({own / GIB:.1f} GiB): {needed:.0f} of {gpu.memory_gib} GiB each"
+            )
+    return f"fits no listed GPU, even sharded over 8 {gpu.name}s: {fix}"
 
 
 def _baseline(

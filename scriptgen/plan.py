@@ -80,6 +80,8 @@ class Plan:
                 "description": manifest.description,
                 "metric": manifest.metric,
                 "metrics": list(manifest.metrics or (manifest.metric,)),
+                # The project's files (of the optional parts, those the spec asks for).
+                "files": [f.path for f in manifest.files],
                 # Those every evaluation logs (not computed after evaluating).
                 "evaluated_metrics": list(manifest.stopping_metrics),
                 # The methods offered for this spec's family.

@@ -61,6 +61,8 @@ def render(result: Estimate) -> str:
             f"{_fmt_hours(row.hours[cpu].value):>10}"
         )
     if result.methods:
+        lines += ["", "Launch (the project's accelerate/ configurations):"]
+        lines += [f"  {row.method}: {row.launch}" for row in result.methods]
         first = result.methods[0]
         lines += ["", "How (first method's figures; --json has every number):"]
         for part, number in first.memory.items():
