@@ -83,16 +83,16 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path, smollm2: Path) -> None:
     """textclf on the reviews of examples/textclf-reviews.yaml from all-MiniLM-L6-v2, with
-    early stopping, a per-class report and a prompt baseline of SmolLM2-135M-Instruct:
-    both run on the same validation texts, and `scriptgen compare` writes the table (the
-    per-class report with it) and the plot."""
+    early stopping, a per-class report, an ONNX export and a prompt baseline of
+    SmolLM2-135M-Instruct: both run on the same validation texts, and `scriptgen compare`
+    writes the table (the per-class report with it) and the plot."""
     spec = (
         f"task: textclf\nname: reviews-minilm\nmodel: {minilm_folder()}\n"
         f"data:\n  train: {EXAMPLES / 'data/reviews-train.csv'}\n"
         f"  validation: {EXAMPLES / 'data/reviews-valid.csv'}\n"
         "training: {epochs: 4, batch_size: 16, learning_rate: 1.0e-4, max_length: 64,\n"
         "  early_stopping: {patience: 1}}\n"
-        f"baseline: {{llm: {smollm2}, shots: 0}}\nclass_report: true\n"
+        f"baseline: {{llm: {smollm2}, shots: 0}}\nclass_report: true\nexport: true\n"
     )
     project, results = train_generated(tmp_path, "textclf", "reviews-minilm", spec)
     # Chance is 0.5 on these balanced labels; a real fine-tune of a real encoder does far better.
@@ -152,6 +152,36 @@ def test_train_py_fine_tunes_a_real_checkpoint(tmp_path: Path, smollm2: Path) ->
         json.loads(line) for line in predict.stdout.splitlines() if line.startswith("{")
     ]
     assert [row["label"] for row in rows] == ["pos", "neg"], predict.stdout
+
+    # The ONNX export: ONNX Runtime's logits are PyTorch's, and so are the labels.
+    exported = subprocess.run([sys.executable, "export.py"], cwd=project, capture_output=True,
+                              text=True, env=ENV, timeout=600)  # fmt: skip
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    import numpy as np
+    import onnxruntime
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = project / "outputs" / "onnx"
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    texts = [row["text"] for row in rows] + [
+        "Fine.",
+        "Not what I hoped for at all, sadly.",
+    ]
+    inputs = tokenizer(texts, padding=True, return_tensors="np")
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"))
+    names = [i.name for i in session.get_inputs()]
+    (logits,) = session.run(["logits"], {n: inputs[n] for n in names})
+    model = AutoModelForSequenceClassification.from_pretrained(
+        project / "outputs"
+    ).eval()
+    with torch.no_grad():
+        expected = model(
+            **{n: torch.from_numpy(inputs[n]) for n in names}
+        ).logits.numpy()
+    assert np.abs(logits - expected).max() <= 1e-4
+    labels = [model.config.id2label[i] for i in logits.argmax(-1)]
+    assert labels[:2] == [row["label"] for row in rows], labels
 
 
 def test_tokclf_train_py_fine_tunes_a_real_checkpoint_for_ner(tmp_path: Path) -> None:
