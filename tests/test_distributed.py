@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from scriptgen.estimate import MethodCost, Number, launch_advice
+from scriptgen.plan import make_plan
+from scriptgen.render import render_scaffold
+from scriptgen.spec import build_spec
 
 from .conftest import EXAMPLES, generate_reference, run_scriptgen
 from .test_real_training import minilm_folder
@@ -27,15 +30,22 @@ def test_the_configurations_are_accelerates(
 ) -> None:
     from accelerate.commands.config.config_args import load_config_from_file
 
-    project = generate_reference(tmp_path, task, model=model)
-    ddp = load_config_from_file(str(project / "accelerate/multi_gpu.yaml"))
-    assert ddp.distributed_type == "MULTI_GPU" and ddp.num_processes == 2
-    assert (project / "accelerate/fsdp.yaml").is_file() is fsdp
+    raw, base = build_spec(task, model=model, sets=[], cwd=tmp_path)
+    scaffold = render_scaffold(make_plan(raw, base, tmp_path / "generated"))
+    assert ("accelerate/fsdp.yaml" in scaffold) is fsdp
+    configs = {}
+    for name in ("multi_gpu", "fsdp")[: 1 + fsdp]:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(scaffold[f"accelerate/{name}.yaml"], encoding="utf-8")
+        configs[name] = load_config_from_file(
+            str(path)
+        )  # as accelerate launch reads it
+    assert configs["multi_gpu"].distributed_type == "MULTI_GPU"
     if fsdp:
-        sharded = load_config_from_file(str(project / "accelerate/fsdp.yaml"))
-        assert sharded.distributed_type == "FSDP"
-        assert sharded.fsdp_config["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
-    readme = (project / "README.md").read_text(encoding="utf-8")
+        assert configs["fsdp"].distributed_type == "FSDP"
+        wrap = configs["fsdp"].fsdp_config["fsdp_auto_wrap_policy"]
+        assert wrap == "TRANSFORMER_BASED_WRAP"
+    readme = scaffold["README.md"]
     assert "--config_file accelerate/multi_gpu.yaml" in readme
     assert ("--config_file accelerate/fsdp.yaml" in readme) is fsdp
 
