@@ -205,13 +205,14 @@ def make_plan(
     _check_checkpointing(spec.training, fam, model.model_type)
     _check_method_for_data(spec.training.method, spec.data, manifest)
     _check_data(spec.data)
+    parts = spec.parts()
     for part, what in (
         ("baseline", "prompt baseline"),
         ("class_report", "class report"),
         ("export", "ONNX export"),
     ):
-        if part in spec.parts() and not manifest.offers(part):
-            with_one = [t for t in available_tasks() if get_manifest(t).offers(part)]
+        if part in parts and part not in manifest.parts:
+            with_one = [t for t in available_tasks() if part in get_manifest(t).parts]
             raise UserError(
                 f"task {manifest.name} has no {what} yet; tasks with one: "
                 + ", ".join(with_one)
@@ -225,7 +226,7 @@ def make_plan(
             "output_dir is what there is to share"
         )
     _settle_metrics(spec, manifest)
-    manifest = manifest.for_spec(spec.parts())
+    manifest = manifest.for_spec(parts)
     target = target.resolve() if target is not None else out.resolve() / spec.name
     return Plan(manifest=manifest, spec=spec, model=model, family=fam, target=target)
 

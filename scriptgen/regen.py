@@ -82,8 +82,9 @@ def check_all(projects: list[Path], options: Options) -> list[Status]:
 
 def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     """Raise, before any project is written, on what stops every project: no ML stack to
-    validate with. Reads each spec's method and optional parts only (each project is planned on its turn,
-    holding it); a project whose spec is bad input fails on its own turn."""
+    validate with. Reads each spec's method and optional parts only (each project is
+    planned on its turn, holding it); a project whose spec is bad input fails on its own
+    turn."""
     from .deps import require_ml_stack
     from .lock import spec_parts
     from .spec import METHODS, TrainingSpec

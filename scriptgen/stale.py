@@ -16,7 +16,6 @@ from typing import Any
 from .config import LLMSettings
 from .errors import UserError, shown
 from .lock import (
-    spec_parts,
     META_DIR,
     OFFLINE_BACKENDS,
     SPEC_FILE,
@@ -25,6 +24,7 @@ from .lock import (
     sha256_text,
     shared_keys,
     spec_hash,
+    spec_parts,
     template_hashes,
     templates_root,
     unused_templates,

@@ -57,8 +57,7 @@ class FileContract(_Strict):
     description: str = ""
     defines: tuple[str, ...] = ()  # top-level names the module must define
     flags: tuple[str, ...] = ()  # command-line flags the script must accept (argparse)
-    # Part of a project only when its spec asks for this optional part (``Spec.parts``):
-    # a prompt baseline, early stopping, a model card, a per-class report, TensorBoard.
+    # Part of a project only when its spec asks for this optional part (``Spec.parts``).
     when: Part | None = None
 
 
@@ -174,10 +173,6 @@ class Manifest(_Strict):
     def parts(self) -> frozenset[str]:
         """The optional parts whose files this manifest holds."""
         return frozenset(f.when for f in self.files if f.when)
-
-    def offers(self, part: str) -> bool:
-        """Whether the task has the files of an optional part (``FileContract.when``)."""
-        return any(f.when == part for f in self.files)
 
     @property
     def stopping_metrics(self) -> tuple[str, ...]:

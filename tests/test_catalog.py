@@ -57,7 +57,7 @@ def test_row_generates_and_validates(
     data = method_settings(manifest, method)
     # A task's first family, full fine-tuning: with its prompt baseline, where the task
     # has one (the baseline's judge runs beside the others).
-    baseline = manifest.offers("baseline") and (model_type, method) == (
+    baseline = "baseline" in manifest.parts and (model_type, method) == (
         manifest.model_types[0],
         "full",
     )
