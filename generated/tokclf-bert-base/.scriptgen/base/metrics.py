@@ -53,13 +53,14 @@ def get_entities(tags: list[str]) -> list[tuple[str, int, int]]:
 
 
 def word_tags(
-    predictions, label_ids, labels: list[str]
+    predictions, label_ids, labels: list[str], ignore_index: int
 ) -> tuple[list[list[str]], list[list[str]]]:
     """Each sentence's true and predicted tag names over each word's first sub-token
-    (the positions whose label id is not -100), from the Trainer's id arrays."""
+    (the positions whose label id is not ``ignore_index``), from the Trainer's id
+    arrays."""
     true_tags, pred_tags = [], []
     for pred_row, label_row in zip(predictions, label_ids):
-        scored = label_row != -100
+        scored = label_row != ignore_index
         true_tags.append([labels[i] for i in label_row[scored]])
         pred_tags.append([labels[i] for i in pred_row[scored]])
     return true_tags, pred_tags

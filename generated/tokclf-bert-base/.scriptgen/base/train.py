@@ -37,6 +37,7 @@ from transformers import (
 )
 
 from data import (
+    IGNORE_INDEX,
     check_columns,
     limit_samples,
     load_raw_datasets,
@@ -157,7 +158,7 @@ def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, f
     """Entity precision, recall and F1 (seqeval's definition), word accuracy and each
     entity type's F1, over each word's first sub-token (the positions whose label is not
     -100); each type's scores go to the log."""
-    tags = word_tags(eval_pred.predictions, eval_pred.label_ids, labels)
+    tags = word_tags(eval_pred.predictions, eval_pred.label_ids, labels, IGNORE_INDEX)
     scores = entity_scores(*tags)
     per_type = scores.pop("per_type")
     width = max(len(type_) for type_ in ["type", *per_type])
