@@ -37,6 +37,7 @@ PRIVATE_PATHS = (
     "/etc/ssl/private",
 )
 CONFINE = Path(__file__).with_name("confine.py")
+NAMESPACES = Path(__file__).with_name("namespaces.py")
 # A validation run's temporary folder: the prefix, scriptgen's PID, a random part.
 RUN_PREFIX = "scriptgen-validate-"
 
@@ -57,7 +58,7 @@ class Isolation:
 
     def describe(self) -> str:
         parts = [
-            "no network" if "network" in self.contained else "network open",
+            "no network but loopback" if "network" in self.contained else "network open",
             (
                 "own PID namespace"
                 if "processes" in self.contained
@@ -117,6 +118,10 @@ def isolation() -> Isolation:
             if _runs([unshare, *user, *flags, "true"]):
                 prefix, contained = (*prefix, unshare, *user, *flags), what
                 break
+        # The namespace's loopback up (python -S: nothing but the standard library).
+        loopback = (sys.executable, "-S", str(NAMESPACES))
+        if contained and _runs([*prefix, *loopback, "true"]):
+            prefix = (*prefix, *loopback)
     if root and setpriv is not None:
         # The interpreter may lie in a folder only root can read (/root/.pyenv): the
         # unprivileged user keeps CAP_DAC_READ_SEARCH, and Landlock decides what it reads.

@@ -2,14 +2,21 @@
 with the parent, namespaces of their own, another user. Run by path beside
 ``warm_server.py`` with the validation's interpreter; it needs the standard library and
 ``confine.py`` (whose exit status for a process that could not be confined it shares).
+
+``python namespaces.py CMD ARGS...`` brings the network namespace's loopback up and
+becomes CMD: the cold validation's step after ``unshare -n``.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import select
 import signal
+import socket
+import struct
+import sys
 
 # The child could not be confined: it never ran the worker (as confine.py's own exit).
 from confine import EXIT_CONFINE  # beside this file, imported by warm_server.py first
@@ -25,6 +32,8 @@ _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = (
     0x00020000, 0x10000000, 0x20000000, 0x40000000,
 )  # fmt: skip
 _CAP_DAC_READ_SEARCH = 2
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+_IFREQ = "16sH22x"  # struct ifreq: the interface's name, its flags
 _MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
 
 
@@ -112,3 +121,20 @@ def contain(contained: list[str]) -> None:
         if os.getuid() != 0:
             own_user_namespace()
         _check(_LIBC.unshare(flags), "unshare(net, pid)")
+    if "network" in contained:
+        loopback_up()
+
+
+def loopback_up() -> None:
+    """The new network namespace's loopback interface up (it starts down): code under
+    test may serve on 127.0.0.1 and ask itself there. Nothing beyond it: the namespace
+    has no other interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        asked = fcntl.ioctl(s, _SIOCGIFFLAGS, struct.pack(_IFREQ, b"lo", 0))
+        flags = struct.unpack(_IFREQ, asked)[1]
+        fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack(_IFREQ, b"lo", flags | _IFF_UP))
+
+
+if __name__ == "__main__":
+    loopback_up()
+    os.execvp(sys.argv[1], sys.argv[1:])

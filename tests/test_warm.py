@@ -121,6 +121,43 @@ def test_no_process_the_project_leaves_outlives_the_run(
     assert _running(marker) == []
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_the_projects_process_serves_on_loopback_and_reaches_nothing_else(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project that serves (serve.py) is asked on 127.0.0.1 inside the sandbox; the
+    internet stays out of reach."""
+    code = (
+        "import http.server, socket, threading, urllib.request\n"
+        "class Hello(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200)\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(b'hello')\n"
+        "def ask_itself():\n"
+        "    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Hello)\n"
+        "    threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "    url = f'http://127.0.0.1:{server.server_address[1]}/'\n"
+        "    with urllib.request.urlopen(url, timeout=10) as reply:\n"
+        "        body = reply.read().decode()\n"
+        "    server.shutdown()\n"
+        "    try:\n"
+        "        socket.create_connection(('1.1.1.1', 80), timeout=2).close()\n"
+        "        beyond = 'reached'\n"
+        "    except OSError as exc:\n"
+        "        beyond = type(exc).__name__\n"
+        "    return body, beyond\n"
+    )
+    judge = (
+        "def test_it():\n"
+        "    body, beyond = project.ask_itself()\n"
+        "    assert body == 'hello'\n"
+        "    assert beyond != 'reached'\n"
+    )
+    report = judged(code, judge, mode, monkeypatch)
+    assert report.passed, report.output_tail
+
+
 @signals_scoped
 @pytest.mark.parametrize("mode", MODES)
 def test_the_projects_process_cannot_reach_the_judge(
