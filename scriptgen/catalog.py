@@ -16,6 +16,7 @@ OPTION_KEYS = {
     "tensorboard": "training.report_to: [tensorboard]",
     "search": "search",
     "export": "export",
+    "serve": "serve",
 }
 
 

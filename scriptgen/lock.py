@@ -137,6 +137,7 @@ def spec_parts(spec: Mapping[str, Any]) -> frozenset[str]:
         "class_report": spec.get("class_report") is True,
         "search": spec.get("search") not in (None, False),
         "export": spec.get("export") is True,
+        "serve": spec.get("serve") is True,
         # The tracker the judge can read offline.
         "tensorboard": trackers == "tensorboard"
         or (isinstance(trackers, list) and "tensorboard" in trackers),

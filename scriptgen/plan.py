@@ -109,6 +109,7 @@ class Plan:
             "class_report": self.spec.class_report,
             "search": self._search_context(),
             "export": self.spec.export,
+            "serve": self.spec.serve,
             "spec": self.canonical_spec,
             "scriptgen_version": __version__,
         }
@@ -210,11 +211,16 @@ def make_plan(
         ("baseline", "prompt baseline"),
         ("class_report", "class report"),
         ("export", "ONNX export"),
+        ("serve", "serve.py"),
     ):
         if part in parts and part not in manifest.parts:
+            # The manifest may say why, and what to use instead.
+            why = manifest.vars.get("unavailable", {}).get(part)
             with_one = [t for t in available_tasks() if part in get_manifest(t).parts]
             raise UserError(
-                f"task {manifest.name} has no {what} yet; tasks with one: "
+                f"task {manifest.name} has no {what}: {why}"
+                if why
+                else f"task {manifest.name} has no {what} yet; tasks with one: "
                 + ", ".join(with_one)
             )
     if spec.baseline is not None:

@@ -128,6 +128,8 @@ class Spec(_Strict):
     search: SearchSpec | None = None
     # export.py: the trained model as ONNX (the encoder tasks).
     export: bool = False
+    # serve.py: predict() behind an HTTP service (the tasks with predict.py's predict()).
+    serve: bool = False
     requirements: list[str] = []
 
     @field_validator("model_card", "search", mode="before")
@@ -352,6 +354,8 @@ def canonical(spec: Spec, relative_to: Path) -> dict[str, Any]:
         del out["search"]
     if not spec.export:
         del out["export"]
+    if not spec.serve:
+        del out["serve"]
     if spec.data.get("format") in LOCAL_FORMATS:
         for key in ("train", "validation"):
             value = out["data"][key]

@@ -40,6 +40,7 @@ Part = Literal[
     "tensorboard",
     "search",
     "export",
+    "serve",
 ]
 
 
