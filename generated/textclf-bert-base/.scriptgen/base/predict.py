@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.model_dir = str(PROJECT_DIR / config.get("output_dir", "outputs"))
         if not Path(args.model_dir).is_dir():
             parser.error(f"no model in {args.model_dir}: run train.py first")
+
     return args
 
 
@@ -57,6 +59,15 @@ def read_texts(path: str, text_column: str = "text") -> list[str]:
         return [line.rstrip("\n") for line in f if line.strip()]
 
 
+@functools.cache
+def load(model_dir: str) -> tuple:
+    """The tokenizer and trained model in model_dir, on the GPU if there is one;
+    read once per process (serve.py predicts with them on every request)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_trained(model_dir).to(device).eval()
+    return AutoTokenizer.from_pretrained(model_dir), model
+
+
 @torch.no_grad()
 def predict(
     texts: list[str],
@@ -66,10 +77,8 @@ def predict(
 ) -> list[dict]:
     """One {"text", "label", "score"} dict per text: the most probable label (its name
     from the saved model) and its probability."""
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = load_trained(model_dir)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
+    tokenizer, model = load(model_dir)
+    device = model.device
     id2label = {int(i): label for i, label in model.config.id2label.items()}
     max_length = min(max_length, tokenizer.model_max_length)
     predictions = []
