@@ -17,6 +17,7 @@ text per line. Uses the model that train.py saved (output_dir in config.yaml) un
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.model_dir = str(PROJECT_DIR / config.get("output_dir", "outputs"))
         if not Path(args.model_dir).is_dir():
             parser.error(f"no model in {args.model_dir}: run train.py first")
+
     return args
 
 
@@ -83,6 +85,15 @@ def _windows(tokenizer, max_length: int) -> dict:
     }
 
 
+@functools.cache
+def load(model_dir: str) -> tuple:
+    """The tokenizer and trained model in model_dir, on the GPU if there is one;
+    read once per process (serve.py predicts with them on every request)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_trained(model_dir).to(device).eval()
+    return prepare_tokenizer(load_tokenizer(model_dir)), model
+
+
 @torch.no_grad()
 def predict(
     inputs: list[str | list[str]],
@@ -91,10 +102,8 @@ def predict(
     max_length: int = 256,
 ) -> list[dict]:
     """One {"text", "tokens", "tags", "entities"} dict per input (a text or its words)."""
-    tokenizer = prepare_tokenizer(load_tokenizer(model_dir))
-    model = load_trained(model_dir)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
+    tokenizer, model = load(model_dir)
+    device = model.device
     id2label = {int(i): label for i, label in model.config.id2label.items()}
     max_length = min(max_length, tokenizer.model_max_length)
     options = _windows(tokenizer, max_length)
