@@ -253,12 +253,14 @@ def test_tasks_json_lists_families_methods_and_keys(tmp_path: Path) -> None:
         "export",
         "model_card",
         "search",
+        "serve",
         "tensorboard",
     ]
     assert "class_report" not in by_name["qa"]["options"]
+    assert "serve" not in by_name["clm"]["options"]
     assert (
         "  spec options: baseline (or --baseline), class_report, "
-        "training.early_stopping, export, model_card, search, "
+        "training.early_stopping, export, model_card, search, serve, "
         "training.report_to: [tensorboard]\n" in text
     )
     assert "class_report.py  (with class_report)" in text
