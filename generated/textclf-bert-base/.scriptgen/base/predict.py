@@ -45,7 +45,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.model_dir = str(PROJECT_DIR / config.get("output_dir", "outputs"))
         if not Path(args.model_dir).is_dir():
             parser.error(f"no model in {args.model_dir}: run train.py first")
-
     return args
 
 
@@ -60,11 +59,9 @@ def read_texts(path: str, text_column: str = "text") -> list[str]:
 
 
 @functools.cache
-def load(model_dir: str) -> tuple:
-    """The tokenizer and trained model in model_dir, on the GPU if there is one;
-    read once per process (serve.py predicts with them on every request)."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_trained(model_dir).to(device).eval()
+def load(model_dir: str):
+    """The tokenizer and trained model (on a GPU if any), read once."""
+    model = load_trained(model_dir).to("cuda" if torch.cuda.is_available() else "cpu")
     return AutoTokenizer.from_pretrained(model_dir), model
 
 
@@ -78,8 +75,7 @@ def predict(
     """One {"text", "label", "score"} dict per text: the most probable label (its name
     from the saved model) and its probability."""
     tokenizer, model = load(model_dir)
-    device = model.device
-    id2label = {int(i): label for i, label in model.config.id2label.items()}
+    id2label = model.config.id2label
     max_length = min(max_length, tokenizer.model_max_length)
     predictions = []
     for start in range(0, len(texts), batch_size):
@@ -91,7 +87,7 @@ def predict(
             max_length=max_length,
             return_tensors="pt",
         )
-        logits = model(**inputs.to(device)).logits.float()
+        logits = model(**inputs.to(model.device)).logits.float()
         scores, ids = logits.softmax(-1).max(-1)
         for text, i, score in zip(batch, ids.tolist(), scores.tolist()):
             predictions.append({"text": text, "label": id2label[i], "score": score})
