@@ -55,7 +55,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.model_dir = str(PROJECT_DIR / config.get("output_dir", "outputs"))
         if not Path(args.model_dir).is_dir():
             parser.error(f"no model in {args.model_dir}: run train.py first")
-
     return args
 
 
@@ -86,11 +85,9 @@ def _windows(tokenizer, max_length: int) -> dict:
 
 
 @functools.cache
-def load(model_dir: str) -> tuple:
-    """The tokenizer and trained model in model_dir, on the GPU if there is one;
-    read once per process (serve.py predicts with them on every request)."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_trained(model_dir).to(device).eval()
+def load(model_dir: str):
+    """The tokenizer and trained model (on a GPU if any), read once."""
+    model = load_trained(model_dir).to("cuda" if torch.cuda.is_available() else "cpu")
     return prepare_tokenizer(load_tokenizer(model_dir)), model
 
 
@@ -103,8 +100,7 @@ def predict(
 ) -> list[dict]:
     """One {"text", "tokens", "tags", "entities"} dict per input (a text or its words)."""
     tokenizer, model = load(model_dir)
-    device = model.device
-    id2label = {int(i): label for i, label in model.config.id2label.items()}
+    id2label = model.config.id2label
     max_length = min(max_length, tokenizer.model_max_length)
     options = _windows(tokenizer, max_length)
 
@@ -120,7 +116,7 @@ def predict(
         )
         windows = encoded["overflow_to_sample_mapping"]
         tensors = {
-            name: torch.tensor(encoded[name], device=device)
+            name: torch.tensor(encoded[name], device=model.device)
             for name in tokenizer.model_input_names
             if name in encoded
         }
