@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from scriptgen.errors import UserError
-from scriptgen.plan import make_plan
 from scriptgen.render import render_scaffold
-from scriptgen.spec import build_spec
 
 from .conftest import (
+    plan_with,
     assert_new_refuses,
     assert_validate_catches,
     assert_validate_passes,
@@ -21,11 +20,6 @@ from .conftest import (
 )
 
 EXPORT_FILES = {"export.py", ".scriptgen/judge/test_export.py"}
-
-
-def plan_for(tmp_path: Path, task: str, *sets: str, model: str = "bert-base"):
-    raw, base = build_spec(task, model=model, sets=list(sets), cwd=tmp_path)
-    return make_plan(raw, base, tmp_path / "generated")
 
 
 @pytest.mark.parametrize(
@@ -36,7 +30,7 @@ def plan_for(tmp_path: Path, task: str, *sets: str, model: str = "bert-base"):
 def test_only_a_spec_that_asks_renders_the_export(
     tmp_path: Path, task: str, model: str, asked: bool
 ) -> None:
-    plan = plan_for(tmp_path, task, f"export={str(asked).lower()}", model=model)
+    plan = plan_with(tmp_path, task, f"export={str(asked).lower()}", model=model)
     assert plan.spec.export is asked and ("export" in plan.canonical_spec) is asked
     assert (EXPORT_FILES <= {f.path for f in plan.manifest.files}) is asked
     requirements = render_scaffold(plan)["requirements.txt"].splitlines()
@@ -53,7 +47,7 @@ def test_what_cannot_be_exported_is_refused(
 ) -> None:
     model = "t5-small" if task == "seq2seq" else "bert-base"
     with pytest.raises(UserError, match=said.replace("(", r"\(")):
-        plan_for(tmp_path, task, "export=true", *sets, model=model)
+        plan_with(tmp_path, task, "export=true", *sets, model=model)
 
 
 def test_a_bad_export_is_one_line_and_writes_nothing(tmp_path: Path) -> None:

@@ -12,11 +12,10 @@ import pytest
 import yaml
 
 from scriptgen.errors import UserError
-from scriptgen.plan import make_plan
 from scriptgen.render import render_scaffold
-from scriptgen.spec import build_spec
 
 from .conftest import (
+    plan_with,
     assert_new_refuses,
     assert_validate_catches,
     assert_validate_passes,
@@ -24,11 +23,6 @@ from .conftest import (
 )
 
 SEARCH_FILES = {"tune.py", "tune.yaml", ".scriptgen/judge/test_search.py"}
-
-
-def plan_for(tmp_path: Path, task: str, *sets: str, model: str = "bert-base"):
-    raw, base = build_spec(task, model=model, sets=list(sets), cwd=tmp_path)
-    return make_plan(raw, base, tmp_path / "generated")
 
 
 @pytest.mark.parametrize(
@@ -46,7 +40,7 @@ def test_the_spec_settles_the_search(
     tmp_path: Path, task: str, sets: list[str], metric: str, direction: str, knob
 ) -> None:
     model = {"clm": "gpt2", "imgclf": "vit-base"}.get(task, "bert-base")
-    plan = plan_for(tmp_path, task, *sets, model=model)
+    plan = plan_with(tmp_path, task, *sets, model=model)
     assert plan.spec.search.metric == metric
     assert SEARCH_FILES <= {f.path for f in plan.manifest.files}
     scaffold = render_scaffold(plan)
@@ -74,7 +68,7 @@ def test_the_spec_settles_the_search(
 
 
 def test_without_search_nothing_of_it_is_rendered(tmp_path: Path) -> None:
-    plan = plan_for(tmp_path, "textclf", "search=false")
+    plan = plan_with(tmp_path, "textclf", "search=false")
     assert plan.spec.search is None and "search" not in plan.canonical_spec
     assert not SEARCH_FILES & {f.path for f in plan.manifest.files}
     assert "optuna" not in render_scaffold(plan)["requirements.txt"]
@@ -82,7 +76,7 @@ def test_without_search_nothing_of_it_is_rendered(tmp_path: Path) -> None:
 
 def test_a_metric_the_task_does_not_report_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="search.metric: 'bleu' is not one textclf"):
-        plan_for(tmp_path, "textclf", "search.metric=bleu")
+        plan_with(tmp_path, "textclf", "search.metric=bleu")
 
 
 def test_a_bad_search_is_one_line_and_writes_nothing(tmp_path: Path) -> None:

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from scriptgen.errors import UserError
-from scriptgen.plan import make_plan
-from scriptgen.spec import build_spec
 
 from .conftest import (
+    plan_with,
     assert_new_refuses,
     assert_validate_catches,
     assert_validate_passes,
@@ -24,11 +23,6 @@ SERVE_FILES = {"serve.py", ".scriptgen/judge/test_serve.py"}
 JUDGE = "test_the_service_answers_what_predict_answers"
 
 
-def plan_for(tmp_path: Path, task: str, *sets: str, model: str = "bert-base"):
-    raw, base = build_spec(task, model=model, sets=list(sets), cwd=tmp_path)
-    return make_plan(raw, base, tmp_path / "generated")
-
-
 @pytest.mark.parametrize(
     ("task", "model", "asked"),
     [("tokclf", "bert-base", True), ("imgclf", "vit-base", True),
@@ -37,14 +31,14 @@ def plan_for(tmp_path: Path, task: str, *sets: str, model: str = "bert-base"):
 def test_only_a_spec_that_asks_renders_serve_py(
     tmp_path: Path, task: str, model: str, asked: bool
 ) -> None:
-    plan = plan_for(tmp_path, task, f"serve={str(asked).lower()}", model=model)
+    plan = plan_with(tmp_path, task, f"serve={str(asked).lower()}", model=model)
     assert plan.spec.serve is asked and ("serve" in plan.canonical_spec) is asked
     assert (SERVE_FILES <= {f.path for f in plan.manifest.files}) is asked
 
 
 def test_clm_is_pointed_at_a_generation_engine(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="vllm serve outputs"):
-        plan_for(tmp_path, "clm", "serve=true", model="gpt2")
+        plan_with(tmp_path, "clm", "serve=true", model="gpt2")
     said = assert_new_refuses(tmp_path, "clm", "gpt2", "serve=true")
     assert "llama.cpp's llama-server" in said
 
