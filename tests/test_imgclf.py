@@ -35,7 +35,7 @@ BREAKAGES = {
     # Predicted ids named by the sorted label names, not by the model's id2label.
     "predictions-named-by-sorted-labels": (
         "predict.py",
-        "    id2label = {int(i): label for i, label in model.config.id2label.items()}\n",
+        "    id2label = model.config.id2label\n",
         "    id2label = dict(enumerate(sorted(model.config.id2label.values())))\n",
         ["test_predictions_take_the_saved_models_label_names"],
     ),
