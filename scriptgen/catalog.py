@@ -44,7 +44,6 @@ def task_entry(name: str) -> dict[str, Any]:
                     "default": spec.default,
                     "required": spec.required,
                     "description": spec.description,
-                    "methods": {v: list(ms) for v, ms in spec.methods.items()},
                 }
                 for key, spec in manifest.data.keys.items()
             },

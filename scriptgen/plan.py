@@ -204,7 +204,6 @@ def make_plan(
     fam = family(model.model_type)
     check_method(spec.training.method, manifest, fam, model.model_type)
     _check_checkpointing(spec.training, fam, model.model_type)
-    _check_method_for_data(spec.training.method, spec.data, manifest)
     _check_data(spec.data)
     parts = spec.parts()
     for part, what in (
@@ -273,37 +272,6 @@ def check_method(method: str, manifest: Manifest, fam: Family, model_type: str) 
             f"training.method {method!r} is not supported for {manifest.name} with "
             f"model_type {model_type!r}; supported: {', '.join(supported)}"
         )
-
-
-def _check_method_for_data(
-    method: str, data: dict[str, Any], manifest: Manifest
-) -> None:
-    """Refuse a method that the task offers, but not for the data the spec describes."""
-    for name, key in manifest.data.keys.items():
-        allowed = key.methods.get(str(data.get(name)))
-        if allowed is not None and method not in allowed:
-            others = [v for v, ms in key.methods.items() if method not in ms]
-            takes = [str(v) for v in key.choices or () if v not in others]
-            raise UserError(
-                f"training.method {method!r} is not offered for {manifest.name}'s "
-                f"data.{name}: {data[name]}; use one of {', '.join(allowed)}"
-                + (f", or data.{name}: {' / '.join(takes)}" if takes else "")
-            )
-
-
-def method_settings(manifest: Manifest, method: str) -> list[str]:
-    """``--set`` assignments of data keys that a spec needs for ``method`` where a key's
-    default value does not take it (clm's lora: data.kind=chat)."""
-    settings = []
-    for name, key in manifest.data.keys.items():
-        allowed = key.methods.get(str(key.default))
-        if allowed is None or method in allowed:
-            continue
-        for value in key.choices or ():
-            if method in key.methods.get(str(value), (method,)):
-                settings.append(f"data.{name}={value}")
-                break
-    return settings
 
 
 def _check_data(data: dict[str, Any]) -> None:

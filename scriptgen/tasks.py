@@ -77,9 +77,6 @@ class DataKey(_Strict):
     # The data formats that can hold the data of some of its values (clm's kind chat:
     # message lists, which CSV and plain text cannot hold).
     formats: dict[str, tuple[DataFormat, ...]] = {}
-    # The training methods the judge proves for the data of some of its values (clm's
-    # kind text: full only); the other values take every method of the task.
-    methods: dict[str, tuple[str, ...]] = {}
 
 
 class DataSchema(_Strict):

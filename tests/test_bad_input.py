@@ -83,10 +83,6 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
                           "--set", "data.train=train.csv"), {"train.csv": "text\nhi\n"},
      "csv cannot hold the data of kind: chat"),  # fmt: skip
     # LoRA on packed plain text: clm offers it for chat data only.
-    ("clm-lora-on-plain-text", ("new", "clm", "--model", "smollm2-135m",
-     "--set", "training.method=lora"), {}, "data.kind: text; use one of full, or data.kind: chat"),  # fmt: skip
-    ("clm-qlora-on-plain-text", ("new", "clm", "--model", "smollm2-135m",
-     "--set", "training.method=qlora"), {}, "data.kind: text; use one of full, or data.kind: chat"),  # fmt: skip
     # A folder per label without its label folders; an image where a data file belongs.
     ("image-folder-without-label-folders", ("new", "imgclf", "--model", "vit-base",
      "--set", "data.train=pics"), {"pics/cat.png": b"\x89PNG"},

@@ -13,7 +13,7 @@ import pytest
 
 from scriptgen.catalog import combinations
 from scriptgen.pipeline import generate
-from scriptgen.plan import make_plan, method_settings
+from scriptgen.plan import make_plan
 from scriptgen.spec import build_spec
 from scriptgen.tasks import get_manifest
 from scriptgen.twins import building, offered
@@ -51,10 +51,7 @@ def test_the_catalog_has_rows_for_every_task_and_method() -> None:
 def test_row_generates_and_validates(
     task: str, model_type: str, method: str, tmp_path: Path
 ) -> None:
-    # Data settings a method needs where the task's defaults do not take it (clm's lora:
-    # chat data).
     manifest = get_manifest(task)
-    data = method_settings(manifest, method)
     # A task's first family, full fine-tuning: with its prompt baseline, where the task
     # has one (the baseline's judge runs beside the others).
     baseline = "baseline" in manifest.parts and (model_type, method) == (
@@ -64,7 +61,7 @@ def test_row_generates_and_validates(
     raw, base = build_spec(
         task,
         model=alias_for(model_type),
-        sets=[f"training.method={method}", *data],
+        sets=[f"training.method={method}"],
         baseline="" if baseline else None,
         cwd=tmp_path,
     )
