@@ -69,7 +69,8 @@ reference_project, test_validate_fails_a_broken_project = breakage_tests(
 
 def test_the_chat_example_validates(tmp_path: Path) -> None:
     """examples/clm-chat.yaml: JSON Lines with a messages column, the loss on the
-    assistant's turns; the judge writes its conversations in that layout."""
+    assistant's turns, LoRA (the catalog's clm adapter rows train on plain text); the
+    judge writes its conversations in that layout."""
     assert_example_validates(
         tmp_path,
         "clm-chat.yaml",
@@ -77,35 +78,21 @@ def test_the_chat_example_validates(tmp_path: Path) -> None:
         {
             "test_model_learns_the_task",
             "test_chat_labels_only_the_assistants_turns",
-            "test_full_trains_every_layer",
+            "test_lora_is_merged_and_changes_only_adapted_weights",
         },
     )
 
 
-@pytest.fixture(scope="module")
-def lora_on_text(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_reference(
-        tmp_path_factory.mktemp("lora"), "clm", "training.method=lora",
-        model="smollm2-135m",
-    )  # fmt: skip
-
-
-def test_lora_on_plain_text_is_judged_by_its_held_out_loss(
-    lora_on_text: Path, tmp_path: Path
-) -> None:
+def test_lora_on_plain_text_is_judged_by_its_held_out_loss(tmp_path: Path) -> None:
     """LoRA on packed documents (the catalog's rows run it on every family): the judge
     proves it by how far the held-out loss fell below the twin's; a project whose labels
     are shifted twice learns the token after next, and that loss does not fall."""
+    lora_on_text = generate_reference(
+        tmp_path, "clm", "training.method=lora", model="smollm2-135m"
+    )
     assert_validate_passes(lora_on_text, tmp_path, "test_model_learns_the_task")
     assert_validate_catches(
         lora_on_text, tmp_path / "broken", BREAKAGES["labels-shifted-twice"][:3]
         + (["test_model_learns_the_task"],),
     )  # fmt: skip
 
-
-def test_lora_on_chat_data_validates(tmp_path: Path) -> None:
-    """The catalog's clm rows train on plain text: chat data with LoRA is proven here."""
-    project = generate_reference(
-        tmp_path, "clm", "training.method=lora", "data.kind=chat", model="smollm2-135m"
-    )
-    assert_validate_passes(project, tmp_path, "test_chat_labels_only_the_assistants_turns")
