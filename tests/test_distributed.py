@@ -34,7 +34,8 @@ def test_the_configurations_are_accelerates(
     scaffold = render_scaffold(make_plan(raw, base, tmp_path / "generated"))
     assert ("accelerate/fsdp.yaml" in scaffold) is fsdp
     configs = {}
-    for name in ("multi_gpu", "fsdp")[: 1 + fsdp]:
+    assert ("accelerate/deepspeed_zero3.yaml" in scaffold) is fsdp
+    for name in ("multi_gpu", "fsdp", "deepspeed_zero3")[: 1 + 2 * fsdp]:
         path = tmp_path / f"{name}.yaml"
         path.write_text(scaffold[f"accelerate/{name}.yaml"], encoding="utf-8")
         configs[name] = load_config_from_file(
@@ -45,9 +46,16 @@ def test_the_configurations_are_accelerates(
         assert configs["fsdp"].distributed_type == "FSDP"
         wrap = configs["fsdp"].fsdp_config["fsdp_auto_wrap_policy"]
         assert wrap == "TRANSFORMER_BASED_WRAP"
+        deepspeed = configs["deepspeed_zero3"]
+        assert deepspeed.distributed_type == "DEEPSPEED"
+        assert deepspeed.deepspeed_config["zero_stage"] == 3
+        # Left to the Trainer ("auto"): a value here that config.yaml contradicts is an
+        # error when DeepSpeed starts.
+        assert "gradient_accumulation_steps" not in deepspeed.deepspeed_config
     readme = scaffold["README.md"]
     assert "--config_file accelerate/multi_gpu.yaml" in readme
     assert ("--config_file accelerate/fsdp.yaml" in readme) is fsdp
+    assert ("--config_file accelerate/deepspeed_zero3.yaml" in readme) is fsdp
 
 
 def test_plan_recommends_the_launch_that_fits(tmp_path: Path) -> None:
