@@ -95,10 +95,6 @@ def describe(found: dict[str, Any]) -> str:
             lines.append(
                 f"  data.{key}: {info['type']}{default}  {info['description']}"
             )
-            for value, methods in info["methods"].items():
-                lines.append(
-                    f"    with {key}: {value}, methods: {', '.join(methods)} only"
-                )
         lines.append("  families and methods:")
         family_width = max(map(len, task["families"]), default=0)
         for model_type, methods in task["families"].items():
