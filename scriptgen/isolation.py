@@ -58,7 +58,11 @@ class Isolation:
 
     def describe(self) -> str:
         parts = [
-            "no network but loopback" if "network" in self.contained else "network open",
+            (
+                "no network but loopback"
+                if "network" in self.contained
+                else "network open"
+            ),
             (
                 "own PID namespace"
                 if "processes" in self.contained

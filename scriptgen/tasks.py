@@ -226,16 +226,7 @@ def load_manifest(folder: Path) -> Manifest:
         raise UserError(f"{path}: a manifest is a YAML mapping")
     own = raw.get("files")
     if isinstance(own, list):
-        named = {f.get("path") for f in own if isinstance(f, dict)}
-        common = read_yaml(folder.parent / COMMON_FILES, "common files") or []
-        if not isinstance(common, list):
-            raise UserError(
-                f"{folder.parent / COMMON_FILES}: a list of files, as a manifest's"
-            )
-        extra = [
-            f for f in common if not isinstance(f, dict) or f.get("path") not in named
-        ]
-        raw = {**raw, "files": own + extra}
+        raw = {**raw, "files": _with_common_files(path, own)}
     try:
         manifest = Manifest.model_validate({**raw, "folder": folder})
     except ValidationError as exc:
@@ -245,6 +236,32 @@ def load_manifest(folder: Path) -> Manifest:
             f"{path}: name: {manifest.name!r} is not the folder's name {folder.name!r}"
         )
     return manifest
+
+
+def _with_common_files(path: Path, own: list) -> list:
+    """A manifest's files with _common/files.yaml's: each entry there is every task's
+    unless the manifest has an entry of its own for the path, or is ``offered``: taken
+    only by a manifest that names its path in place of an entry (``- serve.py``)."""
+    source = path.parent.parent / COMMON_FILES
+    common = read_yaml(source, "common files") or []
+    if not isinstance(common, list) or not all(isinstance(f, dict) for f in common):
+        raise UserError(f"{source}: a list of files, as a manifest's")
+    offered = {f.get("path"): f for f in common if f.get("offered")}
+    files = []
+    for entry in own:
+        if isinstance(entry, str):
+            if entry not in offered:
+                raise UserError(
+                    f"{path}: files: {entry[:80]!r} is no offered entry of {source}"
+                )
+            entry = offered[entry]
+        files.append(entry)
+    named = {f.get("path") for f in files if isinstance(f, dict)}
+    files += [f for f in common if not f.get("offered") and f.get("path") not in named]
+    return [
+        {k: v for k, v in f.items() if k != "offered"} if isinstance(f, dict) else f
+        for f in files
+    ]
 
 
 def available_tasks() -> list[str]:

@@ -95,4 +95,3 @@ def test_lora_on_plain_text_is_judged_by_its_held_out_loss(tmp_path: Path) -> No
         lora_on_text, tmp_path / "broken", BREAKAGES["labels-shifted-twice"][:3]
         + (["test_model_learns_the_task"],),
     )  # fmt: skip
-

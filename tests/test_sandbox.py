@@ -14,15 +14,18 @@ from pathlib import Path
 import pytest
 
 from scriptgen.errors import UserError
-from scriptgen.lock import templates_root
 from scriptgen.isolation import FILE_SIZE_LIMIT, PROCESS_LIMIT, Isolation, isolation
+from scriptgen.render import environment
 from scriptgen.validate import Sandbox, parse_size, run_contract_tests
 
 confined = pytest.mark.skipif(
     "filesystem" not in isolation().contained,
     reason="no Landlock on this kernel (scriptgen doctor says so)",
 )
-HARNESS = (templates_root() / "_common/judge/harness.py.j2").read_text(encoding="utf-8")
+# The judge's harness as a text task's judge has it.
+HARNESS = (
+    environment().get_template("_common/judge/harness.py.j2").render(task={"vars": {}})
+)
 
 
 def test_this_machine_has_the_whole_sandbox() -> None:

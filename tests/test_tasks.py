@@ -50,7 +50,8 @@ def test_the_common_files_join_every_manifest_but_where_it_names_the_path(
     the same path wins (imgclf's twin); a file added there reaches every task's projects
     and makes them stale (its hash is in the lock)."""
     common = templates / "_common/files.yaml"
-    paths = [f["path"] for f in yaml.safe_load(common.read_text(encoding="utf-8"))]
+    entries = yaml.safe_load(common.read_text(encoding="utf-8"))
+    paths = [f["path"] for f in entries if not f.get("offered")]
     for task in available_tasks():
         own = [f.path for f in get_manifest(task).files]
         assert len(own) == len(set(own)) and set(paths) <= set(own), task
@@ -67,6 +68,27 @@ def test_the_common_files_join_every_manifest_but_where_it_names_the_path(
         )
     for task in available_tasks():
         assert get_manifest(task).contract("NOTICE.md") is not None, task
+
+
+def test_an_offered_common_file_joins_only_the_manifests_that_name_it(
+    templates: Path,
+) -> None:
+    """An offered entry of _common/files.yaml is declared once and taken by name
+    (``- serve.py``); a name that is no offered entry is one line naming the file."""
+    serving = [t for t in available_tasks() if get_manifest(t).contract("serve.py")]
+    assert "clm" not in serving and len(serving) >= 2
+    contracts = {get_manifest(t).contract("serve.py") for t in serving}
+    assert len(contracts) == 1 and contracts.pop().when == "serve"
+    manifest = templates / "textclf" / "manifest.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    assert "\n  - serve.py\n" in text
+    manifest.write_text(text.replace("\n  - serve.py\n", "\n  - serve.pyx\n"))
+    with pytest.raises(UserError) as err:
+        get_manifest("textclf")
+    assert str(err.value) == (
+        f"{manifest}: files: 'serve.pyx' is no offered entry of "
+        f"{templates / '_common/files.yaml'}"
+    )
 
 
 def test_a_data_key_of_another_task_names_this_tasks_keys(tmp_path: Path) -> None:
