@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import assert_validate_catches, generate_reference, run_scriptgen
+from .conftest import (
+    assert_validate_catches,
+    assert_validate_passes,
+    generate_reference,
+    run_scriptgen,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -205,3 +210,24 @@ def test_validate_fails_a_multi_label_project_that_predicts_the_other_labels(
         ["test_model_learns_the_task"],
     )
     assert_validate_catches(multi_label_project, tmp_path, breakage)
+
+
+def test_lora_trains_its_adapters_with_activation_checkpointing(tmp_path: Path) -> None:
+    """training.gradient_checkpointing reaches the run (--activation_checkpointing), and
+    with transformers' own checkpointing settings LoRA's adapters, fed by frozen
+    layers, still train: the judge sees them merged into the layers that changed."""
+    project = generate_reference(
+        tmp_path,
+        "textclf",
+        "training.method=lora",
+        "training.gradient_checkpointing=true",
+    )
+    config = (project / "config.yaml").read_text(encoding="utf-8")
+    assert "activation_checkpointing: true" in config
+    assert "use_reentrant" not in (project / "train.py").read_text(encoding="utf-8")
+    assert_validate_passes(
+        project,
+        tmp_path,
+        "test_lora_is_merged_and_changes_only_adapted_weights",
+        "test_model_learns_the_task",
+    )
