@@ -117,14 +117,7 @@ def parse_args(
     config = read_config(names.pop("config").resolve(), parser, set(names))
     if any(arg.split("=")[0] in ("--train_file", "--dataset_name") for arg in argv):
         config = {k: v for k, v in config.items() if k not in DATA_SOURCE_KEYS}
-    # What this code needs of the Trainer, unless config.yaml or a flag says otherwise.
-    parser.set_defaults(
-        # peft models hide the forward signature the Trainer reads label names from.
-        label_names=["labels"],
-        # Lets gradients through checkpointed layers whose inputs are frozen.
-        activation_checkpointing_kwargs={"use_reentrant": False},
-        **config,
-    )
+    parser.set_defaults(**config)
     model_args, data_args, training_args, _, unknown = (
         parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
     )
