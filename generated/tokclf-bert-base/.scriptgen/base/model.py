@@ -29,8 +29,6 @@ def load_tokenizer(model_name_or_path: str, **kwargs) -> PreTrainedTokenizerBase
 def load_model(
     model_name_or_path: str,
     labels: list[str],
-    *,
-    problem_type: str | None = None,
 ) -> nn.Module:
     """The pretrained model with a fresh head for ``labels``, ready to train with
     full.
@@ -42,8 +40,6 @@ def load_model(
         # A checkpoint that already has a head for another label set gets a new one.
         ignore_mismatched_sizes=True,
     )
-    if problem_type:
-        kwargs["problem_type"] = problem_type
     # transformers 5 loads weights in their stored dtype by default; train in fp32
     # (bf16 / fp16 in config.yaml give mixed precision through the Trainer).
     model = AUTO_CLASS.from_pretrained(
