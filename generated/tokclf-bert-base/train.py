@@ -232,8 +232,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if resume in ("last", "true", "True"):
         resume = True  # the newest checkpoint in output_dir
     train_result = trainer.train(resume_from_checkpoint=resume)
-    # The model (adapters merged, or the adapter and its head), its config with the
-    # labels, and the tokenizer.
     save_trained(trainer, training_args.output_dir)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
