@@ -3,9 +3,7 @@ full (the spec's training.method; another is a spec edit and `scriptgen regen`):
 
     every parameter trains.
 
-save_trained() writes what train.py produced so that load_trained() (predict.py) reads it
-back: a checkpoint.
-Works alike for hub ids and local checkpoint folders, of any architecture family.
+save_trained() writes a checkpoint; load_trained() (predict.py) reads it back.
 """
 
 from __future__ import annotations
@@ -42,10 +40,7 @@ def load_model(
     )
     # transformers 5 loads weights in their stored dtype by default; train in fp32
     # (bf16 / fp16 in config.yaml give mixed precision through the Trainer).
-    model = AUTO_CLASS.from_pretrained(
-        model_name_or_path, dtype=torch.float32, **kwargs
-    )
-    return model
+    return AUTO_CLASS.from_pretrained(model_name_or_path, dtype=torch.float32, **kwargs)
 
 
 def save_trained(trainer: Trainer, output_dir: str) -> None:
