@@ -150,21 +150,33 @@ def unused_templates(task: str, parts: Iterable[str] = ()) -> tuple[str, ...]:
     the optional parts its spec does not ask for), read from the manifest without
     validating it (``regen --check`` stays light)."""
     path = templates_root() / task / "manifest.yaml"
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        mtime = 0  # read_yaml says what is wrong
-    return _unused_templates(path, mtime, task, frozenset(parts))
+    mtimes = []
+    for read in (path, templates_root() / COMMON_FILES):
+        try:
+            mtimes.append(read.stat().st_mtime_ns)
+        except OSError:
+            mtimes.append(0)  # read_yaml says what is wrong
+    return _unused_templates(path, tuple(mtimes), task, frozenset(parts))
 
 
 @lru_cache(maxsize=64)
 def _unused_templates(
-    path: Path, mtime_ns: int, task: str, parts: frozenset[str]
+    path: Path, mtimes_ns: tuple[int, ...], task: str, parts: frozenset[str]
 ) -> tuple[str, ...]:
     from .yamlfile import read_yaml
 
     raw = read_yaml(path, "task manifest")
     files = raw.get("files") if isinstance(raw, dict) else None
+    if any(isinstance(f, str) for f in files or ()):
+        # An entry named by its path is _common/files.yaml's offered entry of that path.
+        common = read_yaml(templates_root() / COMMON_FILES, "common files")
+        entries = common if isinstance(common, list) else []
+        offered = {
+            f.get("path"): f
+            for f in entries
+            if isinstance(f, dict) and f.get("offered")
+        }
+        files = [offered.get(f) if isinstance(f, str) else f for f in files]
     files = [f for f in files or () if isinstance(f, dict)]
 
     def name(template: str) -> str:
