@@ -4,6 +4,7 @@ methods a (task, family) supports, and `scriptgen tasks`."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,14 @@ from scriptgen.render import shared_templates
 from scriptgen.spec import METHODS, build_spec
 from scriptgen.tasks import available_tasks, get_manifest
 
-from .conftest import REPO, alias_for, build_file_tree, run_scriptgen, snapshot
+from .conftest import (
+    REPO,
+    alias_for,
+    build_file_tree,
+    plan_with,
+    run_scriptgen,
+    snapshot,
+)
 
 
 def plan_for(tmp_path: Path, task: str = "textclf", **kwargs):  # type: ignore[no-untyped-def]
@@ -370,3 +378,40 @@ def _literal_percents(source: str) -> list[int]:
         and isinstance(node.args[0], ast.Constant)
         and "%%" in str(node.args[0].value)
     ]
+
+
+# Every spec option the task offers, asked for at once.
+EVERY_OPTION = {
+    "class_report": "class_report=true",
+    "early_stopping": "training.early_stopping=true",
+    "tensorboard": "training.report_to=[tensorboard]",
+    "search": "search=true",
+    "export": "export=true",
+    "serve": "serve=true",
+    "model_card": "model_card=true",
+}
+
+
+@pytest.mark.parametrize("every_option", [False, True])
+@pytest.mark.parametrize("task", available_tasks())
+def test_a_projects_readme_keeps_its_paragraphs_apart(
+    tmp_path: Path, task: str, every_option: bool
+) -> None:
+    """Whichever optional sections a project's README has, each heading stands after a
+    blank line and no sentence runs into the next one's code span or capital."""
+    from scriptgen.render import render_scaffold
+
+    manifest = get_manifest(task)
+    sets = [s for part, s in EVERY_OPTION.items() if part in manifest.parts]
+    plan = plan_with(
+        tmp_path, task, *(sets if every_option else []), model=manifest.default_model
+    )
+    lines = render_scaffold(plan)["README.md"].splitlines()
+    for number, line in enumerate(lines[1:], 1):
+        if line.startswith("#"):
+            assert lines[number - 1] == "", f"README.md:{number + 1}: {line}"
+        prose = re.sub(r"\(https?://[^)]*\)", "", line)
+        glued = re.search(r"[a-z]\.`", prose) or re.search(
+            r"[a-z]\.[A-Z]", re.sub(r"`[^`]*`", "", prose)
+        )
+        assert not glued, f"README.md:{number + 1}: {line}"
