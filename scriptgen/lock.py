@@ -159,6 +159,15 @@ def unused_templates(task: str, parts: Iterable[str] = ()) -> tuple[str, ...]:
     return _unused_templates(path, tuple(mtimes), task, frozenset(parts))
 
 
+def offered_files(common: object) -> dict[str, dict]:
+    """The entries of _common/files.yaml (``common``, as read) marked ``offered``, by
+    path: a manifest takes one by naming its path in place of an entry."""
+    entries = common if isinstance(common, list) else []
+    return {
+        f.get("path"): f for f in entries if isinstance(f, dict) and f.get("offered")
+    }
+
+
 @lru_cache(maxsize=64)
 def _unused_templates(
     path: Path, mtimes_ns: tuple[int, ...], task: str, parts: frozenset[str]
@@ -170,12 +179,7 @@ def _unused_templates(
     if any(isinstance(f, str) for f in files or ()):
         # An entry named by its path is _common/files.yaml's offered entry of that path.
         common = read_yaml(templates_root() / COMMON_FILES, "common files")
-        entries = common if isinstance(common, list) else []
-        offered = {
-            f.get("path"): f
-            for f in entries
-            if isinstance(f, dict) and f.get("offered")
-        }
+        offered = offered_files(common)
         files = [offered.get(f) if isinstance(f, str) else f for f in files]
     files = [f for f in files or () if isinstance(f, dict)]
 

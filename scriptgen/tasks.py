@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import UserError
-from .lock import COMMON_FILES, JUDGE_DIR, templates_root
+from .lock import COMMON_FILES, JUDGE_DIR, offered_files, templates_root
 from .yamlfile import read_yaml
 
 # "code": written by a backend; "scaffold": the rest of the user's project, rendered from
@@ -246,7 +246,7 @@ def _with_common_files(path: Path, own: list) -> list:
     common = read_yaml(source, "common files") or []
     if not isinstance(common, list) or not all(isinstance(f, dict) for f in common):
         raise UserError(f"{source}: a list of files, as a manifest's")
-    offered = {f.get("path"): f for f in common if f.get("offered")}
+    offered = offered_files(common)
     files = []
     for entry in own:
         if isinstance(entry, str):
