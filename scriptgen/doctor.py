@@ -19,11 +19,17 @@ INSTALL_HINT = (
 )
 
 
+# Packages of an extra of their own: what each is for, and how to add it.
+EXTRAS = {
+    "bitsandbytes": "training.method qlora needs it: pip install 'scriptgen[qlora]'"
+}
+
+
 def _version(name: str) -> str:
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
-        return "not installed"
+        return f"not installed ({EXTRAS[name]})" if name in EXTRAS else "not installed"
 
 
 def _gpus() -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from .conftest import run_scriptgen
 from .openai_server import ScriptedServer
 
@@ -32,3 +34,23 @@ def test_doctor_says_when_the_backend_is_not_usable(tmp_path: Path) -> None:
     assert "NOT usable: openai backend: cannot reach" in result.stdout
     result = run_scriptgen("doctor", "--llm", "telepathy:x", cwd=tmp_path)
     assert "NOT usable: unknown backend 'telepathy'" in result.stdout
+
+
+def test_doctor_says_how_to_add_a_package_of_its_own_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """bitsandbytes comes with the qlora extra, not ml: where it is missing, its row says
+    what needs it and what to install; a missing package of the ml extra says less."""
+    from importlib import metadata
+
+    from scriptgen import doctor
+
+    def version(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(doctor.metadata, "version", version)
+    assert doctor._version("bitsandbytes") == (
+        "not installed (training.method qlora needs it: "
+        "pip install 'scriptgen[qlora]')"
+    )
+    assert doctor._version("peft") == "not installed"
