@@ -25,10 +25,9 @@ import torch
 import yaml
 
 from data import prepare_tokenizer
-from metrics import get_entities
+from metrics import OUTSIDE, get_entities
 from model import load_tokenizer, load_trained
 
-OUTSIDE = "O"
 PROJECT_DIR = Path(__file__).resolve().parent
 
 
