@@ -14,7 +14,7 @@ import yaml
 from scriptgen.catalog import combinations
 from scriptgen.errors import UserError
 from scriptgen.plan import make_plan
-from scriptgen.render import shared_templates
+from scriptgen.render import render_scaffold, shared_templates
 from scriptgen.spec import METHODS, build_spec
 from scriptgen.tasks import available_tasks, get_manifest
 
@@ -399,8 +399,6 @@ def test_a_projects_readme_keeps_its_paragraphs_apart(
 ) -> None:
     """Whichever optional sections a project's README has, each heading stands after a
     blank line and no sentence runs into the next one's code span or capital."""
-    from scriptgen.render import render_scaffold
-
     manifest = get_manifest(task)
     sets = [s for part, s in EVERY_OPTION.items() if part in manifest.parts]
     plan = plan_with(
