@@ -55,6 +55,15 @@ BREAKAGES = {
         "",
         ["test_augmentation_settings_reach_the_transform"],
     ),
+    # The column settings left out of the loading: a folder given as --train_file over
+    # the hub data's config.yaml (label_column: labels) gets columns "image" and "label".
+    "column-settings-not-passed-to-the-loader": (
+        "train.py",
+        "            image_column=data_args.image_column,\n"
+        "            label_column=data_args.label_column,\n",
+        "",
+        ["test_a_folder_on_the_command_line_takes_the_column_settings"],
+    ),
 }
 
 
