@@ -141,9 +141,7 @@ def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
 
 
 def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, float]:
-    """Accuracy and macro F1 of the predicted classes (numpy only); each label's
-    precision, recall and F1 go to the log.
-    """
+    """Accuracy and macro F1 of the predicted classes (numpy only)."""
     logits = eval_pred.predictions
     logits = logits[0] if isinstance(logits, tuple) else logits
     # One-hot both: each label's counts are a column's sums.
@@ -151,14 +149,7 @@ def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, f
     references = np.eye(len(labels), dtype=int)[eval_pred.label_ids]
     tp = (predicted & references).sum(0)
     n_predicted, n_true = predicted.sum(0), references.sum(0)
-    precision, recall = tp / np.maximum(n_predicted, 1), tp / np.maximum(n_true, 1)
     f1 = 2 * tp / np.maximum(n_predicted + n_true, 1)
-    width = max(len(label) for label in ["label", *labels])
-    rows = [f"{'label':<{width}}  precision  recall     f1  support"] + [
-        f"{label:<{width}}  {p:9.3f}  {r:6.3f}  {f:5.3f}  {n:7d}"
-        for label, p, r, f, n in zip(labels, precision, recall, f1, n_true)
-    ]
-    logger.info("per-label scores:\n%s", "\n".join(rows))
     metrics = {
         "accuracy": float((predicted == references).all(-1).mean()),
         "f1_macro": float(f1.mean()),
