@@ -24,7 +24,6 @@ from pathlib import Path
 import torch
 import yaml
 
-from data import prepare_tokenizer
 from metrics import OUTSIDE, get_entities
 from model import load_tokenizer, load_trained
 
@@ -87,7 +86,7 @@ def _windows(tokenizer, max_length: int) -> dict:
 def load(model_dir: str):
     """The tokenizer and trained model (on a GPU if any), read once."""
     model = load_trained(model_dir).to("cuda" if torch.cuda.is_available() else "cpu")
-    return prepare_tokenizer(load_tokenizer(model_dir)), model
+    return load_tokenizer(model_dir), model
 
 
 @torch.no_grad()

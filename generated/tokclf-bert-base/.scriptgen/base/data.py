@@ -19,7 +19,6 @@ from datasets import (
     get_dataset_split_names,
     load_dataset,
 )
-from tokenizers import pre_tokenizers
 from transformers import PreTrainedTokenizerBase
 
 from metrics import OUTSIDE
@@ -221,38 +220,6 @@ def align_labels(
             labels.append(IGNORE_INDEX)
         previous = word_id
     return labels
-
-
-def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
-    """Make ``tokenizer`` encode pre-split words as they appear in running text.
-
-    A byte-level BPE (RoBERTa, ModernBERT) marks a word's leading space in its first
-    piece; without add_prefix_space every pre-split word would be encoded as if it began
-    the text. Tokenizer classes that know add_prefix_space set it from
-    from_pretrained(add_prefix_space=True); a generic one needs its pre-tokenizer set.
-    """
-    if not tokenizer.is_fast:
-        raise ValueError(
-            f"{type(tokenizer).__name__} is not a fast tokenizer: aligning tags with "
-            "sub-tokens needs word_ids(), which only fast (Rust) tokenizers have"
-        )
-    for part in _pre_tokenizers(tokenizer.backend_tokenizer.pre_tokenizer):
-        if isinstance(part, pre_tokenizers.ByteLevel) and not part.add_prefix_space:
-            part.add_prefix_space = True
-            tokenizer.add_prefix_space = True
-    return tokenizer
-
-
-def _pre_tokenizers(pre_tokenizer) -> list:
-    """The parts of a (possibly Sequence) pre-tokenizer, which has no len() or iter()."""
-    if not isinstance(pre_tokenizer, pre_tokenizers.Sequence):
-        return [] if pre_tokenizer is None else [pre_tokenizer]
-    parts = []
-    while True:
-        try:
-            parts.append(pre_tokenizer[len(parts)])
-        except IndexError:
-            return parts
 
 
 def tokenize_datasets(

@@ -41,7 +41,6 @@ from data import (
     check_columns,
     limit_samples,
     load_raw_datasets,
-    prepare_tokenizer,
     resolve_labels,
     tokenize_datasets,
 )
@@ -150,17 +149,10 @@ def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
 def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, float]:
     """Entity precision, recall and F1 (seqeval's definition), word accuracy and each
     entity type's F1, over each word's first sub-token (the positions whose label is not
-    -100); each type's scores go to the log."""
+    -100)."""
     tags = word_tags(eval_pred.predictions, eval_pred.label_ids, labels, IGNORE_INDEX)
     scores = entity_scores(*tags)
     per_type = scores.pop("per_type")
-    width = max(len(type_) for type_ in ["type", *per_type])
-    rows = [f"{'type':<{width}}  precision  recall     f1  support"] + [
-        f"{type_:<{width}}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['f1']:5.3f}"
-        f"  {s['support']:7d}"
-        for type_, s in per_type.items()
-    ]
-    logger.info("entity scores:\n%s", "\n".join(rows))
     return {**scores, **{f"f1_{type_}": s["f1"] for type_, s in per_type.items()}}
 
 
@@ -179,10 +171,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     set_seed(training_args.seed)
 
-    # Words come pre-split: a RoBERTa-style BPE must see each one with its leading space.
-    tokenizer = prepare_tokenizer(
-        load_tokenizer(model_args.model_name_or_path, add_prefix_space=True)
-    )
+    tokenizer = load_tokenizer(model_args.model_name_or_path)
     max_length = min(data_args.max_length, tokenizer.model_max_length)
 
     # Under torchrun / accelerate the main process loads and tokenizes first; the other
