@@ -4,14 +4,11 @@
     python predict.py --input_file sentences.jsonl --output_file predictions.jsonl
 
 Prints (or writes) one JSON line per input: its "text", its words ("tokens"), one tag per
-word ("tags") and the "entities" those tags make: {"text", "type", "start", "end",
-"score"}, with start and end as word indices (end exclusive). A word's tag is read at its
-first sub-token; an entity's score is the mean, over its words, of the probability of
-each word's tag. A --text is split into words on whitespace, so put spaces around
-punctuation ("Berlin ." not "Berlin.") as the training data does. An input file is JSON
-Lines with a tokens column (a list of words, or a string to split), or plain text with one
-text per line. Uses the model that train.py saved (output_dir in config.yaml) unless
---model_dir says otherwise.
+word ("tags", read at the word's first sub-token) and the "entities" they make ({"text",
+"type", "start", "end", "score"}: word indices, end exclusive; the mean probability of
+the entity's tags). A --text is split on whitespace: "Berlin ." not "Berlin.". An input
+file is JSON Lines with a tokens column (words, or a string to split), or one text a
+line. The model: --model_dir, else output_dir in config.yaml.
 """
 
 from __future__ import annotations

@@ -2,16 +2,13 @@
 
     python train.py                                   # as config.yaml says
     python train.py --learning_rate 3e-5 --num_train_epochs 1
-    python train.py --warmup_steps 100 --report_to wandb
     python train.py --resume_from_checkpoint last     # go on from outputs/checkpoint-*
     python train.py --config other.yaml               # another settings file
     accelerate launch train.py                        # several GPUs
-    torchrun --nproc_per_node 4 train.py
 
 Every setting is a field of ModelArguments or DataArguments below, or of transformers'
-TrainingArguments (`python train.py --help` lists them all). config.yaml gives
-their values; a flag of the same name overrides it. Relative paths in config.yaml are
-relative to its own folder; paths on the command line to the current directory.
+TrainingArguments (`python train.py --help` lists them). config.yaml gives their values,
+a flag overrides one. Relative paths in config.yaml are relative to its folder.
 
 Writes the fine-tuned model, its tokenizer and eval_results.json (entity-level precision,
 recall and F1, word accuracy) to --output_dir.
