@@ -68,17 +68,6 @@ def read_inputs(path: str, tokens_column: str = "tokens") -> list[str | list[str
     return inputs
 
 
-def _windows(tokenizer, max_length: int) -> dict:
-    """Tokenizer options that split a long input into overlapping windows."""
-    room = max_length - tokenizer.num_special_tokens_to_add()
-    return {
-        "truncation": True,
-        "max_length": max_length,
-        "return_overflowing_tokens": True,
-        "stride": max(0, min(room // 4, 64)),
-    }
-
-
 @functools.cache
 def load(model_dir: str):
     """The tokenizer and trained model (on a GPU if any), read once."""
@@ -93,11 +82,12 @@ def predict(
     batch_size: int = 32,
     max_length: int = 256,
 ) -> list[dict]:
-    """One {"text", "tokens", "tags", "entities"} dict per input (a text or its words)."""
+    """One {"text", "tokens", "tags", "entities"} dict per input (a text or its words).
+    A long input is read in windows that overlap by a quarter (at most 64 tokens)."""
     tokenizer, model = load(model_dir)
     id2label = model.config.id2label
     max_length = min(max_length, tokenizer.model_max_length)
-    options = _windows(tokenizer, max_length)
+    stride = min((max_length - tokenizer.num_special_tokens_to_add()) // 4, 64)
 
     predictions = []
     for start in range(0, len(inputs), batch_size):
@@ -107,35 +97,33 @@ def predict(
             for item in batch
         ]
         encoded = tokenizer(
-            sentences, is_split_into_words=True, padding=True, **options
+            sentences,
+            is_split_into_words=True,
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_overflowing_tokens=True,
+            stride=max(stride, 0),
+            return_tensors="pt",
         )
-        windows = encoded["overflow_to_sample_mapping"]
         tensors = {
-            name: torch.tensor(encoded[name], device=model.device)
+            name: encoded[name].to(model.device)
             for name in tokenizer.model_input_names
             if name in encoded
         }
         probs = model(**tensors).logits.float().softmax(dim=-1)
         scores, ids = (t.tolist() for t in probs.max(dim=-1))
 
-        # Each word's tag and score from its first sub-token, in the first window that has it.
-        found: list[list[tuple[str, float] | None]] = [
-            [None] * len(s) for s in sentences
-        ]
-        for window, sample in enumerate(windows):
-            previous = None
+        # Each word's tag and score at its first sub-token, in the first window with it.
+        found = [[None] * len(words) for words in sentences]
+        for window, sample in enumerate(encoded["overflow_to_sample_mapping"].tolist()):
             for position, word in enumerate(encoded.word_ids(window)):
-                if (
-                    word is not None
-                    and word != previous
-                    and found[sample][word] is None
-                ):
+                if word is not None and found[sample][word] is None:
                     label = id2label[ids[window][position]]
                     found[sample][word] = (label, scores[window][position])
-                previous = word
         for item, words, tagged in zip(batch, sentences, found):
             # A word that the tokenizer drops entirely (a control character) is outside.
-            tagged = [t if t is not None else (OUTSIDE, 1.0) for t in tagged]
+            tagged = [t or (OUTSIDE, 1.0) for t in tagged]
             predictions.append(_result(item, words, tagged))
     return predictions
 
@@ -143,18 +131,20 @@ def predict(
 def _result(
     item: str | list[str], words: list[str], tagged: list[tuple[str, float]]
 ) -> dict:
+    """One input's JSON line; an entity's score is the mean of its words' scores."""
     tags = [tag for tag, _ in tagged]
-    entities = [
-        {
-            "text": " ".join(words[first : last + 1]),
-            "type": type_,
-            "start": first,
-            "end": last + 1,
-            "score": sum(score for _, score in tagged[first : last + 1])
-            / (last + 1 - first),
-        }
-        for type_, first, last in get_entities(tags)
-    ]
+    entities = []
+    for type_, first, last in get_entities(tags):
+        scores = [score for _, score in tagged[first : last + 1]]
+        entities.append(
+            {
+                "text": " ".join(words[first : last + 1]),
+                "type": type_,
+                "start": first,
+                "end": last + 1,
+                "score": sum(scores) / len(scores),
+            }
+        )
     text = item if isinstance(item, str) else " ".join(words)
     return {"text": text, "tokens": words, "tags": tags, "entities": entities}
 

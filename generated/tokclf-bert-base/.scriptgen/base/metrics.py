@@ -8,8 +8,6 @@ A predicted entity counts only if its type and both of its ends are right.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 OUTSIDE = "O"
 
 
@@ -66,11 +64,14 @@ def word_tags(
     return true_tags, pred_tags
 
 
-def _prf(correct: int, predicted: int, expected: int) -> tuple[float, float, float]:
-    precision = correct / predicted if predicted else 0.0
-    recall = correct / expected if expected else 0.0
+def _scores(expected: set, predicted: set) -> dict[str, float]:
+    """Precision, recall and F1 of the predicted entities against the expected ones."""
+    correct = len(expected & predicted)
+    precision = correct / len(predicted) if predicted else 0.0
+    recall = correct / len(expected) if expected else 0.0
     total = precision + recall
-    return precision, recall, (2 * precision * recall / total if total else 0.0)
+    f1 = 2 * precision * recall / total if total else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def entity_scores(
@@ -84,42 +85,29 @@ def entity_scores(
         raise ValueError(
             f"{len(true_tags)} true sentences but {len(pred_tags)} predicted ones"
         )
-    expected: dict[str, set] = defaultdict(set)
-    predicted: dict[str, set] = defaultdict(set)
+    expected, predicted = set(), set()  # (type, sentence, start, end)
     right = words = 0
     for sentence, (true, pred) in enumerate(zip(true_tags, pred_tags)):
         if len(true) != len(pred):
             raise ValueError(
                 f"sentence {sentence}: {len(true)} true tags, {len(pred)} predicted"
             )
-        for type_, start, end in get_entities(list(true)):
-            expected[type_].add((sentence, start, end))
-        for type_, start, end in get_entities(list(pred)):
-            predicted[type_].add((sentence, start, end))
+        expected |= {(t, sentence, s, e) for t, s, e in get_entities(list(true))}
+        predicted |= {(t, sentence, s, e) for t, s, e in get_entities(list(pred))}
         right += sum(t == p for t, p in zip(true, pred))
         words += len(true)
 
     per_type = {}
-    for type_ in sorted(set(expected) | set(predicted)):
-        correct = len(expected[type_] & predicted[type_])
-        p, r, f = _prf(correct, len(predicted[type_]), len(expected[type_]))
+    for type_ in sorted({entity[0] for entity in expected | predicted}):
+        true = {entity for entity in expected if entity[0] == type_}
+        pred = {entity for entity in predicted if entity[0] == type_}
         per_type[type_] = {
-            "precision": p,
-            "recall": r,
-            "f1": f,
-            "support": len(expected[type_]),
-            "predicted": len(predicted[type_]),
+            **_scores(true, pred),
+            "support": len(true),
+            "predicted": len(pred),
         }
-    correct = sum(len(expected[t] & predicted[t]) for t in per_type)
-    p, r, f = _prf(
-        correct,
-        sum(len(s) for s in predicted.values()),
-        sum(len(s) for s in expected.values()),
-    )
     return {
-        "precision": p,
-        "recall": r,
-        "f1": f,
+        **_scores(expected, predicted),
         "accuracy": right / words if words else 0.0,
         "per_type": per_type,
     }
