@@ -19,6 +19,14 @@ pytestmark = pytest.mark.slow
 
 # (file, what the reference has, what the broken project has instead, tests that must fail)
 BREAKAGES = {
+    # A best-model metric that the run does not report (a code LLM's answer to "also
+    # report the weighted F1"): every evaluation with a checkpoint would stop training.
+    "best-model-metric-not-reported": (
+        "config.yaml",
+        "resume_from_checkpoint: null\n",
+        "resume_from_checkpoint: null\nmetric_for_best_model: weighted_f1\n",
+        ["test_metric_for_best_model_is_one_the_run_reports"],
+    ),
     # Every label becomes class 0: the model learns one class. (Behind an `if`: the rest
     # of the function after a bare `return` is unreachable code, which the static check
     # stops before the judge runs.)
