@@ -87,7 +87,7 @@ def predict(
     tokenizer, model = load(model_dir)
     id2label = model.config.id2label
     max_length = min(max_length, tokenizer.model_max_length)
-    stride = min((max_length - tokenizer.num_special_tokens_to_add()) // 4, 64)
+    stride = max(0, min((max_length - tokenizer.num_special_tokens_to_add()) // 4, 64))
 
     predictions = []
     for start in range(0, len(inputs), batch_size):
@@ -103,7 +103,7 @@ def predict(
             truncation=True,
             max_length=max_length,
             return_overflowing_tokens=True,
-            stride=max(stride, 0),
+            stride=stride,
             return_tensors="pt",
         )
         tensors = {
