@@ -21,12 +21,11 @@ from datasets import (
 )
 from transformers import PreTrainedTokenizerBase
 
-from metrics import OUTSIDE
-
 logger = logging.getLogger(__name__)
 
 FILE_FORMATS = {".json": "json", ".jsonl": "json"}
 IGNORE_INDEX = -100  # positions the loss and the metrics skip
+OUTSIDE = "O"
 
 
 def _file_format(path: str) -> str:

@@ -1,53 +1,12 @@
-"""Entity-level scores for tagged sentences, as seqeval (default mode) and conlleval count.
+"""Entity-level scores for tagged sentences, with seqeval's entities (its default mode,
+conlleval's reading: an I-X after O or after another type starts an entity too).
 
-An entity is a maximal chunk of words: B-X starts one of type X, I-X continues it. An I-X
-after O or after another type starts a new entity too (IOB1 data and broken predictions
-are scored as conlleval scores them). E-X and S-X (IOBES) are read as seqeval reads them.
 A predicted entity counts only if its type and both of its ends are right.
 """
 
 from __future__ import annotations
 
-OUTSIDE = "O"
-
-
-def _split(tag: str) -> tuple[str, str]:
-    """("B", "PER") for "B-PER"; seqeval's reading: the first character is the prefix."""
-    return tag[:1], tag[1:].split("-", maxsplit=1)[-1] or "_"
-
-
-def _ends(prev_prefix: str, prefix: str, prev_type: str, type_: str) -> bool:
-    if prev_prefix in ("E", "S"):
-        return True
-    if prev_prefix in ("B", "I") and prefix in ("B", "S", "O"):
-        return True
-    return prev_prefix not in ("O", ".") and prev_type != type_
-
-
-def _starts(prev_prefix: str, prefix: str, prev_type: str, type_: str) -> bool:
-    if prefix in ("B", "S"):
-        return True
-    if prev_prefix in ("E", "S", "O") and prefix in ("E", "I"):
-        return True
-    return prefix not in ("O", ".") and prev_type != type_
-
-
-def get_entities(tags: list[str]) -> list[tuple[str, int, int]]:
-    """The (type, start, end) entities of one sentence's tags; end is inclusive.
-
-    >>> get_entities(["B-PER", "I-PER", "O", "I-LOC"])
-    [('PER', 0, 1), ('LOC', 3, 3)]
-    """
-    entities = []
-    prev_prefix, prev_type, start = OUTSIDE, "", 0
-    for i, tag in enumerate([*tags, OUTSIDE]):
-        prefix, type_ = _split(tag)
-        if _ends(prev_prefix, prefix, prev_type, type_):
-            entities.append((prev_type, start, i - 1))
-        if _starts(prev_prefix, prefix, prev_type, type_):
-            start = i
-        prev_prefix, prev_type = prefix, type_
-    return entities
+from seqeval.metrics.sequence_labeling import get_entities
 
 
 def word_tags(
@@ -77,25 +36,16 @@ def _scores(expected: set, predicted: set) -> dict[str, float]:
 def entity_scores(
     true_tags: list[list[str]], pred_tags: list[list[str]]
 ) -> dict[str, object]:
-    """Micro-averaged entity precision, recall and F1, token accuracy, and per-type scores.
+    """Micro-averaged entity precision, recall and F1, word accuracy, and per-type scores.
 
     ``true_tags`` and ``pred_tags`` hold one list of tags per sentence, of equal lengths.
     """
-    if len(true_tags) != len(pred_tags):
-        raise ValueError(
-            f"{len(true_tags)} true sentences but {len(pred_tags)} predicted ones"
-        )
-    expected, predicted = set(), set()  # (type, sentence, start, end)
-    right = words = 0
-    for sentence, (true, pred) in enumerate(zip(true_tags, pred_tags)):
-        if len(true) != len(pred):
-            raise ValueError(
-                f"sentence {sentence}: {len(true)} true tags, {len(pred)} predicted"
-            )
-        expected |= {(t, sentence, s, e) for t, s, e in get_entities(list(true))}
-        predicted |= {(t, sentence, s, e) for t, s, e in get_entities(list(pred))}
-        right += sum(t == p for t, p in zip(true, pred))
-        words += len(true)
+    lengths = [len(tags) for tags in true_tags], [len(tags) for tags in pred_tags]
+    if lengths[0] != lengths[1]:
+        raise ValueError("the true and predicted tags differ in sentences or words")
+    # (type, start, end) over the sentences end to end: seqeval's own counting.
+    expected, predicted = set(get_entities(true_tags)), set(get_entities(pred_tags))
+    pairs = [pair for tags in zip(true_tags, pred_tags) for pair in zip(*tags)]
 
     per_type = {}
     for type_ in sorted({entity[0] for entity in expected | predicted}):
@@ -108,6 +58,6 @@ def entity_scores(
         }
     return {
         **_scores(expected, predicted),
-        "accuracy": right / words if words else 0.0,
+        "accuracy": sum(t == p for t, p in pairs) / len(pairs) if pairs else 0.0,
         "per_type": per_type,
     }

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 import yaml
+from seqeval.metrics.sequence_labeling import get_entities
 
-from metrics import OUTSIDE, get_entities
 from model import load_tokenizer, load_trained
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -123,7 +123,7 @@ def predict(
                     found[sample][word] = (label, scores[window][position])
         for item, words, tagged in zip(batch, sentences, found):
             # A word that the tokenizer drops entirely (a control character) is outside.
-            tagged = [t or (OUTSIDE, 1.0) for t in tagged]
+            tagged = [t or ("O", 1.0) for t in tagged]
             predictions.append(_result(item, words, tagged))
     return predictions
 
