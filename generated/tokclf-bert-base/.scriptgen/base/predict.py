@@ -3,12 +3,11 @@
     python predict.py --text "Angela Merkel met Emmanuel Macron in Berlin ."
     python predict.py --input_file sentences.jsonl --output_file predictions.jsonl
 
-Prints (or writes) one JSON line per input: its "text", its words ("tokens"), one tag per
-word ("tags", read at the word's first sub-token) and the "entities" they make ({"text",
-"type", "start", "end", "score"}: word indices, end exclusive; the mean probability of
-the entity's tags). A --text is split on whitespace: "Berlin ." not "Berlin.". An input
-file is JSON Lines with a tokens column (words, or a string to split), or one text a
-line. The model: --model_dir, else output_dir in config.yaml.
+Prints (or writes) one JSON line per input: its "text", its words ("tokens", a --text
+split on whitespace), a tag per word ("tags") and the "entities" they make ({"text",
+"type", "start", "end", "score"}: word indices, end exclusive). An input file is JSON
+Lines with a tokens column, or one text a line. The model: --model_dir, else output_dir
+in config.yaml.
 """
 
 from __future__ import annotations
@@ -106,17 +105,13 @@ def predict(
             stride=stride,
             return_tensors="pt",
         )
-        tensors = {
-            name: encoded[name].to(model.device)
-            for name in tokenizer.model_input_names
-            if name in encoded
-        }
-        probs = model(**tensors).logits.float().softmax(dim=-1)
+        samples = encoded.pop("overflow_to_sample_mapping").tolist()
+        probs = model(**encoded.to(model.device)).logits.float().softmax(dim=-1)
         scores, ids = (t.tolist() for t in probs.max(dim=-1))
 
         # Each word's tag and score at its first sub-token, in the first window with it.
         found = [[None] * len(words) for words in sentences]
-        for window, sample in enumerate(encoded["overflow_to_sample_mapping"].tolist()):
+        for window, sample in enumerate(samples):
             for position, word in enumerate(encoded.word_ids(window)):
                 if word is not None and found[sample][word] is None:
                     label = id2label[ids[window][position]]
