@@ -41,17 +41,13 @@ def _unmet(requirements: Sequence[str]) -> list[str]:
     unmet = []
     for requirement in requirements:
         name, _, oldest = requirement.partition(">=")
-        if importlib.util.find_spec(name) is None:
-            unmet.append(requirement)
-            continue
-        if not oldest:
-            continue
-        try:
+        try:  # a distribution's name ("rouge-score"), or a module's ("yaml")
             version = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
+            version = None
+        if version is None and (oldest or importlib.util.find_spec(name) is None):
             unmet.append(requirement)
-            continue
-        if release(version) < release(oldest):
+        elif oldest and release(version) < release(oldest):
             unmet.append(f"{requirement} (has {version})")
     return unmet
 
@@ -93,12 +89,17 @@ PART_REQUIREMENTS = {
 
 
 def require_ml_stack(
-    python: str = sys.executable, method: str = "full", parts: Iterable[str] = ()
+    python: str = sys.executable,
+    method: str = "full",
+    parts: Iterable[str] = (),
+    task_needs: Sequence[str] = (),
 ) -> None:
     """Raise MissingDependency, naming what is missing, when ``python`` cannot validate a
-    project trained with ``method`` and having the optional ``parts`` (Spec.parts)."""
+    project trained with ``method``, having the optional ``parts`` (Spec.parts), of a task
+    whose projects need ``task_needs`` (Manifest.requirements)."""
     needs = method_requirements(method)
     needs += tuple(need for p in sorted(parts) for need in PART_REQUIREMENTS.get(p, ()))
+    needs += tuple(task_needs)
     missing = missing_ml_stack(python, needs)
     if not missing:
         return

@@ -82,12 +82,13 @@ def check_all(projects: list[Path], options: Options) -> list[Status]:
 
 def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     """Raise, before any project is written, on what stops every project: no ML stack to
-    validate with. Reads each spec's method and optional parts only (each project is
+    validate with. Reads each spec's task, method and optional parts only (each project is
     planned on its turn, holding it); a project whose spec is bad input fails on its own
     turn."""
     from .deps import require_ml_stack
     from .lock import spec_parts
     from .spec import METHODS, TrainingSpec
+    from .tasks import get_manifest
 
     if not options.validate:
         return
@@ -96,6 +97,7 @@ def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     for project in projects:
         try:
             raw = read_raw_spec(project)
+            task_needs = get_manifest(str(raw.get("task"))).requirements
         except UserError:
             continue
         training = raw.get("training")
@@ -103,9 +105,9 @@ def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
             training.get("method", default) if isinstance(training, dict) else default
         )
         if method in METHODS:
-            needs.append((method, spec_parts(raw)))
-    for method, parts in dict.fromkeys(needs):
-        require_ml_stack(sandbox.python, method, parts)
+            needs.append((method, spec_parts(raw), task_needs))
+    for method, parts, task_needs in dict.fromkeys(needs):
+        require_ml_stack(sandbox.python, method, parts, task_needs)
 
 
 def regen_all(

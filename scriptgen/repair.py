@@ -108,7 +108,12 @@ def produce(
             "honour; use an LLM backend (--llm) or remove them"
         )
     if validate:
-        require_ml_stack(sandbox.python, plan.spec.training.method, plan.spec.parts())
+        require_ml_stack(
+            sandbox.python,
+            plan.spec.training.method,
+            plan.spec.parts(),
+            plan.manifest.requirements,
+        )
         sandbox.admit(backend.name)
         sandbox.warm_up()
 

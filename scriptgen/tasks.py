@@ -142,6 +142,12 @@ class Manifest(_Strict):
     training: dict[str, Any] = {}
     folder: Path = Path()
 
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """What the task's projects need beside the ML stack (``vars.requirements``, which
+        their requirements.txt lists)."""
+        return tuple(self.vars.get("requirements", ()))
+
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
         for f in self.files:

@@ -147,6 +147,43 @@ def test_an_interpreter_without_the_ml_stack_is_named(tmp_path: Path) -> None:
         require_ml_stack(bare, "full", {"tensorboard", "model_card"})
 
 
+def test_a_tasks_own_requirements_are_named(tmp_path: Path) -> None:
+    """What a task's projects require beside the ML stack (their requirements.txt: seqeval,
+    rouge-score, ...) is asked of the validation interpreter by distribution name, and
+    the `ml` extra installs every task's."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    from scriptgen.deps import missing_ml_stack, require_ml_stack
+    from scriptgen.errors import MissingDependency
+    from scriptgen.tasks import available_tasks, get_manifest
+
+    needs = {n for t in available_tasks() for n in get_manifest(t).requirements}
+    assert {"seqeval>=1.2", "rouge-score>=0.1.2"} <= needs
+    assert missing_ml_stack(sys.executable, sorted(needs)) == []
+
+    # An interpreter with this one's ML stack behind its own, too old, seqeval.
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
+        check=True,
+    )
+    (site,) = (tmp_path / "bare").glob("lib/python*/site-packages")
+    (site / "stack.pth").write_text(sysconfig.get_paths()["purelib"], encoding="utf-8")
+    (site / "seqeval").mkdir()
+    (site / "seqeval" / "__init__.py").write_text("", encoding="utf-8")
+    (site / "seqeval-1.0.0.dist-info").mkdir()
+    (site / "seqeval-1.0.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: seqeval\nVersion: 1.0.0\n", encoding="utf-8"
+    )
+    bare = str(tmp_path / "bare" / "bin" / "python")
+    tokclf = get_manifest("tokclf").requirements
+    assert missing_ml_stack(bare) == []
+    require_ml_stack(sys.executable, "full", (), tokclf)
+    with pytest.raises(MissingDependency, match=r"this spec needs seqeval>=1\.2 \(has 1"):
+        require_ml_stack(bare, "full", (), tokclf)
+
+
 def test_qlora_validation_needs_bitsandbytes_with_cpu_kernels(tmp_path: Path) -> None:
     """The validation interpreter, not scriptgen's own, is asked whether it has what the
     method needs: peft, and for qlora bitsandbytes 0.46.1 or newer (4-bit kernels for
