@@ -8,8 +8,8 @@ code files (the modules a user owns: data, model, train, predict, ...; not confi
 requirements or tests) and divides by the characters of the HF example(s).
 
 The goal (the roadmap's "code a person would own"): a `full` project at most 1.0x its
-example, a peft project at most 1.15x. Rows over it are marked; the exit code is 0 either
-way unless --strict.
+example, a peft project at most 1.15x. Rows over it are marked, with their characters by
+file; the exit code is 0 either way unless --strict.
 
     python bench/bench_code_size.py [--json] [--strict]
 """
@@ -51,9 +51,9 @@ VARIANTS = {"textclf": [("multi-label", ("data.multi_label=true",))]}
 
 def code_size(
     task: str, method: str, out: Path, extra: tuple[str, ...] = ()
-) -> tuple[int, int, int]:
-    """(characters, lines, files) of the code files of TASK's project with METHOD (and
-    the EXTRA spec settings)."""
+) -> tuple[int, int, dict[str, int]]:
+    """(characters, lines, {file: characters}) of the code files of TASK's project with
+    METHOD (and the EXTRA spec settings)."""
     from scriptgen.backends.reference import ReferenceBackend
     from scriptgen.plan import make_plan
     from scriptgen.spec import build_spec
@@ -68,7 +68,8 @@ def code_size(
     code = {f.path for f in plan.manifest.code_files}
     files = {p: t for p, t in ReferenceBackend().generate(plan).items() if p in code}
     return (sum(map(len, files.values())),
-            sum(t.count("\n") for t in files.values()), len(files))  # fmt: skip
+            sum(t.count("\n") for t in files.values()),
+            {p: len(t) for p, t in sorted(files.items())})  # fmt: skip
 
 
 def peft_method(task: str) -> str | None:
@@ -99,11 +100,11 @@ def main() -> int:
                 if method is not None
             ]
             for variant, extra, method, goal in projects:
-                chars, lines, files = code_size(task, method, Path(tmp), extra)
+                chars, lines, by_file = code_size(task, method, Path(tmp), extra)
                 rows.append({
                     "task": " ".join(filter(None, [task, variant])), "method": method,
                     "chars": chars, "lines": lines,
-                    "files": files, "example_chars": example,
+                    "files": len(by_file), "by_file": by_file, "example_chars": example,
                     "example": " + ".join(Path(p).name for p, _, _ in examples),
                     "ratio": round(chars / example, 2), "goal": goal,
                 })  # fmt: skip
@@ -119,6 +120,10 @@ def main() -> int:
             print(f"{r['task'] + ' ' + r['method']:25} {r['chars']:>10,} {r['lines']:>6} "
                   f"{r['files']:>5}  {r['example_chars']:>10,}  {r['ratio']:4.2f}x "
                   f"{r['goal']:4.2f}x{mark}  ({r['example']})")  # fmt: skip
+            if mark:  # where an over row's characters are
+                print(
+                    " " * 27 + ", ".join(f"{p} {n:,}" for p, n in r["by_file"].items())
+                )
         print(f"{len(rows) - len(over)} of {len(rows)} projects within the goal")
     return 1 if args.strict and over else 0
 
