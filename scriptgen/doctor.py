@@ -104,10 +104,30 @@ def report(
     ]
     rows += [(label, check()) for label, check in checks]
     missing = missing_ml_stack()
+    lacking = _task_packages()
+    rows.append(("task packages", "; ".join(lacking) or "every task's installed"))
     rows.append(
         (
             "to install",
-            INSTALL_HINT if missing else "nothing: ready to generate and validate",
+            (
+                INSTALL_HINT
+                if missing or lacking
+                else "nothing: ready to generate and validate"
+            ),
         )
     )
     return rows
+
+
+def _task_packages() -> list[str]:
+    """Each task whose projects need a package (their requirements.txt) that this
+    interpreter lacks, with what it lacks."""
+    from .tasks import available_tasks, get_manifest
+
+    lacking = []
+    for task in available_tasks():
+        needs = get_manifest(task).requirements
+        unmet = [m for m in missing_ml_stack(needs=needs) if m.split(" ")[0] in needs]
+        if unmet:
+            lacking.append(f"{task} needs {', '.join(unmet)}")
+    return lacking

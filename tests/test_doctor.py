@@ -20,6 +20,7 @@ def test_doctor_reports_versions_and_a_reachable_server(tmp_path: Path) -> None:
     assert rows["CUDA devices"].strip()
     assert rows["sandbox"].strip()  # what validation runs in: namespaces, or none
     assert f"backend openai:{url}: answers; models: coder-x, coder-y\n" in result.stdout
+    assert rows["task packages"].strip() == "every task's installed"
     assert rows["to install"].strip() == "nothing: ready to generate and validate"
 
 
@@ -54,3 +55,18 @@ def test_doctor_says_how_to_add_a_package_of_its_own_extra(
         "pip install 'scriptgen[qlora]')"
     )
     assert doctor._version("peft") == "not installed"
+
+
+def test_doctor_names_a_tasks_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package a task's projects need (tokclf's seqeval) that this interpreter lacks, or
+    has too old, is named with its task, and the install hint follows."""
+    from scriptgen import doctor
+
+    def missing(python: str = "", needs: tuple = ()) -> list[str]:
+        return ["seqeval>=1.2 (has 1.0.0)"] if "seqeval>=1.2" in needs else []
+
+    monkeypatch.setattr(doctor, "missing_ml_stack", missing)
+    monkeypatch.setattr(doctor, "_gpus", lambda: "none")
+    rows = dict(doctor.report())
+    assert rows["task packages"] == "tokclf needs seqeval>=1.2 (has 1.0.0)"
+    assert rows["to install"] == doctor.INSTALL_HINT
