@@ -103,31 +103,27 @@ def report(
         (f"backend {llm or 'reference'}", lambda: _backend_check(llm, llm_model)),
     ]
     rows += [(label, check()) for label, check in checks]
-    missing = missing_ml_stack()
-    lacking = _task_packages()
+    # One look at the interpreter: the ML stack and every task's own packages.
+    needs = _task_needs()
+    missing = missing_ml_stack(needs=sorted({n for ns in needs.values() for n in ns}))
+    unmet = {m.split(" ")[0]: m for m in missing}
+    lacking = [
+        f"{task} needs {', '.join(unmet[n] for n in ns if n in unmet)}"
+        for task, ns in needs.items()
+        if any(n in unmet for n in ns)
+    ]
     rows.append(("task packages", "; ".join(lacking) or "every task's installed"))
     rows.append(
         (
             "to install",
-            (
-                INSTALL_HINT
-                if missing or lacking
-                else "nothing: ready to generate and validate"
-            ),
+            INSTALL_HINT if missing else "nothing: ready to generate and validate",
         )
     )
     return rows
 
 
-def _task_packages() -> list[str]:
-    """Each task whose projects need a package (their requirements.txt) that this
-    interpreter lacks, with what it lacks."""
+def _task_needs() -> dict[str, tuple[str, ...]]:
+    """Each task's packages beside the ML stack (its projects' requirements.txt)."""
     from .tasks import available_tasks, get_manifest
 
-    lacking = []
-    for task in available_tasks():
-        needs = get_manifest(task).requirements
-        unmet = [m for m in missing_ml_stack(needs=needs) if m.split(" ")[0] in needs]
-        if unmet:
-            lacking.append(f"{task} needs {', '.join(unmet)}")
-    return lacking
+    return {task: get_manifest(task).requirements for task in available_tasks()}
