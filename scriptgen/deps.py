@@ -8,9 +8,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import MissingDependency, UserError
 from .spec import METHODS
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 ML_STACK = ("torch", "transformers", "datasets", "accelerate", "yaml", "pytest")
 
@@ -86,6 +90,15 @@ PART_REQUIREMENTS = {
     "search": ("optuna",),
     "export": ("onnxscript", "onnxruntime"),
 }
+
+
+def require_for(plan: Plan, python: str = sys.executable) -> None:
+    """require_ml_stack for what validating ``plan``'s project needs: its method's and
+    optional parts' packages, and its task's."""
+    spec = plan.spec
+    require_ml_stack(
+        python, spec.training.method, spec.parts(), plan.manifest.requirements
+    )
 
 
 def require_ml_stack(

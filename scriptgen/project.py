@@ -12,7 +12,7 @@ from .plan import Plan
 from .progress import QUIET, Progress
 from .render import render_judge, render_scaffold
 from .repair import check_while_validating
-from .deps import require_ml_stack
+from .deps import require_for
 from .report import ValidationReport
 from .validate import Sandbox, write_tree
 
@@ -153,12 +153,7 @@ def validate_existing(
     """Check and validate a project on disk with the task's own judge; writes nothing."""
     sandbox = sandbox or Sandbox()  # one per call: stop() ends only its own runs
     plan = plan_for_existing(project, task)
-    require_ml_stack(
-        sandbox.python,
-        plan.spec.training.method,
-        plan.spec.parts(),
-        plan.manifest.requirements,
-    )
+    require_for(plan, sandbox.python)
     if (project / LOCK_FILE).is_file():  # a hand-written project is its user's own code
         sandbox.admit(Lock.read(project).backend)
     files = read_project(project, always=(f.path for f in plan.manifest.files))

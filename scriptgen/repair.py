@@ -22,7 +22,7 @@ from .lock import META_DIR, TRANSCRIPT_FILE, VALIDATION_FILE
 from .plan import Plan
 from .progress import QUIET, Progress
 from .render import render_judge, render_scaffold
-from .deps import require_ml_stack
+from .deps import require_for
 from .report import ValidationReport
 from .validate import Sandbox, run_contract_tests
 from .write import keep_candidate
@@ -108,12 +108,7 @@ def produce(
             "honour; use an LLM backend (--llm) or remove them"
         )
     if validate:
-        require_ml_stack(
-            sandbox.python,
-            plan.spec.training.method,
-            plan.spec.parts(),
-            plan.manifest.requirements,
-        )
+        require_for(plan, sandbox.python)
         sandbox.admit(backend.name)
         sandbox.warm_up()
 

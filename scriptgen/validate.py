@@ -30,7 +30,6 @@ from functools import partial
 from pathlib import Path
 
 from .config import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT
-from .deps import require_ml_stack
 from .errors import UserError
 from .lock import JUDGE_DIR
 from .isolation import (
@@ -130,8 +129,8 @@ def run_contract_tests(
     cancel: threading.Event | Sequence[threading.Event] = (),
 ) -> ValidationReport:
     """Write ``files`` (the candidate with its judge in ``.scriptgen/judge/``) to a temp
-    folder and run the judge there."""
-    require_ml_stack(python)
+    folder and run the judge there. ``python`` must have what the project needs
+    (deps.require_for: callers check it before any work)."""
     limit = parse_size(memory_limit)
     boxed = isolation()
     secret = secrets.token_hex(16)
