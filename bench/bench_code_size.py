@@ -24,11 +24,13 @@ from pathlib import Path
 
 # The examples' sizes in characters, as stored at these commits of huggingface/transformers
 # (examples/pytorch/...). Their check_min_version(): run_glue.py and
-# run_image_classification.py 4.20.0.dev0, run_ner.py and run_audio_classification.py
-# 5.8.0, run_qa.py 4.55.0.dev0 (utils_qa.py and trainer_qa.py beside it),
-# run_summarization.py 4.52.0.dev0, run_clm.py 4.57.0.dev0.
+# run_image_classification.py 5.1.0 (the v5.1.0 release's copies: the 4.20 ones this
+# table held before still called datasets.load_metric, which transformers 5's datasets no
+# longer has), run_ner.py and run_audio_classification.py 5.8.0, run_qa.py 4.55.0.dev0
+# (utils_qa.py and trainer_qa.py beside it), run_summarization.py 4.52.0.dev0, run_clm.py
+# 4.57.0.dev0.
 EXAMPLES: dict[str, list[tuple[str, int, str]]] = {
-    "textclf": [("text-classification/run_glue.py", 26_228, "0055f83")],
+    "textclf": [("text-classification/run_glue.py", 27_411, "v5.1.0")],
     "tokclf": [("token-classification/run_ner.py", 26_532, "049d2bf")],
     "qa": [
         ("question-answering/run_qa.py", 32_931, "03ea97a"),
@@ -37,7 +39,7 @@ EXAMPLES: dict[str, list[tuple[str, int, str]]] = {
     ],
     "seq2seq": [("summarization/run_summarization.py", 33_179, "00e6a18")],
     "clm": [("language-modeling/run_clm.py", 30_345, "00d481d")],
-    "imgclf": [("image-classification/run_image_classification.py", 14_477, "0055f83")],
+    "imgclf": [("image-classification/run_image_classification.py", 16_704, "v5.1.0")],
     "audioclf": [
         ("audio-classification/run_audio_classification.py", 15_829, "049d2bf")
     ],
