@@ -92,12 +92,19 @@ PART_REQUIREMENTS = {
 }
 
 
-def require_for(plan: Plan, python: str = sys.executable) -> None:
+def require_for(
+    plan: Plan, python: str = sys.executable, *, skippable: bool = True
+) -> None:
     """require_ml_stack for what validating ``plan``'s project needs: its method's and
-    optional parts' packages, and its task's."""
+    optional parts' packages, and its task's. ``skippable``: the command takes
+    --no-validate (new, regen; not validate), which the error then offers."""
     spec = plan.spec
     require_ml_stack(
-        python, spec.training.method, spec.parts(), plan.manifest.requirements
+        python,
+        spec.training.method,
+        spec.parts(),
+        plan.manifest.requirements,
+        skippable=skippable,
     )
 
 
@@ -106,10 +113,13 @@ def require_ml_stack(
     method: str = "full",
     parts: Iterable[str] = (),
     task_needs: Sequence[str] = (),
+    *,
+    skippable: bool = True,
 ) -> None:
     """Raise MissingDependency, naming what is missing, when ``python`` cannot validate a
     project trained with ``method``, having the optional ``parts`` (Spec.parts), of a task
-    whose projects need ``task_needs`` (Manifest.requirements)."""
+    whose projects need ``task_needs`` (Manifest.requirements); the error offers
+    --no-validate where ``skippable``."""
     needs = method_requirements(method)
     needs += tuple(need for p in sorted(parts) for need in PART_REQUIREMENTS.get(p, ()))
     needs += tuple(task_needs)
@@ -122,13 +132,13 @@ def require_ml_stack(
         raise MissingDependency(
             f"validation needs the ML stack ({', '.join(missing)} missing{where}): on a CPU "
             "machine `pip install torch==2.13.0` first, then `pip install 'scriptgen[ml]'` "
-            "(or pass --no-validate, or point --python / scriptgen.toml's [validate] python "
-            "at an interpreter that has it)"
+            f"(or {'pass --no-validate, or ' if skippable else ''}point --python / "
+            "scriptgen.toml's [validate] python at an interpreter that has it)"
         )
     wanted = " ".join(f"'{n.partition(' ')[0]}'" for n in missing)
     named = {m.partition(" ")[0] for m in missing} & set(method_requirements(method))
     what = f"training.method {method!r}" if named else "this spec"
     raise MissingDependency(
         f"validating {what} needs {', '.join(missing)}{where}: "
-        f"pip install {wanted} (or pass --no-validate)"
+        f"pip install {wanted}" + (" (or pass --no-validate)" if skippable else "")
     )

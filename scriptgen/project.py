@@ -153,7 +153,7 @@ def validate_existing(
     """Check and validate a project on disk with the task's own judge; writes nothing."""
     sandbox = sandbox or Sandbox()  # one per call: stop() ends only its own runs
     plan = plan_for_existing(project, task)
-    require_for(plan, sandbox.python)
+    require_for(plan, sandbox.python, skippable=False)
     if (project / LOCK_FILE).is_file():  # a hand-written project is its user's own code
         sandbox.admit(Lock.read(project).backend)
     files = read_project(project, always=(f.path for f in plan.manifest.files))

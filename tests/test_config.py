@@ -244,7 +244,15 @@ def test_qlora_validation_needs_bitsandbytes_with_cpu_kernels(tmp_path: Path) ->
     assert not (tmp_path / "generated").exists()
     result = run_scriptgen(*args, "--no-validate", "--no-commit", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "generated" / "textclf-bert-base" / "model.py").is_file()
+    project = tmp_path / "generated" / "textclf-bert-base"
+    assert (project / "model.py").is_file()
+    # `validate` has no --no-validate to offer.
+    result = run_scriptgen("validate", str(project), "--python", bare, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "scriptgen: error: validating training.method 'qlora' needs bitsandbytes>=0.46.1 "
+        f"(has 0.45.5) in {bare}: pip install 'bitsandbytes>=0.46.1'"
+    ]
 
 
 def test_a_bad_python_flag_is_one_line_exit_2(tmp_path: Path) -> None:
