@@ -94,7 +94,9 @@ def plan_command(
     from . import api
     from .plan_text import render
 
-    if spec_file is None and task.endswith((".yaml", ".yml")) and Path(task).is_file():
+    if spec_file is None and task.endswith((".yaml", ".yml")):
+        if not Path(task).is_file():
+            raise click.BadParameter(f"no such spec file: {task}", param_hint="TASK")
         spec_file = Path(task)
         task = _task_of_spec(spec_file)
     the_plan = api.plan(

@@ -78,7 +78,7 @@ def plan_for_existing(project: Path, task: str | None) -> Plan:
         return make_plan(raw, spec_path.parent, project.parent, target=project)
     if task is None:
         raise UserError(
-            f"{project} has no {SPEC_FILE}; pass --task to validate a hand-written project"
+            f"{project} has no {SPEC_FILE}; pass --task for a hand-written project"
         )
     from .tasks import get_manifest
 

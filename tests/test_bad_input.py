@@ -197,6 +197,8 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("plan-binary-data-file", ("plan", "textclf", "--model", "m", "--set",
      "data.train=t.jsonl"), {"m/config.json": '{"model_type": "bert"}',
      "t.jsonl": b"\x00\xff\xfe"}, "t.jsonl: line 1 is not JSON"),  # fmt: skip
+    # A spec file that is not there is named as one, not as an unknown task.
+    ("plan-spec-file-missing", ("plan", "specs/nope.yaml"), {}, "no such spec file: specs/nope.yaml"),  # fmt: skip
     # --- compare ----------------------------------------------------------------------------
     ("compare-no-such-folder", ("compare", "nope"), {}, "nope"),
     (
@@ -221,6 +223,7 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ("regen-folder-missing", ("regen", "--check", "nowhere"), {}, "nowhere"),
     ("validate-folder-missing", ("validate", "nowhere"), {}, "nowhere"),
     ("validate-unknown-task", ("validate", ".", "--task", "nosuch"), {}, "nosuch"),
+    ("judge-not-a-project", ("judge", "."), {}, "pass --task for a hand-written project"),  # fmt: skip
 ]
 
 
