@@ -335,16 +335,16 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
     except click.UsageError as exc:
-        hint = (
-            f"scriptgen {exc.ctx.command_path.partition(' ')[2]} --help".replace(
-                "  ", " "
-            )
+        # click leaves ctx unset for an option that lacks its value: the command is then
+        # the first word of argv that names one.
+        words = sys.argv[1:] if argv is None else argv
+        command = (
+            exc.ctx.command_path.partition(" ")[2]
             if exc.ctx
-            else "scriptgen --help"
+            else next((w for w in words if w in cli.commands), "")
         )
-        click.echo(
-            f"scriptgen: error: {exc.format_message()} (see `{hint.strip()}`)", err=True
-        )
+        hint = " ".join(["scriptgen", command, "--help"]).replace("  ", " ")
+        click.echo(f"scriptgen: error: {exc.format_message()} (see `{hint}`)", err=True)
         return exc.exit_code
     except click.ClickException as exc:
         click.echo(f"scriptgen: error: {exc.format_message()}", err=True)

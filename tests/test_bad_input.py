@@ -54,6 +54,8 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
         "no-such-model",
     ),
     ("set-without-equals", (*NEW, "--set", "training.epochs"), {}, "training.epochs"),
+    # click gives no command for an option without its value: the hint names it anyway.
+    ("option-without-value", ("prompt", "textclf", "--require"), {}, "see `scriptgen prompt --help`"),  # fmt: skip
     ("set-wrong-type", (*NEW, "--set", "training.epochs=many"), {}, "training.epochs"),
     (
         "set-negative-lr",

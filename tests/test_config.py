@@ -180,7 +180,9 @@ def test_a_tasks_own_requirements_are_named(tmp_path: Path) -> None:
     tokclf = get_manifest("tokclf").requirements
     assert missing_ml_stack(bare) == []
     require_ml_stack(sys.executable, "full", (), tokclf)
-    with pytest.raises(MissingDependency, match=r"this spec needs seqeval>=1\.2 \(has 1"):
+    with pytest.raises(
+        MissingDependency, match=r"this spec needs seqeval>=1\.2 \(has 1"
+    ):
         require_ml_stack(bare, "full", (), tokclf)
 
 
