@@ -19,6 +19,13 @@ pytestmark = pytest.mark.slow
 
 # (file, what the reference has, what the broken project has instead, tests that must fail)
 BREAKAGES = {
+    # A --config file that is not there ends in a traceback, not one clear error.
+    "missing-settings-file-traceback": (
+        "train.py",
+        '    if not path.is_file():\n        parser.error(f"no settings file {path}")\n',
+        "",
+        ["test_an_unknown_key_or_flag_is_one_clear_error"],
+    ),
     # A best-model metric that the run does not report (a code LLM's answer to "also
     # report the weighted F1"): every evaluation with a checkpoint would stop training.
     "best-model-metric-not-reported": (
