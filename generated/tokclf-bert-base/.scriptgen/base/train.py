@@ -129,6 +129,8 @@ def parse_args(
 def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
     """The settings in ``path``, each checked to be one; paths made relative to its
     folder (a model's only where it is a local folder, not a hub id)."""
+    if not path.is_file():
+        parser.error(f"no settings file {path}")
     config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     unknown = sorted(set(config) - names)
     if unknown:
