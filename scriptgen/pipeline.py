@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .backends import Backend, get_backend
-from .errors import UserError
 from .plan import Plan
 from .progress import QUIET, Progress
 from .record import meta_files
@@ -15,7 +14,7 @@ from .repair import produce
 from .report import ValidationReport
 from .validate import Sandbox
 from .vcs import CommitResult, commit_generation
-from .write import write_new
+from .write import refuse_existing, write_new
 
 
 @dataclass
@@ -40,11 +39,7 @@ def generate(
     """Generate, prove and write a new project at ``plan.target``; commit it if asked."""
     sandbox = sandbox or Sandbox()  # one per call: stop() ends only its own runs
     backend = backend or get_backend(None)
-    if plan.target.exists():
-        raise UserError(
-            f"{plan.target} already exists; regenerate it with `scriptgen regen {plan.target}` "
-            "or choose another --name"
-        )
+    refuse_existing(plan.target)
     files, report = produce(
         plan,
         backend,

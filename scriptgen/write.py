@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ScriptgenError, UserError
+from .lock import SPEC_FILE
 
 LOCK_WAIT = 600.0  # seconds a run waits for another run on the same project
 # A run's staging folder beside the project: ".<name>.<pid>.<random>.scriptgen-tmp".
@@ -93,13 +94,25 @@ def remove_orphans(folders: Iterable[Path], prefix: str = "") -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def write_new(target: Path, files: Mapping[str, str]) -> None:
-    """Create ``target`` holding exactly ``files``; on any failure nothing is left behind."""
-    if target.exists():
+def refuse_existing(target: Path) -> None:
+    """Raise UserError where ``target`` exists: a project of scriptgen's is regenerated,
+    anything else is not scriptgen's to touch."""
+    if not target.exists():
+        return
+    if (target / SPEC_FILE).is_file():
         raise UserError(
             f"{target} already exists; regenerate it with `scriptgen regen {target}` "
             "or choose another --name"
         )
+    raise UserError(
+        f"{target} already exists and is not a scriptgen project; choose another --name "
+        "or --out"
+    )
+
+
+def write_new(target: Path, files: Mapping[str, str]) -> None:
+    """Create ``target`` holding exactly ``files``; on any failure nothing is left behind."""
+    refuse_existing(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target)
     staging = _staging(target)

@@ -102,13 +102,20 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_existing_target_is_refused_with_a_pointer_to_regen(tmp_path: Path) -> None:
+    """A project of scriptgen's is pointed at regen; another folder is left alone."""
     build_file_tree(tmp_path, {"generated/textclf-bert-base/train.py": "# mine\n"})
-    result = run_scriptgen(
-        "new", "textclf", "--model", "bert-base", "--no-validate", cwd=tmp_path
+    new = ("new", "textclf", "--model", "bert-base", "--no-validate")
+    result = run_scriptgen(*new, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "already exists and is not a scriptgen project; choose another --name" in (
+        result.stderr
     )
+    assert (tmp_path / "generated/textclf-bert-base/train.py").read_text() == "# mine\n"
+    result = run_scriptgen(*new, "--no-commit", "--name", "ours", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    result = run_scriptgen(*new, "--name", "ours", cwd=tmp_path)
     assert result.returncode == 2
     assert "already exists; regenerate it with `scriptgen regen" in result.stderr
-    assert (tmp_path / "generated/textclf-bert-base/train.py").read_text() == "# mine\n"
 
 
 def test_help_and_tasks_do_not_import_torch(tmp_path: Path) -> None:
