@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 def plan(
-    task: str,
+    task: str | None,
     *,
     model: str | None = None,
     name: str | None = None,
@@ -43,8 +43,9 @@ def plan(
     out: Path | str = "generated",
     requires: Sequence[str] = (),
 ) -> Plan:
-    """The validated plan for a spec given as a file and/or ``KEY=VALUE`` assignments;
-    ``requires``: free-text requirements added to the spec's."""
+    """The validated plan for a spec given as a file and/or ``KEY=VALUE`` assignments
+    (``task`` None: the spec file's); ``requires``: free-text requirements added to the
+    spec's."""
     from .plan import make_plan
     from .spec import build_spec
 
@@ -61,7 +62,7 @@ def plan(
 
 
 def new(
-    task: str,
+    task: str | None,
     *,
     model: str | None = None,
     name: str | None = None,

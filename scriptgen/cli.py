@@ -68,11 +68,12 @@ def cli(debug: bool) -> None:
     "(an OpenAI-compatible server), replay:TRANSCRIPT.jsonl."
 )
 def new(
-    task: str, model: str | None, name: str | None, spec_file: Path | None, sets: tuple[str, ...],
+    task: str | None, model: str | None, name: str | None, spec_file: Path | None, sets: tuple[str, ...],
     baseline: str | None, out: Path, requires: tuple[str, ...], llm: str | None, llm_model: str | None, max_repairs: int | None, no_validate: bool,
     no_commit: bool, timeout: float, memory_limit: str, python: str | None, strict: bool,
 ) -> int:  # fmt: skip
-    """Generate a project for TASK, prove it on a tiny twin, write and commit it."""
+    """Generate a project for TASK (or the --spec file's task), prove it on a tiny twin,
+    write and commit it."""
     from . import api
     from .config import llm_settings
     from .progress import Progress

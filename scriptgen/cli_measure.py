@@ -22,7 +22,7 @@ from .cli_options import price_per_mtok_option, require_option, spec_options
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
 def prompt(
-    task: str,
+    task: str | None,
     model: str | None,
     name: str | None,
     spec_file: Path | None,
@@ -32,7 +32,8 @@ def prompt(
     mode: str,
     as_json: bool,
 ) -> int:
-    """Print the messages an LLM backend would send for TASK; calls nothing."""
+    """Print the messages an LLM backend would send for TASK (or the --spec file's task);
+    calls nothing."""
     import json
 
     from . import api
@@ -82,7 +83,7 @@ def prompt(
 @price_per_mtok_option
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON.")
 def plan_command(
-    task: str, model: str | None, name: str | None, spec_file: Path | None,
+    task: str | None, model: str | None, name: str | None, spec_file: Path | None,
     sets: tuple[str, ...], baseline: str | None, examples: int | None,
     utilisation: float, price_per_hour: float | None, price_per_mtok: float | None,
     as_json: bool,
@@ -94,11 +95,10 @@ def plan_command(
     from . import api
     from .plan_text import render
 
-    if spec_file is None and task.endswith((".yaml", ".yml")):
+    if spec_file is None and task and task.endswith((".yaml", ".yml")):
         if not Path(task).is_file():
             raise click.BadParameter(f"no such spec file: {task}", param_hint="TASK")
-        spec_file = Path(task)
-        task = _task_of_spec(spec_file)
+        spec_file, task = Path(task), None
     the_plan = api.plan(
         task, model=model, name=name, spec_file=spec_file, sets=sets, baseline=baseline
     )
@@ -108,18 +108,6 @@ def plan_command(
     )  # fmt: skip
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
     return 0
-
-
-def _task_of_spec(path: Path) -> str:
-    from .errors import UserError
-    from .spec import read_spec_file
-
-    task = read_spec_file(path).get("task")
-    if not isinstance(task, str) or not task:
-        raise UserError(
-            f"{path}: no task: key; give the task: scriptgen plan TASK --spec FILE"
-        )
-    return task
 
 
 @click.command()

@@ -81,7 +81,7 @@ def generation_options(
 def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """TASK and the options that make a spec, shared by `new` and `prompt`."""
     options = [
-        click.argument("task"),
+        click.argument("task", required=False),
         click.option("--model", "-m", help="Model alias, hub id or local checkpoint folder."),
         click.option("--name", help="Project folder name (default: <task>-<model alias>)."),
         click.option(

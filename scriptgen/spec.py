@@ -219,7 +219,7 @@ def absolutize_llm(raw: dict[str, Any], base: Path) -> None:
 
 
 def build_spec(
-    task: str,
+    task: str | None,
     *,
     spec_file: Path | None = None,
     model: str | None = None,
@@ -231,9 +231,10 @@ def build_spec(
 ) -> tuple[dict[str, Any], Path]:
     """Merge a spec file and flags into one raw mapping; returns it and the model's base dir.
 
-    ``baseline``: the --baseline flag's LLM ("": the default one); ``requires``: the
-    --require flags, after the spec file's requirements. Nothing is resolved
-    against the registry or the task here (see ``plan.make_plan``).
+    ``task`` None: the spec file's ``task:``. ``baseline``: the --baseline flag's LLM
+    ("": the default one); ``requires``: the --require flags, after the spec file's
+    requirements. Nothing is resolved against the registry or the task here (see
+    ``plan.make_plan``).
     """
     cwd = cwd or Path.cwd()
     raw: dict[str, Any] = {}
@@ -245,10 +246,17 @@ def build_spec(
             raw["baseline"] = {}
         absolutize_llm(raw, spec_file.resolve().parent)
         model_base = spec_file.resolve().parent
+        if task is None and isinstance(raw.get("task"), str) and raw["task"]:
+            task = raw["task"]
         if raw.get("task") not in (None, task):
             raise UserError(
                 f"{spec_file} is a spec for task {shown(raw['task'])}, not {task!r}"
             )
+    if task is None:
+        where = f"{spec_file} names none" if spec_file else "no --spec file names one"
+        raise UserError(
+            f"no task: {where}; give it as TASK (scriptgen tasks lists them)"
+        )
     raw["task"] = task
     set_data: dict[str, Any] = {}
     for assignment in sets:

@@ -126,6 +126,7 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
      "baseline.temperature"),  # fmt: skip
     # --- spec files ----------------------------------------------------------------------
     ("spec-missing", (*NEW, "--spec", "nope.yaml"), {}, "nope.yaml"),
+    ("no-task-anywhere", ("new", "--spec", "s.yaml", "--no-validate"), {"s.yaml": "model: bert-base\n"}, "s.yaml names none; give it as TASK"),  # fmt: skip
     (
         "spec-binary",
         (*NEW, "--spec", "s.yaml"),

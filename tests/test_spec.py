@@ -138,6 +138,22 @@ def test_spec_for_another_task_is_refused(tmp_path: Path) -> None:
         build_spec("textclf", spec_file=tmp_path / "s.yaml", cwd=tmp_path)
 
 
+def test_the_spec_files_task_serves_when_none_is_given(tmp_path: Path) -> None:
+    """`scriptgen new --spec FILE` takes the task from the file's `task:`; without one
+    (or without a file) it is one clear error."""
+    build_file_tree(
+        tmp_path, {"s.yaml": "task: qa\nmodel: bert-base\n", "n.yaml": "model: x\n"}
+    )
+    raw, _ = build_spec(None, spec_file=tmp_path / "s.yaml", cwd=tmp_path)
+    assert raw["task"] == "qa"
+    with pytest.raises(
+        UserError, match="no task: .*n.yaml names none; give it as TASK"
+    ):
+        build_spec(None, spec_file=tmp_path / "n.yaml", cwd=tmp_path)
+    with pytest.raises(UserError, match="no task: no --spec file names one"):
+        build_spec(None, cwd=tmp_path)
+
+
 def test_example_spec_parses() -> None:
     raw, base = build_spec("textclf", spec_file=EXAMPLES / "textclf-reviews.yaml")
     spec = parse_spec({**raw, "name": raw.get("name", "x")}, get_manifest("textclf"))
