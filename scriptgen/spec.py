@@ -246,14 +246,19 @@ def build_spec(
             raw["baseline"] = {}
         absolutize_llm(raw, spec_file.resolve().parent)
         model_base = spec_file.resolve().parent
-        if task is None and isinstance(raw.get("task"), str) and raw["task"]:
-            task = raw["task"]
-        if raw.get("task") not in (None, task):
+        named = raw.get("task")
+        if task is None and isinstance(named, str) and named:
+            task = named
+        if task is not None and named not in (None, task):
             raise UserError(
-                f"{spec_file} is a spec for task {shown(raw['task'])}, not {task!r}"
+                f"{spec_file} is a spec for task {shown(named)}, not {task!r}"
             )
     if task is None:
-        where = f"{spec_file} names none" if spec_file else "no --spec file names one"
+        where = "no --spec file names one"
+        if spec_file is not None:
+            where = f"{spec_file} names none"
+            if raw.get("task") is not None:
+                where = f"{spec_file}'s task {shown(raw['task'])} is not a name"
         raise UserError(
             f"no task: {where}; give it as TASK (scriptgen tasks lists them)"
         )

@@ -152,6 +152,9 @@ def test_the_spec_files_task_serves_when_none_is_given(tmp_path: Path) -> None:
         build_spec(None, spec_file=tmp_path / "n.yaml", cwd=tmp_path)
     with pytest.raises(UserError, match="no task: no --spec file names one"):
         build_spec(None, cwd=tmp_path)
+    build_file_tree(tmp_path, {"l.yaml": "task: [1, 2]\n"})
+    with pytest.raises(UserError, match=r"l.yaml's task \[1, 2\] is not a name; give"):
+        build_spec(None, spec_file=tmp_path / "l.yaml", cwd=tmp_path)
 
 
 def test_example_spec_parses() -> None:
