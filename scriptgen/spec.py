@@ -326,6 +326,17 @@ def parse_spec(raw: dict[str, Any], manifest: Manifest) -> Spec:
             + f"; {manifest.name}'s data keys: {allowed}"
         ) from None
     spec.data = checked.model_dump(mode="json")
+    # An option of another method is dropped; one set away from its default would be
+    # silently unused (a spec switched to another method keeps its old defaults quietly).
+    given, default = raw.get("training") or {}, TrainingSpec(**manifest.training)
+    for key, methods in METHOD_OPTIONS.items():
+        unused = spec.training.method not in methods and key in given
+        if unused and getattr(spec.training, key) != getattr(default, key):
+            raise UserError(
+                f"invalid spec: training.{key} is an option of method "
+                f"{' / '.join(methods)}, not of {spec.training.method}; drop it or "
+                "change training.method"
+            )
     return spec
 
 

@@ -179,6 +179,8 @@ CASES: list[tuple[str, tuple[str, ...], Mapping[str, object], str]] = [
     ),
     ("spec-training-not-a-mapping", (*NEW, "--spec", "s.yaml"), {"s.yaml": "training: 5\n"}, "training"),  # fmt: skip
     ("spec-epochs-out-of-range", (*NEW, "--spec", "s.yaml"), {"s.yaml": "training:\n  epochs: 0\n"}, "epochs"),  # fmt: skip
+    ("spec-option-of-another-method", (*NEW, "--spec", "s.yaml"), {"s.yaml": "training:\n  method: prefix\n  lora:\n    r: 4\n"}, "training.lora is an option of method lora / qlora, not of prefix"),  # fmt: skip
+    ("set-option-of-another-method", (*NEW, "--set", "training.unfreeze_layers=2"), {}, "training.unfreeze_layers is an option of method freeze"),  # fmt: skip
     ("spec-labels-repeat", (*NEW, "--spec", "s.yaml"), {"s.yaml": "data:\n  labels: [a, a]\n"}, "labels"),  # fmt: skip
     ("spec-one-label", (*NEW, "--spec", "s.yaml"), {"s.yaml": "data:\n  labels: [a]\n"}, "labels"),  # fmt: skip
     ("spec-data-file-missing", (*NEW, "--spec", "s.yaml"), {"s.yaml": "data:\n  train: gone.csv\n"}, "gone.csv"),  # fmt: skip

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scriptgen.errors import UserError
 from scriptgen.lock import spec_hash
@@ -124,6 +125,29 @@ def test_bad_input_is_one_clear_user_error(
         plan_for(tmp_path, **kwargs)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_an_option_of_another_method_is_refused_unless_left_at_its_default(
+    tmp_path: Path,
+) -> None:
+    """Set away from its default, an option the method does not use would be silently
+    unused; at its default (what a spec switched to another method keeps) it is dropped.
+    """
+    with pytest.raises(UserError) as info:
+        plan_for(tmp_path, model="bert-base", sets=["training.lora.r=4"])
+    assert str(info.value) == (
+        "invalid spec: training.lora is an option of method lora / qlora, not of "
+        "full; drop it or change training.method"
+    )
+    with pytest.raises(UserError, match="training.unfreeze_layers is an option of"):
+        plan_for(tmp_path, model="bert-base", sets=["training.unfreeze_layers=2"])
+    lora = plan_for(tmp_path, model="bert-base", sets=["training.method=lora"])
+    switched = {**canonical(lora.spec, tmp_path), "name": "switched"}
+    switched["training"] = {**switched["training"], "method": "full"}
+    build_file_tree(tmp_path, {"s.yaml": yaml.safe_dump(switched)})
+    plan = plan_for(tmp_path, spec_file=tmp_path / "s.yaml")
+    assert plan.spec.training.method == "full"
+    assert "lora" not in canonical(plan.spec, tmp_path)["training"]
 
 
 def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
