@@ -26,6 +26,18 @@ BREAKAGES = {
         "",
         ["test_an_unknown_key_or_flag_is_one_clear_error"],
     ),
+    # A config.yaml that is not YAML ends in PyYAML's traceback, not one clear error.
+    "malformed-settings-file-traceback": (
+        "train.py",
+        "    try:\n"
+        '        with path.open(encoding="utf-8") as f:\n'
+        "            config = yaml.safe_load(f) or {}\n"
+        "    except yaml.YAMLError as exc:  # on one line: what, and the file's line and "
+        "column\n"
+        '        parser.error(" ".join(str(exc).split()))\n',
+        '    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}\n',
+        ["test_an_unknown_key_or_flag_is_one_clear_error"],
+    ),
     # A best-model metric that the run does not report (a code LLM's answer to "also
     # report the weighted F1"): every evaluation with a checkpoint would stop training.
     "best-model-metric-not-reported": (
