@@ -131,7 +131,11 @@ def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
     folder (a model's only where it is a local folder, not a hub id)."""
     if not path.is_file():
         parser.error(f"no settings file {path}")
-    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        with path.open(encoding="utf-8") as f:
+            config = yaml.safe_load(f) or {}
+    except yaml.YAMLError as exc:  # on one line: what, and the file's line and column
+        parser.error(" ".join(str(exc).split()))
     unknown = sorted(set(config) - names)
     if unknown:
         parser.error(
