@@ -326,8 +326,9 @@ def parse_spec(raw: dict[str, Any], manifest: Manifest) -> Spec:
             + f"; {manifest.name}'s data keys: {allowed}"
         ) from None
     spec.data = checked.model_dump(mode="json")
-    # An option of another method is dropped; one set away from its default would be
-    # silently unused (a spec switched to another method keeps its old defaults quietly).
+    # canonical() drops the options of other methods. One set away from its default would
+    # go silently unused; one at its default is what a spec switched to another method
+    # still holds, and passes.
     given, default = raw.get("training") or {}, TrainingSpec(**manifest.training)
     for key, methods in METHOD_OPTIONS.items():
         unused = spec.training.method not in methods and key in given
