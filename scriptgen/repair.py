@@ -105,7 +105,8 @@ def produce(
     if plan.spec.requirements and not backend.accepts_requirements:
         raise UserError(
             f"the spec has free-text requirements, which the {backend.name} backend cannot "
-            "honour; use an LLM backend (--llm) or remove them"
+            "honour; use an LLM backend (--llm openai:<server url> or hf:<model>, or "
+            "scriptgen.toml's [llm] uri) or remove them"
         )
     if validate:
         require_for(plan, sandbox.python)
