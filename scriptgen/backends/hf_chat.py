@@ -6,7 +6,9 @@ request, so that building the backend (and ``--help``) stays instant.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,19 +145,41 @@ def _load(model_ref: str) -> tuple[Any, Any]:
         placement: dict[str, Any] = {"dtype": torch.bfloat16, "device_map": "auto"}
     else:
         placement = {"dtype": torch.float32}
-    tokenizer = _from_pretrained(AutoTokenizer, model_ref, source, extra)
-    # Checked before the (slow) model load: a base model cannot hold a conversation.
-    if not getattr(tokenizer, "chat_template", None):
-        raise ScriptgenError(
-            f"hf: the tokenizer of {model_ref} has no chat template; use an instruct/chat model"
+    with gguf_read_once() if extra else contextlib.nullcontext():
+        tokenizer = _from_pretrained(AutoTokenizer, model_ref, source, extra)
+        # Checked before the (slow) model load: a base model cannot hold a conversation.
+        if not getattr(tokenizer, "chat_template", None):
+            raise ScriptgenError(
+                f"hf: the tokenizer of {model_ref} has no chat template; use an instruct/chat model"
+            )
+        model = _from_pretrained(
+            AutoModelForCausalLM, model_ref, source, {**extra, **placement}
         )
-    model = _from_pretrained(
-        AutoModelForCausalLM, model_ref, source, {**extra, **placement}
-    )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def gguf_read_once() -> Iterator[None]:
+    """Within it, each GGUF file's header is parsed once. transformers parses it whole for
+    the tokenizer, again for the config and again for the weights (6 s each for
+    SmolLM2-135M's, on 2 cores), and builds gguf's tensor name map once per module: both
+    cached for the load, then dropped. Can go when transformers reads a file once per load.
+    """
+    try:
+        import gguf
+    except ImportError:  # from_pretrained says what is missing
+        yield
+        return
+    reader, names = gguf.GGUFReader, gguf.get_tensor_name_map
+    gguf.GGUFReader = functools.cache(reader)
+    gguf.get_tensor_name_map = functools.cache(names)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = reader, names
 
 
 def _from_pretrained(
