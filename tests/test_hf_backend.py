@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from scriptgen.backends import get_backend
-from scriptgen.backends.hf_chat import hf_chat
+from scriptgen.backends.hf_chat import gguf_read_once, hf_chat
 from scriptgen.errors import ScriptgenError, UserError
 from scriptgen.plan import make_plan
 from scriptgen.spec import build_spec
@@ -191,6 +191,24 @@ def test_real_gguf_model_writes_code(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "def " in reply.text
     assert reply.completion_tokens == 32 and reply.prompt_tokens
     assert parsed == [str(path)] and gguf.GGUFReader is counted
+
+
+def test_gguf_loads_on_several_threads_leave_gguf_as_it_was() -> None:
+    import gguf
+
+    reader = gguf.GGUFReader
+
+    def load() -> None:
+        with gguf_read_once():
+            assert gguf.GGUFReader is not reader
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert gguf.GGUFReader is reader
 
 
 def test_streamed_tokens_are_counted_for_progress(tiny_model: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,9 @@ def _load(model_ref: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+_GGUF_LOAD = threading.Lock()
+
+
 @contextlib.contextmanager
 def gguf_read_once() -> Iterator[None]:
     """Within it, each GGUF file's header is parsed once. transformers parses it whole for
@@ -173,13 +177,14 @@ def gguf_read_once() -> Iterator[None]:
     except ImportError:  # from_pretrained says what is missing
         yield
         return
-    reader, names = gguf.GGUFReader, gguf.get_tensor_name_map
-    gguf.GGUFReader = functools.cache(reader)
-    gguf.get_tensor_name_map = functools.cache(names)
-    try:
-        yield
-    finally:
-        gguf.GGUFReader, gguf.get_tensor_name_map = reader, names
+    with _GGUF_LOAD:  # one load at a time: each restores what it found
+        reader, names = gguf.GGUFReader, gguf.get_tensor_name_map
+        gguf.GGUFReader = functools.cache(reader)
+        gguf.get_tensor_name_map = functools.cache(names)
+        try:
+            yield
+        finally:
+            gguf.GGUFReader, gguf.get_tensor_name_map = reader, names
 
 
 def _from_pretrained(
