@@ -57,9 +57,9 @@ def code_size(
     """(characters, lines, {file: characters}) of the code files of TASK's project with
     METHOD (and the EXTRA spec settings)."""
     from scriptgen.backends.reference import ReferenceBackend
-    from scriptgen.plan import make_plan
+    from scriptgen.planning import make_plan
     from scriptgen.spec import build_spec
-    from scriptgen.tasks import get_manifest
+    from scriptgen.manifests import get_manifest
 
     manifest = get_manifest(task)
     sets = [f"training.method={method}", *extra] + (
@@ -75,7 +75,7 @@ def code_size(
 
 
 def peft_method(task: str) -> str | None:
-    from scriptgen.tasks import get_manifest
+    from scriptgen.manifests import get_manifest
 
     methods = get_manifest(task).methods
     return next((m for m in ("lora", "ia3", "prefix") if m in methods), None)

@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
     from scriptgen import api
-    from scriptgen.estimate import estimate
+    from scriptgen.estimation import estimate
 
     work = Path(tempfile.mkdtemp(prefix="bench-plan-"))
     train, valid = write_data(work, args.batch_size * args.steps)

@@ -1,6 +1,6 @@
 """What one Python file defines, imports and accepts on its command line, from libcst and
 its scope analysis (so that a parameter named ``data`` is not taken for ``import data``):
-the structure that check.py checks across a project's files. Nothing here runs the code.
+the structure that checks.py checks across a project's files. Nothing here runs the code.
 """
 
 from __future__ import annotations

@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .check import Finding
-    from .compare import Comparison
+    from .checks import Finding
+    from .comparison import Comparison
     from .config import LLMSettings
-    from .estimate import Estimate
+    from .estimation import Estimate
     from .pipeline import Result
-    from .plan import Plan
+    from .planning import Plan
     from .progress import Progress
-    from .regen import Options, Outcome
+    from .regeneration import Options, Outcome
     from .stale import Status
     from .report import ValidationReport
-    from .validate import Sandbox
+    from .validation import Sandbox
 
 
 def plan(
@@ -46,7 +46,7 @@ def plan(
     """The validated plan for a spec given as a file and/or ``KEY=VALUE`` assignments
     (``task`` None: the spec file's); ``requires``: free-text requirements added to the
     spec's."""
-    from .plan import make_plan
+    from .planning import make_plan
     from .spec import build_spec
 
     raw, model_base = build_spec(
@@ -86,7 +86,7 @@ def new(
     from .backends import get_backend
     from .pipeline import generate
     from .progress import QUIET
-    from .validate import Sandbox
+    from .validation import Sandbox
 
     the_plan = plan(
         task,
@@ -119,7 +119,7 @@ def validate(
     """Check and validate a project on disk with its task's judge; writes nothing."""
     from .progress import QUIET
     from .project import validate_existing
-    from .validate import Sandbox
+    from .validation import Sandbox
 
     return validate_existing(
         Path(directory),
@@ -149,7 +149,7 @@ def check(
     directories: Sequence[Path | str] = (), options: Options | None = None
 ) -> list[Status]:
     """Which projects (default: under generated/) are stale, from their locks alone."""
-    from .regen import Options, check_all
+    from .regeneration import Options, check_all
     from .stale import find_projects
 
     return check_all(
@@ -168,8 +168,8 @@ def regen(
 ) -> list[Outcome]:
     """Regenerate the stale projects among ``directories`` (all with ``options.force``)."""
     from .progress import QUIET
-    from .regen import Options, prepare, regen_all
-    from .validate import Sandbox
+    from .regeneration import Options, prepare, regen_all
+    from .validation import Sandbox
 
     options = options or Options()
     sandbox = sandbox or Sandbox()
@@ -237,7 +237,7 @@ def estimate(
 ) -> Estimate:
     """What fine-tuning costs with each method, and the prompt baseline, before anything
     runs (``scriptgen plan``)."""
-    from .estimate import estimate as costs
+    from .estimation import estimate as costs
 
     return costs(
         the_plan,
@@ -255,7 +255,7 @@ def compare(
     price_per_mtok: float | None = None,
 ) -> Comparison:
     """A project's fine-tune against its prompt baseline, as its last runs measured."""
-    from .compare import compare as measure
+    from .comparison import compare as measure
 
     return measure(
         Path(directory), price_per_hour=price_per_hour, price_per_mtok=price_per_mtok

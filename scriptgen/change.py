@@ -21,7 +21,7 @@ from .changes import CONFIG, config_values
 from .definitions import defined_names
 from .lock import META_DIR
 from .parse import file_block
-from .plan import Plan
+from .planning import Plan
 from .prompts import repair_message
 from .render import render
 from .settings import (

@@ -25,8 +25,8 @@ from .errors import ScriptgenError
 
 if TYPE_CHECKING:
     from .config import LLMSettings
-    from .regen import Options
-    from .validate import Sandbox
+    from .regeneration import Options
+    from .validation import Sandbox
 
 _state = {"debug": False, "interrupted": False}
 
@@ -35,7 +35,7 @@ def _sandbox(
     timeout: float, memory_limit: str, python: str | None, strict: bool
 ) -> Sandbox:
     from .config import validation_python, validation_strict
-    from .validate import Sandbox
+    from .validation import Sandbox
 
     return Sandbox(
         timeout,
@@ -132,7 +132,7 @@ def regen(
     """
     from . import api
     from .config import llm_settings
-    from .regen import Options
+    from .regeneration import Options
     from .stale import DEFAULT_ROOT, find_projects
 
     if check and (
@@ -185,7 +185,7 @@ def _regen(todo: list[Path], options: Options, jobs: int, max_repairs: int | Non
 
     from . import api
     from .progress import Progress
-    from .regen import describe
+    from .regeneration import describe
     from .vcs import in_precommit
 
     options = dataclasses.replace(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .compare import PLOT_FILE, TABLE_FILE, Comparison
+from .comparison import PLOT_FILE, TABLE_FILE, Comparison
 from .errors import UserError
 from .plan_text import format_duration
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .plan import Plan
+from .planning import Plan
 
 DEFAULT_EXAMPLES = 10_000
 # Characters per token of English text for BPE / WordPiece vocabularies.

@@ -14,7 +14,7 @@ from .errors import MissingDependency, UserError
 from .spec import METHODS
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from .planning import Plan
 
 ML_STACK = ("torch", "transformers", "datasets", "accelerate", "yaml", "pytest")
 

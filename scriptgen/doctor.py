@@ -124,6 +124,6 @@ def report(
 
 def _task_needs() -> dict[str, tuple[str, ...]]:
     """Each task's packages beside the ML stack (its projects' requirements.txt)."""
-    from .tasks import available_tasks, get_manifest
+    from .manifests import available_tasks, get_manifest
 
     return {task: get_manifest(task).requirements for task in available_tasks()}

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from .check import safe_relpath
+from .checks import safe_relpath
 from .lock import META_DIR
 from .parse import path_from_line, parse_reply
 

@@ -21,7 +21,7 @@ import black
 import isort
 from isort.exceptions import FileSkipComment, ISortError
 
-from .check import Finding, sort_findings
+from .checks import Finding, sort_findings
 from .errors import ValidationFailed
 
 _MODE = black.Mode(target_versions={black.TargetVersion.PY310})

@@ -7,7 +7,7 @@ import types
 from typing import Any
 
 from .errors import ScriptgenError, UserError
-from .plan import Plan
+from .planning import Plan
 
 
 def auto_class(plan: Plan) -> Any:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from .check import safe_relpath
+from .checks import safe_relpath
 
 # Any indentation, not CommonMark's 0-3: models indent whole blocks under list items.
 _FENCE = re.compile(r"(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)")

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .backends import Backend, get_backend
-from .plan import Plan
+from .planning import Plan
 from .progress import QUIET, Progress
 from .record import meta_files
 from .repair import produce
 from .report import ValidationReport
-from .validate import Sandbox
+from .validation import Sandbox
 from .vcs import CommitResult, commit_generation
 from .write import refuse_existing, write_new
 

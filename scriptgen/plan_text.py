@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .estimate import GIB, Estimate
+from .estimation import GIB, Estimate
 
 
 def _fmt_bytes(n: float) -> str:

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .check import Finding, quick_check
+from .checks import Finding, quick_check
 from .errors import UserError
 from .lock import JUDGE_DIR, LOCK_FILE, SPEC_FILE, Lock
-from .plan import Plan
+from .planning import Plan
 from .progress import QUIET, Progress
 from .render import render_judge, render_scaffold
 from .repair import check_while_validating
 from .deps import require_for
 from .report import ValidationReport
-from .validate import Sandbox, write_tree
+from .validation import Sandbox, write_tree
 
 # Files of an existing project that travel into the validation sandbox.
 _TEXT_SUFFIXES = {
@@ -64,7 +64,7 @@ def read_project(project: Path, always: Iterable[str] = ()) -> dict[str, str]:
 def plan_for_existing(project: Path, task: str | None) -> Plan:
     """The plan behind an existing project: its ``.scriptgen/spec.yaml``, or, for a
     hand-written project, the task's defaults with the model its config.yaml names."""
-    from .plan import make_plan
+    from .planning import make_plan
     from .spec import absolutize_paths, read_spec_file
 
     if not project.is_dir():
@@ -80,7 +80,7 @@ def plan_for_existing(project: Path, task: str | None) -> Plan:
         raise UserError(
             f"{project} has no {SPEC_FILE}; pass --task for a hand-written project"
         )
-    from .tasks import get_manifest
+    from .manifests import get_manifest
 
     default_model = get_manifest(task).default_model
     model = default_model

@@ -11,7 +11,7 @@ from importlib import metadata
 from typing import Any
 
 from .parse import file_block
-from .plan import Plan
+from .planning import Plan
 from .render import render, render_judge, render_scaffold
 
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers")

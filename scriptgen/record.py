@@ -25,7 +25,7 @@ from .spec import dump_spec
 
 if TYPE_CHECKING:
     from .backends import Backend
-    from .plan import Plan
+    from .planning import Plan
     from .report import ValidationReport
 
 

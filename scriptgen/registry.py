@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import UserError, shown
 from .lock import FAMILIES_FILE, MODELS_FILE, templates_root
 from .spec import Method
-from .tasks import describe_error
+from .manifests import describe_error
 from .yamlfile import read_yaml
 
 

@@ -15,16 +15,16 @@ from typing import NoReturn
 from rich.markup import escape
 
 from .backends import Backend
-from .check import Finding, check_project, quick_check
+from .checks import Finding, check_project, quick_check
 from .errors import ScriptgenError, UserError, ValidationFailed
 from .fmt import format_files
 from .lock import META_DIR, TRANSCRIPT_FILE, VALIDATION_FILE
-from .plan import Plan
+from .planning import Plan
 from .progress import QUIET, Progress
 from .render import render_judge, render_scaffold
 from .deps import require_for
 from .report import ValidationReport
-from .validate import Sandbox, run_contract_tests
+from .validation import Sandbox, run_contract_tests
 from .write import keep_candidate
 
 

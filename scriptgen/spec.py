@@ -26,7 +26,7 @@ from .spec_options import (
     _Strict,
     _switched,
 )
-from .tasks import Manifest, data_model, first_error
+from .manifests import Manifest, data_model, first_error
 from .yamlfile import check_shape, read_yaml
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

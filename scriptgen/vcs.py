@@ -28,7 +28,7 @@ from .lock import META_DIR  # noqa: E402
 
 if TYPE_CHECKING:
     from .backends import Backend
-    from .plan import Plan
+    from .planning import Plan
     from .report import ValidationReport
 
 # Used when git cannot tell who is committing (see `_identity_env`).

@@ -176,7 +176,7 @@ def run_scriptgen(
 def plan_with(tmp_path: Path, task: str, *sets: str, model: str = "bert-base"):  # type: ignore[no-untyped-def]
     """The plan ``scriptgen new TASK --model MODEL --set ...`` makes (a UserError where
     it refuses)."""
-    from scriptgen.plan import make_plan
+    from scriptgen.planning import make_plan
     from scriptgen.spec import build_spec
 
     raw, base = build_spec(task, model=model, sets=list(sets), cwd=tmp_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scriptgen.backends.llm import LLMBackend, Reply
-from scriptgen.plan import Plan, make_plan
+from scriptgen.planning import Plan, make_plan
 from scriptgen.spec import build_spec
 
 

@@ -19,6 +19,22 @@ def test_every_command_has_its_function() -> None:
         assert callable(getattr(api, name)), name
 
 
+def test_the_package_names_the_api_functions_whatever_is_imported() -> None:
+    """`scriptgen.validate` is api.validate, also once the modules behind the API are
+    imported (no module of the package shares a name with a function of it)."""
+    import importlib
+    import pkgutil
+
+    import scriptgen
+
+    by_path = ("__main__", "warm_server", "confine", "namespaces")  # run, not imported
+    for module in pkgutil.iter_modules(scriptgen.__path__):
+        if module.name not in by_path:
+            importlib.import_module(f"scriptgen.{module.name}")
+    for name in scriptgen.__all__:
+        assert getattr(scriptgen, name) is getattr(api, name), name
+
+
 def test_prompt_is_what_the_cli_prints(tmp_path: Path) -> None:
     import json
 

@@ -410,7 +410,7 @@ def test_a_project_without_a_baseline_ignores_the_baseline_templates(
     assert "textclf/reference/train.py.j2" in without
     # Nor what only the baseline's templates include (its shared argument handling).
     from scriptgen.render import shared_templates
-    from scriptgen.tasks import get_manifest
+    from scriptgen.manifests import get_manifest
 
     for task in ("textclf", "tokclf"):
         manifest = get_manifest(task)

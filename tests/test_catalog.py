@@ -13,11 +13,11 @@ import pytest
 
 from scriptgen.catalog import combinations
 from scriptgen.pipeline import generate
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.spec import build_spec
-from scriptgen.tasks import get_manifest
+from scriptgen.manifests import get_manifest
 from scriptgen.twins import building, offered
-from scriptgen.validate import Sandbox
+from scriptgen.validation import Sandbox
 
 from .conftest import alias_for
 

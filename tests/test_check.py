@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from scriptgen.check import Finding, check_project, safe_relpath
-from scriptgen.tasks import FileContract, Manifest
+from scriptgen.checks import Finding, check_project, safe_relpath
+from scriptgen.manifests import FileContract, Manifest
 
 DATA_PY = '''\
 """Loads the rows."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from scriptgen.errors import UserError
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.spec import build_spec
 
 from .conftest import (

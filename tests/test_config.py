@@ -157,7 +157,7 @@ def test_a_tasks_own_requirements_are_named(tmp_path: Path) -> None:
 
     from scriptgen.deps import missing_ml_stack, require_ml_stack
     from scriptgen.errors import MissingDependency
-    from scriptgen.tasks import available_tasks, get_manifest
+    from scriptgen.manifests import available_tasks, get_manifest
 
     needs = {n for t in available_tasks() for n in get_manifest(t).requirements}
     assert {"seqeval>=1.2", "rouge-score>=0.1.2"} <= needs

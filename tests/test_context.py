@@ -14,7 +14,7 @@ from scriptgen.backends import get_backend
 from scriptgen.backends.llm import REPLY_TOKENS
 from scriptgen.config import LLMSettings
 from scriptgen.errors import UserError
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.prompts import generation_messages
 from scriptgen.spec import build_spec
 

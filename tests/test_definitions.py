@@ -20,7 +20,7 @@ from scriptgen.definitions import (
     reply_schema,
     statements,
 )
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.spec import build_spec
 
 from .conftest import run_scriptgen

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from scriptgen.estimate import MethodCost, Number, launch_advice
-from scriptgen.plan import make_plan
+from scriptgen.estimation import MethodCost, Number, launch_advice
+from scriptgen.planning import make_plan
 from scriptgen.render import render_scaffold
 from scriptgen.spec import build_spec
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scriptgen.catalog import combinations
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.registry import family
 from scriptgen.spec import build_spec
 
@@ -164,7 +164,7 @@ def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
     assert full["flops"]["value"] == pytest.approx(6 * dense * data["tokens"]["value"])
     assert all(number["how"] for number in full["memory"].values())
     # The terminal table: the same figures, rendered (no second run of the estimate).
-    from scriptgen.estimate import Estimate, MethodCost, Number
+    from scriptgen.estimation import Estimate, MethodCost, Number
     from scriptgen.plan_text import render
 
     rows = [
@@ -201,7 +201,7 @@ def test_positions_per_example_are_the_manifests(
 ) -> None:
     """How many positions an example becomes is the task manifest's data (patches for
     images, a data key's seconds for audio), not a guess from the model's config."""
-    from scriptgen.estimate import _sequence
+    from scriptgen.estimation import _sequence
 
     config = twin_config(model_type)
     n, how = _sequence(plan_for(task, model_type, tmp_path), config)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from scriptgen import fmt
-from scriptgen.check import Finding
+from scriptgen.checks import Finding
 from scriptgen.fmt import FormatError, format_files, format_python
 
 MESSY = """\

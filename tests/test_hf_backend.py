@@ -12,7 +12,7 @@ import pytest
 from scriptgen.backends import get_backend
 from scriptgen.backends.hf_chat import gguf_read_once, hf_chat
 from scriptgen.errors import ScriptgenError, UserError
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.spec import build_spec
 
 from .conftest import git, run_scriptgen, smollm2_gguf, tree

@@ -17,7 +17,7 @@ import pytest
 
 from scriptgen.backends.reference import ReferenceBackend
 from scriptgen.parse import file_block
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.spec import build_spec
 
 from .conftest import git, run_scriptgen, tree

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import pytest
 
 from scriptgen.backends.reference import ReferenceBackend
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.spec import build_spec
 
 from .conftest import git, run_scriptgen

@@ -8,7 +8,7 @@ import pytest
 
 from scriptgen.backends.reference import ReferenceBackend
 from scriptgen.parse import parse_reply
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.prompts import generation_messages, installed_versions, repair_message
 from scriptgen.spec import build_spec
 

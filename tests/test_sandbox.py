@@ -16,7 +16,7 @@ import pytest
 from scriptgen.errors import UserError
 from scriptgen.isolation import FILE_SIZE_LIMIT, PROCESS_LIMIT, Isolation, isolation
 from scriptgen.render import environment
-from scriptgen.validate import Sandbox, parse_size, run_contract_tests
+from scriptgen.validation import Sandbox, parse_size, run_contract_tests
 
 confined = pytest.mark.skipif(
     "filesystem" not in isolation().contained,
@@ -221,7 +221,7 @@ def test_strict_refuses_llm_code_without_file_system_confinement(
 ) -> None:
     """Where no Landlock exists (simulated: this machine has it), --strict-sandbox
     refuses code an LLM wrote, and lets the reference code through."""
-    import scriptgen.validate as validate
+    import scriptgen.validation as validate
 
     Sandbox(strict=True).admit("openai")  # confined here: admitted
     unconfined = Isolation(contained=("network", "processes"))
@@ -263,7 +263,7 @@ def test_nothing_outlives_a_killed_scriptgen(tmp_path: Path) -> None:
     import tempfile
     import uuid
 
-    from scriptgen.validate import remove_leftovers
+    from scriptgen.validation import remove_leftovers
 
     from .test_validate import _running, _wait_for
 
@@ -279,7 +279,7 @@ def test_nothing_outlives_a_killed_scriptgen(tmp_path: Path) -> None:
     }
     script = tmp_path / "run.py"
     script.write_text(
-        "from scriptgen.validate import run_contract_tests\n"
+        "from scriptgen.validation import run_contract_tests\n"
         f"run_contract_tests({project!r}, timeout=600)\n",
         encoding="utf-8",
     )
@@ -305,7 +305,7 @@ def test_the_next_run_removes_a_killed_runs_half_built_twin(tmp_path: Path) -> N
     import os
     import time
 
-    from scriptgen.validate import remove_leftovers
+    from scriptgen.validation import remove_leftovers
 
     twins = tmp_path / "twins"
     stale, fresh, built = twins / ".0a1b.x9", twins / ".0a1b.y7", twins / "0a1b"

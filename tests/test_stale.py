@@ -28,7 +28,7 @@ from .conftest import build_file_tree, run_scriptgen, snapshot
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One project generated for real (no validation, no commit): copied by each test."""
     from scriptgen.pipeline import generate
-    from scriptgen.plan import make_plan
+    from scriptgen.planning import make_plan
     from scriptgen.spec import build_spec
 
     out = tmp_path_factory.mktemp("pristine") / "generated"
@@ -290,7 +290,7 @@ def test_the_lock_hashes_only_the_registry_entries_the_project_reads(
     project: Path,
 ) -> None:
     from scriptgen.render import shared_templates
-    from scriptgen.tasks import get_manifest
+    from scriptgen.manifests import get_manifest
 
     keys = [k for k in Lock.read(project).templates if k.startswith("_common/")]
     entries = [k for k in keys if "#" in k]

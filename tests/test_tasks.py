@@ -13,10 +13,10 @@ import yaml
 
 from scriptgen.catalog import combinations
 from scriptgen.errors import UserError
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.render import render_scaffold, shared_templates
 from scriptgen.spec import METHODS, build_spec
-from scriptgen.tasks import available_tasks, get_manifest
+from scriptgen.manifests import available_tasks, get_manifest
 
 from .conftest import (
     REPO,
@@ -305,7 +305,7 @@ def test_nothing_under_the_package_names_a_task_column_or_alias() -> None:
     manifests = [get_manifest(task) for task in available_tasks()]
     names = [*available_tasks(), "bert-base"]
     # The tasks' data keys, but two words the core uses in a sense of its own: a file's
-    # "kind" (code or scaffold), and "labels", which estimate.py still reads from the data
+    # "kind" (code or scaffold), and "labels", which estimation.py still reads from the data
     # block to size a classifier's head (to move into the manifests).
     names += {key for m in manifests for key in m.data.keys} - {"kind", "labels"}
     names += {name for m in manifests for name in (m.metric, *m.metrics)}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.render import render_files
 from scriptgen.spec import build_spec
 

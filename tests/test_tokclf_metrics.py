@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 
 from scriptgen.backends.reference import ReferenceBackend
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.spec import build_spec
 
 TYPES = ["PER", "LOC", "ORG"]

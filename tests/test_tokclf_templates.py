@@ -12,7 +12,7 @@ import yaml
 
 from scriptgen.backends.reference import ReferenceBackend
 from scriptgen.errors import UserError
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.render import render_judge, render_scaffold
 from scriptgen.spec import build_spec
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from scriptgen.errors import UserError
-from scriptgen.plan import make_plan
+from scriptgen.planning import make_plan
 from scriptgen.render import render_scaffold
 from scriptgen.spec import build_spec
 

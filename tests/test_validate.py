@@ -12,7 +12,7 @@ import pytest
 from scriptgen.errors import UserError
 from scriptgen.isolation import sandbox_env
 from scriptgen.report import Step, diagnose
-from scriptgen.validate import parse_size, run_contract_tests
+from scriptgen.validation import parse_size, run_contract_tests
 
 PASSING = {".scriptgen/judge/test_ok.py": "def test_ok():\n    assert 1 + 1 == 2\n"}
 

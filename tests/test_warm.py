@@ -18,7 +18,7 @@ import pytest
 
 from scriptgen import warm
 from scriptgen.isolation import isolation
-from scriptgen.validate import run_contract_tests
+from scriptgen.validation import run_contract_tests
 
 from .test_sandbox import HARNESS
 from .test_validate import _running, _wait_for
@@ -356,7 +356,7 @@ def test_a_child_that_cannot_be_confined_starts_cold(
     """The warm worker cannot confine the project's process (here: its run's folder to
     mount is missing): the child never runs the project's code, and the judge starts it
     cold instead, saying so."""
-    import scriptgen.validate as validate
+    import scriptgen.validation as validate
 
     def broken(*args, **kwargs):
         policy = warm.lease_policy(*args, **kwargs)
@@ -408,7 +408,7 @@ def _validate_in_a_child(files: dict, tmp_path: Path, wait: bool = True):
     script.write_text(
         "import json, sys\n"
         "from scriptgen import warm\n"
-        "from scriptgen.validate import run_contract_tests\n"
+        "from scriptgen.validation import run_contract_tests\n"
         f"report = run_contract_tests({files!r}, timeout=120)\n"
         "kind = type(warm._WORKERS[sys.executable]).__name__\n"
         "print(json.dumps({'passed': report.passed, 'worker': report.worker, 'kind': kind}))\n",

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from ..config import LLMSettings
 from ..errors import UserError
-from ..plan import Plan
+from ..planning import Plan
 
 OnToken = Callable[[int], None]  # called with the number of tokens just generated
 

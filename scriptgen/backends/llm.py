@@ -24,7 +24,7 @@ from ..definitions import apply_any, edit_schema
 from ..errors import ScriptgenError, UserError
 from ..lock import LLM_DECODING
 from ..parse import parse_reply
-from ..plan import Plan
+from ..planning import Plan
 from ..prompts import generation_messages, repair_message
 from . import OnToken
 

@@ -30,7 +30,7 @@ from .metamodel import (
     parameters,
     peft_task_type,
 )
-from .plan import Plan
+from .planning import Plan
 
 GIB = 1024**3
 
@@ -153,7 +153,7 @@ def estimate(
 ) -> Estimate:
     """Parameters, memory, compute, time and cost of each method the family offers (or
     ``methods``), and of the spec's prompt baseline."""
-    from .plan import supported_methods
+    from .planning import supported_methods
 
     config = load_config(plan.model.name_or_path)
     training = plan.spec.training
@@ -306,7 +306,7 @@ def _baseline(
     plan: Plan, devices: list[Device], utilisation: float, price_per_mtok: float | None
 ) -> dict[str, Number]:
     """Tokens per example of the prompt baseline and its time and cost per 1,000."""
-    from .plan import resolve_llm
+    from .planning import resolve_llm
 
     assert plan.spec.baseline is not None
     baseline = plan.spec.baseline

@@ -21,7 +21,7 @@ from .spec import (
     parse_spec,
     relative_posix,
 )
-from .tasks import Manifest, available_tasks, get_manifest
+from .manifests import Manifest, available_tasks, get_manifest
 
 
 @dataclass

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from .backends import Backend
     from .changes import Record
     from .merge import Merge
-    from .plan import Plan
+    from .planning import Plan
     from .progress import Progress
-    from .validate import Sandbox
+    from .validation import Sandbox
     from .vcs import CommitResult
 
 State = Literal["fresh", "unchanged", "regenerated", "conflict", "failed"]
@@ -88,7 +88,7 @@ def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     from .deps import require_ml_stack
     from .lock import spec_parts
     from .spec import METHODS, TrainingSpec
-    from .tasks import get_manifest
+    from .manifests import get_manifest
 
     if not options.validate:
         return

@@ -25,7 +25,7 @@ from .plan_text import format_duration
 from .yamlfile import read_yaml
 
 if TYPE_CHECKING:
-    from .tasks import Manifest
+    from .manifests import Manifest
 
 RESULTS = "eval_results.json"
 TRAIN_RESULTS = "train_results.json"
@@ -135,7 +135,7 @@ def output_dir(project: Path, config: dict[str, Any]) -> Path:
 def _manifest_of(project: Path) -> Manifest:
     """The manifest of the project's task, named by its lock."""
     from .lock import Lock
-    from .tasks import get_manifest
+    from .manifests import get_manifest
 
     try:
         task = Lock.read(project).task
@@ -276,7 +276,7 @@ def _against_plan(
         import torch
 
         from .api import plan as make
-        from .estimate import GPUS, estimate
+        from .estimation import GPUS, estimate
         from .lock import SPEC_FILE
 
         if device is None:

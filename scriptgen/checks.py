@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from .analyse import Analysis, AttrUse, Import, analyse
-from .tasks import Manifest
+from .manifests import Manifest
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
