@@ -1,7 +1,7 @@
 """scriptgen: turn a task spec into a runnable, tested fine-tuning project.
 
 The library API (``new``, ``validate``, ``check``, ``regen``, ``tasks``, ``plan``,
-``prompt``, ``estimate``, ``compare``) lives in
+``prompt``, ``estimate``, ``compare``, ``judge``) lives in
 ``scriptgen.api``; it is imported on first use, so ``import scriptgen`` stays light.
 """
 
@@ -14,6 +14,7 @@ __all__ = [
     "check",
     "compare",
     "estimate",
+    "judge",
     "new",
     "plan",
     "prompt",
