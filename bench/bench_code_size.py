@@ -57,9 +57,9 @@ def code_size(
     """(characters, lines, {file: characters}) of the code files of TASK's project with
     METHOD (and the EXTRA spec settings)."""
     from scriptgen.backends.reference import ReferenceBackend
+    from scriptgen.manifests import get_manifest
     from scriptgen.planning import make_plan
     from scriptgen.spec import build_spec
-    from scriptgen.manifests import get_manifest
 
     manifest = get_manifest(task)
     sets = [f"training.method={method}", *extra] + (

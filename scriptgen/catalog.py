@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .manifests import available_tasks, get_manifest
 from .planning import supported_methods
 from .registry import aliases, family
-from .manifests import available_tasks, get_manifest
 
 # Where the spec asks for each optional part (a manifest file's ``when``).
 OPTION_KEYS = {

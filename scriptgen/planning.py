@@ -11,6 +11,7 @@ from typing import Any
 from . import __version__
 from .errors import UserError, shown
 from .lock import ENTRY_SEP, FAMILIES_FILE, MODELS_FILE, spec_hash
+from .manifests import Manifest, available_tasks, get_manifest
 from .registry import Family, ResolvedModel, aliases, family, resolve_model
 from .spec import (
     LOCAL_FORMATS,
@@ -21,7 +22,6 @@ from .spec import (
     parse_spec,
     relative_posix,
 )
-from .manifests import Manifest, available_tasks, get_manifest
 
 
 @dataclass

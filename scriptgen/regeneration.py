@@ -87,8 +87,8 @@ def prepare(projects: list[Path], options: Options, sandbox: Sandbox) -> None:
     turn."""
     from .deps import require_ml_stack
     from .lock import spec_parts
-    from .spec import METHODS, TrainingSpec
     from .manifests import get_manifest
+    from .spec import METHODS, TrainingSpec
 
     if not options.validate:
         return

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import UserError, shown
 from .lock import FAMILIES_FILE, MODELS_FILE, templates_root
-from .spec import Method
 from .manifests import describe_error
+from .spec import Method
 from .yamlfile import read_yaml
 
 

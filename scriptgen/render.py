@@ -15,8 +15,8 @@ from .lock import COMMON_FILES, templates_root, unused_templates
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
-    from .planning import Plan
     from .manifests import FileContract, Manifest
+    from .planning import Plan
 
 
 def _to_yaml(value: Any) -> str:

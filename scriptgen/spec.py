@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from .errors import UserError, shown
 from .lock import spec_parts
+from .manifests import Manifest, data_model, first_error
 from .spec_options import (
     BaselineSpec,
     EarlyStoppingSpec,
@@ -26,7 +27,6 @@ from .spec_options import (
     _Strict,
     _switched,
 )
-from .manifests import Manifest, data_model, first_error
 from .yamlfile import check_shape, read_yaml
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

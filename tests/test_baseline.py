@@ -409,8 +409,8 @@ def test_a_project_without_a_baseline_ignores_the_baseline_templates(
     assert "textclf/judge/test_baseline.py.j2" not in without
     assert "textclf/reference/train.py.j2" in without
     # Nor what only the baseline's templates include (its shared argument handling).
-    from scriptgen.render import shared_templates
     from scriptgen.manifests import get_manifest
+    from scriptgen.render import shared_templates
 
     for task in ("textclf", "tokclf"):
         manifest = get_manifest(task)

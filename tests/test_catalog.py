@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from scriptgen.catalog import combinations
+from scriptgen.manifests import get_manifest
 from scriptgen.pipeline import generate
 from scriptgen.planning import make_plan
 from scriptgen.spec import build_spec
-from scriptgen.manifests import get_manifest
 from scriptgen.twins import building, offered
 from scriptgen.validation import Sandbox
 

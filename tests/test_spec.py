@@ -7,9 +7,9 @@ import yaml
 
 from scriptgen.errors import UserError
 from scriptgen.lock import spec_hash
+from scriptgen.manifests import get_manifest
 from scriptgen.planning import make_plan
 from scriptgen.spec import build_spec, canonical, parse_spec
-from scriptgen.manifests import get_manifest
 
 from .conftest import EXAMPLES, build_file_tree
 

@@ -289,8 +289,8 @@ def test_check_path_imports_nothing_heavy(project: Path) -> None:
 def test_the_lock_hashes_only_the_registry_entries_the_project_reads(
     project: Path,
 ) -> None:
-    from scriptgen.render import shared_templates
     from scriptgen.manifests import get_manifest
+    from scriptgen.render import shared_templates
 
     keys = [k for k in Lock.read(project).templates if k.startswith("_common/")]
     entries = [k for k in keys if "#" in k]

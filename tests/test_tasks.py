@@ -13,10 +13,10 @@ import yaml
 
 from scriptgen.catalog import combinations
 from scriptgen.errors import UserError
+from scriptgen.manifests import available_tasks, get_manifest
 from scriptgen.planning import make_plan
 from scriptgen.render import render_scaffold, shared_templates
 from scriptgen.spec import METHODS, build_spec
-from scriptgen.manifests import available_tasks, get_manifest
 
 from .conftest import (
     REPO,
