@@ -169,7 +169,7 @@ def encode_label(value, scheme: LabelScheme) -> int:
             raise ValueError(f"label id {value!r} out of range for {scheme.names}")
         return int(value)
     if str(value) not in scheme.names:
-        raise ValueError(f"unknown label {value!r}: expected one of {scheme.names}")
+        raise ValueError(f"unknown label {value!r:.60}: expected one of {scheme.names}")
     return scheme.names.index(str(value))
 
 
