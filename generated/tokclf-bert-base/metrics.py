@@ -1,7 +1,5 @@
-"""Entity-level scores for tagged sentences, with seqeval's entities (its default mode,
-conlleval's reading: an I-X after O or after another type starts an entity too).
-
-A predicted entity counts only if its type and both of its ends are right.
+"""Entity-level scores as seqeval counts them (conlleval's reading: an I-X after O or
+another type starts an entity). A predicted entity counts if its type and ends are right.
 """
 
 from __future__ import annotations
@@ -12,9 +10,8 @@ from seqeval.metrics.sequence_labeling import get_entities
 def word_tags(
     predictions, label_ids, labels: list[str], ignore_index: int
 ) -> tuple[list[list[str]], list[list[str]]]:
-    """Each sentence's true and predicted tag names over each word's first sub-token
-    (the positions whose label id is not ``ignore_index``), from the Trainer's id
-    arrays."""
+    """Each sentence's true and predicted tags where the label id is not
+    ``ignore_index`` (each word's first sub-token), from the Trainer's id arrays."""
     true_tags, pred_tags = [], []
     for pred_row, label_row in zip(predictions, label_ids):
         scored = label_row != ignore_index
@@ -24,7 +21,6 @@ def word_tags(
 
 
 def _scores(expected: set, predicted: set) -> dict[str, float]:
-    """Precision, recall and F1 of the predicted entities against the expected ones."""
     correct = len(expected & predicted)
     precision = correct / len(predicted) if predicted else 0.0
     recall = correct / len(expected) if expected else 0.0
@@ -36,14 +32,11 @@ def _scores(expected: set, predicted: set) -> dict[str, float]:
 def entity_scores(
     true_tags: list[list[str]], pred_tags: list[list[str]]
 ) -> dict[str, object]:
-    """Micro-averaged entity precision, recall and F1, word accuracy, and per-type scores.
-
-    ``true_tags`` and ``pred_tags`` hold one list of tags per sentence, of equal lengths.
-    """
-    lengths = [len(tags) for tags in true_tags], [len(tags) for tags in pred_tags]
-    if lengths[0] != lengths[1]:
+    """Micro-averaged entity precision, recall and F1, word accuracy, and per-type scores
+    of sentences' tags (lists of equal lengths)."""
+    if list(map(len, true_tags)) != list(map(len, pred_tags)):
         raise ValueError("the true and predicted tags differ in sentences or words")
-    # (type, start, end) over the sentences end to end: seqeval's own counting.
+    # (type, start, end) over the sentences end to end, as seqeval counts.
     expected, predicted = set(get_entities(true_tags)), set(get_entities(pred_tags))
     pairs = [pair for tags in zip(true_tags, pred_tags) for pair in zip(*tags)]
 

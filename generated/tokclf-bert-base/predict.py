@@ -3,11 +3,10 @@
     python predict.py --text "Angela Merkel met Emmanuel Macron in Berlin ."
     python predict.py --input_file sentences.jsonl --output_file predictions.jsonl
 
-Prints (or writes) one JSON line per input: its "text", its words ("tokens", a --text
-split on whitespace), a tag per word ("tags") and the "entities" they make ({"text",
-"type", "start", "end", "score"}: word indices, end exclusive). An input file is JSON
-Lines with a tokens column, or one text a line. The model: --model_dir, else output_dir
-in config.yaml.
+Prints (or writes) a JSON line per input: its "text", its words ("tokens": a --text split
+on whitespace), their "tags" and the "entities" ({"text", "type", "start", "end",
+"score"}; word indices, end exclusive). An input file is JSON Lines with a tokens column,
+or a text a line. The model: --model_dir, else output_dir in config.yaml.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Data for token classification: load the splits, settle the tag set, align tags to tokens.
 
-Each example is a sentence split into words (the tokens column) with one tag per word (the
-tags column). Tags may be names ("B-PER"), integer ids (0), or a Sequence(ClassLabel)
-feature as on the hub; which one is decided once per column from its feature type.
+Each example is a sentence as a list of words (the tokens column) and a list of tags, one
+per word: names ("B-PER"), integer ids, or a Sequence(ClassLabel) as on the hub.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from datasets import (
     ClassLabel,
     Dataset,
     DatasetDict,
-    Value,
     get_dataset_split_names,
     load_dataset,
 )
@@ -98,25 +96,17 @@ def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> Non
         for column in (tokens_column, tags_column):
             if column not in dataset.column_names:
                 raise ValueError(
-                    f"column {column!r} not found in the {split} data "
-                    f"(columns: {dataset.column_names}); "
-                    "set --tokens_column / --tags_column"
+                    f"no column {column!r} in the {split} data "
+                    f"(columns: {dataset.column_names}); set --{tokens,tags}_column"
                 )
             if getattr(dataset.features[column], "feature", None) is None:
-                raise ValueError(
-                    f"column {column!r} of the {split} data is "
-                    f"{dataset.features[column]}, not a list (one entry per word)"
-                )
+                raise ValueError(f"column {column!r} of the {split} data is not a list")
 
 
-def _tag_feature(dataset: Dataset, tags_column: str):
-    """The feature of one tag: ClassLabel, Value("string"), Value("int64"), ... (the
-    column is a list of them, as check_columns has seen)."""
-    return dataset.features[tags_column].feature
-
-
-def _is_integer(feature) -> bool:
-    return isinstance(feature, Value) and feature.dtype.startswith(("int", "uint"))
+def _ids(feature) -> bool:
+    """Whether one tag's feature holds ids (a ClassLabel or integers), not names."""
+    dtype = getattr(feature, "dtype", "")
+    return isinstance(feature, ClassLabel) or dtype.startswith(("int", "uint"))
 
 
 def _sort_key(tag: str) -> tuple:
@@ -130,57 +120,48 @@ def resolve_labels(
 ) -> list[str]:
     """The tag names in id order, checked against the data's own."""
     labels = [str(label) for label in labels] if labels else None
-    feature = _tag_feature(train_dataset, tags_column)
+    feature = train_dataset.features[tags_column].feature
     if isinstance(feature, ClassLabel):
-        if labels and labels != list(feature.names):
+        if labels and labels != feature.names:
             raise ValueError(
-                f"labels {labels} are not the data's own tag names {feature.names} "
-                "(in id order); leave labels out to use the data's"
+                f"labels {labels} are not the data's tag names {feature.names} (in id "
+                "order); leave labels out to use the data's"
             )
         return list(feature.names)
-    if _is_integer(feature):
+    if _ids(feature):
         if not labels:
             raise ValueError(
-                f"column {tags_column!r} holds tag ids without names: give the tag names "
-                "in id order (labels in config.yaml, or --labels)"
+                f"column {tags_column!r} holds tag ids: give their names in id order "
+                "(labels in config.yaml, or --labels)"
             )
         return labels
     seen = {str(tag) for tags in train_dataset[tags_column] for tag in tags}
-    if labels:
-        unknown = sorted(seen - set(labels))
-        if unknown:
-            raise ValueError(
-                f"tags {unknown} in the data are not among the labels {labels}"
-            )
-        return labels
-    return sorted(seen, key=_sort_key)
+    unknown = sorted(seen - set(labels or seen))
+    if unknown:
+        raise ValueError(f"tags {unknown[:5]} in the data are not in labels {labels}")
+    return labels or sorted(seen, key=_sort_key)
 
 
 def encode_tags(
     dataset: Dataset, tags_column: str, labels: list[str]
 ) -> Callable[[list], list[int]]:
     """A function from one sentence's tags to tag ids, chosen from the column's type."""
-    feature = _tag_feature(dataset, tags_column)
-    if isinstance(feature, ClassLabel) or _is_integer(feature):
+    if _ids(dataset.features[tags_column].feature):
 
         def from_ids(tags: list) -> list[int]:
-            for tag in tags:
-                if not 0 <= tag < len(labels):
-                    raise ValueError(
-                        f"tag id {tag} out of range for {len(labels)} labels {labels}"
-                    )
+            bad = [tag for tag in tags if not 0 <= tag < len(labels)]
+            if bad:
+                raise ValueError(f"tag id {bad[0]} is not one of {len(labels)} labels")
             return list(tags)
 
         return from_ids
     label2id = {label: i for i, label in enumerate(labels)}
 
     def from_names(tags: list) -> list[int]:
-        try:
-            return [label2id[str(tag)] for tag in tags]
-        except KeyError as exc:
-            raise ValueError(
-                f"unknown tag {exc.args[0]!r}: expected one of {labels}"
-            ) from None
+        unknown = [tag for tag in tags if str(tag) not in label2id]
+        if unknown:
+            raise ValueError(f"unknown tag {unknown[0]!r:.60}: not one of {labels}")
+        return [label2id[str(tag)] for tag in tags]
 
     return from_names
 
@@ -200,11 +181,8 @@ def align_labels(
     label_all_tokens: bool = False,
     b_to_i: list[int] | None = None,
 ) -> list[int]:
-    """One label per token: the word's tag on its first sub-token, -100 elsewhere.
-
-    With ``label_all_tokens`` the other sub-tokens of a word get its tag too, B-X turned
-    into I-X (``b_to_i``), as the Hugging Face run_ner.py example does.
-    """
+    """One label per token: the word's tag on its first sub-token, -100 elsewhere (or
+    with ``label_all_tokens`` on every sub-token, B-X turned into I-X by ``b_to_i``)."""
     labels = []
     previous = None
     for word_id in word_ids:
@@ -230,11 +208,8 @@ def tokenize_datasets(
     max_length: int,
     label_all_tokens: bool = False,
 ) -> DatasetDict:
-    """Token ids and aligned "labels" for every split; other columns are dropped.
-
-    ``label_all_tokens`` applies to the training split only: evaluation always scores each
-    word once, at its first sub-token.
-    """
+    """Token ids and aligned "labels" for every split (``label_all_tokens`` for the
+    training split only: evaluation scores each word once)."""
     b_to_i = b_to_i_map(labels)
 
     def tokenizer_for(split: str, dataset: Dataset):
@@ -252,8 +227,7 @@ def tokenize_datasets(
             for i, tags in enumerate(batch[tags_column]):
                 if len(tags) != len(words[i]):
                     raise ValueError(
-                        f"{split}: a sentence of {len(words[i])} words has {len(tags)} "
-                        f"tags: {words[i]} {tags}"
+                        f"{split}: a sentence of {len(words[i])} words has {len(tags)} tags"
                     )
                 encoded["labels"].append(
                     align_labels(encoded.word_ids(i), encode(tags), all_tokens, b_to_i)
