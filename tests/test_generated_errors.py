@@ -1,0 +1,77 @@
+"""A generated project's data errors are one short line: a bad value in a user's data (a
+whole review in the label column, a list where a text goes) is cut, not echoed whole.
+
+Each case renders a project with the reference backend, imports its data.py and feeds the
+function that checks the value a value of 10,000 characters.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from scriptgen.backends.reference import ReferenceBackend
+from scriptgen.planning import make_plan
+from scriptgen.spec import build_spec
+
+LONG = "x" * 10_000
+
+
+def data_module(tmp_path: Path, task: str, model: str) -> ModuleType:
+    """The project's data.py, imported under a name of its own."""
+    raw, base = build_spec(task, model=model, cwd=tmp_path)
+    plan = make_plan(raw, base, tmp_path / "generated")
+    path = tmp_path / "data.py"
+    path.write_text(ReferenceBackend().generate(plan)["data.py"], encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(f"{task}_data", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def textclf_label(data: ModuleType) -> None:
+    data.encode_label(LONG, data.LabelScheme(["neg", "pos"], values_are_ids=False))
+
+
+def tokclf_tag(data: ModuleType) -> None:
+    from datasets import Dataset
+
+    dataset = Dataset.from_dict({"ner_tags": [["O"]]})
+    data.encode_tags(dataset, "ner_tags", ["O", "B-PER"])(["O", LONG])
+
+
+def seq2seq_text(data: ModuleType) -> None:
+    data.text_of(LONG.encode())  # a binary column where text goes
+
+
+def qa_answers(data: ModuleType) -> None:
+    from datasets import Dataset
+
+    rows = {"context": ["a context"], "answers": [{"text": [LONG]}]}
+    data.check_answers(Dataset.from_dict(rows), "context", "answers", False)
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "feed"),
+    [
+        pytest.param("textclf", "bert-base", textclf_label, id="textclf"),
+        pytest.param("tokclf", "bert-base", tokclf_tag, id="tokclf"),
+        pytest.param("seq2seq", "t5-small", seq2seq_text, id="seq2seq"),
+        pytest.param("qa", "bert-base", qa_answers, id="qa"),
+    ],
+)
+def test_a_bad_value_in_the_data_is_cut_in_the_error(
+    tmp_path: Path, task: str, model: str, feed: Callable[[ModuleType], None]
+) -> None:
+    data = data_module(tmp_path, task, model)
+    with pytest.raises(ValueError) as raised:
+        feed(data)
+    message = str(raised.value)
+    assert "\n" not in message and len(message) < 200, message[:300]
+    assert "xxxxxxxxxx" in message, message  # the value's start is still there
