@@ -28,9 +28,7 @@ def load_model(
     model_name_or_path: str,
     labels: list[str],
 ) -> nn.Module:
-    """The pretrained model with a fresh head for ``labels``, ready to train with
-    full.
-    """
+    """The pretrained model with a fresh head for ``labels``."""
     kwargs = dict(
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
@@ -44,9 +42,8 @@ def load_model(
 
 
 def save_trained(trainer: Trainer, output_dir: str) -> None:
-    """Save the trained model and its tokenizer to ``output_dir`` (the
-    Trainer's own saving, which gathers sharded weights under FSDP or DeepSpeed); call
-    it on every process (the main one writes)."""
+    """Save the model and its tokenizer to ``output_dir``; call it on every
+    process (the Trainer's saving gathers sharded weights under FSDP or DeepSpeed)."""
     trainer.save_model(output_dir)
 
 
