@@ -32,6 +32,10 @@ DEFAULT_TIMEOUT = 600.0
 DEFAULT_MEMORY_LIMIT = "8G"
 
 
+# How a user names an LLM backend, for the errors that need one.
+NAME_AN_LLM = "--llm openai:<server url> or hf:<model>, or [llm] uri in scriptgen.toml"
+
+
 @dataclass(frozen=True)
 class LLMSettings:
     uri: str | None = None

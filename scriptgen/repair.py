@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from .backends import Backend
 from .checks import Finding, check_project, quick_check
+from .config import NAME_AN_LLM
 from .errors import ScriptgenError, UserError, ValidationFailed
 from .fmt import format_files
 from .lock import META_DIR, TRANSCRIPT_FILE, VALIDATION_FILE
@@ -105,8 +106,7 @@ def produce(
     if plan.spec.requirements and not backend.accepts_requirements:
         raise UserError(
             f"the spec has free-text requirements, which the {backend.name} backend cannot "
-            "honour; use an LLM backend (--llm openai:<server url> or hf:<model>, or "
-            "scriptgen.toml's [llm] uri) or remove them"
+            f"honour; name an LLM backend ({NAME_AN_LLM}) or remove them"
         )
     if validate:
         require_for(plan, sandbox.python)

@@ -132,7 +132,9 @@ def test_a_requirement_change_without_a_server_fails_that_project(repo: Path) ->
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     failed = [ln for ln in result.stdout.splitlines() if ": failed" in ln]
-    assert len(failed) == 1 and "pass --llm URI" in failed[0], result.stdout
+    assert (
+        len(failed) == 1 and "name an LLM backend (--llm openai:" in failed[0]
+    ), result.stdout
     assert snapshot(repo) == before
 
 
