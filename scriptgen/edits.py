@@ -15,7 +15,9 @@ block indented more or less than the file (the replacement is re-indented alike)
 unchanged stretches elided with a ``...`` line on both sides. A block that matches
 nothing, or more than one place, is not applied: its diagnostic (with the nearest lines
 of the file, for the repair turn) says why. Paths under ``.scriptgen/`` (the judge, the
-lock) and paths the caller does not allow are refused.
+lock) and paths outside the project are refused. A block that names no file it may
+change (small models drop the path line, or put a word on it) applies to the one file it
+may change whose lines its SEARCH quotes; where none or several do, it is not applied.
 
 Edits apply one after another, each to the text the ones before it left, as a person
 would apply them by hand.
@@ -37,13 +39,14 @@ _DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 _REPLACE = re.compile(r">{5,9} ?REPLACE\s*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 _ELISION = "..."
+_NOT_ALLOWED = "refused: not a file this change may touch"
 # Lines of the file shown around a SEARCH block that matches nothing.
 _SHOWN = 12
 
 
 @dataclass(frozen=True)
 class Edit:
-    path: str
+    path: str  # "" where the reply named none
     search: str  # "" makes a new file
     replace: str
     line: int  # of the reply, 1-based: where the block starts
@@ -95,22 +98,17 @@ def parse_edits(reply: str) -> tuple[list[Edit], list[str]]:
                 f"reply line {start}: a SEARCH block without its ======= and >>>>>>> REPLACE lines"
             )
             break
-        if path is None:
-            problems.append(
-                f"reply line {start}: a SEARCH block names no file (put its path on the line before)"
+        # A REPLACE marker at the end of a content line: the line before it is content.
+        tail = _REPLACE.sub("", lines[end])
+        replace = lines[divider + 1 : end] + ([tail] if tail.strip() else [])
+        edits.append(
+            Edit(
+                (path or "").removeprefix("./"),
+                _text(lines[start:divider]),
+                _text(replace),
+                start,
             )
-        else:
-            # A REPLACE marker at the end of a content line: the line before it is content.
-            tail = _REPLACE.sub("", lines[end])
-            replace = lines[divider + 1 : end] + ([tail] if tail.strip() else [])
-            edits.append(
-                Edit(
-                    path.removeprefix("./"),
-                    _text(lines[start:divider]),
-                    _text(replace),
-                    start,
-                )
-            )
+        )
         i = end + 1
     return edits, problems
 
@@ -138,16 +136,51 @@ def apply_reply(
         return result
     current = dict(files)
     for edit in edits:
-        problem = _refused(edit.path, allowed, can_create, edit.path in current)
+        path, problem = _target(edit, current, allowed, can_create)
         if problem is None:
-            text, problem = apply_edit(current.get(edit.path), edit)
+            text, problem = apply_edit(current.get(path), edit)
             if problem is None:
-                current[edit.path] = text
+                current[path] = text
                 result.edits += 1
                 continue
-        result.problems.append(f"{edit.path} (reply line {edit.line}): {problem}")
+        where = (
+            f"{path} (reply line {edit.line})" if path else f"reply line {edit.line}"
+        )
+        result.problems.append(f"{where}: {problem}")
     result.files = {p: t for p, t in current.items() if t != files.get(p)}
     return result
+
+
+def _target(
+    edit: Edit,
+    current: Mapping[str, str],
+    allowed: Collection[str],
+    can_create: Callable[[str], bool],
+) -> tuple[str, str | None]:
+    """The file ``edit`` applies to, or why none: the file it names; where it names none
+    it may change (no path line, a word on it, a file it may not touch or that is not
+    there), the one file it may change whose lines its SEARCH quotes, as aider does."""
+    problem = None
+    if edit.path:
+        problem = _refused(edit.path, allowed, can_create, edit.path in current)
+        if problem is None and (edit.path in current or not edit.search.strip()):
+            return edit.path, None
+        if problem is not None and not problem.startswith(_NOT_ALLOWED):
+            return edit.path, problem  # a path outside, or scriptgen's own files
+    hits = [
+        path
+        for path in sorted(allowed)
+        if path in current
+        and not path.startswith(META_DIR + "/")
+        and edit.search.strip()
+        and apply_edit(current[path], edit)[1] is None
+    ]
+    if len(hits) == 1:
+        return hits[0], None
+    if edit.path:
+        return edit.path, problem or "no such file (an empty SEARCH makes a new one)"
+    quoted = f"; its SEARCH lines stand in {', '.join(hits)}" if hits else ""
+    return "", f"a SEARCH block names no file (put its path on the line before){quoted}"
 
 
 def _refused(
@@ -161,7 +194,7 @@ def _refused(
         return "refused: scriptgen's own files (the judge, the lock) are not the project's code"
     if path in allowed or (not exists and can_create(path)):
         return None
-    return f"refused: not a file this change may touch ({', '.join(sorted(allowed))})"
+    return f"{_NOT_ALLOWED} ({', '.join(sorted(allowed))})"
 
 
 def apply_edit(text: str | None, edit: Edit) -> tuple[str, str | None]:

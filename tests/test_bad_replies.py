@@ -45,7 +45,8 @@ REPLIES: list[tuple[str, str, str]] = [
     ("a-setting-by-hand", edit("config.yaml", "seed: 42\n", "seed: 1\n"), "refused"),
     ("whole-file-outside", block("tests/../../evil.py"), "no usable file"),
     ("unclosed-search", "train.py\n<<<<<<< SEARCH\n" + TRAIN_LINE, "without its ======="),
-    ("no-path", f"<<<<<<< SEARCH\n{TRAIN_LINE}=======\n{TRAIN_LINE}>>>>>>> REPLACE\n",
+    # No path line, and lines that stand in no file: nowhere to apply them.
+    ("no-path", "<<<<<<< SEARCH\n    trainer.fit()\n=======\n    trainer.train()\n>>>>>>> REPLACE\n",
      "names no file"),  # fmt: skip
     (
         "matches-nothing",

@@ -181,9 +181,47 @@ def test_a_whole_file_reply_is_still_accepted() -> None:
 def test_malformed_blocks_are_diagnosed() -> None:
     _, problems = parse_edits("train.py\n<<<<<<< SEARCH\nimport yaml\n")
     assert "without its =======" in problems[0]
-    _, problems = parse_edits(
-        "<<<<<<< SEARCH\nimport yaml\n=======\nimport json\n>>>>>>> REPLACE\n"
-    )
-    assert "names no file" in problems[0]
+    unnamed = "<<<<<<< SEARCH\nimport os\n=======\nimport json\n>>>>>>> REPLACE\n"
+    edits, problems = parse_edits(unnamed)
+    assert problems == [] and edits[0].path == ""
+    applied = apply_reply(unnamed, FILES, ALLOWED)
+    assert applied.files == {} and "names no file" in applied.problems[0]
     applied = apply_reply("I changed nothing.", FILES, ALLOWED)
     assert applied.files == {} and applied.problems == ["no fenced block in the reply"]
+
+
+def test_a_block_that_names_no_file_it_may_change_applies_where_its_lines_stand() -> (
+    None
+):
+    # Qwen2.5-Coder-1.5B's reply, as it wrote it: a word where the path goes.
+    reply = (
+        "SEARCH/REPLACE\n\n```python\n<<<<<<< SEARCH\n    trainer.train()\n=======\n"
+        "    trainer.train(resume_from_checkpoint=True)\n>>>>>>> REPLACE\n```\n"
+    )
+    for text in (reply, reply.replace("SEARCH/REPLACE\n", "")):
+        applied = apply_reply(text, FILES, ALLOWED)
+        assert applied.problems == [] and applied.edits == 1
+        assert "trainer.train(resume_from_checkpoint=True)" in applied.files["train.py"]
+    # A file it may not touch, or one that is not there: the same.
+    for path in ("config.yaml", "src/train.py"):
+        moved = block(path, "def load():\n", "def load(split):\n")
+        assert apply_reply(moved, FILES, ALLOWED).files == {
+            "data.py": "def load(split):\n    return []\n"
+        }
+    # Lines that stand in two files (or none) say so, and change nothing.
+    files = {**FILES, "data.py": "import yaml\n"}
+    twice = apply_reply(block("", "import yaml\n", "import json\n"), files, ALLOWED)
+    assert twice.files == {}
+    assert "names no file" in twice.problems[0]
+    assert "stand in data.py, train.py" in twice.problems[0]
+    missing = apply_reply(block("helpers.py", "x = 1\n", "x = 2\n"), FILES, ALLOWED)
+    assert (
+        missing.files == {}
+        and "not a file this change may touch" in missing.problems[0]
+    )
+    # Never the judge's files, nor a path outside, whatever their lines quote.
+    judged = {**FILES, ".scriptgen/judge/conftest.py": "def load():\n"}
+    for path in (".scriptgen/judge/conftest.py", "../data.py"):
+        reply = block(path, "def load():\n", "def load(split):\n")
+        applied = apply_reply(reply, judged, {*ALLOWED, path})
+        assert applied.files == {} and "refused" in applied.problems[0], path
