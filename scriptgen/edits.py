@@ -16,8 +16,9 @@ unchanged stretches elided with a ``...`` line on both sides. A block that match
 nothing, or more than one place, is not applied: its diagnostic (with the nearest lines
 of the file, for the repair turn) says why. Paths under ``.scriptgen/`` (the judge, the
 lock) and paths outside the project are refused. A block that names no file it may
-change (small models drop the path line, or put a word on it) applies to the one file it
-may change whose lines its SEARCH quotes; where none or several do, it is not applied.
+change (small models drop the path line, or put a word on it), or whose lines stand
+nowhere in the file it names, applies to the one file it may change whose lines its
+SEARCH quotes; where none or several do, it is not applied.
 
 Edits apply one after another, each to the text the ones before it left, as a person
 would apply them by hand.
@@ -40,6 +41,7 @@ _REPLACE = re.compile(r">{5,9} ?REPLACE\s*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 _ELISION = "..."
 _NOT_ALLOWED = "refused: not a file this change may touch"
+_MATCHES_NOTHING = "the SEARCH lines match nothing in the file"
 # Lines of the file shown around a SEARCH block that matches nothing.
 _SHOWN = 12
 
@@ -159,12 +161,16 @@ def _target(
 ) -> tuple[str, str | None]:
     """The file ``edit`` applies to, or why none: the file it names; where it names none
     it may change (no path line, a word on it, a file it may not touch or that is not
-    there), the one file it may change whose lines its SEARCH quotes, as aider does."""
+    there) or its SEARCH matches nothing there, the one file it may change whose lines
+    its SEARCH quotes, as aider does."""
     problem = None
     if edit.path:
         problem = _refused(edit.path, allowed, can_create, edit.path in current)
-        if problem is None and (edit.path in current or not edit.search.strip()):
+        if problem is None and not edit.search.strip():
             return edit.path, None
+        if problem is None and edit.path in current:
+            if not _nowhere(apply_edit(current[edit.path], edit)[1]):
+                return edit.path, None  # applies, or matches several places
         if problem is not None and not problem.startswith(_NOT_ALLOWED):
             return edit.path, problem  # a path outside, or scriptgen's own files
     hits = [
@@ -177,10 +183,16 @@ def _target(
     ]
     if len(hits) == 1:
         return hits[0], None
+    if edit.path in current and problem is None:
+        return edit.path, None  # apply_edit says what the file's nearest lines are
     if edit.path:
         return edit.path, problem or "no such file (an empty SEARCH makes a new one)"
     quoted = f"; its SEARCH lines stand in {', '.join(hits)}" if hits else ""
     return "", f"a SEARCH block names no file (put its path on the line before){quoted}"
+
+
+def _nowhere(problem: str | None) -> bool:
+    return problem is not None and problem.startswith(_MATCHES_NOTHING)
 
 
 def _refused(
@@ -328,6 +340,6 @@ def _nearest(lines: list[str], wanted: list[str]) -> str:
     first = max(0, best - 2)
     shown = "\n".join(f"{n + 1:5d}  {lines[n]}" for n in range(first, end)[:_SHOWN])
     return (
-        "the SEARCH lines match nothing in the file; the nearest lines are "
+        f"{_MATCHES_NOTHING}; the nearest lines are "
         f"{first + 1}-{min(end, first + _SHOWN)}:\n{shown}"
     )

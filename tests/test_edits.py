@@ -202,7 +202,10 @@ def test_a_block_that_names_no_file_it_may_change_applies_where_its_lines_stand(
         applied = apply_reply(text, FILES, ALLOWED)
         assert applied.problems == [] and applied.edits == 1
         assert "trainer.train(resume_from_checkpoint=True)" in applied.files["train.py"]
-    # A file it may not touch, or one that is not there: the same.
+    # A file it may not touch, one that is not there, or one whose lines it does not
+    # quote (the model named data.py and quoted train.py): the same.
+    wrong = block("data.py", "    trainer.train()\n", "    trainer.train(x)\n")
+    assert "trainer.train(x)" in apply_reply(wrong, FILES, ALLOWED).files["train.py"]
     for path in ("config.yaml", "src/train.py"):
         moved = block(path, "def load():\n", "def load(split):\n")
         assert apply_reply(moved, FILES, ALLOWED).files == {
