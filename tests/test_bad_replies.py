@@ -98,3 +98,25 @@ def test_a_bad_reply_is_refused_in_one_line_and_nothing_is_written(
 def test_the_reply_corpus_ids_are_unique() -> None:
     ids = [r[0] for r in REPLIES]
     assert len(ids) >= 10 and len(set(ids)) == len(ids)
+
+
+def test_a_block_without_its_path_lands_where_its_lines_stand(repo_with_reply) -> None:
+    """Not a bad reply after all: Qwen2.5-Coder-1.5B's shape, a word where the path goes
+    and a file it quoted from named wrong in a second block, lands both edits in train.py,
+    the one file that holds their lines."""
+    logged = '    logger.info("training on %d examples", len(tokenized["train"]))\n'
+    reply = (
+        "SEARCH/REPLACE\n\n```python\n<<<<<<< SEARCH\n"
+        f"{TRAIN_LINE}=======\n{logged}{TRAIN_LINE}>>>>>>> REPLACE\n```\n\n"
+        + edit("model.py", "    trainer.save_metrics(\"train\", train_result.metrics)\n",
+               "    trainer.save_metrics(\"train\", train_result.metrics)  # all of them\n")
+    )  # fmt: skip
+    root, transcript = repo_with_reply(reply)
+    result = run_scriptgen(
+        "new", "textclf", "--model", "bert-base", "--llm", f"replay:{transcript}",
+        "--require", REQUIREMENT, "--max-repairs", "0", "--no-validate", cwd=root,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    train = (root / "generated" / "textclf-bert-base" / "train.py").read_text()
+    assert logged + TRAIN_LINE in train
+    assert "train_result.metrics)  # all of them\n" in train
