@@ -75,3 +75,18 @@ def test_a_bad_value_in_the_data_is_cut_in_the_error(
     message = str(raised.value)
     assert "\n" not in message and len(message) < 200, message[:300]
     assert "xxxxxxxxxx" in message, message  # the value's start is still there
+
+
+def test_a_missing_column_is_named_with_the_settings_that_name_it(
+    tmp_path: Path,
+) -> None:
+    from datasets import Dataset, DatasetDict
+
+    data = data_module(tmp_path, "tokclf", "bert-base")
+    raw = DatasetDict(train=Dataset.from_dict({"words": [["a"]], "ner_tags": [["O"]]}))
+    with pytest.raises(ValueError) as raised:
+        data.check_columns(raw, "tokens", "ner_tags")
+    assert str(raised.value) == (
+        "no column 'tokens' in the train data (columns: ['words', 'ner_tags']); "
+        "set --tokens_column / --tags_column"
+    )
