@@ -97,7 +97,8 @@ def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> Non
             if column not in dataset.column_names:
                 raise ValueError(
                     f"no column {column!r} in the {split} data "
-                    f"(columns: {dataset.column_names}); set --{tokens,tags}_column"
+                    f"(columns: {dataset.column_names}); "
+                    "set --tokens_column / --tags_column"
                 )
             if getattr(dataset.features[column], "feature", None) is None:
                 raise ValueError(f"column {column!r} of the {split} data is not a list")
