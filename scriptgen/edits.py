@@ -42,6 +42,11 @@ _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 _ELISION = "..."
 _NOT_ALLOWED = "refused: not a file this change may touch"
 _MATCHES_NOTHING = "the SEARCH lines match nothing in the file"
+_NO_FILE = "no such file (an empty SEARCH makes a new one)"
+_NO_PATH = "a SEARCH block names no file (put its path on the line before)"
+# What a block that may belong in another file is told: where it names a file it may not
+# change, one that is not there, or one its SEARCH lines are not in.
+_ELSEWHERE = (_NOT_ALLOWED, _MATCHES_NOTHING, _NO_FILE)
 # Lines of the file shown around a SEARCH block that matches nothing.
 _SHOWN = 12
 
@@ -138,13 +143,25 @@ def apply_reply(
         return result
     current = dict(files)
     for edit in edits:
-        path, problem = _target(edit, current, allowed, can_create)
-        if problem is None:
-            text, problem = apply_edit(current.get(path), edit)
+        path, text, problem = edit.path, "", _NO_PATH
+        if path:
+            problem = _refused(path, allowed, can_create, path in current)
             if problem is None:
-                current[path] = text
-                result.edits += 1
-                continue
+                text, problem = apply_edit(current.get(path), edit)
+        if problem is not None and (not path or problem.startswith(_ELSEWHERE)):
+            # It names no file it may change, or its lines are not in the one it names:
+            # the one file it may change that holds them, as aider does.
+            holders = _holders(edit, current, allowed)
+            if len(holders) == 1:
+                (path, text), problem = holders[0], None
+            elif holders and not path:
+                problem += (
+                    f"; its SEARCH lines stand in {', '.join(p for p, _ in holders)}"
+                )
+        if problem is None:
+            current[path] = text
+            result.edits += 1
+            continue
         where = (
             f"{path} (reply line {edit.line})" if path else f"reply line {edit.line}"
         )
@@ -153,46 +170,24 @@ def apply_reply(
     return result
 
 
-def _target(
-    edit: Edit,
-    current: Mapping[str, str],
-    allowed: Collection[str],
-    can_create: Callable[[str], bool],
-) -> tuple[str, str | None]:
-    """The file ``edit`` applies to, or why none: the file it names; where it names none
-    it may change (no path line, a word on it, a file it may not touch or that is not
-    there) or its SEARCH matches nothing there, the one file it may change whose lines
-    its SEARCH quotes, as aider does."""
-    problem = None
-    if edit.path:
-        problem = _refused(edit.path, allowed, can_create, edit.path in current)
-        if problem is None and not edit.search.strip():
-            return edit.path, None
-        if problem is None and edit.path in current:
-            if not _nowhere(apply_edit(current[edit.path], edit)[1]):
-                return edit.path, None  # applies, or matches several places
-        if problem is not None and not problem.startswith(_NOT_ALLOWED):
-            return edit.path, problem  # a path outside, or scriptgen's own files
-    hits = [
-        path
-        for path in sorted(allowed)
-        if path in current
-        and not path.startswith(META_DIR + "/")
-        and edit.search.strip()
-        and apply_edit(current[path], edit)[1] is None
-    ]
-    if len(hits) == 1:
-        return hits[0], None
-    if edit.path in current and problem is None:
-        return edit.path, None  # apply_edit says what the file's nearest lines are
-    if edit.path:
-        return edit.path, problem or "no such file (an empty SEARCH makes a new one)"
-    quoted = f"; its SEARCH lines stand in {', '.join(hits)}" if hits else ""
-    return "", f"a SEARCH block names no file (put its path on the line before){quoted}"
-
-
-def _nowhere(problem: str | None) -> bool:
-    return problem is not None and problem.startswith(_MATCHES_NOTHING)
+def _holders(
+    edit: Edit, current: Mapping[str, str], allowed: Collection[str]
+) -> list[tuple[str, str]]:
+    """(path, text with the edit applied) of each file other than the one ``edit`` names
+    that it may change and whose lines its SEARCH quotes."""
+    if not edit.search.strip():
+        return []
+    found = []
+    for path in sorted(allowed):
+        if (
+            path in current
+            and path != edit.path
+            and not path.startswith(META_DIR + "/")
+        ):
+            text, problem = apply_edit(current[path], edit)
+            if problem is None:
+                found.append((path, text))
+    return found
 
 
 def _refused(
@@ -219,7 +214,7 @@ def apply_edit(text: str | None, edit: Edit) -> tuple[str, str | None]:
             )
         return edit.replace, None
     if text is None:
-        return "", "no such file (an empty SEARCH makes a new one)"
+        return "", _NO_FILE
     if _ELISION in (line.strip() for line in edit.search.splitlines()):
         return _apply_elided(text, edit)
     return _replace_once(text, edit.search, edit.replace)
