@@ -174,15 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # Under torchrun / accelerate the main process loads and tokenizes first; the other
     # processes then read its cache.
     with training_args.main_process_first(desc="loading and tokenizing the data"):
-        raw = load_raw_datasets(
-            train_file=data_args.train_file,
-            validation_file=data_args.validation_file,
-            dataset_name=data_args.dataset_name,
-            dataset_config_name=data_args.dataset_config_name,
-            train_split=data_args.train_split,
-            validation_split=data_args.validation_split,
-            seed=training_args.seed,
-        )
+        raw = load_raw_datasets(data_args, training_args.seed)
         check_columns(raw, data_args.text_column, data_args.label_column)
         scheme = resolve_labels(raw, data_args.label_column, data_args.labels)
         raw["train"] = limit_samples(
