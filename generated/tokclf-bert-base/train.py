@@ -22,7 +22,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import yaml
 from transformers import (
     DataCollatorForTokenClassification,
@@ -150,20 +149,12 @@ def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
 
 
 def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, float]:
-    """Entity precision, recall and F1 (seqeval's definition), word accuracy and each
-    entity type's F1, over each word's first sub-token (the positions whose label is not
-    -100)."""
-    tags = word_tags(eval_pred.predictions, eval_pred.label_ids, labels, IGNORE_INDEX)
-    scores = entity_scores(*tags)
+    """Entity precision, recall and F1 (seqeval's), word accuracy and each type's F1,
+    over each word's first sub-token (where the label is not -100)."""
+    ids = eval_pred.predictions.argmax(-1)
+    scores = entity_scores(*word_tags(ids, eval_pred.label_ids, labels, IGNORE_INDEX))
     per_type = scores.pop("per_type")
     return {**scores, **{f"f1_{type_}": s["f1"] for type_, s in per_type.items()}}
-
-
-def argmax_logits(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.Tensor:
-    # Keep only the predicted ids between evaluation steps, not every tag's logit.
-    if isinstance(logits, tuple):
-        logits = logits[0]
-    return logits.argmax(dim=-1)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -180,15 +171,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # Under torchrun / accelerate the main process loads and tokenizes first; the other
     # processes then read its cache.
     with training_args.main_process_first(desc="loading and tokenizing the data"):
-        raw = load_raw_datasets(
-            train_file=data_args.train_file,
-            validation_file=data_args.validation_file,
-            dataset_name=data_args.dataset_name,
-            dataset_config_name=data_args.dataset_config_name,
-            train_split=data_args.train_split,
-            validation_split=data_args.validation_split,
-            seed=training_args.seed,
-        )
+        raw = load_raw_datasets(data_args, training_args.seed)
         check_columns(raw, data_args.tokens_column, data_args.tags_column)
         labels = resolve_labels(raw["train"], data_args.tags_column, data_args.labels)
         raw["train"] = limit_samples(
@@ -217,7 +200,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         processing_class=tokenizer,
         data_collator=DataCollatorForTokenClassification(tokenizer),
         compute_metrics=lambda eval_pred: compute_metrics(eval_pred, labels),
-        preprocess_logits_for_metrics=argmax_logits,
     )
 
     resume = training_args.resume_from_checkpoint

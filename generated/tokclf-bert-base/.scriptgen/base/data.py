@@ -36,23 +36,12 @@ def _file_format(path: str) -> str:
     return FILE_FORMATS[suffix]
 
 
-def load_raw_datasets(
-    train_file: str | None = None,
-    validation_file: str | None = None,
-    dataset_name: str | None = None,
-    dataset_config_name: str | None = None,
-    train_split: str = "train",
-    validation_split: str | None = "validation",
-    seed: int = 42,
-) -> DatasetDict:
-    """A DatasetDict with "train" and "validation" splits, from files or the hub.
-
-    Local files win over a hub dataset. Without validation data (no validation file,
-    validation_split None, or a hub dataset with neither "validation" nor "test"), 10%
-    of the training data is held out for evaluation.
-    """
-    if train_file:  # each split's file read on its own: their formats may differ
-        files = {"train": train_file, "validation": validation_file}
+def load_raw_datasets(args, seed: int = 42) -> DatasetDict:
+    """A DatasetDict with "train" and "validation" splits, where ``args`` (train.py's
+    DataArguments) say: files first, else the hub; without validation data, 10% of the
+    training data is held out."""
+    if args.train_file:  # each split's file read on its own: their formats may differ
+        files = {"train": args.train_file, "validation": args.validation_file}
         raw = DatasetDict(
             {
                 split: load_dataset(_file_format(path), data_files=path, split="train")
@@ -60,19 +49,15 @@ def load_raw_datasets(
                 if path
             }
         )
-    elif dataset_name:
-        if validation_split == "validation":  # else "test", else 10% of train
-            splits = get_dataset_split_names(dataset_name, dataset_config_name)
-            validation_split = next(
-                (s for s in ("validation", "test") if s in splits), None
-            )
-        raw = DatasetDict(
-            train=load_dataset(dataset_name, dataset_config_name, split=train_split)
-        )
-        if validation_split:
-            raw["validation"] = load_dataset(
-                dataset_name, dataset_config_name, split=validation_split
-            )
+    elif args.dataset_name:
+        name, config = args.dataset_name, args.dataset_config_name
+        validation = args.validation_split
+        if validation == "validation":  # else "test", else 10% of train
+            splits = get_dataset_split_names(name, config)
+            validation = next((s for s in ("validation", "test") if s in splits), None)
+        raw = DatasetDict(train=load_dataset(name, config, split=args.train_split))
+        if validation:
+            raw["validation"] = load_dataset(name, config, split=validation)
     else:
         raise ValueError("no training data: set train_file or dataset_name")
 
@@ -84,8 +69,7 @@ def load_raw_datasets(
 
 
 def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
-    """At most ``max_samples`` rows, drawn at random: many datasets are sorted by label
-    (IMDB), so the first N rows would all share one."""
+    """At most ``max_samples`` rows, at random (a dataset may be sorted by label)."""
     if max_samples is not None and max_samples < len(dataset):
         return dataset.shuffle(seed=seed).select(range(max_samples))
     return dataset
