@@ -23,7 +23,6 @@ logger = logging.getLogger(__name__)
 
 FILE_FORMATS = {".json": "json", ".jsonl": "json"}
 IGNORE_INDEX = -100  # positions the loss and the metrics skip
-OUTSIDE = "O"
 
 
 def _file_format(path: str) -> str:
@@ -94,12 +93,6 @@ def _ids(feature) -> bool:
     return isinstance(feature, ClassLabel) or dtype.startswith(("int", "uint"))
 
 
-def _sort_key(tag: str) -> tuple:
-    # "O" first, then by entity type, B- before I- (before E-, S-).
-    prefix, _, type_ = tag.partition("-")
-    return (tag != OUTSIDE, type_ or prefix, "BIES".find(prefix) if type_ else -1)
-
-
 def resolve_labels(
     train_dataset: Dataset, tags_column: str, labels: list | None = None
 ) -> list[str]:
@@ -124,7 +117,7 @@ def resolve_labels(
     unknown = sorted(seen - set(labels or seen))
     if unknown:
         raise ValueError(f"tags {unknown[:5]} in the data are not in labels {labels}")
-    return labels or sorted(seen, key=_sort_key)
+    return labels or sorted(seen)
 
 
 def encode_tags(
