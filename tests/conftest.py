@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -181,6 +183,26 @@ def plan_with(tmp_path: Path, task: str, *sets: str, model: str = "bert-base"): 
 
     raw, base = build_spec(task, model=model, sets=list(sets), cwd=tmp_path)
     return make_plan(raw, base, tmp_path / "generated")
+
+
+def import_file(path: Path, name: str) -> ModuleType:
+    """The Python file at ``path``, imported as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def rendered_module(folder: Path, plan, filename: str, name: str) -> ModuleType:  # type: ignore[no-untyped-def]
+    """The reference backend's ``filename`` for ``plan``, written to ``folder`` and
+    imported as module ``name``."""
+    from scriptgen.backends.reference import ReferenceBackend
+
+    path = folder / filename
+    path.write_text(ReferenceBackend().generate(plan)[filename], encoding="utf-8")
+    return import_file(path, name)
 
 
 def generate_reference(

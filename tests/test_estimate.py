@@ -5,9 +5,7 @@ the family's twin sizes."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from scriptgen.planning import make_plan
 from scriptgen.registry import family
 from scriptgen.spec import build_spec
 
-from .conftest import alias_for, run_scriptgen
+from .conftest import alias_for, rendered_module, run_scriptgen
 
 pytestmark = pytest.mark.slow
 
@@ -76,19 +74,10 @@ def model_modules(tmp_path_factory: pytest.TempPathFactory):
 
     def get(model_type: str, method: str):
         if (model_type, method) not in modules:
-            from scriptgen.backends.reference import ReferenceBackend
-
             out = tmp_path_factory.mktemp(model_type)
             plan = plan_for("textclf", model_type, out, f"training.method={method}")
-            path = out / "model.py"
-            path.write_text(ReferenceBackend().generate(plan)["model.py"])
             name = f"generated_textclf_model_{model_type.replace('-', '_')}_{method}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-            modules[model_type, method] = module
+            modules[model_type, method] = rendered_module(out, plan, "model.py", name)
         return modules[model_type, method]
 
     return get

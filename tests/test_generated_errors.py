@@ -7,32 +7,21 @@ function that checks the value a value of 10,000 characters.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from scriptgen.backends.reference import ReferenceBackend
-from scriptgen.planning import make_plan
-from scriptgen.spec import build_spec
+from .conftest import plan_with, rendered_module
 
 LONG = "x" * 10_000
 
 
 def data_module(tmp_path: Path, task: str, model: str) -> ModuleType:
     """The project's data.py, imported under a name of its own."""
-    raw, base = build_spec(task, model=model, cwd=tmp_path)
-    plan = make_plan(raw, base, tmp_path / "generated")
-    path = tmp_path / "data.py"
-    path.write_text(ReferenceBackend().generate(plan)["data.py"], encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(f"{task}_data", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    plan = plan_with(tmp_path, task, model=model)
+    return rendered_module(tmp_path, plan, "data.py", f"{task}_data")
 
 
 def textclf_label(data: ModuleType) -> None:

@@ -8,18 +8,13 @@ seqeval is in the `ml` extra (a tokclf project requires it).
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 import warnings
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from scriptgen.backends.reference import ReferenceBackend
-from scriptgen.planning import make_plan
-from scriptgen.spec import build_spec
+from .conftest import plan_with, rendered_module
 
 TYPES = ["PER", "LOC", "ORG"]
 
@@ -36,16 +31,9 @@ def seqeval_metrics() -> ModuleType:
 def metrics(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     """The rendered metrics.py of a tokclf project, imported from a file of its own."""
     tmp = tmp_path_factory.mktemp("tokclf")
-    raw, base = build_spec("tokclf", model="bert-base", cwd=tmp)
-    files = ReferenceBackend().generate(make_plan(raw, base, tmp / "generated"))
-    path = tmp / "metrics.py"
-    path.write_text(files["metrics.py"], encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("tokclf_metrics", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tokclf_metrics"] = module
-    spec.loader.exec_module(module)
-    return module
+    return rendered_module(
+        tmp, plan_with(tmp, "tokclf"), "metrics.py", "tokclf_metrics"
+    )
 
 
 def random_tags(rng: random.Random, prefixes: str) -> list[str]:

@@ -4,7 +4,6 @@ recorded; `make twins` ships every build of a cache."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from scriptgen import twins
 
-from .conftest import generate_reference, run_scriptgen
+from .conftest import generate_reference, import_file, run_scriptgen
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +21,8 @@ def twin_module(tmp_path_factory: pytest.TempPathFactory):
     project = generate_reference(tmp_path_factory.mktemp("reference"), "textclf")
     assert run_scriptgen("judge", str(project), cwd=project).returncode == 0
     path = project / ".scriptgen" / "judge" / "twin.py"
-    spec = importlib.util.spec_from_file_location("judge_twin_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    yield import_file(path, "judge_twin_under_test")
+    del sys.modules["judge_twin_under_test"]
 
 
 def make(folder: Path) -> Path:
