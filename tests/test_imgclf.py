@@ -58,10 +58,9 @@ BREAKAGES = {
     # The column settings left out of the loading: a folder given as --train_file over
     # the hub data's config.yaml (label_column: labels) gets columns "image" and "label".
     "column-settings-not-passed-to-the-loader": (
-        "train.py",
-        "            image_column=data_args.image_column,\n"
-        "            label_column=data_args.label_column,\n",
-        "",
+        "data.py",
+        "read_files(path, args.image_column, args.label_column)",
+        'read_files(path, "image", "label")',
         ["test_a_folder_on_the_command_line_takes_the_column_settings"],
     ),
 }
