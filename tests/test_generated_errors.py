@@ -7,13 +7,16 @@ function that checks the value a value of 10,000 characters.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from .conftest import plan_with, rendered_module
+from .conftest import generate_reference, plan_with, rendered_module
 
 LONG = "x" * 10_000
 
@@ -79,3 +82,27 @@ def test_a_missing_column_is_named_with_the_settings_that_name_it(
         "no column 'tokens' in the train data (columns: ['words', 'ner_tags']); "
         "set --tokens_column / --tags_column"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("task", "model", "column"),
+    [("imgclf", "vit-base", "image"), ("audioclf", "wav2vec2-base", "audio")],
+)
+def test_predict_names_the_column_its_input_table_lacks(
+    tmp_path: Path, task: str, model: str, column: str
+) -> None:
+    """`predict.py --input_file table.csv` on a table without the column of paths: a
+    ValueError naming the file, the column and its flag (it was a bare KeyError)."""
+    project = generate_reference(tmp_path, task, model=model)
+    table = tmp_path / "inputs.csv"
+    table.write_text("path,label\nclip-1,a\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "predict.py", "--input_file", str(table), "--model_dir", "."],
+        cwd=project, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"ValueError: {table}: a row has no {column!r} column (--{column}_column)"
+    ), result.stderr[-2000:]
