@@ -32,8 +32,8 @@ BREAKAGES = {
     # Tag ids all collapse to the first tag (O).
     "tags-collapse-to-O": (
         "data.py",
-        "            return list(tags)\n",
-        "            return [0] * len(tags)\n",
+        "        label2id = {i: i for i in range(len(labels))}\n",
+        "        label2id = {i: 0 for i in range(len(labels))}\n",
         ["test_tag_names_ids_and_class_labels_encode_alike", "test_the_model_learns"],
     ),
     # The model gets the tag names in another order than the ids the data was encoded with.
@@ -47,8 +47,8 @@ BREAKAGES = {
     # braces around a tuple): a NameError, not the ValueError naming the column.
     "missing-column-error-broken": (
         "data.py",
-        'f"no column {column!r} in the {split} data "',
-        'f"no column {tokens, tags} in the {split} data "',
+        'f"no list column {column!r} in the {split} data (its columns: "',
+        'f"no list column {tokens, tags} in the {split} data (its columns: "',
         ["test_a_missing_or_flat_column_is_named"],
     ),
 }
