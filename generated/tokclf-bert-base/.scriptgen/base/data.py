@@ -75,16 +75,14 @@ def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> 
 
 
 def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> None:
+    """Every split has both columns, each holding a list per sentence."""
     for split, dataset in raw.items():
         for column in (tokens_column, tags_column):
-            if column not in dataset.column_names:
+            if getattr(dataset.features.get(column), "feature", None) is None:
                 raise ValueError(
-                    f"no column {column!r} in the {split} data "
-                    f"(columns: {dataset.column_names}); "
-                    "set --tokens_column / --tags_column"
+                    f"no list column {column!r} in the {split} data (its columns: "
+                    f"{dataset.column_names}); set --tokens_column / --tags_column"
                 )
-            if getattr(dataset.features[column], "feature", None) is None:
-                raise ValueError(f"column {column!r} of the {split} data is not a list")
 
 
 def _ids(feature) -> bool:
@@ -123,25 +121,19 @@ def resolve_labels(
 def encode_tags(
     dataset: Dataset, tags_column: str, labels: list[str]
 ) -> Callable[[list], list[int]]:
-    """A function from one sentence's tags to tag ids, chosen from the column's type."""
+    """A function from one sentence's tags (ids or names, as the column holds) to ids."""
     if _ids(dataset.features[tags_column].feature):
+        label2id = {i: i for i in range(len(labels))}
+    else:
+        label2id = {label: i for i, label in enumerate(labels)}
 
-        def from_ids(tags: list) -> list[int]:
-            bad = [tag for tag in tags if not 0 <= tag < len(labels)]
-            if bad:
-                raise ValueError(f"tag id {bad[0]} is not one of {len(labels)} labels")
-            return list(tags)
-
-        return from_ids
-    label2id = {label: i for i, label in enumerate(labels)}
-
-    def from_names(tags: list) -> list[int]:
-        unknown = [tag for tag in tags if str(tag) not in label2id]
+    def encode(tags: list) -> list[int]:
+        unknown = [tag for tag in tags if tag not in label2id]
         if unknown:
             raise ValueError(f"unknown tag {unknown[0]!r:.60}: not one of {labels}")
-        return [label2id[str(tag)] for tag in tags]
+        return [label2id[tag] for tag in tags]
 
-    return from_names
+    return encode
 
 
 def b_to_i_map(labels: list[str]) -> list[int]:
@@ -156,8 +148,8 @@ def b_to_i_map(labels: list[str]) -> list[int]:
 def align_labels(
     word_ids: list[int | None],
     word_labels: list[int],
-    label_all_tokens: bool = False,
-    b_to_i: list[int] | None = None,
+    label_all_tokens: bool,
+    b_to_i: list[int],
 ) -> list[int]:
     """One label per token: the word's tag on its first sub-token, -100 elsewhere (or
     with ``label_all_tokens`` on every sub-token, B-X turned into I-X by ``b_to_i``)."""
@@ -169,8 +161,7 @@ def align_labels(
         elif word_id != previous:
             labels.append(word_labels[word_id])
         elif label_all_tokens:
-            label = word_labels[word_id]
-            labels.append(b_to_i[label] if b_to_i is not None else label)
+            labels.append(b_to_i[word_labels[word_id]])
         else:
             labels.append(IGNORE_INDEX)
         previous = word_id
@@ -189,36 +180,32 @@ def tokenize_datasets(
     """Token ids and aligned "labels" for every split (``label_all_tokens`` for the
     training split only: evaluation scores each word once)."""
     b_to_i = b_to_i_map(labels)
+    encoders = {split: encode_tags(d, tags_column, labels) for split, d in raw.items()}
 
-    def tokenizer_for(split: str, dataset: Dataset):
-        encode = encode_tags(dataset, tags_column, labels)
+    def tokenize(batch: dict[str, list], split: str) -> dict[str, list]:
+        words = [[str(word) for word in sentence] for sentence in batch[tokens_column]]
+        encoded = tokenizer(
+            words, is_split_into_words=True, truncation=True, max_length=max_length
+        )
         all_tokens = label_all_tokens and split == "train"
-
-        def tokenize(batch: dict[str, list]) -> dict[str, list]:
-            words = [
-                [str(word) for word in sentence] for sentence in batch[tokens_column]
-            ]
-            encoded = tokenizer(
-                words, is_split_into_words=True, truncation=True, max_length=max_length
-            )
-            encoded["labels"] = []
-            for i, tags in enumerate(batch[tags_column]):
-                if len(tags) != len(words[i]):
-                    raise ValueError(
-                        f"{split}: a sentence of {len(words[i])} words has {len(tags)} tags"
-                    )
-                encoded["labels"].append(
-                    align_labels(encoded.word_ids(i), encode(tags), all_tokens, b_to_i)
+        encoded["labels"] = []
+        for i, tags in enumerate(batch[tags_column]):
+            if len(tags) != len(words[i]):
+                raise ValueError(
+                    f"{split}: a sentence of {len(words[i])} words has {len(tags)} tags"
                 )
-            return encoded
-
-        return tokenize
+            ids = encoders[split](tags)
+            encoded["labels"].append(
+                align_labels(encoded.word_ids(i), ids, all_tokens, b_to_i)
+            )
+        return encoded
 
     return DatasetDict(
         {
             split: dataset.map(
-                tokenizer_for(split, dataset),
+                tokenize,
                 batched=True,
+                fn_kwargs={"split": split},
                 remove_columns=dataset.column_names,
                 desc=f"Tokenizing {split}",
             )

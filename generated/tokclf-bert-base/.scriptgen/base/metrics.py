@@ -22,11 +22,11 @@ def word_tags(
 
 def _scores(expected: set, predicted: set) -> dict[str, float]:
     correct = len(expected & predicted)
-    precision = correct / len(predicted) if predicted else 0.0
-    recall = correct / len(expected) if expected else 0.0
-    total = precision + recall
-    f1 = 2 * precision * recall / total if total else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
+    return {
+        "precision": correct / max(len(predicted), 1),
+        "recall": correct / max(len(expected), 1),
+        "f1": 2 * correct / max(len(expected) + len(predicted), 1),
+    }
 
 
 def entity_scores(

@@ -117,30 +117,23 @@ def predict(
                     found[sample][word] = (label, scores[window][position])
         for item, words, tagged in zip(batch, sentences, found):
             # A word that the tokenizer drops entirely (a control character) is outside.
-            tagged = [t or ("O", 1.0) for t in tagged]
-            predictions.append(_result(item, words, tagged))
+            tags = [t[0] if t else "O" for t in tagged]
+            word_scores = [t[1] if t else 1.0 for t in tagged]
+            entities = [  # an entity's score: the mean of its words' scores
+                {
+                    "text": " ".join(words[first : last + 1]),
+                    "type": type_,
+                    "start": first,
+                    "end": last + 1,
+                    "score": sum(word_scores[first : last + 1]) / (last + 1 - first),
+                }
+                for type_, first, last in get_entities(tags)
+            ]
+            text = item if isinstance(item, str) else " ".join(words)
+            predictions.append(
+                {"text": text, "tokens": words, "tags": tags, "entities": entities}
+            )
     return predictions
-
-
-def _result(
-    item: str | list[str], words: list[str], tagged: list[tuple[str, float]]
-) -> dict:
-    """One input's JSON line; an entity's score is the mean of its words' scores."""
-    tags = [tag for tag, _ in tagged]
-    entities = []
-    for type_, first, last in get_entities(tags):
-        scores = [score for _, score in tagged[first : last + 1]]
-        entities.append(
-            {
-                "text": " ".join(words[first : last + 1]),
-                "type": type_,
-                "start": first,
-                "end": last + 1,
-                "score": sum(scores) / len(scores),
-            }
-        )
-    text = item if isinstance(item, str) else " ".join(words)
-    return {"text": text, "tokens": words, "tags": tags, "entities": entities}
 
 
 def main(argv: list[str] | None = None) -> None:
