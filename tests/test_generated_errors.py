@@ -79,7 +79,7 @@ def test_a_missing_column_is_named_with_the_settings_that_name_it(
     with pytest.raises(ValueError) as raised:
         data.check_columns(raw, "tokens", "ner_tags")
     assert str(raised.value) == (
-        "no column 'tokens' in the train data (columns: ['words', 'ner_tags']); "
+        "no list column 'tokens' in the train data (its columns: ['words', 'ner_tags']); "
         "set --tokens_column / --tags_column"
     )
 
