@@ -108,9 +108,10 @@ def main() -> int:
                     "chars": chars, "lines": lines,
                     "files": len(by_file), "by_file": by_file, "example_chars": example,
                     "example": " + ".join(Path(p).name for p, _, _ in examples),
-                    "ratio": round(chars / example, 2), "goal": goal,
+                    "ratio": round(chars / example, 3), "goal": goal,
                 })  # fmt: skip
-    over = [r for r in rows if r["ratio"] > r["goal"]]
+    # Over the goal by a single character is over: the exact ratio, not the rounded one.
+    over = [r for r in rows if r["chars"] > r["goal"] * r["example_chars"]]
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -118,9 +119,9 @@ def main() -> int:
         print(f"{'project':25} {'code chars':>10} {'lines':>6} {'files':>5}  "
               f"{'HF example':>10}  ratio  goal")  # fmt: skip
         for r in rows:
-            mark = "" if r["ratio"] <= r["goal"] else "  over"
+            mark = "  over" if r in over else ""
             print(f"{r['task'] + ' ' + r['method']:25} {r['chars']:>10,} {r['lines']:>6} "
-                  f"{r['files']:>5}  {r['example_chars']:>10,}  {r['ratio']:4.2f}x "
+                  f"{r['files']:>5}  {r['example_chars']:>10,} {r['ratio']:5.3f}x "
                   f"{r['goal']:4.2f}x{mark}  ({r['example']})")  # fmt: skip
             if mark:  # where an over row's characters are
                 print(
