@@ -57,13 +57,12 @@ def read_inputs(path: str, tokens_column: str = "tokens") -> list[str | list[str
         lines = [line.rstrip("\n") for line in f if line.strip()]
     if Path(path).suffix.lower() not in (".json", ".jsonl"):
         return lines
-    inputs = []
-    for number, line in enumerate(lines, 1):
-        row = json.loads(line)
-        if tokens_column not in row:
-            raise ValueError(f"{path}:{number}: no {tokens_column!r} column")
-        inputs.append(row[tokens_column])
-    return inputs
+    rows = [json.loads(line) for line in lines]
+    if any(tokens_column not in row for row in rows):
+        raise ValueError(
+            f"{path}: a row has no {tokens_column!r} column (--tokens_column)"
+        )
+    return [row[tokens_column] for row in rows]
 
 
 @functools.cache

@@ -149,8 +149,8 @@ def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
 
 
 def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, float]:
-    """Entity precision, recall and F1 (seqeval's), word accuracy and each type's F1,
-    over each word's first sub-token (where the label is not -100)."""
+    """Entity precision, recall and F1, word accuracy and each type's F1, of each
+    word's first sub-token."""
     tags = word_tags(eval_pred.predictions, eval_pred.label_ids, labels, IGNORE_INDEX)
     scores = entity_scores(*tags)
     per_type = scores.pop("per_type")

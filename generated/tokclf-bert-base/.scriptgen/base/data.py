@@ -75,7 +75,7 @@ def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> 
 
 
 def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> None:
-    """Every split has both columns, each holding a list per sentence."""
+    """Every split has both columns, each a list per sentence."""
     for split, dataset in raw.items():
         for column in (tokens_column, tags_column):
             if getattr(dataset.features.get(column), "feature", None) is None:
@@ -86,9 +86,8 @@ def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> Non
 
 
 def _ids(feature) -> bool:
-    """Whether one tag's feature holds ids (a ClassLabel or integers), not names."""
-    dtype = getattr(feature, "dtype", "")
-    return isinstance(feature, ClassLabel) or dtype.startswith(("int", "uint"))
+    """Whether one tag's feature holds ids (a ClassLabel's are int64), not names."""
+    return getattr(feature, "dtype", "").startswith(("int", "uint"))
 
 
 def resolve_labels(
@@ -177,8 +176,8 @@ def tokenize_datasets(
     max_length: int,
     label_all_tokens: bool = False,
 ) -> DatasetDict:
-    """Token ids and aligned "labels" for every split (``label_all_tokens`` for the
-    training split only: evaluation scores each word once)."""
+    """Token ids and aligned "labels" for every split (``label_all_tokens`` in training
+    only: evaluation scores each word once)."""
     b_to_i = b_to_i_map(labels)
     encoders = {split: encode_tags(d, tags_column, labels) for split, d in raw.items()}
 
