@@ -104,8 +104,8 @@ def test_planned_trainable_parameters_equal_model_py(
     AutoModelForSequenceClassification.from_config(config).save_pretrained(checkpoint)
     options = {
         "freeze": {"unfreeze_layers": 1},
-        "lora": {"lora": None},
-        "qlora": {"lora": None},
+        "lora": {"lora": plan.spec.training.lora.model_dump()},
+        "qlora": {"lora": plan.spec.training.lora.model_dump()},
         "prefix": {"num_virtual_tokens": 20},
         "prompt": {"num_virtual_tokens": 20},
     }.get(method, {})
