@@ -100,8 +100,8 @@ TOKCLF_BREAKAGES = {
     # Shots drawn from the validation data the baseline is scored on.
     "shots-from-validation": (
         "baseline.py",
-        'raw["train"], args, encode_tags(raw["train"], args.tags_column, labels), labels',
-        'raw["validation"], args, encode_tags(raw["train"], args.tags_column, labels), labels',
+        'draw_shots(raw["train"], args, encode, labels)',
+        'draw_shots(raw["validation"], args, encode, labels)',
         "test_shots_come_from_the_training_data",
     ),
     # The conversation sent as plain lines, not through the chat template: the twin

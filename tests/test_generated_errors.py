@@ -32,10 +32,7 @@ def textclf_label(data: ModuleType) -> None:
 
 
 def tokclf_tag(data: ModuleType) -> None:
-    from datasets import Dataset
-
-    dataset = Dataset.from_dict({"ner_tags": [["O"]]})
-    data.encode_tags(dataset, "ner_tags", ["O", "B-PER"])(["O", LONG])
+    data.encode_tags(["O", "B-PER"])(["O", LONG])
 
 
 def seq2seq_text(data: ModuleType) -> None:

@@ -32,8 +32,8 @@ BREAKAGES = {
     # Tag ids all collapse to the first tag (O).
     "tags-collapse-to-O": (
         "data.py",
-        "        label2id = {i: i for i in range(len(labels))}\n",
-        "        label2id = {i: 0 for i in range(len(labels))}\n",
+        "    label2id = {i: i for i in range(len(labels))}\n",
+        "    label2id = {i: 0 for i in range(len(labels))}\n",
         ["test_tag_names_ids_and_class_labels_encode_alike", "test_the_model_learns"],
     ),
     # The model gets the tag names in another order than the ids the data was encoded with.
