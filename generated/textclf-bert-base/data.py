@@ -64,7 +64,7 @@ def load_raw_datasets(args, seed: int = 42) -> DatasetDict:
                 if path
             }
         )
-    elif args.dataset_name:
+    else:
         name, config = args.dataset_name, args.dataset_config_name
         validation = args.validation_split
         if validation == "validation":  # else "test", else 10% of train
@@ -73,8 +73,6 @@ def load_raw_datasets(args, seed: int = 42) -> DatasetDict:
         raw = DatasetDict(train=load_dataset(name, config, split=args.train_split))
         if validation:
             raw["validation"] = load_dataset(name, config, split=validation)
-    else:
-        raise ValueError("no training data: set train_file or dataset_name")
 
     if "validation" not in raw:
         logger.info("no validation data: holding out 10% of the training data")

@@ -28,7 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     path = PROJECT_DIR / "config.yaml"
     config = (yaml.safe_load(path.read_text("utf-8")) if path.exists() else None) or {}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model_dir", help="default: output_dir in config.yaml")
+    # train.py's output_dir, relative to this folder as train.py reads it.
+    model_dir = PROJECT_DIR / config.get("output_dir", "outputs")
+    parser.add_argument("--model_dir", default=str(model_dir), help="the trained model")
     parser.add_argument("--text", action="append", help="a text to classify (repeat)")
     parser.add_argument("--input_file", help="CSV, JSON Lines or one text per line")
     parser.add_argument("--output_file", help="write JSON lines here, not to stdout")
@@ -40,11 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.text and not args.input_file:
         parser.error("nothing to predict: give --text or --input_file")
-    if args.model_dir is None:
-        # Relative to this folder, as train.py reads it.
-        args.model_dir = str(PROJECT_DIR / config.get("output_dir", "outputs"))
-        if not Path(args.model_dir).is_dir():
-            parser.error(f"no model in {args.model_dir}: run train.py first")
+    if not Path(args.model_dir).is_dir():
+        parser.error(f"no model in {args.model_dir}: run train.py first")
     return args
 
 

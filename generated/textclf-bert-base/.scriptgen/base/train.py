@@ -2,8 +2,6 @@
 
     python train.py                                   # as config.yaml says
     python train.py --learning_rate 3e-5 --num_train_epochs 1
-    python train.py --resume_from_checkpoint last     # go on from outputs/checkpoint-*
-    python train.py --config other.yaml               # another settings file
     accelerate launch train.py                        # several GPUs
 
 Every setting is a field of ModelArguments or DataArguments below, or of transformers'
