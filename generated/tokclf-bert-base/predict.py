@@ -6,7 +6,7 @@
 Prints (or writes) a JSON line per input: its "text", its words ("tokens": a --text split
 on whitespace), their "tags" and the "entities" ({"text", "type", "start", "end",
 "score"}; word indices, end exclusive). An input file is JSON Lines with a tokens column,
-or a text a line. The model: --model_dir, else output_dir in config.yaml.
+or a text a line.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     path = PROJECT_DIR / "config.yaml"
     config = (yaml.safe_load(path.read_text("utf-8")) if path.exists() else None) or {}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model_dir", help="default: output_dir in config.yaml")
+    # train.py's output_dir, relative to this folder as train.py reads it.
+    model_dir = PROJECT_DIR / config.get("output_dir", "outputs")
+    parser.add_argument("--model_dir", default=str(model_dir), help="the trained model")
     parser.add_argument("--text", action="append", help="a text to tag (repeat)")
     parser.add_argument("--input_file", help="JSON Lines or one text per line")
     parser.add_argument("--output_file", help="write JSON lines here, not to stdout")
@@ -43,11 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.text and not args.input_file:
         parser.error("nothing to predict: give --text or --input_file")
-    if args.model_dir is None:
-        # Relative to this folder, as train.py reads it.
-        args.model_dir = str(PROJECT_DIR / config.get("output_dir", "outputs"))
-        if not Path(args.model_dir).is_dir():
-            parser.error(f"no model in {args.model_dir}: run train.py first")
+    if not Path(args.model_dir).is_dir():
+        parser.error(f"no model in {args.model_dir}: run train.py first")
     return args
 
 
@@ -79,8 +78,8 @@ def predict(
     batch_size: int = 32,
     max_length: int = 256,
 ) -> list[dict]:
-    """One {"text", "tokens", "tags", "entities"} dict per input (a text or its words).
-    A long input is read in windows that overlap by a quarter (at most 64 tokens)."""
+    """A dict per input (a text or its words), read in windows that overlap by a quarter
+    (at most 64 tokens) where it is long."""
     tokenizer, model = load(model_dir)
     id2label = model.config.id2label
     max_length = min(max_length, tokenizer.model_max_length)

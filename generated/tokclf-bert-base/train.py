@@ -2,8 +2,6 @@
 
     python train.py                                   # as config.yaml says
     python train.py --learning_rate 3e-5 --num_train_epochs 1
-    python train.py --resume_from_checkpoint last     # go on from outputs/checkpoint-*
-    python train.py --config other.yaml               # another settings file
     accelerate launch train.py                        # several GPUs
 
 Every setting is a field of ModelArguments or DataArguments below, or of transformers'
@@ -149,8 +147,7 @@ def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
 
 
 def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, float]:
-    """Entity precision, recall and F1, word accuracy and each type's F1, of each
-    word's first sub-token."""
+    """entity_scores() of each word's first sub-token, with each type's F1."""
     tags = word_tags(eval_pred.predictions, eval_pred.label_ids, labels, IGNORE_INDEX)
     scores = entity_scores(*tags)
     per_type = scores.pop("per_type")

@@ -48,7 +48,7 @@ def load_raw_datasets(args, seed: int = 42) -> DatasetDict:
                 if path
             }
         )
-    elif args.dataset_name:
+    else:
         name, config = args.dataset_name, args.dataset_config_name
         validation = args.validation_split
         if validation == "validation":  # else "test", else 10% of train
@@ -57,8 +57,6 @@ def load_raw_datasets(args, seed: int = 42) -> DatasetDict:
         raw = DatasetDict(train=load_dataset(name, config, split=args.train_split))
         if validation:
             raw["validation"] = load_dataset(name, config, split=validation)
-    else:
-        raise ValueError("no training data: set train_file or dataset_name")
 
     if "validation" not in raw:
         logger.info("no validation data: holding out 10% of the training data")
@@ -85,11 +83,6 @@ def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> Non
                 )
 
 
-def _ids(feature) -> bool:
-    """Whether one tag's feature holds ids (a ClassLabel's are int64), not names."""
-    return getattr(feature, "dtype", "").startswith(("int", "uint"))
-
-
 def resolve_labels(
     train_dataset: Dataset, tags_column: str, labels: list | None = None
 ) -> list[str]:
@@ -103,11 +96,10 @@ def resolve_labels(
                 "order); leave labels out to use the data's"
             )
         return list(feature.names)
-    if _ids(feature):
+    if getattr(feature, "dtype", "").startswith(("int", "uint")):
         if not labels:
             raise ValueError(
-                f"column {tags_column!r} holds tag ids: give their names in id order "
-                "(labels in config.yaml, or --labels)"
+                f"{tags_column!r} holds tag ids: set --labels, their names in id order"
             )
         return labels
     seen = {str(tag) for tags in train_dataset[tags_column] for tag in tags}
@@ -117,14 +109,10 @@ def resolve_labels(
     return labels or sorted(seen)
 
 
-def encode_tags(
-    dataset: Dataset, tags_column: str, labels: list[str]
-) -> Callable[[list], list[int]]:
-    """A function from one sentence's tags (ids or names, as the column holds) to ids."""
-    if _ids(dataset.features[tags_column].feature):
-        label2id = {i: i for i in range(len(labels))}
-    else:
-        label2id = {label: i for i, label in enumerate(labels)}
+def encode_tags(labels: list[str]) -> Callable[[list], list[int]]:
+    """A function from one sentence's tags (names, or ids as a ClassLabel has) to ids."""
+    label2id = {i: i for i in range(len(labels))}
+    label2id.update((label, i) for i, label in enumerate(labels))
 
     def encode(tags: list) -> list[int]:
         unknown = [tag for tag in tags if tag not in label2id]
@@ -179,7 +167,7 @@ def tokenize_datasets(
     """Token ids and aligned "labels" for every split (``label_all_tokens`` in training
     only: evaluation scores each word once)."""
     b_to_i = b_to_i_map(labels)
-    encoders = {split: encode_tags(d, tags_column, labels) for split, d in raw.items()}
+    encode = encode_tags(labels)
 
     def tokenize(batch: dict[str, list], split: str) -> dict[str, list]:
         words = [[str(word) for word in sentence] for sentence in batch[tokens_column]]
@@ -193,9 +181,8 @@ def tokenize_datasets(
                 raise ValueError(
                     f"{split}: a sentence of {len(words[i])} words has {len(tags)} tags"
                 )
-            ids = encoders[split](tags)
             encoded["labels"].append(
-                align_labels(encoded.word_ids(i), ids, all_tokens, b_to_i)
+                align_labels(encoded.word_ids(i), encode(tags), all_tokens, b_to_i)
             )
         return encoded
 
