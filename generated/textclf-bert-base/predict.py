@@ -47,14 +47,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def read_texts(path: str, text_column: str = "text") -> list[str]:
+def read_rows(path: str, column: str) -> list:
+    """A CSV or JSON Lines file's ``column``, else the file's lines."""
     suffix = Path(path).suffix.lower()
     with open(path, encoding="utf-8", newline="") as f:
         if suffix == ".csv":
-            return [row[text_column] for row in csv.DictReader(f)]
-        if suffix in (".json", ".jsonl"):
-            return [json.loads(line)[text_column] for line in f if line.strip()]
-        return [line.rstrip("\n") for line in f if line.strip()]
+            rows = list(csv.DictReader(f))
+        elif suffix in (".json", ".jsonl"):
+            rows = [json.loads(line) for line in f if line.strip()]
+        else:
+            return [line.strip() for line in f if line.strip()]
+    if any(column not in row for row in rows):
+        raise ValueError(f"{path}: a row has no {column!r} column (--text_column)")
+    return [row[column] for row in rows]
 
 
 @functools.cache
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     texts = list(args.text or [])
     if args.input_file:
-        texts += read_texts(args.input_file, args.text_column)
+        texts += read_rows(args.input_file, args.text_column)
     predictions = predict(texts, args.model_dir, args.batch_size, args.max_length)
 
     lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
