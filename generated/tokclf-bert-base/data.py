@@ -93,7 +93,7 @@ def resolve_labels(
         if labels and labels != feature.names:
             raise ValueError(
                 f"labels {labels} are not the data's tag names {feature.names} (in id "
-                "order); leave labels out to use the data's"
+                "order): drop --labels"
             )
         return list(feature.names)
     if getattr(feature, "dtype", "").startswith(("int", "uint")):

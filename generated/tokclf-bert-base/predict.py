@@ -5,13 +5,14 @@
 
 Prints (or writes) a JSON line per input: its "text", its words ("tokens": a --text split
 on whitespace), their "tags" and the "entities" ({"text", "type", "start", "end",
-"score"}; word indices, end exclusive). An input file is JSON Lines with a tokens column,
-or a text a line.
+"score"}; word indices, end exclusive). An input file is JSON Lines or CSV with a tokens
+column, or a text a line.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import functools
 import json
 from pathlib import Path
@@ -33,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model_dir = PROJECT_DIR / config.get("output_dir", "outputs")
     parser.add_argument("--model_dir", default=str(model_dir), help="the trained model")
     parser.add_argument("--text", action="append", help="a text to tag (repeat)")
-    parser.add_argument("--input_file", help="JSON Lines or one text per line")
+    parser.add_argument("--input_file", help="CSV, JSON Lines or one text per line")
     parser.add_argument("--output_file", help="write JSON lines here, not to stdout")
     parser.add_argument(
         "--tokens_column", default=config.get("tokens_column", "tokens")
@@ -50,18 +51,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def read_inputs(path: str, tokens_column: str = "tokens") -> list[str | list[str]]:
-    """Texts or lists of words: a JSON Lines file's tokens column, else text lines."""
-    with open(path, encoding="utf-8") as f:
-        lines = [line.rstrip("\n") for line in f if line.strip()]
-    if Path(path).suffix.lower() not in (".json", ".jsonl"):
-        return lines
-    rows = [json.loads(line) for line in lines]
-    if any(tokens_column not in row for row in rows):
-        raise ValueError(
-            f"{path}: a row has no {tokens_column!r} column (--tokens_column)"
-        )
-    return [row[tokens_column] for row in rows]
+def read_rows(path: str, column: str) -> list:
+    """A CSV or JSON Lines file's ``column``, else the file's lines."""
+    suffix = Path(path).suffix.lower()
+    with open(path, encoding="utf-8", newline="") as f:
+        if suffix == ".csv":
+            rows = list(csv.DictReader(f))
+        elif suffix in (".json", ".jsonl"):
+            rows = [json.loads(line) for line in f if line.strip()]
+        else:
+            return [line.strip() for line in f if line.strip()]
+    if any(column not in row for row in rows):
+        raise ValueError(f"{path}: a row has no {column!r} column (--tokens_column)")
+    return [row[column] for row in rows]
 
 
 @functools.cache
@@ -78,8 +80,8 @@ def predict(
     batch_size: int = 32,
     max_length: int = 256,
 ) -> list[dict]:
-    """A dict per input (a text or its words), read in windows that overlap by a quarter
-    (at most 64 tokens) where it is long."""
+    """A dict per input (a text or its words); a long one is read in windows that
+    overlap by a quarter (at most 64 tokens)."""
     tokenizer, model = load(model_dir)
     id2label = model.config.id2label
     max_length = min(max_length, tokenizer.model_max_length)
@@ -114,7 +116,7 @@ def predict(
                     label = id2label[ids[window][position]]
                     found[sample][word] = (label, scores[window][position])
         for item, words, tagged in zip(batch, sentences, found):
-            # A word that the tokenizer drops entirely (a control character) is outside.
+            # A word the tokenizer drops (a control character) is outside.
             tags = [t[0] if t else "O" for t in tagged]
             word_scores = [t[1] if t else 1.0 for t in tagged]
             entities = [  # an entity's score: the mean of its words' scores
@@ -136,9 +138,9 @@ def predict(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    inputs: list[str | list[str]] = list(args.text or [])
+    inputs = list(args.text or [])
     if args.input_file:
-        inputs += read_inputs(args.input_file, args.tokens_column)
+        inputs += read_rows(args.input_file, args.tokens_column)
     predictions = predict(inputs, args.model_dir, args.batch_size, args.max_length)
 
     lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
