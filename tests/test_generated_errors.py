@@ -66,6 +66,46 @@ def test_a_bad_value_in_the_data_is_cut_in_the_error(
     assert "xxxxxxxxxx" in message, message  # the value's start is still there
 
 
+MANY = [f"label-{i}" for i in range(1_000)]
+
+
+def textclf_many(data: ModuleType) -> None:
+    data.encode_label("nope", data.LabelScheme(MANY, values_are_ids=False))
+
+
+def tokclf_many(data: ModuleType) -> None:
+    data.encode_tags(MANY)(["nope"])
+
+
+def media_many(data: ModuleType) -> None:
+    from datasets import Dataset, DatasetDict
+
+    raw = DatasetDict(train=Dataset.from_dict({"label": ["nope", LONG]}))
+    data.resolve_labels(raw, "label", MANY)
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "feed"),
+    [
+        pytest.param("textclf", "bert-base", textclf_many, id="textclf"),
+        pytest.param("tokclf", "bert-base", tokclf_many, id="tokclf"),
+        pytest.param("imgclf", "vit-base", media_many, id="imgclf"),
+        pytest.param("audioclf", "wav2vec2-base", media_many, id="audioclf"),
+    ],
+)
+def test_a_long_list_of_labels_is_cut_in_the_error(
+    tmp_path: Path, task: str, model: str, feed: Callable[[ModuleType], None]
+) -> None:
+    """A thousand label names (and a value of 10,000 characters among the unknown ones)
+    make an error line of a few of them, not of all."""
+    data = data_module(tmp_path, task, model)
+    with pytest.raises(ValueError) as raised:
+        feed(data)
+    message = str(raised.value)
+    assert "\n" not in message and len(message) < 300, message[:400]
+    assert "'nope'" in message and "label-0" in message, message
+
+
 def test_a_missing_column_is_named_with_the_settings_that_name_it(
     tmp_path: Path,
 ) -> None:
