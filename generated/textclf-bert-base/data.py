@@ -112,8 +112,8 @@ def resolve_labels(
     if isinstance(feature, ClassLabel):
         if given and given != feature.names:
             raise ValueError(
-                f"labels {given} do not match the {label_column!r} column's ClassLabel "
-                f"names {feature.names} (in id order); drop --labels or fix them"
+                f"labels {given!r:.120} do not match the {label_column!r} column's "
+                f"ClassLabel names {feature.names!r:.120} (in id order); drop --labels"
             )
         return LabelScheme(list(feature.names), True)
     if not isinstance(feature, Value):
@@ -131,15 +131,15 @@ def resolve_labels(
         if ids and not 0 <= ids[0] <= ids[-1] < len(names):
             raise ValueError(
                 f"label ids {ids[0]} to {ids[-1]} in {label_column!r} do not index the "
-                f"{len(names)} labels {names}"
+                f"{len(names)} labels {names!r:.120}"
             )
         return LabelScheme(names, True)
     found = sorted({str(v) for v in values})
     unknown = [v for v in found if given and v not in given]
     if unknown:
         raise ValueError(
-            f"the {label_column!r} column has label(s) {unknown[:5]} that are not among "
-            f"the given labels {given}"
+            f"the {label_column!r} column has label(s) {unknown[:5]!r:.120} that are "
+            f"not among the given labels {given!r:.120}"
         )
     return LabelScheme(given or found, False)
 
@@ -148,10 +148,10 @@ def encode_label(value, scheme: LabelScheme) -> int:
     """The class id of one label value."""
     if scheme.values_are_ids:
         if not 0 <= int(value) < len(scheme.names):
-            raise ValueError(f"label id {value!r} out of range for {scheme.names}")
+            raise ValueError(f"label id {value!r} out of range: {scheme.names!r:.120}")
         return int(value)
     if str(value) not in scheme.names:
-        raise ValueError(f"unknown label {value!r:.60}: expected one of {scheme.names}")
+        raise ValueError(f"unknown label {value!r:.60}: not in {scheme.names!r:.120}")
     return scheme.names.index(str(value))
 
 
