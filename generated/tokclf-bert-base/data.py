@@ -92,8 +92,8 @@ def resolve_labels(
     if isinstance(feature, ClassLabel):
         if labels and labels != feature.names:
             raise ValueError(
-                f"labels {labels} are not the data's tag names {feature.names} (in id "
-                "order): drop --labels"
+                f"labels {labels!r:.120} are not the data's tag names "
+                f"{feature.names!r:.120} (in id order): drop --labels"
             )
         return list(feature.names)
     if getattr(feature, "dtype", "").startswith(("int", "uint")):
@@ -105,7 +105,7 @@ def resolve_labels(
     seen = {str(tag) for tags in train_dataset[tags_column] for tag in tags}
     unknown = sorted(seen - set(labels or seen))
     if unknown:
-        raise ValueError(f"tags {unknown[:5]} in the data are not in labels {labels}")
+        raise ValueError(f"tags {unknown[:5]!r:.120} are not in labels {labels!r:.120}")
     return labels or sorted(seen)
 
 
@@ -117,7 +117,7 @@ def encode_tags(labels: list[str]) -> Callable[[list], list[int]]:
     def encode(tags: list) -> list[int]:
         unknown = [tag for tag in tags if tag not in label2id]
         if unknown:
-            raise ValueError(f"unknown tag {unknown[0]!r:.60}: not one of {labels}")
+            raise ValueError(f"unknown tag {unknown[0]!r:.60}: not in {labels!r:.120}")
         return [label2id[tag] for tag in tags]
 
     return encode
