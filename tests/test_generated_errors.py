@@ -46,10 +46,23 @@ def qa_answers(data: ModuleType) -> None:
     data.check_answers(Dataset.from_dict(rows), "context", "answers", False)
 
 
+def qa_offset(data: ModuleType) -> None:
+    from datasets import Dataset
+
+    rows = {"context": ["a context"], "answers": [{"text": [LONG], "answer_start": [0]}]}
+    data.check_answers(Dataset.from_dict(rows), "context", "answers", False)
+
+
+def seq2seq_languages(data: ModuleType) -> None:
+    data.text_of({LONG: "a text", "de": "ein Text"}, "en")
+
+
 @pytest.mark.parametrize(
     ("task", "model", "feed"),
     [
         pytest.param("textclf", "bert-base", textclf_label, id="textclf"),
+        pytest.param("qa", "bert-base", qa_offset, id="qa-answer-offset"),
+        pytest.param("seq2seq", "t5-small", seq2seq_languages, id="seq2seq-languages"),
         pytest.param("tokclf", "bert-base", tokclf_tag, id="tokclf"),
         pytest.param("seq2seq", "t5-small", seq2seq_text, id="seq2seq"),
         pytest.param("qa", "bert-base", qa_answers, id="qa"),
