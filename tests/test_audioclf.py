@@ -20,23 +20,25 @@ BREAKAGES = {
     # Every training clip cut from its start: the model never hears the rest.
     "training-clips-cut-at-the-start": (
         "data.py",
-        "            if train and random_crop and len(samples) > length:  # a random stretch\n",
+        "            if train and args.random_crop and len(samples) > length:  # a random stretch\n",
         "            if False:\n",
         ["test_clips_are_mono_resampled_and_cut"],
     ),
     # random_crop false read but not honoured: long training clips still cut at random.
     "random-crop-setting-ignored": (
         "data.py",
-        "            if train and random_crop and len(samples) > length:  # a random stretch\n",
+        "            if train and args.random_crop and len(samples) > length:  # a random stretch\n",
         "            if train and len(samples) > length:\n",
         ["test_random_crop_false_takes_the_start"],
     ),
-    # train.py leaves random_crop to preprocess_datasets' default: config.yaml's setting
-    # and the flag never reach it.
+    # train.py hands preprocess_datasets the declared defaults, columns aside:
+    # config.yaml's random_crop and the flag never reach it.
     "random-crop-not-passed": (
         "train.py",
-        "            random_crop=data_args.random_crop,\n",
-        "",
+        "            raw, feature_extractor, data_args, training_args.seed\n",
+        "            raw, feature_extractor, DataArguments(audio_column=data_args.audio_column,"
+        " label_column=data_args.label_column, max_duration=data_args.max_duration),"
+        " training_args.seed\n",
         ["test_augmentation_settings_reach_the_transform"],
     ),
 }

@@ -49,13 +49,13 @@ BREAKAGES = {
         "    if rng.random() < 0.5:\n",
         ["test_augmentation_follows_its_settings"],
     ),
-    # train.py leaves the augmentation to preprocess_datasets' defaults: config.yaml's
-    # settings and the flags never reach it.
+    # train.py hands preprocess_datasets the declared defaults, columns aside:
+    # config.yaml's augmentation settings and the flags never reach it.
     "augmentation-settings-not-passed": (
         "train.py",
-        "            crop_min_area=data_args.crop_min_area,\n"
-        "            horizontal_flip=data_args.horizontal_flip,\n",
-        "",
+        "            raw, image_processor, data_args, training_args.seed\n",
+        "            raw, image_processor, DataArguments(image_column=data_args.image_column,"
+        " label_column=data_args.label_column), training_args.seed\n",
         ["test_augmentation_settings_reach_the_transform"],
     ),
     # The column settings left out of the loading: a folder given as --train_file over
