@@ -35,7 +35,7 @@ def _file_format(path: str) -> str:
     return FILE_FORMATS[suffix]
 
 
-def load_raw_datasets(args, seed: int = 42) -> DatasetDict:
+def load_raw_datasets(args, seed: int) -> DatasetDict:
     """A DatasetDict with "train" and "validation" splits, where ``args`` (train.py's
     DataArguments) say: files first, else the hub; without validation data, 10% of the
     training data is held out."""
@@ -65,7 +65,7 @@ def load_raw_datasets(args, seed: int = 42) -> DatasetDict:
     return raw
 
 
-def limit_samples(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
+def limit_samples(dataset: Dataset, max_samples: int | None, seed: int) -> Dataset:
     """At most ``max_samples`` rows, at random (a dataset may be sorted by label)."""
     if max_samples is not None and max_samples < len(dataset):
         return dataset.shuffle(seed=seed).select(range(max_samples))

@@ -60,7 +60,7 @@ def read_rows(path: str, column: str) -> list:
         elif suffix in (".json", ".jsonl"):
             rows = [json.loads(line) for line in f if line.strip()]
         else:
-            return [line.strip() for line in f if line.strip()]
+            rows = [{column: line.strip()} for line in f if line.strip()]
     if any(column not in row for row in rows):
         raise ValueError(f"{path}: a row has no {column!r} column (--tokens_column)")
     return [row[column] for row in rows]
