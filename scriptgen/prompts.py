@@ -5,6 +5,7 @@ Nothing here imports torch or transformers: installed versions come from package
 
 from __future__ import annotations
 
+import ast
 import platform
 from collections.abc import Mapping
 from importlib import metadata
@@ -33,6 +34,20 @@ def installed_versions() -> dict[str, str]:
     return found
 
 
+def outline(text: str) -> str:
+    """What a module promises: its docstring, then each top-level function's and class's
+    signature and docstring, the bodies left out (config.yaml, shown beside it, has the
+    settings that train.py's argument classes declare)."""
+    tree = ast.parse(text)
+    out = [f'"""{ast.get_docstring(tree, clean=False) or ""}"""']
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            doc = node.body[:1] if ast.get_docstring(node) else []
+            node.body = [*doc, ast.Expr(ast.Constant(...))]
+            out.append(ast.unparse(node))
+    return "\n\n".join(out) + "\n"
+
+
 def _context(plan: Plan, compact: bool = False) -> dict[str, Any]:
     # Imported here: pipeline imports backends, which import this module.
     from .backends.reference import ReferenceBackend
@@ -40,6 +55,7 @@ def _context(plan: Plan, compact: bool = False) -> dict[str, Any]:
     scaffold = render_scaffold(plan)
     judge = {} if compact else render_judge(plan)
     code_files = plan.manifest.code_files
+    reference = ReferenceBackend().generate(plan)
     return {
         **plan.context(),
         "code_files": code_files,
@@ -51,7 +67,9 @@ def _context(plan: Plan, compact: bool = False) -> dict[str, Any]:
                 p: t for p, t in judge.items() if p.rpartition("/")[2] not in _NOT_SHOWN
             },
         },
-        "reference": {} if compact else ReferenceBackend().generate(plan),
+        "reference": {} if compact else reference,
+        # The contract of each code file, as its reference states it.
+        "outlines": {f.path: outline(reference[f.path]) for f in code_files},
         "compact": compact,
         "requirements": plan.spec.requirements,
         "text_block": file_block,

@@ -119,7 +119,7 @@ def test_openai_context_from_models_compact_then_refused(repo: Path) -> None:
     one; one too small for that is refused before any chat request, exit 2, one line,
     nothing written."""
     (repo / "scriptgen.toml").write_text(FILES_MODE, encoding="utf-8")
-    with ScriptedServer(max_model_len=REPLY_TOKENS + 4000) as server:
+    with ScriptedServer(max_model_len=REPLY_TOKENS + 6000) as server:
         server.reply("I cannot help with that.")
         result = run_scriptgen(
             "new", "textclf", "--model", "bert-base", "--llm", f"openai:{server.url}",

@@ -9,7 +9,12 @@ import pytest
 from scriptgen.backends.reference import ReferenceBackend
 from scriptgen.parse import parse_reply
 from scriptgen.planning import make_plan
-from scriptgen.prompts import generation_messages, installed_versions, repair_message
+from scriptgen.prompts import (
+    generation_messages,
+    installed_versions,
+    outline,
+    repair_message,
+)
 from scriptgen.spec import build_spec
 
 from .conftest import REPO
@@ -18,6 +23,38 @@ from .conftest import REPO
 def plan_for(tmp_path: Path, *sets: str):
     raw, base = build_spec("textclf", model="bert-base", sets=list(sets), cwd=tmp_path)
     return make_plan(raw, base, tmp_path / "generated")
+
+
+def test_outline_keeps_what_a_module_promises_and_leaves_out_the_bodies() -> None:
+    module = (
+        '"""Data: load the splits."""\n\nimport os\n\nLIMIT = 3\n\n\n'
+        '@dataclass\nclass Args:\n    """The settings."""\n\n    seed: int = 42\n\n\n'
+        "def load(path: str, seed: int) -> list:\n"
+        '    """The rows of ``path``, shuffled with ``seed``."""\n'
+        "    rows = open(path).read().splitlines()\n    return rows\n\n\n"
+        "def _helper():\n    return os.sep\n"
+    )
+    assert outline(module) == (
+        '"""Data: load the splits."""\n\n'
+        '@dataclass\nclass Args:\n    """The settings."""\n    ...\n\n'
+        "def load(path: str, seed: int) -> list:\n"
+        '    """The rows of ``path``, shuffled with ``seed``."""\n    ...\n\n'
+        "def _helper():\n    ...\n"
+    )
+
+
+def test_the_compact_prompt_states_each_code_file_as_its_reference_does(
+    tmp_path: Path,
+) -> None:
+    """The contract of a code file, in a prompt without the exemplar, is the reference's
+    own docstrings and signatures: no second description to go stale."""
+    plan = plan_for(tmp_path)
+    _, user = generation_messages(plan, compact=True)
+    reference = ReferenceBackend().generate(plan)
+    for f in plan.manifest.code_files:
+        assert outline(reference[f.path]) in user["content"], f.path
+    assert "def load_raw_datasets(args, seed: int) -> DatasetDict:" in user["content"]
+    assert "    raw = DatasetDict(" not in user["content"]  # no body
 
 
 def test_generation_prompt_carries_versions_contract_and_exemplar(
