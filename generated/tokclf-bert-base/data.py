@@ -162,7 +162,7 @@ def tokenize_datasets(
     tags_column: str,
     labels: list[str],
     max_length: int,
-    label_all_tokens: bool = False,
+    label_all_tokens: bool,
 ) -> DatasetDict:
     """Token ids and aligned "labels" for every split (``label_all_tokens`` in training
     only: evaluation scores each word once)."""
