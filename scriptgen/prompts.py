@@ -68,8 +68,11 @@ def _context(plan: Plan, compact: bool = False) -> dict[str, Any]:
             },
         },
         "reference": {} if compact else reference,
-        # The contract of each code file, as its reference states it.
-        "outlines": {f.path: outline(reference[f.path]) for f in code_files},
+        # The contract of each code file, as its reference states it (the full request
+        # shows the reference itself).
+        "outlines": (
+            {f.path: outline(reference[f.path]) for f in code_files} if compact else {}
+        ),
         "compact": compact,
         "requirements": plan.spec.requirements,
         "text_block": file_block,
