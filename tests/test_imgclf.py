@@ -35,11 +35,11 @@ BREAKAGES = {
     # Predicted ids named by the sorted label names, not by the model's id2label.
     "predictions-named-by-sorted-labels": (
         "predict.py",
-        "    results = load(model_dir)(pictures, top_k=1, batch_size=batch_size)\n",
+        "    results = load(model_dir)(images, top_k=1, batch_size=batch_size)\n",
         "    classify = load(model_dir)\n"
         "    config = classify.model.config\n"
         "    config.id2label = dict(enumerate(sorted(config.id2label.values())))\n"
-        "    results = classify(pictures, top_k=1, batch_size=batch_size)\n",
+        "    results = classify(images, top_k=1, batch_size=batch_size)\n",
         ["test_predictions_take_the_saved_models_label_names"],
     ),
     # The flip setting read but not honoured: images mirrored whatever it says.
