@@ -9,14 +9,16 @@ requirements or tests) and divides by the characters of the HF example(s).
 
 The goal (the roadmap's "code a person would own"): a `full` project at most 1.0x its
 example, a peft project at most 1.15x. Rows over it are marked, with their characters by
-file; the exit code is 0 either way unless --strict.
+file (--definitions: by each file's top-level definition too, the rest of the file, its
+docstring and imports, as "(module)"); the exit code is 0 either way unless --strict.
 
-    python bench/bench_code_size.py [--json] [--strict]
+    python bench/bench_code_size.py [--json] [--strict] [--definitions]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import sys
 import tempfile
@@ -53,8 +55,8 @@ VARIANTS = {"textclf": [("multi-label", ("data.multi_label=true",))]}
 
 def code_size(
     task: str, method: str, out: Path, extra: tuple[str, ...] = ()
-) -> tuple[int, int, dict[str, int]]:
-    """(characters, lines, {file: characters}) of the code files of TASK's project with
+) -> tuple[int, int, dict[str, str]]:
+    """(characters, lines, {file: text}) of the code files of TASK's project with
     METHOD (and the EXTRA spec settings)."""
     from scriptgen.backends.reference import ReferenceBackend
     from scriptgen.manifests import get_manifest
@@ -71,7 +73,27 @@ def code_size(
     files = {p: t for p, t in ReferenceBackend().generate(plan).items() if p in code}
     return (sum(map(len, files.values())),
             sum(t.count("\n") for t in files.values()),
-            {p: len(t) for p, t in sorted(files.items())})  # fmt: skip
+            dict(sorted(files.items())))  # fmt: skip
+
+
+def definitions(text: str) -> dict[str, int]:
+    """The characters of each top-level function, class and assignment of a module, the
+    largest first, and of the rest ("(module)": docstring, imports, blank lines)."""
+    lines = text.splitlines(keepends=True)
+    sizes = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            name = node.name
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            name = ast.unparse(getattr(node, "target", None) or node.targets[0])
+        else:
+            continue
+        start = min(
+            [node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]
+        )
+        sizes[name] = len("".join(lines[start - 1 : node.end_lineno]))
+    sizes = dict(sorted(sizes.items(), key=lambda item: -item[1]))
+    return {**sizes, "(module)": len(text) - sum(sizes.values())}
 
 
 def peft_method(task: str) -> str | None:
@@ -86,6 +108,11 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when a row is over"
+    )
+    parser.add_argument(
+        "--definitions",
+        action="store_true",
+        help="an over row's characters by each file's top-level definition",
     )
     args = parser.parse_args()
     rows = []
@@ -102,13 +129,15 @@ def main() -> int:
                 if method is not None
             ]
             for variant, extra, method, goal in projects:
-                chars, lines, by_file = code_size(task, method, Path(tmp), extra)
+                chars, lines, texts = code_size(task, method, Path(tmp), extra)
+                by_file = {path: len(text) for path, text in texts.items()}
                 rows.append({
                     "task": " ".join(filter(None, [task, variant])), "method": method,
                     "chars": chars, "lines": lines,
                     "files": len(by_file), "by_file": by_file, "example_chars": example,
                     "example": " + ".join(Path(p).name for p, _, _ in examples),
                     "ratio": round(chars / example, 3), "goal": goal,
+                    "definitions": {p: definitions(t) for p, t in texts.items()},
                 })  # fmt: skip
     # Over the goal by a single character is over: the exact ratio, not the rounded one.
     over = [r for r in rows if r["chars"] > r["goal"] * r["example_chars"]]
@@ -126,6 +155,14 @@ def main() -> int:
             if mark:  # where an over row's characters are
                 print(
                     " " * 27 + ", ".join(f"{p} {n:,}" for p, n in r["by_file"].items())
+                )
+            for path, sizes in (
+                r["definitions"].items() if mark and args.definitions else ()
+            ):
+                print(
+                    " " * 29
+                    + f"{path}: "
+                    + ", ".join(f"{n} {c:,}" for n, c in sizes.items())
                 )
         print(f"{len(rows) - len(over)} of {len(rows)} projects within the goal")
     return 1 if args.strict and over else 0
