@@ -156,14 +156,10 @@ def main() -> int:
                 print(
                     " " * 27 + ", ".join(f"{p} {n:,}" for p, n in r["by_file"].items())
                 )
-            for path, sizes in (
-                r["definitions"].items() if mark and args.definitions else ()
-            ):
-                print(
-                    " " * 29
-                    + f"{path}: "
-                    + ", ".join(f"{n} {c:,}" for n, c in sizes.items())
-                )
+            if mark and args.definitions:  # and within each file
+                for path, sizes in r["definitions"].items():
+                    named = ", ".join(f"{n} {c:,}" for n, c in sizes.items())
+                    print(" " * 29 + f"{path}: {named}")
         print(f"{len(rows) - len(over)} of {len(rows)} projects within the goal")
     return 1 if args.strict and over else 0
 
