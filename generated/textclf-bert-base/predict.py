@@ -25,25 +25,27 @@ PROJECT_DIR = Path(__file__).resolve().parent
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    path = PROJECT_DIR / "config.yaml"
-    config = (yaml.safe_load(path.read_text("utf-8")) if path.exists() else None) or {}
+    config = yaml.safe_load((PROJECT_DIR / "config.yaml").read_text("utf-8")) or {}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # train.py's output_dir, relative to this folder as train.py reads it.
-    model_dir = PROJECT_DIR / config.get("output_dir", "outputs")
+    model_dir = PROJECT_DIR / config.get("output_dir", "outputs")  # as train.py does
     parser.add_argument("--model_dir", default=str(model_dir), help="the trained model")
     parser.add_argument("--text", action="append", help="a text to classify (repeat)")
     parser.add_argument("--input_file", help="CSV, JSON Lines or one text per line")
     parser.add_argument("--output_file", help="write JSON lines here, not to stdout")
-    parser.add_argument("--text_column", default=config.get("text_column", "text"))
+    parser.add_argument("--text_column", help="default: as trained")
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument(
-        "--max_length", type=int, default=int(config.get("max_length", 256))
-    )
+    parser.add_argument("--max_length", type=int, help="default: as trained")
     args = parser.parse_args(argv)
     if not args.text and not args.input_file:
         parser.error("nothing to predict: give --text or --input_file")
     if not Path(args.model_dir).is_dir():
         parser.error(f"no model in {args.model_dir}: run train.py first")
+    # Unset flags: the data settings the model was trained with (else config.yaml's).
+    saved = Path(args.model_dir) / "data_args.json"
+    trained = json.loads(saved.read_text()) if saved.is_file() else config
+    for key, value in trained.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
     return args
 
 

@@ -14,6 +14,7 @@ Writes the fine-tuned model, its tokenizer and eval_results.json to --output_dir
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -101,16 +102,12 @@ def parse_args(
     """The settings of config.yaml (or --config FILE), a flag overriding each."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    names = vars(parser.parse_known_args(argv)[0])
+    names = vars(parser.parse_args(argv))  # stops at an unknown flag
     config = read_config(names.pop("config").resolve(), parser, set(names))
     if any(arg.split("=")[0] in ("--train_file", "--dataset_name") for arg in argv):
         config = {k: v for k, v in config.items() if k not in DATA_SOURCE_KEYS}
     parser.set_defaults(**config)
-    model_args, data_args, training_args, _, unknown = (
-        parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
-    )
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(argv)
     if not model_args.model_name_or_path:
         parser.error("no model: set model_name_or_path in config.yaml or the flag")
     if not data_args.train_file and not data_args.dataset_name:
@@ -212,6 +209,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         resume = True  # the newest checkpoint in output_dir
     train_result = trainer.train(resume_from_checkpoint=resume)
     save_trained(trainer, training_args.output_dir)
+    if trainer.is_world_process_zero():  # the data settings predict.py reads
+        Path(training_args.output_dir, "data_args.json").write_text(
+            json.dumps(vars(data_args), indent=2)
+        )
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()

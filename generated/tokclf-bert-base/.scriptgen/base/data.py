@@ -72,10 +72,10 @@ def limit_samples(dataset: Dataset, max_samples: int | None, seed: int) -> Datas
     return dataset
 
 
-def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> None:
-    """Every split has both columns, each a list per sentence."""
+def check_columns(raw: DatasetDict, *columns: str) -> None:
+    """Every split has each of ``columns``, a list per sentence."""
     for split, dataset in raw.items():
-        for column in (tokens_column, tags_column):
+        for column in columns:
             if getattr(dataset.features.get(column), "feature", None) is None:
                 raise ValueError(
                     f"no list column {column!r} in the {split} data (its columns: "
@@ -84,7 +84,7 @@ def check_columns(raw: DatasetDict, tokens_column: str, tags_column: str) -> Non
 
 
 def resolve_labels(
-    train_dataset: Dataset, tags_column: str, labels: list | None = None
+    train_dataset: Dataset, tags_column: str, labels: list | None
 ) -> list[str]:
     """The tag names in id order, checked against the data's own."""
     labels = [str(label) for label in labels] if labels else None
@@ -158,25 +158,23 @@ def align_labels(
 def tokenize_datasets(
     raw: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
-    tokens_column: str,
-    tags_column: str,
+    args,
     labels: list[str],
     max_length: int,
-    label_all_tokens: bool,
 ) -> DatasetDict:
-    """Token ids and aligned "labels" for every split (``label_all_tokens`` in training
-    only: evaluation scores each word once)."""
+    """Token ids and aligned "labels" for every split, as ``args`` (DataArguments) say;
+    label_all_tokens in training only: evaluation scores each word once."""
     b_to_i = b_to_i_map(labels)
     encode = encode_tags(labels)
 
     def tokenize(batch: dict[str, list], split: str) -> dict[str, list]:
-        words = [[str(word) for word in sentence] for sentence in batch[tokens_column]]
+        words = [list(map(str, sentence)) for sentence in batch[args.tokens_column]]
         encoded = tokenizer(
             words, is_split_into_words=True, truncation=True, max_length=max_length
         )
-        all_tokens = label_all_tokens and split == "train"
+        all_tokens = args.label_all_tokens and split == "train"
         encoded["labels"] = []
-        for i, tags in enumerate(batch[tags_column]):
+        for i, tags in enumerate(batch[args.tags_column]):
             if len(tags) != len(words[i]):
                 raise ValueError(
                     f"{split}: a sentence of {len(words[i])} words has {len(tags)} tags"

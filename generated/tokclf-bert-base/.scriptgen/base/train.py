@@ -15,6 +15,7 @@ recall and F1, word accuracy) to --output_dir.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -106,16 +107,12 @@ def parse_args(
     """The settings of config.yaml (or --config FILE), a flag overriding each."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    names = vars(parser.parse_known_args(argv)[0])
+    names = vars(parser.parse_args(argv))  # stops at an unknown flag
     config = read_config(names.pop("config").resolve(), parser, set(names))
     if any(arg.split("=")[0] in ("--train_file", "--dataset_name") for arg in argv):
         config = {k: v for k, v in config.items() if k not in DATA_SOURCE_KEYS}
     parser.set_defaults(**config)
-    model_args, data_args, training_args, _, unknown = (
-        parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
-    )
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(argv)
     if not model_args.model_name_or_path:
         parser.error("no model: set model_name_or_path in config.yaml or the flag")
     if not data_args.train_file and not data_args.dataset_name:
@@ -177,15 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         raw["validation"] = limit_samples(
             raw["validation"], data_args.max_eval_samples, training_args.seed
         )
-        tokenized = tokenize_datasets(
-            raw,
-            tokenizer,
-            data_args.tokens_column,
-            data_args.tags_column,
-            labels,
-            max_length,
-            label_all_tokens=data_args.label_all_tokens,
-        )
+        tokenized = tokenize_datasets(raw, tokenizer, data_args, labels, max_length)
     logger.info("tags: %s", labels)
 
     model = load_model(model_args.model_name_or_path, labels)
@@ -204,6 +193,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         resume = True  # the newest checkpoint in output_dir
     train_result = trainer.train(resume_from_checkpoint=resume)
     save_trained(trainer, training_args.output_dir)
+    if trainer.is_world_process_zero():  # the data settings predict.py reads
+        Path(training_args.output_dir, "data_args.json").write_text(
+            json.dumps(vars(data_args), indent=2)
+        )
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
