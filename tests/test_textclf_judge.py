@@ -106,9 +106,9 @@ BREAKAGES = {
     # config.yaml wins over a flag for one setting: the flag is accepted and ignored.
     "a-flag-loses-to-config": (
         "train.py",
-        '    if unknown:\n        parser.error(f"unrecognized arguments',
+        "    if not model_args.model_name_or_path:\n",
         '    training_args.seed = config.get("seed", training_args.seed)\n'
-        '    if unknown:\n        parser.error(f"unrecognized arguments',
+        "    if not model_args.model_name_or_path:\n",
         ["test_each_setting_through_the_file_and_through_a_flag"],
     ),
     # A key of config.yaml that is no setting is dropped without a word (a typo in a
