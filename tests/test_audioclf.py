@@ -31,14 +31,22 @@ BREAKAGES = {
         "            if train and len(samples) > length:\n",
         ["test_random_crop_false_takes_the_start"],
     ),
+    # The random crops drawn from a random.Random of its own: each DataLoader worker
+    # gets a copy of it, and every worker and every epoch cuts the clips alike.
+    "random-crop-draws-from-its-own-random": (
+        "data.py",
+        "import random\n",
+        "import random as _random\n\nrandom = _random.Random(0)\n",
+        ["test_random_crop_draws_from_the_seeded_random_module"],
+    ),
     # train.py hands preprocess_datasets the declared defaults, columns aside:
     # config.yaml's random_crop and the flag never reach it.
     "random-crop-not-passed": (
         "train.py",
-        "            raw, feature_extractor, data_args, training_args.seed\n",
-        "            raw, feature_extractor, DataArguments(audio_column=data_args.audio_column,"
-        " label_column=data_args.label_column, max_duration=data_args.max_duration),"
-        " training_args.seed\n",
+        "        processed = preprocess_datasets(raw, feature_extractor, data_args)\n",
+        "        processed = preprocess_datasets(raw, feature_extractor, DataArguments("
+        "audio_column=data_args.audio_column, label_column=data_args.label_column,"
+        " max_duration=data_args.max_duration))\n",
         ["test_augmentation_settings_reach_the_transform"],
     ),
 }

@@ -45,18 +45,26 @@ BREAKAGES = {
     # The flip setting read but not honoured: images mirrored whatever it says.
     "flip-setting-ignored": (
         "data.py",
-        "    if flip and rng.random() < 0.5:\n",
-        "    if rng.random() < 0.5:\n",
+        "    if flip and random.random() < 0.5:\n",
+        "    if random.random() < 0.5:\n",
         ["test_augmentation_follows_its_settings"],
     ),
     # train.py hands preprocess_datasets the declared defaults, columns aside:
     # config.yaml's augmentation settings and the flags never reach it.
     "augmentation-settings-not-passed": (
         "train.py",
-        "            raw, image_processor, data_args, training_args.seed\n",
-        "            raw, image_processor, DataArguments(image_column=data_args.image_column,"
-        " label_column=data_args.label_column), training_args.seed\n",
+        "        processed = preprocess_datasets(raw, image_processor, data_args)\n",
+        "        processed = preprocess_datasets(raw, image_processor, DataArguments("
+        "image_column=data_args.image_column, label_column=data_args.label_column))\n",
         ["test_augmentation_settings_reach_the_transform"],
+    ),
+    # The augmentation drawn from a random.Random of its own: each DataLoader worker
+    # gets a copy of it, and every worker and every epoch crops the images alike.
+    "augmentation-draws-from-its-own-random": (
+        "data.py",
+        "import random\n",
+        "import random as _random\n\nrandom = _random.Random(0)\n",
+        ["test_augmentation_draws_from_the_seeded_random_module"],
     ),
     # The column settings left out of the loading: a folder given as --train_file over
     # the hub data's config.yaml (label_column: labels) gets columns "image" and "label".
