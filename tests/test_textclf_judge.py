@@ -127,6 +127,29 @@ BREAKAGES = {
         '        "accuracy": 1.0,',
         ["test_model_learns_the_task"],
     ),
+    # A validation_file beside a hub dataset, accepted and never read.
+    "validation-file-ignored-beside-a-hub-dataset": (
+        "train.py",
+        '        parser.error("validation_file goes with train_file, not dataset_name")\n',
+        "        pass\n",
+        ["test_a_validation_file_without_a_train_file_is_refused"],
+    ),
+    # A local dataset or checkpoint folder in config.yaml taken as relative to the working
+    # directory: train.py finds it only when run from the project's folder.
+    "config-folders-relative-to-the-working-directory": (
+        "train.py",
+        'MAYBE_LOCAL = ("model_name_or_path", "dataset_name", "resume_from_checkpoint")\n',
+        'MAYBE_LOCAL = ("model_name_or_path",)\n',
+        ["test_local_folders_in_config_are_relative_to_it"],
+    ),
+    # predict.py on a checkpoint folder falls back to config.yaml's data settings, not the
+    # run's (a column or max_length given as a flag to train.py is lost).
+    "checkpoint-predicts-with-config-settings": (
+        "predict.py",
+        "        saved = saved.parent.parent / saved.name\n",
+        "        pass\n",
+        ["test_predict_on_a_checkpoint_takes_the_runs_settings"],
+    ),
 }
 
 

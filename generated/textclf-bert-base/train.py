@@ -1,12 +1,12 @@
 """Fine-tune a pretrained transformer for text classification.
 
-    python train.py                                   # as config.yaml says
+    python train.py             # as config.yaml says
     python train.py --learning_rate 3e-5 --num_train_epochs 1
-    accelerate launch train.py                        # several GPUs
+    accelerate launch train.py  # several GPUs
 
 Every setting is a field of ModelArguments or DataArguments below, or of transformers'
 TrainingArguments (`python train.py --help` lists them). config.yaml gives their values,
-a flag overrides one. Relative paths in config.yaml are relative to its folder.
+a flag overrides one.
 
 Writes the fine-tuned model, its tokenizer and eval_results.json to --output_dir.
 """
@@ -46,7 +46,7 @@ CONFIG = Path(__file__).resolve().parent / "config.yaml"
 
 
 def setting(default: object, help: str = "", **options: object) -> dataclasses.Field:
-    """A dataclass field that HfArgumentParser turns into --<name>, with its help."""
+    """A field HfArgumentParser turns into --<name>, with its help."""
     return dataclasses.field(default=default, metadata={"help": help, **options})
 
 
@@ -73,8 +73,7 @@ class DataArguments:
     max_eval_samples: int | None = setting(None, "a random subset of this size")
 
 
-# A data source given on the command line replaces config.yaml's, both splits together,
-# and the labels that went with it.
+# A data source given as a flag replaces config.yaml's: both splits and their labels.
 DATA_SOURCE_KEYS = (
     "train_file",
     "validation_file",
@@ -84,6 +83,7 @@ DATA_SOURCE_KEYS = (
     "validation_split",
     "labels",
 )
+MAYBE_LOCAL = ("model_name_or_path", "dataset_name", "resume_from_checkpoint")
 
 
 def build_parser() -> HfArgumentParser:
@@ -112,12 +112,14 @@ def parse_args(
         parser.error("no model: set model_name_or_path in config.yaml or the flag")
     if not data_args.train_file and not data_args.dataset_name:
         parser.error("no data: set --train_file or --dataset_name")
+    if data_args.validation_file and not data_args.train_file:
+        parser.error("validation_file goes with train_file, not dataset_name")
     return model_args, data_args, training_args
 
 
 def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
     """The settings in ``path``, each checked to be one; paths made relative to its
-    folder (a model's only where it is a local folder, not a hub id)."""
+    folder (a model, dataset or checkpoint where it is a local one)."""
     if not path.is_file():
         parser.error(f"no settings file {path}")
     try:
@@ -131,9 +133,11 @@ def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
             f"unknown setting(s) in {path}: {', '.join(unknown)} "
             "(python train.py --help lists them)"
         )
-    for key in ("train_file", "validation_file", "output_dir", "model_name_or_path"):
-        local = path.parent / str(config.get(key))
-        if config.get(key) and (key != "model_name_or_path" or local.is_dir()):
+    for key, value in config.items():
+        local = path.parent / str(value)
+        if value and (
+            key.endswith(("_file", "_dir")) or key in MAYBE_LOCAL and local.exists()
+        ):
             config[key] = str(local)
     return config
 
@@ -166,8 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     tokenizer = load_tokenizer(model_args.model_name_or_path)
     max_length = min(data_args.max_length, tokenizer.model_max_length)
 
-    # Under torchrun / accelerate the main process loads and tokenizes first; the other
-    # processes then read its cache.
+    # torchrun / accelerate: the main process tokenizes first, others read its cache.
     with training_args.main_process_first(desc="loading and tokenizing the data"):
         raw = load_raw_datasets(data_args, training_args.seed)
         check_columns(raw, data_args.text_column, data_args.label_column)
@@ -207,12 +210,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     resume = training_args.resume_from_checkpoint
     if resume in ("last", "true", "True"):
         resume = True  # the newest checkpoint in output_dir
-    train_result = trainer.train(resume_from_checkpoint=resume)
-    save_trained(trainer, training_args.output_dir)
     if trainer.is_world_process_zero():  # the data settings predict.py reads
         Path(training_args.output_dir, "data_args.json").write_text(
             json.dumps(vars(data_args), indent=2)
         )
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    save_trained(trainer, training_args.output_dir)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()

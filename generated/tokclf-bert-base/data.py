@@ -160,10 +160,10 @@ def tokenize_datasets(
     tokenizer: PreTrainedTokenizerBase,
     args,
     labels: list[str],
-    max_length: int,
 ) -> DatasetDict:
     """Token ids and aligned "labels" for every split, as ``args`` (DataArguments) say;
     label_all_tokens in training only: evaluation scores each word once."""
+    max_length = min(args.max_length, tokenizer.model_max_length)
     b_to_i = b_to_i_map(labels)
     encode = encode_tags(labels)
 

@@ -4,9 +4,9 @@
     python predict.py --input_file sentences.jsonl --output_file predictions.jsonl
 
 Prints (or writes) a JSON line per input: its "text", its words ("tokens": a --text split
-on whitespace), their "tags" and the "entities" ({"text", "type", "start", "end",
-"score"}; word indices, end exclusive). An input file is JSON Lines or CSV with a tokens
-column, or a text a line.
+on whitespace), their "tags" and "entities" ({"text", "type", "start", "end", "score"};
+word indices, end exclusive). An input file: JSON Lines or CSV with a tokens column, or
+a text a line.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not Path(args.model_dir).is_dir():
         parser.error(f"no model in {args.model_dir}: run train.py first")
     # Unset flags: the data settings the model was trained with (else config.yaml's).
-    saved = Path(args.model_dir) / "data_args.json"
+    saved = Path(args.model_dir, "data_args.json")
+    if not saved.is_file():  # a checkpoint: its output_dir's
+        saved = saved.parent.parent / saved.name
     trained = json.loads(saved.read_text()) if saved.is_file() else config
     for key, value in trained.items():
         if getattr(args, key, None) is None:
@@ -143,11 +145,11 @@ def main(argv: list[str] | None = None) -> None:
         inputs += read_rows(args.input_file, args.tokens_column)
     predictions = predict(inputs, args.model_dir, args.batch_size, args.max_length)
 
-    lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
+    lines = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions)
     if args.output_file:
-        Path(args.output_file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        Path(args.output_file).write_text(lines, encoding="utf-8")
     else:
-        print("\n".join(lines))
+        print(lines, end="")
 
 
 if __name__ == "__main__":

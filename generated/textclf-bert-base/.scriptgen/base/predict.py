@@ -41,7 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not Path(args.model_dir).is_dir():
         parser.error(f"no model in {args.model_dir}: run train.py first")
     # Unset flags: the data settings the model was trained with (else config.yaml's).
-    saved = Path(args.model_dir) / "data_args.json"
+    saved = Path(args.model_dir, "data_args.json")
+    if not saved.is_file():  # a checkpoint: its output_dir's
+        saved = saved.parent.parent / saved.name
     trained = json.loads(saved.read_text()) if saved.is_file() else config
     for key, value in trained.items():
         if getattr(args, key, None) is None:
@@ -107,11 +109,11 @@ def main(argv: list[str] | None = None) -> None:
         texts += read_rows(args.input_file, args.text_column)
     predictions = predict(texts, args.model_dir, args.batch_size, args.max_length)
 
-    lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
+    lines = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions)
     if args.output_file:
-        Path(args.output_file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        Path(args.output_file).write_text(lines, encoding="utf-8")
     else:
-        print("\n".join(lines))
+        print(lines, end="")
 
 
 if __name__ == "__main__":

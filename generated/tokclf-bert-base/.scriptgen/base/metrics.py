@@ -8,13 +8,13 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 
 def word_tags(
-    logits, label_ids, labels: list[str], ignore_index: int
+    logits, label_ids, labels: list[str]
 ) -> tuple[list[list[str]], list[list[str]]]:
-    """Each sentence's true and predicted (argmax) tags where the label id is not
-    ``ignore_index`` (each word's first sub-token), from the Trainer's arrays."""
+    """Each sentence's true and predicted (argmax) tags where it has a label id (each
+    word's first sub-token; -100 elsewhere), from the Trainer's arrays."""
     true_tags, pred_tags = [], []
     for pred_row, label_row in zip(logits.argmax(-1), label_ids):
-        scored = label_row != ignore_index
+        scored = label_row >= 0
         true_tags.append([labels[i] for i in label_row[scored]])
         pred_tags.append([labels[i] for i in pred_row[scored]])
     return true_tags, pred_tags
