@@ -50,6 +50,22 @@ BREAKAGES = {
         "",
         ["test_decode_predictions_reads_the_trainer_padding"],
     ),
+    # The generation config's max_new_tokens set whatever --generation_max_length says:
+    # it takes precedence over the max_length the Trainer passes, so the flag does nothing.
+    "generation-max-length-ignored": (
+        "train.py",
+        "    if training_args.generation_max_length is None:\n"
+        "        model.generation_config.max_new_tokens = data_args.max_target_length\n",
+        "    model.generation_config.max_new_tokens = data_args.max_target_length\n",
+        ["test_the_trainers_generation_flags_hold"],
+    ),
+    # Generation metrics computed on logits when evaluation does not generate.
+    "metrics-without-generation": (
+        "train.py",
+        "        compute_metrics=metrics_fn if training_args.predict_with_generate else None,\n",
+        "        compute_metrics=metrics_fn,\n",
+        ["test_the_trainers_generation_flags_hold"],
+    ),
 }
 
 
