@@ -50,6 +50,13 @@ BREAKAGES = {
         "        end_logits, start_logits = eval_pred.predictions[:2]\n",
         ["test_model_learns_the_task"],
     ),
+    # Gold answers that normalize to "" kept: an empty prediction matches "The".
+    "empty-gold-answers-kept": (
+        "metrics.py",
+        '        golds = [answer for answer in answers if normalize_answer(answer)] or [""]\n',
+        '        golds = answers or [""]\n',
+        ["test_squad_scores_are_the_official_ones"],
+    ),
 }
 
 
