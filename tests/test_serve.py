@@ -54,26 +54,46 @@ def test_the_judge_asks_the_service(serve_project: Path, tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+def test_the_judge_asks_an_image_service(tmp_path: Path) -> None:
+    """Images arrive as base64 files, which the pipeline does not open from bytes."""
+    project = generate_reference(tmp_path, "imgclf", "serve=true", model="vit-base")
+    assert_validate_passes(project, tmp_path, JUDGE)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
-    ("good", "bad"),
+    ("good", "bad", "caught"),
     [
         # Every request waiting gets the first outputs of the shared batch.
         ("                done.set_result(outputs[: len(inputs)])\n"
          "                outputs = outputs[len(inputs) :]\n",
-         "                done.set_result(outputs[: len(inputs)])\n"),
+         "                done.set_result(outputs[: len(inputs)])\n", JUDGE),
         # predict.py's settings (config.yaml's max_length) not passed on: the service
         # truncates otherwise than predict.py.
         ("**{k: v for k, v in vars(settings).items() if k in names}",
-         "batch_size=settings.batch_size, max_length=2"),
+         "batch_size=settings.batch_size, max_length=2", JUDGE),
         # A malformed request answered as a server error.
         ("        except ValueError as error:  # JSON's errors too\n"
          "            return self.reply(HTTPStatus.BAD_REQUEST,",
          "        except ValueError as error:  # JSON's errors too\n"
-         "            return self.reply(HTTPStatus.INTERNAL_SERVER_ERROR,"),
+         "            return self.reply(HTTPStatus.INTERNAL_SERVER_ERROR,", JUDGE),
+        # One request predict() refuses fails every request of its batch.
+        ("                for inputs, done in requests:\n"
+         "                    try:\n"
+         "                        done.set_result(self.run(inputs))\n"
+         "                    except Exception as error:\n"
+         "                        done.set_exception(error)\n",
+         "                for inputs, done in requests:\n"
+         "                    done.set_exception(ValueError(\"the batch failed\"))\n",
+         "test_a_bad_request_fails_alone"),
+        # A Content-Length that is no number read as one: the handler dies unanswered.
+        ('        if not size.isdigit():\n',
+         '        if not size.lstrip("-").isalnum():\n', JUDGE),
     ],
-    ids=["requests-get-others-outputs", "settings-ignored", "bad-request-is-500"],
+    ids=["requests-get-others-outputs", "settings-ignored", "bad-request-is-500",
+         "one-bad-request-fails-its-batch", "bad-content-length-unanswered"],
 )  # fmt: skip
 def test_the_judge_fails_a_broken_service(
-    serve_project: Path, tmp_path: Path, good: str, bad: str
+    serve_project: Path, tmp_path: Path, good: str, bad: str, caught: str
 ) -> None:
-    assert_validate_catches(serve_project, tmp_path, ("serve.py", good, bad, [JUDGE]))
+    assert_validate_catches(serve_project, tmp_path, ("serve.py", good, bad, [caught]))
