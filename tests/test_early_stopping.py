@@ -97,11 +97,13 @@ def test_only_a_spec_that_stops_early_renders_it(tmp_path: Path) -> None:
     expected = {
         "load_best_model_at_end": True,
         "metric_for_best_model": "eval_accuracy",
-        "greater_is_better": True,
         "early_stopping_patience": 4,
         "early_stopping_threshold": 0.0,
     }
     assert {k: config.get(k) for k in expected} == expected
+    # Left to transformers, which reads the metric's name: a --metric_for_best_model
+    # eval_loss is then lower-is-better, not pinned to the file's direction.
+    assert "greater_is_better" not in config
     assert "EarlyStoppingCallback(" in (stopping / "train.py").read_text("utf-8")
 
 
@@ -142,15 +144,29 @@ def test_the_judge_fails_a_train_py_that_never_stops(
 
 
 @pytest.mark.slow
+def test_the_judge_fails_a_direction_pinned_in_config(
+    stopping_project: Path, tmp_path: Path
+) -> None:
+    """greater_is_better written beside the metric: a --metric_for_best_model eval_loss
+    then keeps the old direction, and the worst checkpoint is kept as the best."""
+    pinned = "metric_for_best_model: eval_accuracy\n"
+    assert_validate_catches(
+        stopping_project, tmp_path,
+        ("config.yaml", pinned, pinned + "greater_is_better: true\n",
+         ["test_the_metrics_direction_follows_the_metric"]),
+    )  # fmt: skip
+
+
+@pytest.mark.slow
 def test_a_generative_task_stops_on_its_loss(tmp_path: Path) -> None:
     """clm: lower is better, and the loss is the metric."""
     project = generate_reference(
         tmp_path, "clm", "training.early_stopping=true", model="gpt2"
     )
     config = yaml.safe_load((project / "config.yaml").read_text("utf-8"))
-    assert (config["metric_for_best_model"], config["greater_is_better"]) == (
+    assert (config["metric_for_best_model"], config.get("greater_is_better")) == (
         "eval_loss",
-        False,
+        None,  # transformers reads a *loss as lower-is-better
     )
     result = run_scriptgen("validate", str(project), cwd=tmp_path)
     output = result.stdout + result.stderr

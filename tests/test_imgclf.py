@@ -66,6 +66,21 @@ BREAKAGES = {
         "import random as _random\n\nrandom = _random.Random(0)\n",
         ["test_augmentation_draws_from_the_seeded_random_module"],
     ),
+    # The code's Trainer defaults and config.yaml in one call: a config.yaml that sets
+    # remove_unused_columns itself stops train.py with a TypeError.
+    "config-repeats-a-trainer-default": (
+        "train.py",
+        "        remove_unused_columns=False,\n    )\n    parser.set_defaults(**config)\n",
+        "        remove_unused_columns=False,\n        **config,\n    )\n",
+        ["test_any_training_argument_in_the_file_or_as_a_flag"],
+    ),
+    # Hidden files taken as images: macOS's ._ copies fail to decode mid-training.
+    "hidden-files-read": (
+        "data.py",
+        '        and not any(part.startswith(".") for part in path.relative_to(folder).parts)\n',
+        "",
+        ["test_a_folder_per_label_and_files_of_paths"],
+    ),
     # The column settings left out of the loading: a folder given as --train_file over
     # the hub data's config.yaml (label_column: labels) gets columns "image" and "label".
     "column-settings-not-passed-to-the-loader": (
