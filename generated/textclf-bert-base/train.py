@@ -143,7 +143,8 @@ def read_config(path: Path, parser: HfArgumentParser, names: set[str]) -> dict:
 
 
 def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, float]:
-    """Accuracy and macro F1 of the predicted classes (numpy only)."""
+    """Accuracy and macro F1 (over the labels in the data or the predictions, as
+    scikit-learn's) of the predicted classes (numpy only)."""
     logits = eval_pred.predictions
     logits = logits[0] if isinstance(logits, tuple) else logits
     # One-hot both: each label's counts are a column's sums.
@@ -152,9 +153,10 @@ def compute_metrics(eval_pred: EvalPrediction, labels: list[str]) -> dict[str, f
     tp = (predicted & references).sum(0)
     n_predicted, n_true = predicted.sum(0), references.sum(0)
     f1 = 2 * tp / np.maximum(n_predicted + n_true, 1)
+    seen = n_predicted + n_true > 0  # a label in neither is no class scored 0
     metrics = {
         "accuracy": float((predicted == references).all(-1).mean()),
-        "f1_macro": float(f1.mean()),
+        "f1_macro": float(f1[seen].mean()),
     }
     return metrics
 
