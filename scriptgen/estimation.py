@@ -322,9 +322,10 @@ def _baseline(
         chars, how_chars = 400.0, "400 characters a row (a stated guess: no local data)"
     labels = label_count(plan) or 2
     names = plan.spec.data.get("labels") or ["label"] * labels
-    # A task whose LLM writes its answer (tokclf: a JSON list of entities) says how long
-    # an answer may be; the others score each label.
-    max_new = plan.manifest.vars.get("baseline_max_new_tokens")
+    # A task whose LLM writes its answer (its manifest's baseline_writes_answer: a JSON
+    # list of entities) says how long an answer may be; the others score each label.
+    writes = plan.manifest.vars.get("baseline_writes_answer")
+    max_new = plan.manifest.vars.get("baseline_max_new_tokens") if writes else None
     # A written answer: about as many tokens as the text (a stated guess: a JSON list of
     # entities for a news sentence, its quotes and keys included).
     answer = min(chars / CHARS_PER_TOKEN + 2, max_new) if max_new else 0.0

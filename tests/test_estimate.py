@@ -146,6 +146,10 @@ def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
         "5000 training examples (--examples) x max_length 256"
     )
     assert data["baseline"]["cost_per_1000"]["value"] > 0
+    # textclf's LLM answers with a label (scored, or a name of a few tokens): no answer
+    # tokens counted, as tokclf's written JSON answers are.
+    assert "completion_tokens_per_example" not in data["baseline"], data["baseline"]
+    assert "answers" not in data["baseline"]["prompt_tokens_per_example"]["how"]
     full = data["methods"][0]
     assert full["trainable_params"] == full["total_params"]
     # 6 N T, N without the input embeddings (the twin's 30522 words x 32).
@@ -170,6 +174,23 @@ def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
     for method in ("full", "freeze", "lora", "ia3", "prefix", "prompt"):
         assert f"\n{method} " in text, method
     assert "cost_per_1000: $" in text
+
+
+def test_a_baseline_that_writes_its_answer_counts_its_tokens(tmp_path: Path) -> None:
+    """tokclf's LLM writes a JSON list of entities: its tokens are counted."""
+    folder = tmp_path / "tiny-bert"
+    twin_config("bert").save_pretrained(folder)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"task: tokclf\nmodel: {folder}\nbaseline: {{llm: openai:http://127.0.0.1:9/v1}}\n"
+    )
+    result = run_scriptgen(
+        "plan", str(spec), "--json", cwd=tmp_path, env={"HF_HUB_OFFLINE": "1"}
+    )
+    assert result.returncode == 0, result.stderr
+    baseline = json.loads(result.stdout)["baseline"]
+    assert 0 < baseline["completion_tokens_per_example"]["value"] <= 256, baseline
+    assert "shots' answers" in baseline["prompt_tokens_per_example"]["how"]
 
 
 @pytest.mark.parametrize(
