@@ -119,6 +119,17 @@ def test_planned_trainable_parameters_equal_model_py(
         assert total == sum(p.numel() for p in model.parameters())
 
 
+def baseline_spec(folder: Path, task: str) -> Path:
+    """A spec of ``task`` on a local tiny BERT (offline) with a prompt baseline."""
+    model = folder / "tiny-bert"
+    twin_config("bert").save_pretrained(model)
+    spec = folder / "spec.yaml"
+    spec.write_text(
+        f"task: {task}\nmodel: {model}\nbaseline: {{llm: openai:http://127.0.0.1:9/v1}}\n"
+    )
+    return spec
+
+
 def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
     # Offline, a hub model's config cannot be read: one line, exit 2.
     offline = {"HF_HUB_OFFLINE": "1"}
@@ -128,12 +139,7 @@ def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cannot read the config of google-bert/bert-base-uncased" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    folder = tmp_path / "tiny-bert"
-    twin_config("bert").save_pretrained(folder)
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        f"task: textclf\nmodel: {folder}\nbaseline: {{llm: openai:http://127.0.0.1:9/v1}}\n"
-    )
+    spec = baseline_spec(tmp_path, "textclf")
     result = run_scriptgen(
         "plan", str(spec), "--examples", "5000", "--price-per-mtok", "0.2", "--json",
         cwd=tmp_path, env=offline,
@@ -178,14 +184,12 @@ def test_plan_prints_every_method_and_json(tmp_path: Path) -> None:
 
 def test_a_baseline_that_writes_its_answer_counts_its_tokens(tmp_path: Path) -> None:
     """tokclf's LLM writes a JSON list of entities: its tokens are counted."""
-    folder = tmp_path / "tiny-bert"
-    twin_config("bert").save_pretrained(folder)
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        f"task: tokclf\nmodel: {folder}\nbaseline: {{llm: openai:http://127.0.0.1:9/v1}}\n"
-    )
     result = run_scriptgen(
-        "plan", str(spec), "--json", cwd=tmp_path, env={"HF_HUB_OFFLINE": "1"}
+        "plan",
+        str(baseline_spec(tmp_path, "tokclf")),
+        "--json",
+        cwd=tmp_path,
+        env={"HF_HUB_OFFLINE": "1"},
     )
     assert result.returncode == 0, result.stderr
     baseline = json.loads(result.stdout)["baseline"]
