@@ -78,7 +78,7 @@ def test_the_judge_asks_an_image_service(tmp_path: Path) -> None:
          "        except ValueError as error:  # JSON's errors too\n"
          "            return self.reply(HTTPStatus.INTERNAL_SERVER_ERROR,", JUDGE),
         # One request predict() refuses fails every request of its batch.
-        ("                for inputs, done in requests:\n"
+        ("                for inputs, done in requests:  # each on its own: only a bad one fails\n"
          "                    try:\n"
          "                        done.set_result(self.run(inputs))\n"
          "                    except Exception as error:\n"
