@@ -362,6 +362,34 @@ def test_reference_code_renders_black_stable(
         assert _literal_percents(text) == [], f"{task}/{path} ({alias})"
 
 
+def _first_family_rows() -> list[tuple[str, str, str]]:
+    """Each task's first family, with each training method it offers."""
+    rows = combinations()
+    first = {task: next(m for t, m, _ in rows if t == task) for task, _, _ in rows}
+    return [(t, m, method) for t, m, method in rows if m == first[t]]
+
+
+@pytest.mark.parametrize(("task", "model_type", "method"), _first_family_rows())
+def test_every_method_renders_black_stable(
+    tmp_path: Path, task: str, model_type: str, method: str
+) -> None:
+    """The code of each training method (model.py, and what train.py adds for it) is
+    what black writes too."""
+    import black
+
+    from scriptgen.backends.reference import ReferenceBackend
+
+    sets = [f"training.method={method}"]
+    raw, base = build_spec(task, model=alias_for(model_type), sets=sets, cwd=tmp_path)
+    plan = make_plan(raw, base, tmp_path / "generated")
+    mode = black.Mode(target_versions={black.TargetVersion.PY310})
+    for path, text in ReferenceBackend().generate(plan).items():
+        if path.endswith(".py"):
+            assert (
+                black.format_str(text, mode=mode) == text
+            ), f"{task}/{path} ({method})"
+
+
 def _literal_percents(source: str) -> list[int]:
     """Lines of logging calls whose message has "%%" and no arguments: logging formats a
     message only when it has arguments, so the user would read "%%"."""

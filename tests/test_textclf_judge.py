@@ -196,6 +196,40 @@ METHOD_BREAKAGES = {
             ["test_prefix_leaves_the_base_model_untouched"],
         ),
     ),
+    # A run that stops before its final save leaves checkpoints of the adapter alone:
+    # predict.py on one finds no config (labels) to load it with.
+    "prefix-checkpoint-without-a-config": (
+        "prefix",
+        (
+            "train.py",
+            "        save_config(model, training_args.output_dir)  # for a checkpoint's "
+            "adapter\n",
+            "",
+            ["test_a_checkpoint_of_an_unfinished_run_loads_with_its_labels"],
+        ),
+    ),
+    # load_trained() looks for a checkpoint's config in the checkpoint alone.
+    "lora-checkpoint-config-not-found": (
+        "lora",
+        (
+            "model.py",
+            'saved if (saved / "config.json").is_file() else saved.parent',
+            "saved",
+            ["test_a_checkpoint_of_an_unfinished_run_loads_with_its_labels"],
+        ),
+    ),
+    # Prompt tuning that cuts the text to the model's full length: the virtual tokens
+    # overflow the position embeddings (only with a tokenizer at the model's limit: the
+    # twin's is half of it, so only the saved tokenizer tells).
+    "prompt-text-takes-the-virtual-tokens-positions": (
+        "prompt",
+        (
+            "train.py",
+            "    tokenizer.model_max_length -= model_args.num_virtual_tokens\n",
+            "",
+            ["test_prompt_leaves_the_virtual_tokens_their_positions"],
+        ),
+    ),
     # "QLoRA" on the model in full precision: it trains and saves a LoRA adapter as
     # QLoRA does; only the loaded model's layers tell.
     "qlora-without-4-bit-weights": (
