@@ -159,6 +159,11 @@ def validate_existing(
     files = read_project(project, always=(f.path for f in plan.manifest.files))
     if note := judge_note(project):
         progress.note(note)
+    if not (project / SPEC_FILE).is_file():
+        progress.note(
+            f"judged with the {plan.manifest.name} spec's defaults (training.method "
+            f"{plan.spec.training.method}); a {SPEC_FILE} in the project gives its own"
+        )
     return validate_as_is(files, plan, render_scaffold(plan), sandbox, progress)
 
 

@@ -102,3 +102,8 @@ def test_hand_written_project_needs_a_task(project: Path) -> None:
         "validate", str(project), "--task", "textclf", cwd=project.parent
     )
     assert result.returncode == 0, result.stderr
+    # What it was judged as, and how to say otherwise (a LoRA project fails full's judge).
+    assert (
+        "judged with the textclf spec's defaults (training.method full); "
+        "a .scriptgen/spec.yaml in the project gives its own"
+    ) in result.stdout + result.stderr
