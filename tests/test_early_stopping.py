@@ -125,6 +125,20 @@ def test_the_judge_proves_early_stopping(
 
 
 @pytest.mark.slow
+def test_early_stopping_with_an_adapter_method_validates(tmp_path: Path) -> None:
+    """The best checkpoint an adapter run keeps is an adapter's, and the method's judge
+    (a checkpoint of an unfinished run, which evaluates where it saves) runs beside the
+    early stopping one."""
+    project = generate_reference(
+        tmp_path, "textclf", "training.early_stopping=true", "training.method=prefix"
+    )
+    assert_validate_passes(
+        project, tmp_path, "test_training_stops_once_the_metric_stalls",
+        "test_a_checkpoint_of_an_unfinished_run_loads_with_its_labels",
+    )  # fmt: skip
+
+
+@pytest.mark.slow
 def test_the_judge_fails_a_train_py_that_never_stops(
     stopping_project: Path, tmp_path: Path
 ) -> None:
