@@ -340,12 +340,22 @@ def test_no_function_shares_a_mutable_default() -> None:
     assert found == []
 
 
-@pytest.mark.parametrize(
-    ("task", "model_type"),
-    sorted({(task, model_type) for task, model_type, _ in combinations()}),
+# Every family of each task with its default method, and each task's first family with
+# each method it offers (model.py, and what train.py adds for the method).
+BLACK_STABLE_ROWS = sorted(
+    {(task, model_type, None) for task, model_type, _ in combinations()}
+    | {
+        (task, model_type, method)
+        for task, model_type, method in combinations()
+        if model_type == get_manifest(task).model_types[0]
+    },
+    key=str,
 )
+
+
+@pytest.mark.parametrize(("task", "model_type", "method"), BLACK_STABLE_ROWS)
 def test_reference_code_renders_black_stable(
-    tmp_path: Path, task: str, model_type: str
+    tmp_path: Path, task: str, model_type: str, method: str | None
 ) -> None:
     """What the reference backend renders is what black writes: the exemplar an LLM sees
     is the file a user gets, shared templates (model.py, train.py's base) included."""
@@ -354,40 +364,14 @@ def test_reference_code_renders_black_stable(
     from scriptgen.backends.reference import ReferenceBackend
 
     alias = alias_for(model_type)
-    raw, base = build_spec(task, model=alias, cwd=tmp_path)
+    sets = [f"training.method={method}"] if method else []
+    raw, base = build_spec(task, model=alias, sets=sets, cwd=tmp_path)
     plan = make_plan(raw, base, tmp_path / "generated")
     mode = black.Mode(target_versions={black.TargetVersion.PY310})
     for path, text in ReferenceBackend().generate(plan).items():
-        assert black.format_str(text, mode=mode) == text, f"{task}/{path} ({alias})"
-        assert _literal_percents(text) == [], f"{task}/{path} ({alias})"
-
-
-def _first_family_rows() -> list[tuple[str, str, str]]:
-    """Each task's first family, with each training method it offers."""
-    rows = combinations()
-    first = {task: next(m for t, m, _ in rows if t == task) for task, _, _ in rows}
-    return [(t, m, method) for t, m, method in rows if m == first[t]]
-
-
-@pytest.mark.parametrize(("task", "model_type", "method"), _first_family_rows())
-def test_every_method_renders_black_stable(
-    tmp_path: Path, task: str, model_type: str, method: str
-) -> None:
-    """The code of each training method (model.py, and what train.py adds for it) is
-    what black writes too."""
-    import black
-
-    from scriptgen.backends.reference import ReferenceBackend
-
-    sets = [f"training.method={method}"]
-    raw, base = build_spec(task, model=alias_for(model_type), sets=sets, cwd=tmp_path)
-    plan = make_plan(raw, base, tmp_path / "generated")
-    mode = black.Mode(target_versions={black.TargetVersion.PY310})
-    for path, text in ReferenceBackend().generate(plan).items():
-        if path.endswith(".py"):
-            assert (
-                black.format_str(text, mode=mode) == text
-            ), f"{task}/{path} ({method})"
+        where = f"{task}/{path} ({alias}, {method or 'default method'})"
+        assert black.format_str(text, mode=mode) == text, where
+        assert _literal_percents(text) == [], where
 
 
 def _literal_percents(source: str) -> list[int]:
