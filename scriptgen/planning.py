@@ -15,6 +15,7 @@ from .manifests import Manifest, available_tasks, get_manifest
 from .registry import Family, ResolvedModel, aliases, family, resolve_model
 from .spec import (
     LOCAL_FORMATS,
+    METHODS,
     Spec,
     TrainingSpec,
     canonical,
@@ -116,6 +117,8 @@ class Plan:
 
     def _training_context(self) -> dict[str, Any]:
         training = self.spec.training.model_dump(mode="json")
+        # Whether the method is built with peft (an adapter over the pretrained model).
+        training["peft"] = METHODS[self.spec.training.method]["peft"]
         stopping = training["early_stopping"]
         if stopping:
             lower = self.manifest.lower_is_better
